@@ -1,0 +1,90 @@
+"""The Python API: ``graphc.compile(path_or_text)``.
+
+The result carries the diagnostics, the program graph, a summary, the
+generated source (on demand) and ``to_module()``, which needs torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from graphc.errors import Diagnostic, GraphcError
+from graphc.graph import Program
+from graphc.source import Source
+
+
+@dataclass
+class Compilation:
+    source: Source
+    program: Program | None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        return self.program is not None and not self.errors
+
+    def raise_for_errors(self) -> None:
+        if not self.ok:
+            raise GraphcError(self.errors or self.diagnostics)
+
+    @property
+    def graph(self):
+        return self.program.graph if self.program else None
+
+    def summary(self):
+        from graphc.summary import summarize
+
+        self.raise_for_errors()
+        return summarize(self.program)
+
+    def python_source(self) -> str:
+        from graphc.emit.torch_module import emit_module
+
+        self.raise_for_errors()
+        return emit_module(self.program, self.source)
+
+    def to_module(self, **symbols):
+        """An nn.Module instance built from the generated source (imports torch)."""
+        code = self.python_source()
+        namespace: dict = {"__name__": f"graphc_generated_{self.program.name}"}
+        exec(compile(code, f"<graphc:{self.source.path}>", "exec"), namespace)
+        return namespace[self.program.name]()
+
+
+def compile_source(text: str, path: str = "<string>") -> Compilation:
+    from graphc.infer import infer
+    from graphc.lint import lint
+    from graphc.lower import lower
+    from graphc.syntax import parse
+
+    src = Source(path, text)
+    try:
+        tree = parse(text, path)
+    except GraphcError as e:
+        return Compilation(src, None, e.diagnostics)
+    prog, diags = lower(tree)
+    if prog is not None:
+        diags += infer(prog)
+        if not any(d.severity == "error" for d in diags):
+            diags += lint(prog)
+    diags.sort(key=lambda d: (d.span.line, d.span.col))
+    return Compilation(src, prog, diags)
+
+
+def compile(path_or_text: str | Path) -> Compilation:  # noqa: A001 - the public name
+    """Compile a ``.model`` file (a path) or ``.model`` text."""
+    if isinstance(path_or_text, Path) or (
+        isinstance(path_or_text, str) and "\n" not in path_or_text and "{" not in path_or_text
+    ):
+        p = Path(path_or_text)
+        return compile_source(p.read_text(encoding="utf-8"), str(path_or_text))
+    return compile_source(path_or_text)

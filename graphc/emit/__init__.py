@@ -1,0 +1,1 @@
+"""Emitters: PyTorch source, graphviz diagrams, and the legal-identifier namer they share."""

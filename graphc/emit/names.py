@@ -1,0 +1,72 @@
+"""Legal, unique Python identifiers for the user's names (torch.fx's _Namespace idea).
+
+A ``.model`` name is already an ASCII identifier (the grammar allows nothing
+else).  Here it is kept out of Python's keywords, the builtins, and the
+attributes every ``nn.Module`` has, so no generated attribute or variable can
+shadow anything: such names get a trailing underscore.
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+import re
+
+# Attributes and methods of torch.nn.Module (torch 2.x), written out so that
+# naming never imports torch; an attribute with one of these names would
+# break the module.
+NN_MODULE_ATTRS = frozenset("""
+T_destination add_module apply bfloat16 buffers call_super_init children compile cpu cuda
+double dump_patches eval extra_repr float forward get_buffer get_extra_state get_parameter
+get_submodule half ipu load_state_dict modules mtia named_buffers named_children named_modules
+named_parameters parameters register_backward_hook register_buffer register_forward_hook
+register_forward_pre_hook register_full_backward_hook register_full_backward_pre_hook
+register_load_state_dict_post_hook register_load_state_dict_pre_hook register_module
+register_parameter register_state_dict_post_hook register_state_dict_pre_hook requires_grad_
+set_extra_state set_submodule share_memory smart_to state_dict to to_empty train training type
+xpu zero_grad self super torch nn F math example_inputs
+""".split())
+
+RESERVED = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(dir(builtins)) \
+    | NN_MODULE_ATTRS
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def legal(name: str) -> str:
+    """``name`` as a safe identifier: ASCII, not reserved, not private."""
+    if not _IDENT.match(name):
+        name = re.sub(r"[^A-Za-z0-9_]", "_", name) or "v"
+        if name[0].isdigit():
+            name = "v" + name
+    if name.startswith("_"):
+        name = "v" + name
+    while name in RESERVED:
+        name += "_"
+    return name
+
+
+def snake(kind: str) -> str:
+    """``BatchNorm2d`` -> ``batch_norm2d``; ``ReLU`` -> ``relu``; ``LeakyReLU`` -> ``leaky_relu``."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z][a-z])", "_", kind).lower()
+
+
+class Namespace:
+    """Hands out unique legal names: ``relu``, ``relu_1``, ``relu_2``..."""
+
+    def __init__(self, taken=()):
+        self.taken: set[str] = set(taken)
+
+    def reserve(self, name: str) -> None:
+        self.taken.add(name)
+
+    def fresh(self, base: str) -> str:
+        base = legal(base)
+        if base not in self.taken:
+            self.taken.add(base)
+            return base
+        i = 1
+        while f"{base}_{i}" in self.taken:
+            i += 1
+        self.taken.add(f"{base}_{i}")
+        return f"{base}_{i}"

@@ -1,0 +1,61 @@
+"""Canonical Python literals and expressions for generated code.
+
+Every value that reaches generated source passes through here, so nothing a
+``.model`` file says can become code: strings are emitted with ``repr`` (a
+quoted literal), numbers in canonical form, names only after ``legal()``.
+"""
+
+from __future__ import annotations
+
+import math
+
+from graphc import ast as A
+
+
+def literal(v) -> str:
+    if v is None or isinstance(v, bool):
+        return repr(v)
+    if isinstance(v, int):
+        return repr(v)
+    if isinstance(v, float):
+        if math.isnan(v):
+            return 'float("nan")'
+        if math.isinf(v):
+            return 'float("inf")' if v > 0 else '-float("inf")'
+        return repr(v)
+    if isinstance(v, str):
+        return repr(v)
+    if isinstance(v, (tuple, list)):
+        inner = ", ".join(literal(x) for x in v)
+        return f"({inner},)" if len(v) == 1 else f"({inner})"
+    raise TypeError(f"no literal form for {type(v).__name__}")
+
+
+def call(func: str, args: list[str], kwargs: list[tuple[str, str]]) -> str:
+    parts = list(args) + [f"{k}={v}" for k, v in kwargs]
+    return f"{func}({', '.join(parts)})"
+
+
+_PREC = {"+": 1, "-": 1, "*": 2, "/": 2, "//": 2, "%": 2}
+
+
+def expr(e: A.Expr, name_src) -> str:
+    """Python source for a constant expression; ``name_src(name)`` renders names."""
+    if isinstance(e, (A.Num, A.Str, A.Const)):
+        return literal(e.value)
+    if isinstance(e, A.Name):
+        return name_src(e.id)
+    if isinstance(e, A.Neg):
+        inner = expr(e.operand, name_src)
+        return f"-({inner})" if isinstance(e.operand, A.BinOp) else f"-{inner}"
+    if isinstance(e, (A.TupleLit, A.ListLit)):
+        items = [expr(x, name_src) for x in e.items]
+        return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+    if isinstance(e, A.BinOp):
+        def side(x, right: bool) -> str:
+            s = expr(x, name_src)
+            if isinstance(x, A.BinOp) and (_PREC[x.op] < _PREC[e.op] or (right and _PREC[x.op] == _PREC[e.op])):
+                return f"({s})"
+            return s
+        return f"{side(e.left, False)} {e.op} {side(e.right, True)}"
+    raise AssertionError(e)  # pragma: no cover

@@ -1,0 +1,439 @@
+"""Emit a standalone PyTorch module from an inferred Program.
+
+The output imports torch, never graphc: one ``nn.Module`` class per block (its
+constructor takes the block's parameters, plus input sizes that differ between
+uses) and one for the model; one attribute per layer; one forward line per node
+with a shape comment; ``example_inputs()``; ``__all__``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from graphc import __version__
+from graphc import ast as A
+from graphc.emit import pyfmt
+from graphc.emit.names import Namespace, legal
+from graphc.graph import Node, Program, Repeat, Scope, ValueRef
+from graphc.shapes import shape_str
+
+DTYPE_TORCH = {"float32": "torch.float32", "float16": "torch.float16", "bfloat16": "torch.bfloat16",
+               "float64": "torch.float64", "int64": "torch.long", "int32": "torch.int32",
+               "bool": "torch.bool"}
+SYMBOL_DEFAULT = 16  # example_inputs' default for symbolic dims other than the batch
+
+
+# ---------------------------------------------------------------- structure
+def _signature(item) -> tuple:
+    if isinstance(item, Node):
+        return ("n", item.name, item.kind)
+    if isinstance(item, Repeat):
+        return ("r", item.name, tuple(_signature(m) for m in item.members))
+    return ("s", item.name, item.kind, tuple(_signature(i) for i in item.items))
+
+
+def item_inputs(item) -> list[ValueRef]:
+    if isinstance(item, Node):
+        return list(item.inputs)
+    if isinstance(item, Repeat):
+        return item_inputs(item.members[0])
+    return [ref for _, ref in item.inputs]
+
+
+def item_outputs(item) -> list[ValueRef]:
+    if isinstance(item, Node):
+        return [(item.id, i) for i in range(len(item.outs or [None]))]
+    if isinstance(item, Repeat):
+        return item_outputs(item.members[-1])
+    return [ref for _, ref in item.outputs]
+
+
+@dataclass
+class _Param:
+    name: str
+    values: list            # one per instance
+    default: object = None
+    has_default: bool = False
+    derived: bool = False   # not a block parameter: an input size or a per-layer value
+
+
+@dataclass
+class _ClassPlan:
+    """One generated class: a block definition specialised to one structure."""
+
+    name: str
+    block: A.BlockDef
+    instances: list[Scope]
+    params: list[_Param] = field(default_factory=list)
+    derived_keys: dict[tuple, str] = field(default_factory=dict)
+
+    def index(self, scope: Scope) -> int:
+        return next(i for i, s in enumerate(self.instances) if s is scope)
+
+    @property
+    def block_params(self) -> set[str]:
+        return {p.name.id for p in self.block.params}
+
+
+class Emitter:
+    def __init__(self, prog: Program, path: str):
+        self.prog = prog
+        self.path = path
+        self.ns = Namespace({"torch", "nn", "example_inputs", "F", "math"})
+        self.plans: list[_ClassPlan] = []
+        self.plan_of: dict[int, _ClassPlan] = {}  # id(scope) -> plan
+        self._plan_classes()
+        self.model_cls = self.ns.fresh(prog.name)
+
+    # ----------------------------------------------------------- planning
+    def _plan_classes(self) -> None:
+        groups: dict[str, dict[tuple, list[Scope]]] = {}
+        for s in self.prog.scopes():
+            if s.is_block:
+                groups.setdefault(s.kind, {}).setdefault(_signature(s), []).append(s)
+        # inner blocks first, so a class is defined before the classes that use it
+        order = sorted(groups, key=lambda k: -max(self._depth(s) for g in groups[k].values() for s in g))
+        for kind in order:
+            for insts in groups[kind].values():
+                plan = _ClassPlan(self.ns.fresh(kind), insts[0].definition, insts)
+                self.plans.append(plan)
+                for s in insts:
+                    self.plan_of[id(s)] = plan
+        for plan in self.plans:
+            self._plan_params(plan)
+
+    @staticmethod
+    def _depth(s: Scope) -> int:
+        d = 0
+        for it in s.items:
+            if isinstance(it, Scope):
+                d = max(d, 1 + Emitter._depth(it))
+            elif isinstance(it, Repeat):
+                for m in it.members:
+                    if isinstance(m, Scope):
+                        d = max(d, 1 + Emitter._depth(m))
+        return d
+
+    def _plan_params(self, plan: _ClassPlan) -> None:
+        # Block parameters (required first, then those with defaults) come after
+        # derived ones; derived parameters are appended on demand while planning
+        # constructor calls, so first run a dry pass to collect them.
+        self._ctor_lines(plan, dry=True)
+        env = plan.block
+        names = Namespace({p.name for p in plan.params})
+        required, optional = [], []
+        for bp in env.params:
+            vals = [s.args[bp.name.id] for s in plan.instances]
+            p = _Param(legal(bp.name.id), vals)
+            if bp.default is not None:
+                p.has_default = True
+                p.default = self.prog.block_defaults[plan.block.name.id][bp.name.id]
+                optional.append(p)
+            else:
+                required.append(p)
+            names.reserve(p.name)
+        derived = [p for p in plan.params if p.derived]
+        plan.params = derived + required + optional
+
+    # ---------------------------------------------------- value rendering
+    def _value_src(self, plan: _ClassPlan | None, scopes: list[Scope], values: list, written: A.Expr | None,
+                   key: str, node_name: str) -> str:
+        """Source for one constructor value, across every instance of a class."""
+        if plan is not None and written is not None and self._uses_params(written, plan, scopes[0]):
+            return pyfmt.expr(written, lambda n: self._name_src(n, plan, scopes[0]))
+        if all(v == values[0] and type(v) is type(values[0]) for v in values):
+            return pyfmt.literal(values[0])
+        assert plan is not None
+        # a block parameter with the same value in every instance
+        for bp in plan.block.params:
+            if [s.args[bp.name.id] for s in scopes] == values:
+                return legal(bp.name.id)
+        # an input size of the block, the same position in every instance
+        for j, (iname, _) in enumerate(scopes[0].inputs):
+            t0 = self.prog.type_of(scopes[0].inputs[j][1])
+            if t0 is None:
+                continue
+            for d in range(-1, -len(t0.shape) - 1, -1):
+                dims = []
+                for s in scopes:
+                    t = self.prog.type_of(s.inputs[j][1])
+                    dims.append(t.shape[d] if t is not None and len(t.shape) >= -d else None)
+                if dims == values:
+                    return self._derived(plan, ("in", j, d), key, values)
+        return self._derived(plan, ("node", node_name, key), f"{node_name}_{key}", values)
+
+    def _derived(self, plan: _ClassPlan, k: tuple, want: str, values: list) -> str:
+        if k not in plan.derived_keys:
+            taken = {p.name for p in plan.params} | {legal(p.name.id) for p in plan.block.params}
+            name = Namespace(taken).fresh(want)
+            plan.derived_keys[k] = name
+            plan.params.append(_Param(name, values, derived=True))
+        return plan.derived_keys[k]
+
+    def _uses_params(self, e: A.Expr, plan: _ClassPlan, scope: Scope) -> bool:
+        names = _names_in(e)
+        if names & plan.block_params:
+            return True
+        for n in names:
+            c = scope.consts.get(n)
+            if c is not None and getattr(c, "expr", None) is not None and self._uses_params(c.expr, plan, scope):
+                return True
+        return False
+
+    def _name_src(self, name: str, plan: _ClassPlan, scope: Scope) -> str:
+        if name in plan.block_params:
+            return legal(name)
+        c = scope.consts.get(name)
+        if c is not None and c.expr is not None and self._uses_params(c.expr, plan, scope):
+            inner = pyfmt.expr(c.expr, lambda n: self._name_src(n, plan, scope))
+            return f"({inner})" if isinstance(c.expr, A.BinOp) else inner
+        value = c.value if c is not None else _global_value(self.prog, scope, name)
+        return pyfmt.literal(value)
+
+    # ------------------------------------------------------- constructors
+    def _node_ctor(self, plan, nodes: list[Node]) -> str:
+        n0 = nodes[0]
+        layer = n0.layer
+        defaults = layer.ctor_defaults()
+        args, kwargs = [], []
+        scopes = [n.scope for n in nodes]
+        for idx, key in enumerate(n0.ctor):
+            values = [n.ctor[key] for n in nodes]
+            written = n0.arg_exprs.get(key)
+            same = all(v == values[0] and type(v) is type(values[0]) for v in values)
+            if idx >= layer.ctor_positional and same and key in defaults and values[0] == defaults[key] \
+                    and type(values[0]) is type(defaults[key]) and (
+                    written is None or plan is None or not self._uses_params(written, plan, scopes[0])):
+                continue
+            src = self._value_src(plan, scopes, values, written, key, n0.name)
+            if idx < layer.ctor_positional:
+                args.append(src)
+            else:
+                kwargs.append((key, src))
+        return pyfmt.call(layer.torch_name, args, kwargs)
+
+    def _scope_ctor(self, plan, subs: list[Scope]) -> str:
+        child = self.plan_of[id(subs[0])]
+        idx = [child.index(s) for s in subs]
+        args, kwargs = [], []
+        for p in child.params:
+            values = [p.values[i] for i in idx]
+            written = subs[0].arg_exprs.get(p.name) if not p.derived else None
+            if p.has_default and written is None and all(v == p.default for v in values):
+                continue
+            if p.derived:
+                scopes = [s.parent for s in subs]
+                src = self._value_src(plan, scopes, values, None, p.name, subs[0].name)
+            else:
+                scopes = [s.parent for s in subs]
+                src = self._value_src(plan, scopes, values, written, p.name, subs[0].name)
+            if p.has_default:
+                kwargs.append((p.name, src))
+            else:
+                args.append(src)
+        return pyfmt.call(child.name, args, kwargs)
+
+    def _item_ctor(self, plan, items: list) -> str | None:
+        it = items[0]
+        if isinstance(it, Node):
+            return self._node_ctor(plan, items) if it.has_module else None
+        if isinstance(it, Scope):
+            return self._scope_ctor(plan, items)
+        # Repeat: one constructor per member, across instances
+        members = [self._item_ctor(plan, [r.members[i] for r in items]) for i in range(len(it.members))]
+        if all(m == members[0] for m in members) and len(members) > 1:
+            return f"nn.Sequential(*[{members[0]} for _ in range({len(members)})])"
+        inner = "".join(f"\n            {m}," for m in members)
+        return f"nn.Sequential({inner}\n        )"
+
+    def _ctor_lines(self, plan: _ClassPlan | None, dry: bool = False) -> list[str]:
+        insts = plan.instances if plan is not None else [self.prog.root]
+        lines = []
+        for i, it in enumerate(insts[0].items):
+            items = [s.items[i] for s in insts]
+            src = self._item_ctor(plan, items)
+            if src is not None:
+                lines.append(f"        self.{it.name} = {src}")
+        return lines
+
+    # ------------------------------------------------------------ forward
+    def _forward_lines(self, insts: list[Scope]) -> tuple[list[str], list[str]]:
+        s0 = insts[0]
+        var: dict[ValueRef, str] = {}
+        params = []
+        for name, ref in s0.inputs:
+            v = s0.legal_of.get(name, legal(name))
+            params.append(v)
+            var.setdefault(ref, v)
+        out_refs = {ref for _, ref in s0.outputs}
+        consumers: dict[ValueRef, list[int]] = {}
+        for i, it in enumerate(s0.items):
+            for r in item_inputs(it):
+                consumers.setdefault(r, []).append(i)
+        lines = []
+        for i, it in enumerate(s0.items):
+            outs = item_outputs(it)
+            chain_var = it.chain_var
+            if len(outs) == 1 and chain_var and outs[0] not in out_refs and \
+                    consumers.get(outs[0], []) == [i + 1] and not (isinstance(it, Node) and it.is_input):
+                target = chain_var
+            else:
+                target = None
+            if isinstance(it, Node):
+                args = [var[r] for r in it.inputs]
+                call = f"self.{it.name}" if it.has_module else None
+                expr = it.layer.forward(it.params, call, args)
+            else:
+                args = [var[r] for r in item_inputs(it)]
+                expr = f"self.{it.name}({', '.join(args)})"
+            if target is None:
+                if len(outs) == 1:
+                    target = it.name
+                else:
+                    target = ", ".join(f"{it.name}_{k}" for k in range(len(outs)))
+            names = [target] if len(outs) == 1 else target.split(", ")
+            for r, n in zip(outs, names):
+                var[r] = n
+            types = [[self.prog.type_of(r) for r in item_outputs(s.items[i])] for s in insts]
+            comment = " ".join(_merge_types([t[k] for t in types]) for k in range(len(outs)))
+            lines.append(f"        {target} = {expr}  # {comment}")
+        rets = [var[ref] for _, ref in s0.outputs]
+        lines.append(f"        return {', '.join(rets)}")
+        return params, lines
+
+    # ---------------------------------------------------------------- all
+    def run(self) -> str:
+        prog = self.prog
+        out: list[str] = []
+        fname = os.path.basename(self.path)
+        total = sum(n.n_params or 0 for n in prog.nodes.values())
+        out.append(f'"""{self.model_cls}: PyTorch code generated by graphc {__version__} from {fname}.')
+        out.append("")
+        out.append(f"Regenerate with `graphc build {fname}` rather than editing by hand.")
+        out.append("")
+        out.append("Inputs:")
+        for node in prog.inputs:
+            out.append(f"    {node.name}: {shape_str(node.declared.shape)} {node.declared.dtype}")
+        syms = self._symbols()
+        if syms:
+            out.append("Symbolic dims (example_inputs defaults):")
+            for s, (arg, default) in syms.items():
+                what = "batch size" if arg == "batch_size" else "size"
+                out.append(f"    {s}: {what}, default {default}")
+        out.append(f"Parameters: {total:,}")
+        out.append('"""')
+        out.append("")
+        out.append("import torch")
+        out.append("from torch import nn")
+        out.append("")
+        names = [self.model_cls] + [p.name for p in self.plans] + ["example_inputs"]
+        out.append("__all__ = [" + ", ".join(repr(n) for n in names) + "]")
+        for plan in self.plans:
+            out += ["", ""] + self._class(plan)
+        out += ["", ""] + self._class(None)
+        out += ["", ""] + self._example_inputs(syms)
+        return "\n".join(out) + "\n"
+
+    def _class(self, plan: _ClassPlan | None) -> list[str]:
+        insts = plan.instances if plan else [self.prog.root]
+        s0 = insts[0]
+        name = plan.name if plan else self.model_cls
+        lines = [f"class {name}(nn.Module):"]
+        defn = s0.definition
+        if plan:
+            sig = ", ".join(p.name.id + (f"={_src_text(p.default)}" if p.default else "") for p in defn.params)
+            lines.append(f'    """block {defn.name.id}({sig}), line {defn.span.line}; '
+                         f'used {len(insts)} time{"s" if len(insts) != 1 else ""}."""')
+        else:
+            lines.append(f'    """model {defn.name.id}, line {defn.span.line}."""')
+        lines.append("")
+        ctor = self._ctor_lines(plan)
+        sig = ["self"]
+        for p in (plan.params if plan else []):
+            sig.append(f"{p.name}={pyfmt.literal(p.default)}" if p.has_default else p.name)
+        lines.append(f"    def __init__({', '.join(sig)}):")
+        lines.append("        super().__init__()")
+        lines += ctor
+        lines.append("")
+        params, body = self._forward_lines(insts)
+        lines.append(f"    def forward({', '.join(['self'] + params)}):")
+        lines += body
+        return lines
+
+    def _symbols(self) -> dict[str, tuple[str, int]]:
+        out: dict[str, tuple[str, int]] = {}
+        for node in self.prog.inputs:
+            for i, d in enumerate(node.declared.shape):
+                if isinstance(d, int) or str(d) in out:
+                    continue
+                if i == 0:
+                    out[str(d)] = ("batch_size", 2)
+                else:
+                    out[str(d)] = (legal(str(d)), SYMBOL_DEFAULT)
+        return out
+
+    def _example_inputs(self, syms) -> list[str]:
+        args = []
+        seen = set()
+        for s, (arg, default) in syms.items():
+            if arg not in seen:
+                args.append(f"{arg}={default}")
+                seen.add(arg)
+        lines = [f"def example_inputs({', '.join(args)}):",
+                 f'    """Random inputs of the declared shapes and dtypes, for {self.model_cls}."""']
+        items = []
+        for node in self.prog.inputs:
+            dims = ", ".join(str(d) if isinstance(d, int) else syms[str(d)][0] for d in node.declared.shape)
+            shape = f"({dims},)" if len(node.declared.shape) == 1 else f"({dims})"
+            dt = node.declared.dtype
+            if dt.startswith("float") or dt == "bfloat16":
+                t = f"torch.randn({shape}" + (f", dtype={DTYPE_TORCH[dt]})" if dt != "float32" else ")")
+            elif dt == "bool":
+                t = f"torch.rand({shape}) < 0.5"
+            else:
+                t = f"torch.randint(0, 2, {shape}, dtype={DTYPE_TORCH[dt]})"
+            items.append(t)
+        body = ", ".join(items) + ("," if len(items) == 1 else "")
+        lines.append(f"    return ({body})")
+        return lines
+
+
+def _merge_types(types) -> str:
+    texts = []
+    for t in types:
+        s = shape_str(t.shape) if t is not None else "?"
+        if s not in texts:
+            texts.append(s)
+    if len(texts) <= 3:
+        return " | ".join(texts)
+    return " | ".join(texts[:2]) + f" | … ({len(texts)} shapes)"
+
+
+def _names_in(e: A.Expr) -> set[str]:
+    if isinstance(e, A.Name):
+        return {e.id}
+    if isinstance(e, A.BinOp):
+        return _names_in(e.left) | _names_in(e.right)
+    if isinstance(e, A.Neg):
+        return _names_in(e.operand)
+    if isinstance(e, (A.TupleLit, A.ListLit)):
+        out: set[str] = set()
+        for x in e.items:
+            out |= _names_in(x)
+        return out
+    return set()
+
+
+def _global_value(prog: Program, scope: Scope, name: str):
+    if name in scope.consts and scope.consts[name] is not None:
+        return scope.consts[name].value
+    return prog.consts[name]
+
+
+def _src_text(e: A.Expr) -> str:
+    return pyfmt.expr(e, lambda n: n)
+
+
+def emit_module(prog: Program, source) -> str:
+    return Emitter(prog, source.path).run()

@@ -1,0 +1,140 @@
+"""The lowered program: a networkx graph of layer nodes plus the block tree.
+
+``lower`` fills it; ``infer`` adds types, parameter counts and MACs; the
+emitters read it.  Node ids are dotted paths (``layer1.0.conv1``) that equal
+the attribute paths of the generated ``nn.Module`` (``state_dict`` keys).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+import networkx as nx
+
+from graphc import ast as A
+from graphc.layers.base import Layer, Params, TensorType
+from graphc.shapes import Dim
+from graphc.source import Span
+
+ValueRef = tuple[str, int]  # (node id, output index)
+
+
+@dataclass(eq=False)
+class Node:
+    id: str
+    name: str                       # attribute / variable name in its scope
+    kind: str                       # layer kind, or "input"
+    span: Span
+    scope: "Scope"
+    layer: Layer | None = None
+    params: Params | None = None    # None when validation failed
+    call: A.Call | None = None      # the call as written
+    arg_exprs: dict[str, A.Expr] = field(default_factory=dict)  # parameter -> expression written
+    inputs: list[ValueRef] = field(default_factory=list)
+    declared: TensorType | None = None  # for inputs
+    chain_var: str | None = None    # forward variable suggested by the statement
+    user_named: bool = False
+    # filled by infer
+    outs: list[TensorType] | None = None
+    ctor: dict[str, Any] | None = None
+    n_params: int | None = None
+    macs: Dim | None = None
+
+    @property
+    def is_input(self) -> bool:
+        return self.kind == "input"
+
+    @property
+    def has_module(self) -> bool:
+        return self.layer is not None and self.layer.torch_name is not None
+
+
+@dataclass(eq=False)
+class Scope:
+    """The model, or one instance of a block."""
+
+    id: str                          # "" for the model; "layer1.0" for an instance
+    name: str                        # attribute name in the parent
+    definition: A.ModelDef | A.BlockDef
+    span: Span
+    parent: "Scope | None" = None
+    args: dict[str, Any] = field(default_factory=dict)        # block parameter values
+    arg_exprs: dict[str, A.Expr] = field(default_factory=dict)  # as written at the call
+    items: list["Item"] = field(default_factory=list)
+    inputs: list[tuple[str, ValueRef]] = field(default_factory=list)   # (name, value)
+    outputs: list[tuple[str, ValueRef]] = field(default_factory=list)
+    consts: dict[str, Any] = field(default_factory=dict)
+    legal_of: dict[str, str] = field(default_factory=dict)   # user name -> identifier
+    chain_var: str | None = None
+
+    @property
+    def kind(self) -> str:
+        return self.definition.name.id
+
+    @property
+    def is_block(self) -> bool:
+        return isinstance(self.definition, A.BlockDef)
+
+    def path(self, name: str) -> str:
+        return f"{self.id}.{name}" if self.id else name
+
+
+@dataclass(eq=False)
+class Repeat:
+    """``Kind(...) * N``: N copies in sequence, emitted as an nn.Sequential."""
+
+    id: str
+    name: str
+    span: Span
+    members: list["Node | Scope"] = field(default_factory=list)
+    chain_var: str | None = None
+
+
+Item = Union[Node, Scope, Repeat]
+
+
+@dataclass(eq=False)
+class Program:
+    path: str
+    name: str                      # the model's name
+    root: Scope
+    graph: nx.DiGraph
+    nodes: dict[str, Node]
+    blocks: dict[str, A.BlockDef]
+    symbols: dict[str, int | None] = field(default_factory=dict)  # symbol -> default
+    consts: dict[str, Any] = field(default_factory=dict)      # top-level constants
+    block_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def node(self, ref: ValueRef) -> Node:
+        return self.nodes[ref[0]]
+
+    def type_of(self, ref: ValueRef) -> TensorType | None:
+        n = self.nodes[ref[0]]
+        if n.outs is None or ref[1] >= len(n.outs):
+            return None
+        return n.outs[ref[1]]
+
+    @property
+    def inputs(self) -> list[Node]:
+        return [self.nodes[ref[0]] for _, ref in self.root.inputs]
+
+    @property
+    def outputs(self) -> list[tuple[str, ValueRef]]:
+        return self.root.outputs
+
+    def layer_nodes(self) -> list[Node]:
+        return [n for n in self.nodes.values() if not n.is_input]
+
+    def scopes(self):
+        """Every scope (the model first), depth-first in definition order."""
+        def walk(s: Scope):
+            yield s
+            for it in s.items:
+                if isinstance(it, Scope):
+                    yield from walk(it)
+                elif isinstance(it, Repeat):
+                    for m in it.members:
+                        if isinstance(m, Scope):
+                            yield from walk(m)
+        yield from walk(self.root)

@@ -1,0 +1,36 @@
+"""Inference: types, parameter counts and MACs for every node, in graph order.
+
+A node whose inputs are unknown (because an earlier node failed) is skipped
+silently, so one mistake is reported once and every independent mistake is
+still reported.
+"""
+
+from __future__ import annotations
+
+from graphc.errors import Diagnostic, diag
+from graphc.graph import Program
+from graphc.layers.base import ShapeError
+
+
+def infer(prog: Program) -> list[Diagnostic]:
+    diags: list[Diagnostic] = []
+    for node in prog.nodes.values():  # insertion order is a topological order
+        if node.is_input or node.params is None:
+            continue
+        ins = [prog.type_of(r) for r in node.inputs]
+        if any(t is None for t in ins):
+            continue
+        try:
+            outs = node.layer.infer(node.params, ins)
+        except ShapeError as e:
+            span = node.call.span
+            if e.arg is not None and e.arg in node.arg_exprs:
+                span = node.arg_exprs[e.arg].span
+            where = f"{node.kind} '{node.name}'" if node.user_named else node.kind
+            diags.append(diag(span, e.code, f"{where}: {e.message}", e.hint))
+            continue
+        node.outs = outs
+        node.ctor = node.layer.ctor(node.params, ins)
+        node.n_params = node.layer.param_count(node.params, ins)
+        node.macs = node.layer.macs(node.params, ins, outs)
+    return diags

@@ -1,0 +1,185 @@
+"""The layer contract and the registry.
+
+One class per layer holds everything graphc knows about it: the pydantic
+parameter model, the shape rule, the parameter count, MACs, the torch
+constructor, the forward text, the diagram label and the samples that the
+registry test runs against real torch.  Registering is a decorator; the
+registry is built from the classes, never kept by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from graphc.shapes import Dim, Shape, shape_str
+
+PosInt = Annotated[int, Field(gt=0)]
+NonNegInt = Annotated[int, Field(ge=0)]
+Prob = Annotated[float, Field(ge=0.0, le=1.0)]
+Pair = PosInt | tuple[PosInt, PosInt]
+NonNegPair = NonNegInt | tuple[NonNegInt, NonNegInt]
+
+
+class Params(BaseModel):
+    """Base of every parameter model: unknown keys and lax coercions are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class NoParams(Params):
+    pass
+
+
+class ShapeError(Exception):
+    """Raised by a shape rule; becomes a diagnostic at the call (or at ``arg``)."""
+
+    def __init__(self, message: str, hint: str | None = None, code: str = "shape-mismatch",
+                 arg: str | None = None):
+        super().__init__(message)
+        self.message, self.hint, self.code, self.arg = message, hint, code, arg
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One configuration the registry test builds in torch: params and input shapes."""
+
+    params: dict[str, Any]
+    inputs: tuple[tuple[int, ...], ...]
+    dtype: str = "float32"
+
+
+@dataclass(frozen=True)
+class TensorType:
+    shape: Shape
+    dtype: str = "float32"
+
+    def __str__(self) -> str:
+        return shape_str(self.shape)
+
+
+Category = Literal["input", "output", "conv", "pool", "norm", "activation", "linear", "dropout",
+                   "reshape", "merge", "recurrent", "attention", "embedding", "block", "other"]
+
+
+class Layer:
+    """Base class; subclasses are registered with :func:`register`."""
+
+    kind: ClassVar[str]                     # the name written in .model files
+    torch_name: ClassVar[str | None] = None  # "nn.Conv2d"; None for inline tensor ops
+    category: ClassVar[str] = "other"
+    Params: ClassVar[type[Params]] = NoParams
+    positional: ClassVar[tuple[str, ...]] = ()  # order of positional arguments
+    ctor_positional: ClassVar[int] = 0           # ctor values emitted positionally
+    n_inputs: ClassVar[tuple[int, int | None]] = (1, 1)  # min, max tensors (None: any)
+    samples: ClassVar[tuple[Sample, ...]] = ()
+
+    # -------------------------------------------------------------- shapes
+    def infer(self, p: Params, ins: list[TensorType]) -> list[TensorType]:
+        """Output types; raise ShapeError with the numbers when the inputs do not fit."""
+        raise NotImplementedError
+
+    # ----------------------------------------------------------- counts
+    def param_count(self, p: Params, ins: list[TensorType]) -> int:
+        return 0
+
+    def macs(self, p: Params, ins: list[TensorType], outs: list[TensorType]) -> Dim:
+        """Multiply-accumulates of one forward pass over the whole input (batch included)."""
+        return 0
+
+    # ------------------------------------------------------------ emission
+    def ctor(self, p: Params, ins: list[TensorType]) -> dict[str, Any]:
+        """Keyword arguments of the torch constructor, inferred ones filled in, in order."""
+        return p.model_dump()
+
+    def ctor_defaults(self) -> dict[str, Any]:
+        """Constructor values left out of the generated call (torch's defaults)."""
+        out = {}
+        for name, f in self.Params.model_fields.items():
+            if not f.is_required():
+                out[name] = f.default
+        return out
+
+    def forward(self, p: Params, call: str | None, args: list[str]) -> str:
+        """The forward expression; ``call`` is ``self.<attr>`` for module layers."""
+        return f"{call}({', '.join(args)})"
+
+    def label(self, p: Params, ins: list[TensorType]) -> str:
+        """Key parameters for diagrams, e.g. ``6@5×5 s2``."""
+        return ""
+
+    # ------------------------------------------------------------- helpers
+    @classmethod
+    def doc(cls) -> str:
+        return (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+
+
+REGISTRY: dict[str, Layer] = {}
+
+
+def register(cls: type[Layer]) -> type[Layer]:
+    kind = cls.__dict__.get("kind") or cls.__name__
+    cls.kind = kind
+    if kind in REGISTRY:
+        raise RuntimeError(f"layer {kind!r} registered twice")
+    REGISTRY[kind] = cls()
+    return cls
+
+
+# ------------------------------------------------------------------ helpers
+def pair(v) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def need_rank(x: TensorType, ranks: tuple[int, ...], what: str, layout: str = "") -> None:
+    if len(x.shape) not in ranks:
+        want = " or ".join(f"{r}-d" for r in ranks)
+        raise ShapeError(
+            f"{what} expects a {want} input{(' ' + layout) if layout else ''}, "
+            f"got {len(x.shape)}-d {shape_str(x.shape)}",
+            code="shape-rank",
+            hint="reshape or flatten the input first",
+        )
+
+
+def need_concrete(d: Dim, what: str, arg: str | None = None) -> int:
+    if isinstance(d, int):
+        return d
+    raise ShapeError(
+        f"{what} must be a concrete size, but it is the symbolic '{d}'",
+        hint="give that dimension a number in the input declaration, or bind it with --set",
+        code="shape-symbolic",
+        arg=arg,
+    )
+
+
+def check_given(p: Params, field_name: str, inferred: int) -> None:
+    """A user-written value that graphc would infer must agree with the input."""
+    given = getattr(p, field_name, None)
+    if given is not None and given != inferred:
+        raise ShapeError(
+            f"{field_name}={given} does not match the input, which has {inferred}",
+            hint=f"remove {field_name} (graphc infers it) or make it {inferred}",
+            arg=field_name,
+        )
+
+
+def positive_dims(shape: Shape, what: str, detail: str = "", hint: str | None = None) -> None:
+    for i, d in enumerate(shape):
+        if isinstance(d, int) and d < 1:
+            raise ShapeError(f"{what}: output dimension {i} would be {d}{detail}", hint=hint,
+                             code="shape-nonpositive")
+
+
+@dataclass
+class Registry:
+    layers: dict[str, Layer] = field(default_factory=lambda: REGISTRY)
+
+
+def load_all() -> dict[str, Layer]:
+    """Import every layer module (they register themselves) and return the registry."""
+    from graphc.layers import activation, conv, linear, merge, norm, pool, shape  # noqa: F401
+
+    return REGISTRY

@@ -1,0 +1,719 @@
+"""Lowering: AST -> Program (networkx graph + block tree).
+
+Resolves names, evaluates constant expressions, expands blocks and repeats,
+validates every layer's arguments with its pydantic model, and records a
+diagnostic for each problem instead of stopping at the first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import networkx as nx
+
+from graphc import ast as A
+from graphc.emit.names import Namespace, legal, snake
+from graphc.errors import Diagnostic, diag, did_you_mean
+from graphc.graph import Node, Program, Repeat, Scope, ValueRef
+from graphc.layers.base import REGISTRY, Layer, TensorType, load_all
+from graphc.shapes import Sym
+from graphc.source import Span
+
+DTYPES = {
+    "float": "float32", "float32": "float32", "half": "float16", "float16": "float16",
+    "bfloat16": "bfloat16", "double": "float64", "float64": "float64", "long": "int64",
+    "int64": "int64", "int": "int32", "int32": "int32", "bool": "bool",
+}
+
+#: Limits that keep a hostile or mistaken file from exhausting time or memory.
+MAX_REPEAT = 10_000
+MAX_NODES = 200_000
+MAX_BLOCK_DEPTH = 64
+MAX_DIM = 2**40
+
+
+class _Abort(Exception):
+    """Stops lowering when a limit is hit (the diagnostic is already recorded)."""
+
+
+@dataclass
+class _Const:
+    value: Any
+    expr: A.Expr | None
+    span: Span
+    is_param: bool = False
+
+
+@dataclass
+class _Value:
+    ref: ValueRef
+    span: Span
+
+
+class _Env:
+    def __init__(self, parent: "_Env | None" = None):
+        self.parent = parent
+        self.names: dict[str, _Const | _Value] = {}
+
+    def lookup(self, name: str):
+        env = self
+        while env is not None:
+            if name in env.names:
+                return env.names[name]
+            env = env.parent
+        return None
+
+
+def _declared_names(body) -> list[str]:
+    out: list[str] = []
+    for st in body:
+        if isinstance(st, A.Assign):
+            out += [t.id for t in st.targets]
+            out += [s.label.id for s in st.chain.steps if s.label is not None]
+        elif isinstance(st, A.InputDecl):
+            out.append(st.name.id)
+    return out
+
+
+class Lowerer:
+    def __init__(self, file: A.File):
+        self.file = file
+        self.path = file.path
+        self.reg = load_all()
+        self.diags: list[Diagnostic] = []
+        self.nodes: dict[str, Node] = {}
+        self.graph = nx.DiGraph()
+        self.blocks: dict[str, A.BlockDef] = {}
+        self.globals = _Env()
+        self.stack: list[str] = []
+        self.symbols: dict[str, int | None] = {}
+
+    # ------------------------------------------------------------------ api
+    def error(self, span: Span, code: str, message: str, hint: str | None = None) -> None:
+        self.diags.append(diag(span, code, message, hint))
+
+    def run(self) -> Program | None:
+        models: list[A.ModelDef] = []
+        for item in self.file.items:
+            if isinstance(item, A.ConstDef):
+                self.const_def(item, self.globals)
+            elif isinstance(item, A.BlockDef):
+                if item.name.id in self.blocks:
+                    first = self.blocks[item.name.id].name.span
+                    self.error(item.name.span, "duplicate-name",
+                               f"block '{item.name.id}' is already defined at line {first.line}",
+                               "rename one of the blocks")
+                elif item.name.id in self.reg:
+                    self.error(item.name.span, "duplicate-name",
+                               f"block '{item.name.id}' has the name of a built-in layer",
+                               "choose another block name")
+                else:
+                    self.blocks[item.name.id] = item
+            else:
+                models.append(item)
+        if not models:
+            self.error(self.file.span.__class__(self.path, 1, 1, 1, 2), "missing-model",
+                       "the file defines no model", "add 'model Name { ... }'")
+            return None
+        for extra in models[1:]:
+            self.error(extra.name.span, "duplicate-name",
+                       f"a second model '{extra.name.id}' in one file (the first is "
+                       f"'{models[0].name.id}' at line {models[0].span.line})",
+                       "put each model in its own file; share blocks with copy or constants")
+        model = models[0]
+        root = Scope("", model.name.id, model, model.span)
+        try:
+            self.body(model.body, root, _Env(self.globals), tensor_inputs=None)
+        except _Abort:
+            return None
+        if not root.outputs and not any(d.code == "invalid-output" for d in self.diags):
+            self.error(model.name.span, "invalid-output", f"model '{model.name.id}' has no output",
+                       "add 'output <name>' naming the value the model returns")
+        consts = {k: b.value for k, b in self.globals.names.items() if isinstance(b, _Const)}
+        defaults = {
+            name: {p.name.id: self.eval(p.default, self.globals) for p in b.params if p.default is not None}
+            for name, b in self.blocks.items()
+        }
+        return Program(self.path, model.name.id, root, self.graph, self.nodes, self.blocks,
+                       self.symbols, consts, defaults)
+
+    # ---------------------------------------------------------- expressions
+    def eval(self, e: A.Expr, env: _Env) -> Any:
+        """Evaluate a constant expression; on error record it and return _ERR."""
+        try:
+            return self._eval(e, env)
+        except _Silent:
+            return _ERR
+        except _EvalError as err:
+            self.error(err.span, err.code, err.message, err.hint)
+            return _ERR
+
+    def _eval(self, e: A.Expr, env: _Env) -> Any:
+        if isinstance(e, (A.Num, A.Str, A.Const)):
+            return e.value
+        if isinstance(e, A.Name):
+            b = env.lookup(e.id)
+            if isinstance(b, _Const):
+                if b.value is _ERR:
+                    raise _Silent()
+                return b.value
+            if isinstance(b, _Value):
+                raise _EvalError(e.span, "invalid-expression",
+                                 f"'{e.id}' is a tensor, not a constant",
+                                 "tensors go first in a call, e.g. add(a, b) or concat(a, b, dim=1)")
+            raise _EvalError(e.span, "undefined-name", f"undefined name '{e.id}'",
+                             self._name_hint(e.id, env))
+        if isinstance(e, A.Neg):
+            v = self._eval(e.operand, env)
+            if not _is_num(v):
+                raise _EvalError(e.span, "invalid-expression", f"cannot negate {_describe(v)}")
+            return -v
+        if isinstance(e, (A.TupleLit, A.ListLit)):
+            return tuple(self._eval(x, env) for x in e.items)
+        if isinstance(e, A.BinOp):
+            a, b = self._eval(e.left, env), self._eval(e.right, env)
+            if not (_is_num(a) and _is_num(b)):
+                raise _EvalError(e.span, "invalid-expression",
+                                 f"'{e.op}' needs two numbers, got {_describe(a)} and {_describe(b)}")
+            if e.op in ("/", "//", "%") and b == 0:
+                raise _EvalError(e.right.span, "invalid-expression", "division by zero")
+            try:
+                r = {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b,
+                     "/": lambda: a / b, "//": lambda: a // b, "%": lambda: a % b}[e.op]()
+            except OverflowError:
+                raise _EvalError(e.span, "limit", "number too large") from None
+            if isinstance(r, int) and abs(r) > 2**62:
+                raise _EvalError(e.span, "limit", f"number too large ({len(str(r))} digits)",
+                                 "graphc works with sizes below 2**62")
+            return r
+        raise AssertionError(e)  # pragma: no cover
+
+    def _name_hint(self, name: str, env: _Env) -> str | None:
+        if name in ("True", "False", "None"):
+            return f"write {name.lower()}"
+        names: set[str] = set()
+        e = env
+        while e is not None:
+            names |= set(e.names)
+            e = e.parent
+        return did_you_mean(name, names)
+
+    def const_def(self, st: A.ConstDef, env: _Env) -> None:
+        v = self.eval(st.value, env)
+        self.define(env, st.name, _Const(v, st.value, st.name.span))
+
+    def define(self, env: _Env, name: A.Name, binding) -> None:
+        prev = env.names.get(name.id)
+        if prev is not None:
+            self.error(name.span, "duplicate-name",
+                       f"'{name.id}' is already defined at line {prev.span.line}",
+                       "choose another name: names in a model or block are defined once")
+            return
+        env.names[name.id] = binding
+
+    # ---------------------------------------------------------------- bodies
+    def body(self, stmts, scope: Scope, env: _Env, tensor_inputs: list[ValueRef] | None) -> None:
+        """Lower a model (tensor_inputs None) or a block instance (the caller's tensors)."""
+        users = Namespace()
+        self._user_names: dict[int, str]
+        legal_of: dict[str, str] = {}
+        for n in _declared_names(stmts):
+            if n not in legal_of:
+                legal_of[n] = users.fresh(n)
+        ns = Namespace(users.taken)
+        scope.legal_of = legal_of
+        scope_state = _ScopeState(scope, env, ns, legal_of)
+        n_in = 0
+        for st in stmts:
+            if isinstance(st, A.ConstDef):
+                self.const_def(st, env)
+                scope.consts[st.name.id] = env.names.get(st.name.id)
+            elif isinstance(st, A.InputDecl):
+                if tensor_inputs is None:
+                    self.model_input(st, scope_state)
+                else:
+                    if st.dims is not None:
+                        self.error(st.span, "invalid-input",
+                                   f"block input '{st.name.id}' takes its shape from the caller",
+                                   "write just 'input " + st.name.id + "'")
+                    if n_in < len(tensor_inputs):
+                        ref = tensor_inputs[n_in]
+                        self.define(env, st.name, _Value(ref, st.name.span))
+                        scope.inputs.append((st.name.id, ref))
+                    n_in += 1
+            elif isinstance(st, A.Assign):
+                self.assign(st, scope_state)
+            elif isinstance(st, A.OutputDecl):
+                for nm in st.names:
+                    b = env.lookup(nm.id)
+                    if isinstance(b, _Value):
+                        if any(o[0] == nm.id for o in scope.outputs):
+                            self.error(nm.span, "invalid-output", f"'{nm.id}' is already an output")
+                        scope.outputs.append((nm.id, b.ref))
+                    elif isinstance(b, _Const):
+                        self.error(nm.span, "invalid-output", f"output '{nm.id}' is a constant, not a tensor")
+                    else:
+                        self.error(nm.span, "undefined-name", f"output '{nm.id}' is not defined",
+                                   self._name_hint(nm.id, env))
+        if tensor_inputs is not None and n_in != len(tensor_inputs):
+            raise _ArityError(n_in)
+
+    def model_input(self, st: A.InputDecl, ss: "_ScopeState") -> None:
+        if st.dims is None:
+            self.error(st.span, "invalid-input", f"model input '{st.name.id}' needs a shape",
+                       f"e.g. 'input {st.name.id}: [B, 3, 32, 32]'; B stays symbolic")
+            return
+        dims = []
+        ok = True
+        for d in st.dims:
+            if isinstance(d, A.Name) and ss.env.lookup(d.id) is None:
+                dims.append(Sym(d.id))
+                self.symbols.setdefault(d.id, None)
+                continue
+            v = self.eval(d, ss.env)
+            if v is _ERR:
+                ok = False
+            elif not isinstance(v, int) or isinstance(v, bool):
+                self.error(d.span, "invalid-input", f"a dimension must be an integer, got {_describe(v)}")
+                ok = False
+            elif v < 1:
+                self.error(d.span, "shape-nonpositive", f"dimension {v} is not positive",
+                           "every dimension of an input is at least 1")
+                ok = False
+            elif v > MAX_DIM:
+                self.error(d.span, "limit", f"dimension {v} exceeds graphc's limit of 2**40")
+                ok = False
+            else:
+                dims.append(v)
+        dtype = DTYPES[st.dtype] if st.dtype else "float32"
+        name = ss.legal_of[st.name.id]
+        node = Node(name, name, "input", st.span, ss.scope, user_named=True,
+                    declared=TensorType(tuple(dims), dtype) if ok else None)
+        node.outs = [node.declared] if ok else None
+        self.add_node(node)
+        ss.scope.inputs.append((st.name.id, (node.id, 0)))
+        self.define(ss.env, st.name, _Value((node.id, 0), st.name.span))
+
+    # --------------------------------------------------------------- chains
+    def assign(self, st: A.Assign, ss: "_ScopeState") -> None:
+        chain = st.chain
+        target = st.targets[0] if len(st.targets) == 1 else None
+        if isinstance(chain.source, A.Name):
+            b = ss.env.lookup(chain.source.id)
+            if not isinstance(b, _Value):
+                if isinstance(b, _Const):
+                    self.error(chain.source.span, "missing-input",
+                               f"a chain starts from a tensor; '{chain.source.id}' is a constant")
+                else:
+                    self.error(chain.source.span, "undefined-name",
+                               f"undefined name '{chain.source.id}'",
+                               self._name_hint(chain.source.id, ss.env) or self._later_hint(chain.source.id, ss))
+                self._bind_unknown(st, ss)
+                return
+            refs: list[ValueRef] | None = [b.ref]
+            if not chain.steps and target is not None:
+                pass  # an alias: y = x
+        else:
+            refs = self.apply(chain.source, [], ss, label=None,
+                              default_name=(target.id if (target and not chain.steps) else None),
+                              chain_var=ss.legal_of[target.id] if target else None)
+        for i, step in enumerate(chain.steps):
+            if refs is None:
+                break
+            if len(refs) != 1:
+                self.error(step.span, "arity",
+                           f"the value before this step is {len(refs)} tensors; a step takes one",
+                           "name them (a, b = ...) and continue from one of them")
+                refs = None
+                break
+            last = i == len(chain.steps) - 1
+            default = target.id if (last and target is not None and step.label is None) else None
+            if step.repeat is not None:
+                refs = self.repeat(step, refs, ss, default, target)
+            else:
+                refs = self.apply(step.call, refs, ss, label=step.label, default_name=default,
+                                  chain_var=ss.legal_of[target.id] if target else None)
+            if refs is not None and step.label is not None:
+                if len(refs) == 1:
+                    self.define(ss.env, step.label, _Value(refs[0], step.label.span))
+        if refs is None:
+            self._bind_unknown(st, ss)
+            return
+        if len(refs) != len(st.targets):
+            self.error(st.span, "arity",
+                       f"{len(st.targets)} name(s) on the left but the chain gives {len(refs)} tensor(s)",
+                       None)
+            self._bind_unknown(st, ss)
+            return
+        for t, r in zip(st.targets, refs):
+            self.define(ss.env, t, _Value(r, t.span))
+
+    def _later_hint(self, name: str, ss: "_ScopeState") -> str | None:
+        if name in ss.legal_of:
+            return f"'{name}' is defined later; values must be defined before use (no cycles)"
+        return None
+
+    def _bind_unknown(self, st: A.Assign, ss: "_ScopeState") -> None:
+        """After an error, bind the targets to an unknown value so later uses stay quiet."""
+        for t in st.targets:
+            if t.id not in ss.env.names:
+                ss.env.names[t.id] = _Const(_ERR, None, t.span)
+        for s in st.chain.steps:
+            if s.label is not None and s.label.id not in ss.env.names:
+                ss.env.names[s.label.id] = _Const(_ERR, None, s.label.span)
+
+    def repeat(self, step: A.Step, refs, ss, default, target):
+        n = self.eval(step.repeat, ss.env)
+        if n is _ERR:
+            return None
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            self.error(step.repeat.span, "invalid-argument",
+                       f"a repeat count must be a positive integer, got {_describe(n)}")
+            return None
+        if n > MAX_REPEAT:
+            self.error(step.repeat.span, "limit", f"repeat count {n} exceeds the limit of {MAX_REPEAT}")
+            return None
+        name = ss.legal_of[step.label.id] if step.label else (
+            ss.legal_of[default] if default else ss.ns.fresh(snake(step.call.kind)))
+        rep = Repeat(ss.scope.path(name), name, step.span,
+                     chain_var=ss.legal_of[target.id] if target else None)
+        ss.scope.items.append(rep)
+        sub = _ScopeState(ss.scope, ss.env, Namespace(), ss.legal_of, prefix=rep.id, group=rep)
+        for i in range(n):
+            refs = self.apply(step.call, refs, sub, label=None, default_name=None, forced_name=str(i),
+                              chain_var=None)
+            if refs is None:
+                return None
+            if len(refs) != 1:
+                self.error(step.span, "arity", "a repeated block must return exactly one tensor")
+                return None
+        return refs
+
+    def apply(self, call: A.Call, incoming: list[ValueRef], ss: "_ScopeState", label: A.Name | None,
+              default_name: str | None, chain_var: str | None = None,
+              forced_name: str | None = None) -> list[ValueRef] | None:
+        """One call: a registered layer or a block.  Returns its output values."""
+        # leading positional args that name tensors are inputs
+        tensors = list(incoming)
+        args = list(call.args)
+        while args and args[0].name is None and isinstance(args[0].value, A.Name) and \
+                isinstance(ss.env.lookup(args[0].value.id), _Value):
+            tensors.append(ss.env.lookup(args[0].value.id).ref)
+            args.pop(0)
+        unknown_input = any(
+            a.name is None and isinstance(a.value, A.Name)
+            and isinstance(b := ss.env.lookup(a.value.id), _Const) and b.value is _ERR
+            for a in args[:1])
+        if forced_name is not None:
+            name = forced_name
+        elif label is not None:
+            name = ss.legal_of[label.id]
+        elif default_name is not None:
+            name = ss.legal_of[default_name]
+        else:
+            base = snake(call.kind) if call.kind in self.reg else snake(call.kind)
+            name = ss.ns.fresh(base)
+        user_named = forced_name is None and (label is not None or default_name is not None)
+        if call.kind in self.blocks:
+            return self.instantiate(call, tensors, args, ss, name, unknown_input, chain_var)
+        layer = self.reg.get(call.kind)
+        if layer is None:
+            hint = did_you_mean(call.kind, list(self.reg) + list(self.blocks))
+            self.error(call.kind_span, "unknown-layer", f"unknown layer '{call.kind}'",
+                       hint or "see docs/language.md for the layer list, or define a block")
+            return None
+        if unknown_input:
+            return None
+        lo, hi = layer.n_inputs
+        if not tensors:
+            self.error(call.span, "missing-input", f"{call.kind} has no input tensor",
+                       f"start from a value: 'y = x -> {call.kind}(...)'")
+            return None
+        if len(tensors) < lo or (hi is not None and len(tensors) > hi):
+            want = f"{lo}" if lo == hi else (f"at least {lo}" if hi is None else f"{lo} to {hi}")
+            self.error(call.span, "arity",
+                       f"{call.kind} takes {want} tensor(s), got {len(tensors)}",
+                       "in a chain the incoming value is the first tensor" if incoming else None)
+            return None
+        params, arg_exprs = self.validate(layer, call, args, ss.env)
+        node_id = (f"{ss.prefix}.{name}" if ss.prefix else ss.scope.path(name))
+        node = Node(node_id, name, call.kind, call.span, ss.scope, layer=layer, params=params,
+                    call=call, arg_exprs=arg_exprs, inputs=tensors, user_named=user_named,
+                    chain_var=chain_var)
+        self.add_node(node)
+        (ss.group.members if ss.group is not None else ss.scope.items).append(node)
+        if params is None:
+            node.outs = None
+        return [(node.id, 0)]
+
+    def validate(self, layer: Layer, call: A.Call, args: list[A.Arg], env: _Env):
+        """Map positional and keyword args to the pydantic model; diagnose each problem."""
+        from pydantic import ValidationError
+
+        values: dict[str, Any] = {}
+        exprs: dict[str, A.Expr] = {}
+        fields = layer.Params.model_fields
+        ok = True
+        pos = 0
+        for a in args:
+            if a.name is None:
+                if pos >= len(layer.positional):
+                    n = len(layer.positional)
+                    self.error(a.span, "too-many-arguments",
+                               f"{call.kind} takes {n} positional argument{'s' if n != 1 else ''}"
+                               f"{' (' + ', '.join(layer.positional) + ')' if n else ''}",
+                               "pass the others by keyword, e.g. name=value")
+                    ok = False
+                    continue
+                key = layer.positional[pos]
+                pos += 1
+            else:
+                key = a.name
+                if key not in fields:
+                    self.error(a.name_span or a.span, "unknown-argument",
+                               f"{call.kind} has no argument '{key}'",
+                               did_you_mean(key, fields) or
+                               f"its arguments are: {', '.join(fields) or 'none'}")
+                    ok = False
+                    continue
+            if key in values:
+                self.error(a.span, "duplicate-argument", f"argument '{key}' given twice")
+                ok = False
+                continue
+            v = self.eval(a.value, env)
+            if v is _ERR:
+                ok = False
+                continue
+            values[key] = v
+            exprs[key] = a.value
+        if not ok:
+            return None, exprs
+        try:
+            return layer.Params.model_validate(values), exprs
+        except ValidationError as e:
+            for err in e.errors():
+                key = str(err["loc"][0]) if err["loc"] else None
+                span = exprs[key].span if key in exprs else call.span
+                if err["type"] == "missing":
+                    self.error(call.span, "missing-argument",
+                               f"{call.kind} needs '{key}'",
+                               f"e.g. {call.kind}({key}=...)")
+                else:
+                    self.error(span, "invalid-argument",
+                               f"{call.kind} {key}={_fmt(values.get(key))}: {_pydantic_msg(err)}",
+                               _type_hint(layer, key))
+                if err["type"] != "missing":
+                    break
+            return None, exprs
+
+    # --------------------------------------------------------------- blocks
+    def instantiate(self, call: A.Call, tensors, args, ss: "_ScopeState", name: str,
+                    unknown_input: bool, chain_var: str | None = None):
+        block = self.blocks[call.kind]
+        if call.kind in self.stack:
+            self.error(call.kind_span, "recursion",
+                       f"block '{call.kind}' uses itself ({' -> '.join(self.stack + [call.kind])})",
+                       "blocks cannot be recursive; repeat with '* N' instead")
+            return None
+        if len(self.stack) >= MAX_BLOCK_DEPTH:
+            self.error(call.span, "limit", f"blocks nested deeper than {MAX_BLOCK_DEPTH}")
+            raise _Abort()
+        if unknown_input:
+            return None
+        env = _Env(self.globals)
+        values: dict[str, Any] = {}
+        exprs: dict[str, A.Expr] = {}
+        pnames = [p.name.id for p in block.params]
+        ok = True
+        pos = 0
+        for a in args:
+            if a.name is None:
+                if pos >= len(pnames):
+                    self.error(a.span, "too-many-arguments",
+                               f"block {call.kind} takes {len(pnames)} argument(s) ({', '.join(pnames)})")
+                    ok = False
+                    continue
+                key = pnames[pos]
+                pos += 1
+            else:
+                key = a.name
+                if key not in pnames:
+                    self.error(a.name_span or a.span, "unknown-argument",
+                               f"block {call.kind} has no parameter '{key}'",
+                               did_you_mean(key, pnames) or f"its parameters are: {', '.join(pnames) or 'none'}")
+                    ok = False
+                    continue
+            if key in values:
+                self.error(a.span, "duplicate-argument", f"argument '{key}' given twice")
+                ok = False
+                continue
+            v = self.eval(a.value, ss.env)
+            if v is _ERR:
+                ok = False
+            values[key] = v
+            exprs[key] = a.value
+        for p in block.params:
+            if p.name.id not in values:
+                if p.default is None:
+                    self.error(call.span, "missing-argument",
+                               f"block {call.kind} needs '{p.name.id}'",
+                               f"e.g. {call.kind}({p.name.id}=...)")
+                    ok = False
+                else:
+                    values[p.name.id] = self.eval(p.default, self.globals)
+        if not ok or any(v is _ERR for v in values.values()):
+            return None
+        for p in block.params:
+            env.names[p.name.id] = _Const(values[p.name.id], p.default, p.name.span, is_param=True)
+        sid = (f"{ss.prefix}.{name}" if ss.prefix else ss.scope.path(name))
+        scope = Scope(sid, name, block, call.span, ss.scope, values, exprs, chain_var=chain_var)
+        (ss.group.members if ss.group is not None else ss.scope.items).append(scope)
+        self.stack.append(call.kind)
+        try:
+            self.body(block.body, scope, env, tensor_inputs=tensors)
+        except _ArityError as e:
+            self.error(call.span, "arity",
+                       f"block {call.kind} takes {e.n} tensor(s), got {len(tensors)}",
+                       "in a chain the incoming value is the first tensor")
+            return None
+        finally:
+            self.stack.pop()
+        if not scope.outputs:
+            self.error(block.name.span, "invalid-output", f"block '{call.kind}' has no output",
+                       "add 'output <name>'")
+            return None
+        return [ref for _, ref in scope.outputs]
+
+    def add_node(self, node: Node) -> None:
+        if len(self.nodes) >= MAX_NODES:
+            self.error(node.span, "limit", f"the model expands to more than {MAX_NODES:,} layers")
+            raise _Abort()
+        self.nodes[node.id] = node
+        self.graph.add_node(node.id)
+        for i, (src, k) in enumerate(node.inputs):
+            self.graph.add_edge(src, node.id)
+
+
+class _ScopeState:
+    def __init__(self, scope: Scope, env: _Env, ns: Namespace, legal_of: dict[str, str],
+                 prefix: str | None = None, group: Repeat | None = None):
+        self.scope, self.env, self.ns, self.legal_of = scope, env, ns, legal_of
+        self.prefix, self.group = prefix, group
+
+
+class _ArityError(Exception):
+    def __init__(self, n: int):
+        self.n = n
+
+
+class _EvalError(Exception):
+    def __init__(self, span: Span, code: str, message: str, hint: str | None = None):
+        self.span, self.code, self.message, self.hint = span, code, message, hint
+
+
+class _Silent(_EvalError):
+    """An expression over a name whose definition already failed: no second report."""
+
+    def __init__(self):
+        pass
+
+
+class _ErrType:
+    def __repr__(self) -> str:
+        return "<error>"
+
+
+_ERR = _ErrType()
+
+
+def _is_num(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _describe(v) -> str:
+    if isinstance(v, bool):
+        return f"the boolean {str(v).lower()}"
+    if v is None:
+        return "none"
+    if isinstance(v, str):
+        return f"the string {_fmt(v)}"
+    if isinstance(v, tuple):
+        return f"the tuple {_fmt(v)}"
+    return f"{type(v).__name__} {v}"
+
+
+def _fmt(v) -> str:
+    if isinstance(v, bool):
+        return str(v).lower()
+    if v is None:
+        return "none"
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, tuple):
+        return "(" + ", ".join(_fmt(x) for x in v) + ("," if len(v) == 1 else "") + ")"
+    return repr(v)
+
+
+def _pydantic_msg(err) -> str:
+    t = err["type"]
+    ctx = err.get("ctx") or {}
+    if t == "greater_than":
+        return f"must be greater than {ctx.get('gt')}"
+    if t == "greater_than_equal":
+        return f"must be at least {ctx.get('ge')}"
+    if t == "less_than_equal":
+        return f"must be at most {ctx.get('le')}"
+    if t == "literal_error":
+        return f"must be one of {ctx.get('expected')}".replace("'", '"')
+    if t in ("int_type", "int_from_float"):
+        return "must be an integer"
+    if t == "float_type":
+        return "must be a number"
+    if t == "bool_type":
+        return "must be true or false"
+    if t == "string_type":
+        return "must be a string"
+    if t in ("tuple_type", "too_short", "too_long"):
+        return "has the wrong form"
+    return err["msg"][0].lower() + err["msg"][1:]
+
+
+def _type_hint(layer: Layer, key: str | None) -> str | None:
+    if key is None or key not in layer.Params.model_fields:
+        return None
+    return f"expected {describe_type(layer.Params.model_fields[key].annotation)}"
+
+
+def describe_type(ann) -> str:
+    """A pydantic field annotation in words: ``int > 0 or (int > 0, int > 0)``."""
+    import types
+    from typing import Annotated, Literal, Union, get_args, get_origin
+
+    origin, args = get_origin(ann), get_args(ann)
+    if origin is Annotated:
+        text = describe_type(args[0])
+        for m in args[1:]:
+            for attr, op in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")):
+                v = getattr(m, attr, None)
+                if v is not None:
+                    text += f" {op} {v}"
+        return text
+    if origin in (Union, types.UnionType):
+        return " or ".join(describe_type(a) for a in args)
+    if origin is Literal:
+        return " or ".join(f'"{a}"' if isinstance(a, str) else str(a) for a in args)
+    if origin is tuple:
+        return "(" + ", ".join(describe_type(a) for a in args) + ")"
+    if ann is type(None):
+        return "none"
+    return getattr(ann, "__name__", str(ann))
+
+
+def lower(file: A.File) -> tuple[Program | None, list[Diagnostic]]:
+    lw = Lowerer(file)
+    prog = lw.run()
+    return prog, lw.diags
+
+
+__all__ = ["lower", "REGISTRY", "DTYPES"]

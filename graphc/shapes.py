@@ -1,0 +1,210 @@
+"""Dims and shapes, and the size formulas every layer shares (written once, here).
+
+A dim is a Python ``int`` or a :class:`Sym`.  A ``Sym`` made from a name (the
+batch ``B``, a user's ``T``) needs no algebra; only arithmetic on symbols loads
+sympy, so checking an all-concrete model never imports it.  Python operators
+work on both kinds, so one formula serves concrete and symbolic sizes:
+``(n + 2 * p - d * (k - 1) - 1) // s + 1``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Union
+
+
+def _sympy():
+    import sympy
+
+    return sympy
+
+
+class Sym:
+    """A symbolic dimension: a name, or a sympy expression over names."""
+
+    __slots__ = ("_name", "_expr")
+
+    def __init__(self, name: str | None = None, expr=None):
+        self._name = name
+        self._expr = expr
+
+    # ------------------------------------------------------------ internals
+    @property
+    def expr(self):
+        if self._expr is None:
+            self._expr = _sympy().Symbol(self._name, integer=True, positive=True)
+        return self._expr
+
+    @property
+    def name(self) -> str | None:
+        """The symbol's name when it is a plain symbol, else None."""
+        if self._name is not None:
+            return self._name
+        if self._expr is not None and self._expr.is_Symbol:
+            return str(self._expr)
+        return None
+
+    @staticmethod
+    def wrap(e) -> "Dim":
+        sp = _sympy()
+        e = sp.simplify(e) if not e.is_Atom else e
+        if e.is_Integer:
+            return int(e)
+        if e.is_Symbol:
+            return Sym(str(e), e)
+        return Sym(None, e)
+
+    @staticmethod
+    def as_expr(d: "Dim"):
+        return d.expr if isinstance(d, Sym) else _sympy().Integer(d)
+
+    def _op(self, other, fn) -> "Dim":
+        if not isinstance(other, (int, Sym)):
+            return NotImplemented
+        return Sym.wrap(fn(Sym.as_expr(self), Sym.as_expr(other)))
+
+    def __add__(self, o):
+        return self if o == 0 else self._op(o, lambda a, b: a + b)
+
+    def __radd__(self, o):
+        return self if o == 0 else self._op(o, lambda a, b: b + a)
+
+    def __sub__(self, o):
+        return self if o == 0 else self._op(o, lambda a, b: a - b)
+
+    def __rsub__(self, o):
+        return self._op(o, lambda a, b: b - a)
+
+    def __mul__(self, o):
+        return self if o == 1 else self._op(o, lambda a, b: a * b)
+
+    def __rmul__(self, o):
+        return self if o == 1 else self._op(o, lambda a, b: b * a)
+
+    def __floordiv__(self, o):
+        return self if o == 1 else self._op(o, lambda a, b: _sympy().floor(a / b))
+
+    def __rfloordiv__(self, o):
+        return self._op(o, lambda a, b: _sympy().floor(b / a))
+
+    def __neg__(self):
+        return Sym.wrap(-self.expr)
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, Sym):
+            if self._name is not None and other._name is not None:
+                return self._name == other._name
+            return bool(_sympy().simplify(self.expr - other.expr) == 0)
+        return False
+
+    def __hash__(self) -> int:
+        return hash(self._name) if self._name is not None else hash(str(self.expr))
+
+    def __str__(self) -> str:
+        return self._name if self._name is not None else _pretty(self.expr)
+
+    __repr__ = __str__
+
+    @property
+    def free_names(self) -> set[str]:
+        if self._name is not None:
+            return {self._name}
+        return {str(s) for s in self.expr.free_symbols}
+
+
+def _pretty(e) -> str:
+    return str(e).replace("**", "^")
+
+
+Dim = Union[int, Sym]
+Shape = tuple  # tuple[Dim, ...]
+
+
+def is_concrete(d: Dim) -> bool:
+    return isinstance(d, int)
+
+
+def dim_str(d: Dim) -> str:
+    return str(d)
+
+
+def shape_str(shape: Shape | None) -> str:
+    if shape is None:
+        return "?"
+    return "(" + ", ".join(dim_str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def numel(dims) -> Dim:
+    out: Dim = 1
+    for d in dims:
+        out = out * d
+    return out
+
+
+def substitute(d: Dim, values: dict[str, int]) -> Dim:
+    """``d`` with the named symbols bound to integers."""
+    if isinstance(d, int) or not (d.free_names & set(values)):
+        return d
+    if d.name is not None:
+        return values[d.name]
+    sp = _sympy()
+    subs = {sp.Symbol(k, integer=True, positive=True): v for k, v in values.items()}
+    return Sym.wrap(d.expr.subs(subs))
+
+
+def ceil_div(a: Dim, b: int) -> Dim:
+    if isinstance(a, int):
+        return -(-a // b)
+    return Sym.wrap(_sympy().ceiling(a.expr / b))
+
+
+# ------------------------------------------------------------------ formulas
+def conv_out(n: Dim, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> Dim:
+    """PyTorch's Conv/MaxPool size: floor((n + 2p - d(k-1) - 1) / s) + 1."""
+    return (n + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def pool_out(n: Dim, kernel: int, stride: int, padding: int = 0, dilation: int = 1,
+             ceil_mode: bool = False) -> Dim:
+    """PyTorch's pooling size, including ceil_mode's rule that the last window
+    must start inside the input or the left padding (``pooling_output_shape``)."""
+    span = n + 2 * padding - dilation * (kernel - 1) - 1
+    if not ceil_mode:
+        return span // stride + 1
+    out = ceil_div(span, stride) + 1
+    if isinstance(out, int) and isinstance(n, int):
+        if (out - 1) * stride >= n + padding:
+            out -= 1
+        return out
+    # Symbolic: the correction applies only when the window would start in the
+    # right padding; keep the ceil form and let a bound value decide later.
+    return out
+
+
+def broadcast(shapes: list[Shape]) -> Shape | None:
+    """torch broadcasting of several shapes, or None when they do not broadcast."""
+    rank = max(len(s) for s in shapes)
+    out: list[Dim] = []
+    for i in range(rank):
+        dims = [s[len(s) - rank + i] for s in shapes if len(s) - rank + i >= 0]
+        result: Dim = 1
+        for d in dims:
+            if d == 1:
+                continue
+            if result == 1:
+                result = d
+            elif result != d:
+                return None
+        out.append(result)
+    return tuple(out)
+
+
+def normalize_dim(dim: int, rank: int) -> int | None:
+    """A possibly negative dim index into ``range(rank)``, or None when out of range."""
+    if -rank <= dim < rank:
+        return dim % rank
+    return None
+
+
+def prod_int(xs) -> int:
+    return math.prod(xs)

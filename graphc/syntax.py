@@ -1,0 +1,340 @@
+"""Parsing: the only module that knows Lark.
+
+``parse(text, path)`` returns an :class:`graphc.ast.File`, or raises
+:class:`GraphcError` with one ``syntax`` diagnostic.  Lark's exceptions are
+turned into friendly messages here and nowhere else: no message ever lists the
+parser's internal terminal names.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from graphc import ast as A
+from graphc.errors import Diagnostic, GraphcError, diag
+from graphc.source import Source, Span
+
+
+def grammar_path() -> Path:
+    """The grammar inside the installed package, or the source tree's ``grammars/``."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "grammars" / "model.lark", here.parent / "grammars" / "model.lark"):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError("graphc's grammar (model.lark) is missing from the installation")
+
+
+@functools.lru_cache(maxsize=1)
+def _parser():
+    from lark import Lark
+
+    return Lark(
+        grammar_path().read_text(encoding="utf-8"),
+        parser="lalr",
+        propagate_positions=True,
+        maybe_placeholders=True,
+    )
+
+
+def _unescape(body: str) -> str:
+    out, i = [], 0
+    table = {"n": "\n", "t": "\t", "\\": "\\", '"': '"', "'": "'"}
+    while i < len(body):
+        c = body[i]
+        if c == "\\" and i + 1 < len(body):
+            out.append(table.get(body[i + 1], body[i + 1]))
+            i += 2
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+def _make_transformer(path: str):
+    from lark import Token, Transformer, v_args
+
+    def sp(meta) -> Span:
+        return Span(path, meta.line, meta.column, meta.end_line, meta.end_column)
+
+    def tsp(tok: Token) -> Span:
+        return Span(path, tok.line, tok.column, tok.end_line, tok.end_column)
+
+    def name(tok: Token) -> A.Name:
+        return A.Name(str(tok), tsp(tok))
+
+    @v_args(meta=True)
+    class ToAst(Transformer):
+        # ------------------------------------------------------------ literals
+        def int(self, meta, c):
+            return A.Num(int(str(c[0]).replace("_", "")), tsp(c[0]))
+
+        def float(self, meta, c):
+            return A.Num(float(str(c[0]).replace("_", "")), tsp(c[0]))
+
+        def string(self, meta, c):
+            return A.Str(_unescape(str(c[0])[1:-1]), tsp(c[0]))
+
+        def true(self, meta, c):
+            return A.Const(True, sp(meta))
+
+        def false(self, meta, c):
+            return A.Const(False, sp(meta))
+
+        def none(self, meta, c):
+            return A.Const(None, sp(meta))
+
+        def name(self, meta, c):
+            return name(c[0])
+
+        def tuple(self, meta, c):
+            return A.TupleLit(tuple(x for x in c if x is not None), sp(meta))
+
+        def list(self, meta, c):
+            return A.ListLit(tuple(x for x in c if x is not None), sp(meta))
+
+        def neg(self, meta, c):
+            return A.Neg(c[0], sp(meta))
+
+        def add(self, meta, c):
+            return A.BinOp("+", c[0], c[1], sp(meta))
+
+        def sub(self, meta, c):
+            return A.BinOp("-", c[0], c[1], sp(meta))
+
+        def mul(self, meta, c):
+            return A.BinOp("*", c[0], c[1], sp(meta))
+
+        def div(self, meta, c):
+            return A.BinOp("/", c[0], c[1], sp(meta))
+
+        def floordiv(self, meta, c):
+            return A.BinOp("//", c[0], c[1], sp(meta))
+
+        def mod(self, meta, c):
+            return A.BinOp("%", c[0], c[1], sp(meta))
+
+        # ------------------------------------------------------------- calls
+        def arg(self, meta, c):
+            return A.Arg(None, c[0], sp(meta))
+
+        def kwarg(self, meta, c):
+            return A.Arg(str(c[0]), c[1], sp(meta), tsp(c[0]))
+
+        def call(self, meta, c):
+            return A.Call(str(c[0]), tsp(c[0]), tuple(a for a in c[1:] if a is not None), sp(meta))
+
+        def bare_call(self, meta, c):
+            return A.Call(str(c[0]), tsp(c[0]), (), tsp(c[0]), bare=True)
+
+        def ref(self, meta, c):
+            return name(c[0])
+
+        def step(self, meta, c):
+            label, callee, repeat = c
+            return A.Step(name(label) if label is not None else None, callee, repeat, sp(meta))
+
+        def chain(self, meta, c):
+            return A.Chain(c[0], tuple(c[1:]), sp(meta))
+
+        # -------------------------------------------------------- statements
+        def assign(self, meta, c):
+            return A.Assign(tuple(name(t) for t in c[:-1]), c[-1], sp(meta))
+
+        def shape(self, meta, c):
+            return tuple(x for x in c if x is not None)
+
+        def input_decl(self, meta, c):
+            tok, dtype, dims = c
+            return A.InputDecl(name(tok), str(dtype) if dtype is not None else None, dims, sp(meta))
+
+        def output_decl(self, meta, c):
+            return A.OutputDecl(tuple(name(t) for t in c if t is not None), sp(meta))
+
+        def const_def(self, meta, c):
+            return A.ConstDef(name(c[0]), c[1], sp(meta))
+
+        def param(self, meta, c):
+            return A.Param(name(c[0]), c[1], sp(meta))
+
+        def model_def(self, meta, c):
+            return A.ModelDef(name(c[0]), tuple(c[1:]), sp(meta))
+
+        def block_def(self, meta, c):
+            params = tuple(x for x in c[1:] if isinstance(x, A.Param))
+            body = tuple(x for x in c[1:] if x is not None and not isinstance(x, A.Param))
+            return A.BlockDef(name(c[0]), params, body, sp(meta))
+
+        def start(self, meta, c):
+            return list(c)
+
+    return ToAst()
+
+
+def parse(text: str, path: str = "<string>") -> A.File:
+    """Parse ``.model`` text into an AST, or raise GraphcError with a syntax diagnostic."""
+    from lark.exceptions import UnexpectedInput, VisitError
+
+    source = Source(path, text)
+    try:
+        tree = _parser().parse(text)
+    except UnexpectedInput as e:
+        raise GraphcError([syntax_diagnostic(e, source)]) from None
+    try:
+        items = _make_transformer(path).transform(tree)
+    except VisitError as e:  # pragma: no cover - a transformer bug, not user input
+        raise e.orig_exc from None
+    end = source.end_span()
+    return A.File(path, tuple(items), Span(path, 1, 1, end.end_line, end.end_col))
+
+
+# ------------------------------------------------------------------ syntax errors
+_TOKEN_WORDS = {
+    "LBRACE": "'{'", "RBRACE": "'}'", "LPAR": "'('", "RPAR": "')'", "LSQB": "'['", "RSQB": "']'",
+    "COMMA": "','", "COLON": "':'", "EQUAL": "'='", "__ANON_0": "'->'", "STAR": "'*'",
+    "NAME": "a name", "INT": "a number", "FLOAT": "a number", "STRING": "a string",
+    "DTYPE_NAME": "a dtype", "$END": "the end of the file",
+}
+_EXPR_START = {"NAME", "INT", "FLOAT", "STRING", "LPAR", "LSQB", "MINUS", "PLUS", "TRUE", "FALSE", "NONE"}
+
+
+def _describe_token(tok) -> str:
+    if tok.type == "$END":
+        return "end of file"
+    text = str(tok)
+    if tok.type == "NAME":
+        return f"name '{text}'"
+    if tok.type in ("INT", "FLOAT"):
+        return f"number {text}"
+    if tok.type == "STRING":
+        return f"string {text}"
+    return f"'{text}'"
+
+
+def _unclosed_brace(text: str, upto: int) -> int | None:
+    """Offset of the innermost '{' still open at ``upto`` (strings and comments skipped)."""
+    stack: list[int] = []
+    i, n = 0, min(upto, len(text))
+    while i < n:
+        c = text[i]
+        if c == "#":
+            while i < n and text[i] != "\n":
+                i += 1
+            continue
+        if c in "\"'":
+            j = i + 1
+            while j < n and text[j] not in (c, "\n"):
+                j += 2 if text[j] == "\\" else 1
+            i = j + 1
+            continue
+        if c == "{":
+            stack.append(i)
+        elif c == "}" and stack:
+            stack.pop()
+        i += 1
+    return stack[-1] if stack else None
+
+
+def _offset_to_linecol(text: str, offset: int) -> tuple[int, int]:
+    line = text.count("\n", 0, offset) + 1
+    col = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    return line, col
+
+
+def syntax_diagnostic(e, source: Source) -> Diagnostic:
+    """Turn a Lark UnexpectedInput into one friendly ``syntax`` diagnostic."""
+    from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
+
+    path, text = source.path, source.text
+
+    def at(line: int, col: int, width: int = 1) -> Span:
+        return Span(path, line, col, line, col + max(width, 1))
+
+    if isinstance(e, UnexpectedCharacters):
+        ch = text[e.pos_in_stream] if e.pos_in_stream < len(text) else ""
+        span = at(e.line, e.column)
+        if ch in "\"'":
+            return diag(span, "syntax", "unterminated string",
+                        f"close the string with {ch} on the same line")
+        if ch.isdigit() or ch == ".":
+            return diag(span, "syntax", f"malformed number starting at '{ch}'",
+                        "write numbers like 3, 0.5, 1e-5 or 1_000")
+        if ch == "/" and text.startswith("//", e.pos_in_stream):
+            return diag(span, "syntax", "unexpected '//'", "comments start with '#'")
+        if ch == ";":
+            return diag(span, "syntax", "unexpected ';'", "statements need no separator: start a new line")
+        shown = ch if ch.isprintable() and ch.strip() else repr(ch)
+        return diag(span, "syntax", f"unexpected character '{shown}'",
+                    "names use letters, digits and '_' (ASCII only); strings go in quotes")
+
+    if isinstance(e, (UnexpectedToken, UnexpectedEOF)):
+        tok = getattr(e, "token", None)
+        expected = set(getattr(e, "expected", None) or getattr(e, "accepts", None) or ())
+        if tok is None or tok.type == "$END" or isinstance(e, UnexpectedEOF):
+            open_at = _unclosed_brace(text, len(text))
+            end = source.end_span()
+            if open_at is not None:
+                line, col = _offset_to_linecol(text, open_at)
+                return diag(at(line, col), "syntax",
+                            f"'{{' opened at line {line} is never closed",
+                            "add '}' at the end of the model or block")
+            want = _expected_phrase(expected)
+            return diag(end, "syntax", f"unexpected end of file{want}",
+                        "finish the statement")
+        span = Span(path, tok.line, tok.column, tok.end_line or tok.line,
+                    tok.end_column or tok.column + len(str(tok)))
+        what = _describe_token(tok)
+        prev = text[: tok.start_pos].rstrip()
+        if tok.type == "__ANON_0" or str(tok) == "->":
+            if prev.endswith("->"):
+                return diag(span, "syntax", "'->' twice in a row", "put a layer between the arrows, or remove one")
+            return diag(span, "syntax", "misplaced '->'",
+                        "a chain starts from a value: write 'y = x -> Layer(...)'")
+        if tok.type == "COMMA" or str(tok) == ",":
+            if prev.endswith(",") or prev.endswith("("):
+                return diag(span, "syntax", "stray ','", "remove the extra comma")
+            return diag(span, "syntax", "unexpected ','", "commas separate arguments inside (...) or dims inside [...]")
+        if tok.type == "RBRACE":
+            return diag(span, "syntax", "unexpected '}'" + _expected_phrase(expected),
+                        "is the statement before it complete?")
+        if tok.type in ("RPAR", "RSQB") and (expected & _EXPR_START):
+            return diag(span, "syntax", f"unexpected {what}: an expression is missing",
+                        "write a value before the closing bracket, or remove the comma")
+        if tok.type in ("INT", "FLOAT", "NAME") and prev and (prev[-1].isdigit() or prev[-1] == "."):
+            return diag(span, "syntax", f"malformed number: {what} follows a number",
+                        "write numbers like 3, 0.5, 1e-5; put an operator between two values")
+        if tok.type == "EQUAL" and "RPAR" not in expected and prev.endswith("="):
+            return diag(span, "syntax", "unexpected '='", "'==' is not an operator here; write one '='")
+        if tok.type == "LPAR" and "EQUAL" in expected:
+            callee = prev.split()[-1] if prev.split() else "?"
+            return diag(span, "syntax", f"unexpected '(' after '{callee}'",
+                        f"is '->' missing before '{callee}'? A chain looks like 'y = x -> {callee}(...)'")
+        want = _expected_phrase(expected)
+        return diag(span, "syntax", f"unexpected {what}{want}", _hint_for(expected))
+    return diag(source.end_span(), "syntax", str(e).splitlines()[0] if str(e) else "syntax error")
+
+
+def _expected_phrase(expected: set[str]) -> str:
+    words: list[str] = []
+    if expected & _EXPR_START and len(expected & _EXPR_START) >= 3:
+        words.append("an expression")
+        expected = expected - _EXPR_START
+    for t in ("RBRACE", "RPAR", "RSQB", "EQUAL", "COLON", "__ANON_0", "COMMA", "NAME", "LBRACE", "$END"):
+        if t in expected and _TOKEN_WORDS[t] not in words:
+            words.append(_TOKEN_WORDS[t])
+    words = words[:4]
+    if not words:
+        return ""
+    if len(words) == 1:
+        return f"; expected {words[0]}"
+    return "; expected " + ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _hint_for(expected: set[str]) -> str | None:
+    if expected & {"INPUT", "OUTPUT", "CONST"} or "RBRACE" in expected:
+        return "statements are 'input', 'output', 'const' or 'name = value -> Layer(...)'"
+    if "RPAR" in expected:
+        return "separate arguments with ',' and close the call with ')'"
+    if "EQUAL" in expected:
+        return "an assignment looks like 'y = x -> Layer(...)'"
+    return None
