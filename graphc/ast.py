@@ -83,9 +83,17 @@ class Call:
 
 
 @dataclass(frozen=True, slots=True)
+class Group:
+    """``(A -> B -> C)``: calls in sequence, emitted as one nn.Sequential."""
+
+    calls: tuple[Call, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class Step:
     label: Name | None
-    call: Call
+    call: Call | Group
     repeat: Expr | None
     span: Span
 

@@ -34,6 +34,7 @@ class Node:
     inputs: list[ValueRef] = field(default_factory=list)
     declared: TensorType | None = None  # for inputs
     chain_var: str | None = None    # forward variable suggested by the statement
+    binds: str | None = None        # the name an assignment gives this node's value
     user_named: bool = False
     # filled by infer
     outs: list[TensorType] | None = None
@@ -67,6 +68,7 @@ class Scope:
     consts: dict[str, Any] = field(default_factory=dict)
     legal_of: dict[str, str] = field(default_factory=dict)   # user name -> identifier
     chain_var: str | None = None
+    binds: str | None = None
 
     @property
     def kind(self) -> str:
@@ -89,6 +91,7 @@ class Repeat:
     span: Span
     members: list["Node | Scope"] = field(default_factory=list)
     chain_var: str | None = None
+    binds: str | None = None
 
 
 Item = Union[Node, Scope, Repeat]

@@ -329,8 +329,8 @@ class Lowerer:
                 break
             last = i == len(chain.steps) - 1
             default = target.id if (last and target is not None and step.label is None) else None
-            if step.repeat is not None:
-                refs = self.repeat(step, refs, ss, default, target)
+            if step.repeat is not None or isinstance(step.call, A.Group):
+                refs = self.sequence(step, refs, ss, default, target)
             else:
                 refs = self.apply(step.call, refs, ss, label=step.label, default_name=default,
                                   chain_var=ss.legal_of[target.id] if target else None)
@@ -348,6 +348,8 @@ class Lowerer:
             return
         for t, r in zip(st.targets, refs):
             self.define(ss.env, t, _Value(r, t.span))
+        if target is not None and (chain.steps or isinstance(chain.source, A.Call)) and ss.scope.items:
+            ss.scope.items[-1].binds = ss.legal_of[target.id]
 
     def _later_hint(self, name: str, ss: "_ScopeState") -> str | None:
         if name in ss.legal_of:
@@ -363,30 +365,36 @@ class Lowerer:
             if s.label is not None and s.label.id not in ss.env.names:
                 ss.env.names[s.label.id] = _Const(_ERR, None, s.label.span)
 
-    def repeat(self, step: A.Step, refs, ss, default, target):
-        n = self.eval(step.repeat, ss.env)
-        if n is _ERR:
-            return None
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            self.error(step.repeat.span, "invalid-argument",
-                       f"a repeat count must be a positive integer, got {_describe(n)}")
-            return None
-        if n > MAX_REPEAT:
-            self.error(step.repeat.span, "limit", f"repeat count {n} exceeds the limit of {MAX_REPEAT}")
-            return None
+    def sequence(self, step: A.Step, refs, ss, default, target):
+        """A repeat (``Kind(...) * N``) or a group (``(A -> B)``): one nn.Sequential."""
+        n = 1
+        if step.repeat is not None:
+            n = self.eval(step.repeat, ss.env)
+            if n is _ERR:
+                return None
+            if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+                self.error(step.repeat.span, "invalid-argument",
+                           f"a repeat count must be a positive integer, got {_describe(n)}")
+                return None
+            if n > MAX_REPEAT:
+                self.error(step.repeat.span, "limit", f"repeat count {n} exceeds the limit of {MAX_REPEAT}")
+                return None
+        calls = step.call.calls if isinstance(step.call, A.Group) else (step.call,)
         name = ss.legal_of[step.label.id] if step.label else (
-            ss.legal_of[default] if default else ss.ns.fresh(snake(step.call.kind)))
+            ss.legal_of[default] if default else ss.ns.fresh(
+                "sequential" if isinstance(step.call, A.Group) else snake(step.call.kind)))
         rep = Repeat(ss.scope.path(name), name, step.span,
                      chain_var=ss.legal_of[target.id] if target else None)
         ss.scope.items.append(rep)
         sub = _ScopeState(ss.scope, ss.env, Namespace(), ss.legal_of, prefix=rep.id, group=rep)
-        for i in range(n):
-            refs = self.apply(step.call, refs, sub, label=None, default_name=None, forced_name=str(i),
+        for i in range(n * len(calls)):
+            call = calls[i % len(calls)]
+            refs = self.apply(call, refs, sub, label=None, default_name=None, forced_name=str(i),
                               chain_var=None)
             if refs is None:
                 return None
             if len(refs) != 1:
-                self.error(step.span, "arity", "a repeated block must return exactly one tensor")
+                self.error(call.span, "arity", "each step of a repeat or group must return one tensor")
                 return None
         return refs
 
@@ -405,19 +413,22 @@ class Lowerer:
             a.name is None and isinstance(a.value, A.Name)
             and isinstance(b := ss.env.lookup(a.value.id), _Const) and b.value is _ERR
             for a in args[:1])
+        # Attributes are named by labels (``conv1: Conv2d(...)``); an unlabelled
+        # module gets a name from its kind.  A tensor expression (add, concat)
+        # has no attribute and takes the name of the value it computes.
+        layer = self.reg.get(call.kind)
+        is_expression = layer is not None and layer.torch_name is None
         if forced_name is not None:
             name = forced_name
         elif label is not None:
             name = ss.legal_of[label.id]
-        elif default_name is not None:
+        elif default_name is not None and is_expression:
             name = ss.legal_of[default_name]
         else:
-            base = snake(call.kind) if call.kind in self.reg else snake(call.kind)
-            name = ss.ns.fresh(base)
-        user_named = forced_name is None and (label is not None or default_name is not None)
+            name = ss.ns.fresh(snake(call.kind))
+        user_named = forced_name is None and label is not None
         if call.kind in self.blocks:
             return self.instantiate(call, tensors, args, ss, name, unknown_input, chain_var)
-        layer = self.reg.get(call.kind)
         if layer is None:
             hint = did_you_mean(call.kind, list(self.reg) + list(self.blocks))
             self.error(call.kind_span, "unknown-layer", f"unknown layer '{call.kind}'",

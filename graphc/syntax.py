@@ -127,6 +127,9 @@ def _make_transformer(path: str):
         def bare_call(self, meta, c):
             return A.Call(str(c[0]), tsp(c[0]), (), tsp(c[0]), bare=True)
 
+        def group(self, meta, c):
+            return A.Group(tuple(c), sp(meta))
+
         def ref(self, meta, c):
             return name(c[0])
 

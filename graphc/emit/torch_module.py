@@ -91,7 +91,8 @@ class Emitter:
         groups: dict[str, dict[tuple, list[Scope]]] = {}
         for s in self.prog.scopes():
             if s.is_block:
-                groups.setdefault(s.kind, {}).setdefault(_signature(s), []).append(s)
+                body = tuple(_signature(i) for i in s.items)
+                groups.setdefault(s.kind, {}).setdefault(body, []).append(s)
         # inner blocks first, so a class is defined before the classes that use it
         order = sorted(groups, key=lambda k: -max(self._depth(s) for g in groups[k].values() for s in g))
         for kind in order:
@@ -242,7 +243,7 @@ class Emitter:
             return self._scope_ctor(plan, items)
         # Repeat: one constructor per member, across instances
         members = [self._item_ctor(plan, [r.members[i] for r in items]) for i in range(len(it.members))]
-        if all(m == members[0] for m in members) and len(members) > 1:
+        if all(m == members[0] for m in members) and len(members) > 4:
             return f"nn.Sequential(*[{members[0]} for _ in range({len(members)})])"
         inner = "".join(f"\n            {m}," for m in members)
         return f"nn.Sequential({inner}\n        )"
@@ -275,8 +276,10 @@ class Emitter:
         for i, it in enumerate(s0.items):
             outs = item_outputs(it)
             chain_var = it.chain_var
-            if len(outs) == 1 and chain_var and outs[0] not in out_refs and \
-                    consumers.get(outs[0], []) == [i + 1] and not (isinstance(it, Node) and it.is_input):
+            if len(outs) == 1 and it.binds:
+                target = it.binds
+            elif len(outs) == 1 and chain_var and outs[0] not in out_refs and \
+                    consumers.get(outs[0], []) == [i + 1]:
                 target = chain_var
             else:
                 target = None
@@ -296,11 +299,13 @@ class Emitter:
             for r, n in zip(outs, names):
                 var[r] = n
             types = [[self.prog.type_of(r) for r in item_outputs(s.items[i])] for s in insts]
-            comment = " ".join(_merge_types([t[k] for t in types]) for k in range(len(outs)))
-            lines.append(f"        {target} = {expr}  # {comment}")
+            comment = " ".join(self._merge_types([t[k] for t in types], insts) for k in range(len(outs)))
+            lines.append((f"        {target} = {expr}", comment))
+        width = min(max((len(code) for code, _ in lines), default=0), 72)
+        body = [f"{code.ljust(width)}  # {comment}" for code, comment in lines]
         rets = [var[ref] for _, ref in s0.outputs]
-        lines.append(f"        return {', '.join(rets)}")
-        return params, lines
+        body.append(f"        return {', '.join(rets)}")
+        return params, body
 
     # ---------------------------------------------------------------- all
     def run(self) -> str:
@@ -361,6 +366,31 @@ class Emitter:
         lines += body
         return lines
 
+    def _merge_types(self, types, insts: list[Scope]) -> str:
+        """One shape comment for every instance: a dim that differs is shown as the
+        class parameter that carries it, or as its values joined by '|'."""
+        if any(t is None for t in types):
+            return "?"
+        shapes = [t.shape for t in types]
+        if all(len(sh) == len(shapes[0]) for sh in shapes) is False:
+            return " | ".join(dict.fromkeys(shape_str(sh) for sh in shapes))
+        plan = self.plan_of.get(id(insts[0]))
+        dims = []
+        for k in range(len(shapes[0])):
+            vals = [sh[k] for sh in shapes]
+            if all(v == vals[0] for v in vals):
+                dims.append(str(vals[0]))
+                continue
+            match = None
+            if plan is not None:
+                idx = [plan.index(s) for s in insts]
+                for p in plan.params:
+                    if [p.values[i] for i in idx] == vals:
+                        match = p.name
+                        break
+            dims.append(match or "|".join(dict.fromkeys(str(v) for v in vals)))
+        return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
+
     def _symbols(self) -> dict[str, tuple[str, int]]:
         out: dict[str, tuple[str, int]] = {}
         for node in self.prog.inputs:
@@ -397,17 +427,6 @@ class Emitter:
         body = ", ".join(items) + ("," if len(items) == 1 else "")
         lines.append(f"    return ({body})")
         return lines
-
-
-def _merge_types(types) -> str:
-    texts = []
-    for t in types:
-        s = shape_str(t.shape) if t is not None else "?"
-        if s not in texts:
-            texts.append(s)
-    if len(texts) <= 3:
-        return " | ".join(texts)
-    return " | ".join(texts[:2]) + f" | … ({len(texts)} shapes)"
 
 
 def _names_in(e: A.Expr) -> set[str]:

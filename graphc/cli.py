@@ -1,0 +1,235 @@
+"""The ``graphc`` command line.
+
+Every graphc error is caught here, in one place: users see diagnostics, never
+a traceback (unless ``--debug``).  Exit codes: 0 clean, 1 problems found,
+2 usage or internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from graphc import __version__
+from graphc.report import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE
+
+VIZ_FORMATS = ("svg", "png", "pdf", "dot")
+
+
+class UsageError(Exception):
+    pass
+
+
+# ---------------------------------------------------------------- helpers
+def expand_inputs(items: list[str]) -> list[str]:
+    """Files, directories (searched for *.model) and globs, in a stable order."""
+    out: list[str] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            out += sorted(str(f) for f in p.rglob("*.model"))
+        elif any(c in item for c in "*?[") and not p.exists():
+            matches = sorted(glob.glob(item, recursive=True))
+            if not matches:
+                raise UsageError(f"no file matches '{item}'")
+            out += matches
+        else:
+            out.append(item)
+    seen: set[str] = set()
+    return [x for x in out if not (x in seen or seen.add(x))]
+
+
+def load(path: str):
+    """Compile one file; an unreadable file becomes an io-error diagnostic."""
+    from graphc.api import Compilation, compile_source
+    from graphc.errors import diag
+    from graphc.source import Source, Span
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        d = diag(Span(path, 1, 1, 1, 1), "io-error", f"cannot read {path}: {reason}",
+                 "check the path" if isinstance(e, FileNotFoundError) else None)
+        return Compilation(Source(path, ""), None, [d])
+    return compile_source(text, path)
+
+
+def write_atomic(path: Path, data: bytes | str) -> None:
+    """Write through a temp file in the same directory, then rename over the target."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _report_failure(comp, fmt: str = "text") -> int:
+    from graphc import report
+
+    report.emit([(comp.source, comp.diagnostics)], fmt)
+    return EXIT_PROBLEMS
+
+
+# --------------------------------------------------------------- commands
+def cmd_check(args) -> int:
+    from graphc import report
+
+    files = expand_inputs(args.files)
+    if not files:
+        raise UsageError("no .model files to check")
+    results = []
+    for f in files:
+        comp = load(f)
+        results.append((comp.source, comp.diagnostics))
+    errors, warnings = report.emit(results, args.format)
+    if errors or (args.strict and warnings):
+        return EXIT_PROBLEMS
+    return EXIT_OK
+
+
+def cmd_build(args) -> int:
+    comp = load(args.file)
+    if not comp.ok:
+        code = _report_failure(comp)
+        print("Build failed: nothing was written.", file=sys.stderr)
+        return code
+    src = comp.python_source()
+    out_dir = Path(args.output)
+    target = out_dir / (Path(args.file).stem.replace("-", "_") + ".py")
+    write_atomic(target, src)
+    if comp.warnings:
+        from graphc import report
+
+        report.emit([(comp.source, comp.warnings)], "text", out=sys.stderr)
+    if not args.quiet:
+        print(f"wrote {target}")
+    return EXIT_OK
+
+
+def cmd_summary(args) -> int:
+    comp = load(args.file)
+    if not comp.ok:
+        return _report_failure(comp)
+    s = comp.summary()
+    if args.format == "json":
+        print(json.dumps(s.to_json(), indent=2))
+    else:
+        print(s.to_text())
+    return EXIT_OK
+
+
+def cmd_viz(args) -> int:
+    from graphc.emit.dot import GraphvizMissing, render, to_dot
+
+    out = Path(args.output)
+    fmt = args.format or out.suffix.lstrip(".").lower()
+    if fmt not in VIZ_FORMATS:
+        raise UsageError(f"cannot tell the format of '{out}': use one of "
+                         f"{', '.join('.' + f for f in VIZ_FORMATS)} or --format")
+    comp = load(args.file)
+    if comp.program is None or any(d.code in ("syntax", "missing-model") for d in comp.errors):
+        return _report_failure(comp)
+    if comp.errors:  # still draw what is known; the diagram marks unknown shapes '?'
+        from graphc import report
+
+        report.emit([(comp.source, comp.diagnostics)], "text", out=sys.stderr)
+    dot = to_dot(comp.program, rankdir=args.rankdir)
+    if fmt == "dot":
+        write_atomic(out, dot)
+    else:
+        try:
+            data = render(dot, fmt)
+        except GraphvizMissing as e:
+            fallback = out.with_suffix(".dot")
+            write_atomic(fallback, dot)
+            print(f"graphc: error: {e}", file=sys.stderr)
+            print(f"graphc: wrote {fallback} instead; render it later with "
+                  f"'dot -T{fmt} {fallback} -o {out}'", file=sys.stderr)
+            return EXIT_USAGE
+        write_atomic(out, data)
+    if not args.quiet:
+        print(f"wrote {out}")
+    return EXIT_PROBLEMS if comp.errors else EXIT_OK
+
+
+# ------------------------------------------------------------------ parser
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="graphc",
+        description="A declarative model-graph compiler for PyTorch: check shapes, generate code, draw graphs.",
+    )
+    p.add_argument("--version", action="version", version=f"graphc {__version__}")
+    p.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    c = sub.add_parser("check", help="parse and shape-check .model files (never imports torch)")
+    c.add_argument("files", nargs="+", metavar="FILE", help="files, directories or globs")
+    c.add_argument("--format", choices=("text", "json", "github"), default="text")
+    c.add_argument("--strict", action="store_true", help="warnings also fail the check")
+    c.set_defaults(func=cmd_check)
+
+    b = sub.add_parser("build", help="generate the PyTorch module (DIR/<stem>.py)")
+    b.add_argument("file", metavar="FILE")
+    b.add_argument("-o", "--output", metavar="DIR", default=".", help="output directory (default .)")
+    b.add_argument("-q", "--quiet", action="store_true")
+    b.set_defaults(func=cmd_build)
+
+    s = sub.add_parser("summary", help="per-layer shapes, parameters and MACs")
+    s.add_argument("file", metavar="FILE")
+    s.add_argument("--format", choices=("text", "json"), default="text")
+    s.set_defaults(func=cmd_summary)
+
+    v = sub.add_parser("viz", help="draw the graph with its shapes (graphviz)")
+    v.add_argument("file", metavar="FILE")
+    v.add_argument("-o", "--output", metavar="OUT", required=True, help="OUT.svg, .png, .pdf or .dot")
+    v.add_argument("--format", choices=VIZ_FORMATS, help="override the format given by OUT's suffix")
+    v.add_argument("--rankdir", choices=("TB", "LR"), default="TB")
+    v.add_argument("-q", "--quiet", action="store_true")
+    v.set_defaults(func=cmd_viz)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # argparse: --help/--version exit 0, usage errors exit 2
+        return int(e.code or 0)
+    if not getattr(args, "command", None):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return args.func(args)
+    except UsageError as e:
+        print(f"graphc: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as e:  # internal error: no traceback unless --debug
+        if args.debug:
+            raise
+        print(f"graphc: internal error: {type(e).__name__}: {e}\n"
+              f"graphc: this is a bug in graphc; rerun with --debug for the traceback",
+              file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
