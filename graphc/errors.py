@@ -96,7 +96,8 @@ def did_you_mean(word: str, candidates) -> str | None:
     lower = {c.lower(): c for c in cands}
     if word.lower() in lower:
         return f"did you mean '{lower[word.lower()]}'?"
-    close = difflib.get_close_matches(word, cands, n=1, cutoff=0.6)
-    if not close:
-        close = [lower[m] for m in difflib.get_close_matches(word.lower(), list(lower), n=1, cutoff=0.6)]
+    w = word.lower()
+    prefixed = sorted((c for c in lower if len(w) >= 3 and (c.startswith(w) or w.startswith(c))), key=len)
+    close = [lower[prefixed[0]]] if prefixed else \
+        [lower[m] for m in difflib.get_close_matches(w, list(lower), n=1, cutoff=0.75)]
     return f"did you mean '{close[0]}'?" if close else None

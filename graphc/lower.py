@@ -88,6 +88,7 @@ class Lowerer:
         self.globals = _Env()
         self.stack: list[str] = []
         self.symbols: dict[str, int | None] = {}
+        self.reported_no_output: set[str] = set()
 
     # ------------------------------------------------------------------ api
     def error(self, span: Span, code: str, message: str, hint: str | None = None) -> None:
@@ -120,14 +121,14 @@ class Lowerer:
             self.error(extra.name.span, "duplicate-name",
                        f"a second model '{extra.name.id}' in one file (the first is "
                        f"'{models[0].name.id}' at line {models[0].span.line})",
-                       "put each model in its own file; share blocks with copy or constants")
+                       "put each model in its own file")
         model = models[0]
         root = Scope("", model.name.id, model, model.span)
         try:
             self.body(model.body, root, _Env(self.globals), tensor_inputs=None)
         except _Abort:
             return None
-        if not root.outputs and not any(d.code == "invalid-output" for d in self.diags):
+        if not any(isinstance(st, A.OutputDecl) for st in model.body):
             self.error(model.name.span, "invalid-output", f"model '{model.name.id}' has no output",
                        "add 'output <name>' naming the value the model returns")
         consts = {k: b.value for k, b in self.globals.names.items() if isinstance(b, _Const)}
@@ -251,11 +252,14 @@ class Lowerer:
                         if any(o[0] == nm.id for o in scope.outputs):
                             self.error(nm.span, "invalid-output", f"'{nm.id}' is already an output")
                         scope.outputs.append((nm.id, b.ref))
+                    elif isinstance(b, _Const) and b.value is _ERR:
+                        scope.poisoned = True
                     elif isinstance(b, _Const):
                         self.error(nm.span, "invalid-output", f"output '{nm.id}' is a constant, not a tensor")
                     else:
+                        scope.poisoned = True
                         self.error(nm.span, "undefined-name", f"output '{nm.id}' is not defined",
-                                   self._name_hint(nm.id, env))
+                                   self._name_hint(nm.id, env) or self._later_hint(nm.id, scope_state))
         if tensor_inputs is not None and n_in != len(tensor_inputs):
             raise _ArityError(n_in)
 
@@ -302,7 +306,9 @@ class Lowerer:
         if isinstance(chain.source, A.Name):
             b = ss.env.lookup(chain.source.id)
             if not isinstance(b, _Value):
-                if isinstance(b, _Const):
+                if isinstance(b, _Const) and b.value is _ERR:
+                    pass  # its definition failed and was reported
+                elif isinstance(b, _Const):
                     self.error(chain.source.span, "missing-input",
                                f"a chain starts from a tensor; '{chain.source.id}' is a constant")
                 else:
@@ -503,19 +509,19 @@ class Lowerer:
         try:
             return layer.Params.model_validate(values), exprs
         except ValidationError as e:
+            by_key: dict = {}
             for err in e.errors():
                 key = str(err["loc"][0]) if err["loc"] else None
-                span = exprs[key].span if key in exprs else call.span
-                if err["type"] == "missing":
-                    self.error(call.span, "missing-argument",
-                               f"{call.kind} needs '{key}'",
+                by_key.setdefault(key, []).append(err)
+            for key, errs in by_key.items():
+                if errs[0]["type"] == "missing":
+                    self.error(call.span, "missing-argument", f"{call.kind} needs '{key}'",
                                f"e.g. {call.kind}({key}=...)")
-                else:
-                    self.error(span, "invalid-argument",
-                               f"{call.kind} {key}={_fmt(values.get(key))}: {_pydantic_msg(err)}",
-                               _type_hint(layer, key))
-                if err["type"] != "missing":
-                    break
+                    continue
+                span = exprs[key].span if key in exprs else call.span
+                what = _pydantic_msg(errs[0]) if len(errs) == 1 else "is not one of the accepted forms"
+                self.error(span, "invalid-argument", f"{call.kind} {key}={_fmt(values.get(key))}: {what}",
+                           _type_hint(layer, key))
             return None, exprs
 
     # --------------------------------------------------------------- blocks
@@ -590,9 +596,13 @@ class Lowerer:
             return None
         finally:
             self.stack.pop()
-        if not scope.outputs:
-            self.error(block.name.span, "invalid-output", f"block '{call.kind}' has no output",
-                       "add 'output <name>'")
+        if not any(isinstance(st, A.OutputDecl) for st in block.body):
+            if call.kind not in self.reported_no_output:
+                self.reported_no_output.add(call.kind)
+                self.error(block.name.span, "invalid-output", f"block '{call.kind}' has no output",
+                           "add 'output <name>'")
+            return None
+        if getattr(scope, "poisoned", False) or not scope.outputs:
             return None
         return [ref for _, ref in scope.outputs]
 
@@ -643,6 +653,8 @@ def _is_num(v) -> bool:
 
 
 def _describe(v) -> str:
+    if _is_num(v):
+        return str(v)
     if isinstance(v, bool):
         return f"the boolean {str(v).lower()}"
     if v is None:
@@ -693,7 +705,23 @@ def _pydantic_msg(err) -> str:
 def _type_hint(layer: Layer, key: str | None) -> str | None:
     if key is None or key not in layer.Params.model_fields:
         return None
-    return f"expected {describe_type(layer.Params.model_fields[key].annotation)}"
+    f = layer.Params.model_fields[key]
+    return f"expected {describe_type(f.annotation)}{_constraints(f.metadata)}"
+
+
+def _constraints(metadata) -> str:
+    bounds = {}
+    flat = []
+    for m in metadata:
+        flat += list(getattr(m, "metadata", None) or []) if hasattr(m, "metadata") else [m]
+    for m in flat:
+        for attr in ("gt", "ge", "lt", "le"):
+            if getattr(m, attr, None) is not None:
+                bounds[attr] = getattr(m, attr)
+    if "ge" in bounds and "le" in bounds:
+        return f" in [{bounds['ge']}, {bounds['le']}]"
+    ops = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+    return "".join(f" {ops[k]} {v}" for k, v in bounds.items())
 
 
 def describe_type(ann) -> str:
@@ -703,13 +731,7 @@ def describe_type(ann) -> str:
 
     origin, args = get_origin(ann), get_args(ann)
     if origin is Annotated:
-        text = describe_type(args[0])
-        for m in args[1:]:
-            for attr, op in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")):
-                v = getattr(m, attr, None)
-                if v is not None:
-                    text += f" {op} {v}"
-        return text
+        return describe_type(args[0]) + _constraints(args[1:])
     if origin in (Union, types.UnionType):
         return " or ".join(describe_type(a) for a in args)
     if origin is Literal:
@@ -718,7 +740,8 @@ def describe_type(ann) -> str:
         return "(" + ", ".join(describe_type(a) for a in args) + ")"
     if ann is type(None):
         return "none"
-    return getattr(ann, "__name__", str(ann))
+    return {"float": "number", "bool": "true or false", "str": "string"}.get(
+        getattr(ann, "__name__", ""), getattr(ann, "__name__", str(ann)))
 
 
 def lower(file: A.File) -> tuple[Program | None, list[Diagnostic]]:

@@ -308,6 +308,14 @@ def syntax_diagnostic(e, source: Source) -> Diagnostic:
                         "write numbers like 3, 0.5, 1e-5; put an operator between two values")
         if tok.type == "EQUAL" and "RPAR" not in expected and prev.endswith("="):
             return diag(span, "syntax", "unexpected '='", "'==' is not an operator here; write one '='")
+        if tok.type == "LSQB" and "COLON" in expected:
+            return diag(span, "syntax", "missing ':' before the shape",
+                        "write 'input x: [B, 3, 32, 32]'")
+        if str(tok) in ("/", "//"):
+            return diag(span, "syntax", f"unexpected '{tok}'", "comments start with '#'")
+        if tok.type == "NAME" and text[tok.end_pos:tok.end_pos + 1] == "[":
+            return diag(span, "syntax", f"unknown dtype '{tok}'",
+                        "dtypes are float32 (the default), float16, bfloat16, float64, long, int32 and bool")
         if tok.type == "LPAR" and "EQUAL" in expected:
             callee = prev.split()[-1] if prev.split() else "?"
             return diag(span, "syntax", f"unexpected '(' after '{callee}'",

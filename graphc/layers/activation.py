@@ -87,7 +87,7 @@ class Softmax(_Elementwise):
     def infer(self, p, ins):
         (x,) = ins
         if normalize_dim(p.dim, max(len(x.shape), 1)) is None:
-            raise ShapeError(f"Softmax dim={p.dim} is out of range for a {len(x.shape)}-d input "
+            raise ShapeError(f"dim={p.dim} is out of range for a {len(x.shape)}-d input "
                              f"{shape_str(x.shape)}", arg="dim",
                              hint=f"use a dim in [{-len(x.shape)}, {len(x.shape) - 1}]",
                              code="shape-rank")
@@ -115,4 +115,4 @@ class Dropout(_Elementwise):
     def label(self, p, ins):
         return f"p={p.p:g}"
 
-    samples = (Sample({}, ((2, 10),)), Sample({"p": 0.1}, ((2, 3, 4, 4),)))
+    samples = (Sample({}, ((2, 10),)), Sample({"p": 0.1, "inplace": True}, ((2, 3, 4, 4),)))

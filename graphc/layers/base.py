@@ -9,7 +9,7 @@ registry is built from the classes, never kept by hand.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -133,11 +133,11 @@ def pair(v) -> tuple[int, int]:
     return (v, v) if isinstance(v, int) else tuple(v)
 
 
-def need_rank(x: TensorType, ranks: tuple[int, ...], what: str, layout: str = "") -> None:
+def need_rank(x: TensorType, ranks: tuple[int, ...], layout: str = "") -> None:
     if len(x.shape) not in ranks:
         want = " or ".join(f"{r}-d" for r in ranks)
         raise ShapeError(
-            f"{what} expects a {want} input{(' ' + layout) if layout else ''}, "
+            f"expects a {want} input{(' ' + layout) if layout else ''}, "
             f"got {len(x.shape)}-d {shape_str(x.shape)}",
             code="shape-rank",
             hint="reshape or flatten the input first",
@@ -171,11 +171,6 @@ def positive_dims(shape: Shape, what: str, detail: str = "", hint: str | None = 
         if isinstance(d, int) and d < 1:
             raise ShapeError(f"{what}: output dimension {i} would be {d}{detail}", hint=hint,
                              code="shape-nonpositive")
-
-
-@dataclass
-class Registry:
-    layers: dict[str, Layer] = field(default_factory=lambda: REGISTRY)
 
 
 def load_all() -> dict[str, Layer]:

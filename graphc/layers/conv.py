@@ -33,8 +33,8 @@ class Conv2d(Layer):
 
     def infer(self, p, ins):
         (x,) = ins
-        need_rank(x, (3, 4), "Conv2d", "(N, C, H, W)")
-        c = need_concrete(x.shape[-3], "Conv2d's in_channels (input dimension -3)")
+        need_rank(x, (3, 4), "(N, C, H, W)")
+        c = need_concrete(x.shape[-3], "in_channels (input dimension -3)")
         check_given(p, "in_channels", c)
         if c % p.groups:
             raise ShapeError(f"in_channels {c} is not divisible by groups={p.groups}", arg="groups",
@@ -61,7 +61,7 @@ class Conv2d(Layer):
                 if isinstance(o, int) and o < 1:
                     eff = dd * (kk - 1) + 1
                     raise ShapeError(
-                        f"Conv2d output {axis} would be {o}: input {axis} {n} + 2×padding {pp} "
+                        f"output {axis} would be {o}: input {axis} {n} + 2×padding {pp} "
                         f"is smaller than the effective kernel {eff} (kernel {kk}, dilation {dd})",
                         code="shape-nonpositive",
                         hint=f"use a smaller kernel or add padding={(eff - n + 1) // 2}",

@@ -24,9 +24,9 @@ class Linear(Layer):
     def infer(self, p, ins):
         (x,) = ins
         if len(x.shape) < 1:
-            raise ShapeError("Linear expects an input of at least 1 dimension, got a scalar",
+            raise ShapeError("expects an input of at least 1 dimension, got a scalar",
                              code="shape-rank")
-        n = need_concrete(x.shape[-1], "Linear's in_features (the input's last dimension)")
+        n = need_concrete(x.shape[-1], "in_features (the input's last dimension)")
         check_given(p, "in_features", n)
         return [TensorType(x.shape[:-1] + (p.out_features,), x.dtype)]
 

@@ -20,7 +20,7 @@ class _Broadcast(Layer):
         out = broadcast(shapes)
         if out is None:
             listed = " and ".join(shape_str(s) for s in shapes)
-            raise ShapeError(f"{self.kind} needs shapes that broadcast, got {listed}",
+            raise ShapeError(f"needs shapes that broadcast, got {listed}",
                              hint="make the shapes equal (e.g. a 1×1 Conv2d or Linear on one "
                                   "branch), or size-1 where one should be repeated")
         dtypes = {x.dtype for x in ins}
@@ -64,11 +64,11 @@ class concat(Layer):
         for x in ins[1:]:
             if len(x.shape) != rank:
                 raise ShapeError(
-                    f"concat needs tensors of one rank, got {shape_str(ins[0].shape)} and "
+                    f"needs tensors of one rank, got {shape_str(ins[0].shape)} and "
                     f"{shape_str(x.shape)}", code="shape-rank")
         d = normalize_dim(p.dim, max(rank, 1))
         if d is None or rank == 0:
-            raise ShapeError(f"concat dim={p.dim} is out of range for {rank}-d tensors", arg="dim",
+            raise ShapeError(f"dim={p.dim} is out of range for {rank}-d tensors", arg="dim",
                              code="shape-rank", hint=f"use a dim in [{-rank}, {rank - 1}]")
         total = 0
         for i in range(rank):
@@ -78,7 +78,7 @@ class concat(Layer):
             if any(di != dims[0] for di in dims):
                 listed = ", ".join(shape_str(x.shape) for x in ins)
                 raise ShapeError(
-                    f"concat along dim {p.dim} needs every other dim equal, but dim {i} differs: "
+                    f"along dim {p.dim} every other dim must be equal, but dim {i} differs: "
                     f"{listed}", hint="resize one branch (pooling, interpolation or cropping)")
         for x in ins:
             total = total + x.shape[d]

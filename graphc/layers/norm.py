@@ -25,8 +25,8 @@ class _BatchNorm(Layer):
 
     def infer(self, p, ins):
         (x,) = ins
-        need_rank(x, self.ranks, self.kind, self.layout)
-        c = need_concrete(x.shape[1], f"{self.kind}'s num_features (input dimension 1)")
+        need_rank(x, self.ranks, self.layout)
+        c = need_concrete(x.shape[1], "num_features (input dimension 1)")
         check_given(p, "num_features", c)
         return [TensorType(x.shape, x.dtype)]
 
@@ -66,4 +66,5 @@ class BatchNorm2d(_BatchNorm):
     samples = (
         Sample({}, ((2, 6, 5, 5),)),
         Sample({"momentum": 0.01, "affine": False, "eps": 1e-3}, ((2, 3, 4, 4),)),
+        Sample({"num_features": 5, "track_running_stats": False}, ((3, 5, 2, 3),)),
     )

@@ -11,15 +11,15 @@ from graphc.layers.base import (Layer, NonNegPair, Pair, Params, Sample, ShapeEr
 from graphc.shapes import pool_out
 
 
-def _pool2d(kind: str, x: TensorType, kernel, stride, padding, dilation, ceil_mode) -> TensorType:
-    need_rank(x, (3, 4), kind, "(N, C, H, W)")
+def _pool2d(x: TensorType, kernel, stride, padding, dilation, ceil_mode) -> TensorType:
+    need_rank(x, (3, 4), "(N, C, H, W)")
     k = pair(kernel)
     s = pair(stride) if stride is not None else k
     pd = pair(padding)
     d = pair(dilation)
     for kk, pp in zip(k, pd):
         if pp > kk // 2:
-            raise ShapeError(f"{kind} padding {pp} is more than half the kernel size {kk}",
+            raise ShapeError(f"padding {pp} is more than half the kernel size {kk}",
                              arg="padding", hint=f"use padding <= {kk // 2}")
     out = []
     for n, kk, ss, pp, dd, axis in zip(x.shape[-2:], k, s, pd, d, ("height", "width")):
@@ -27,7 +27,7 @@ def _pool2d(kind: str, x: TensorType, kernel, stride, padding, dilation, ceil_mo
         if isinstance(o, int) and o < 1:
             eff = dd * (kk - 1) + 1
             raise ShapeError(
-                f"{kind} output {axis} would be {o}: input {axis} {n} + 2×padding {pp} "
+                f"output {axis} would be {o}: input {axis} {n} + 2×padding {pp} "
                 f"is smaller than the window {eff}",
                 code="shape-nonpositive", hint="use a smaller kernel or pool earlier less often")
         out.append(o)
@@ -58,7 +58,7 @@ class MaxPool2d(Layer):
         ceil_mode: bool = False
 
     def infer(self, p, ins):
-        return [_pool2d("MaxPool2d", ins[0], p.kernel_size, p.stride, p.padding, p.dilation,
+        return [_pool2d(ins[0], p.kernel_size, p.stride, p.padding, p.dilation,
                         p.ceil_mode)]
 
     def label(self, p, ins):
@@ -91,7 +91,7 @@ class AvgPool2d(Layer):
         divisor_override: Annotated[int, Field(gt=0)] | None = None
 
     def infer(self, p, ins):
-        return [_pool2d("AvgPool2d", ins[0], p.kernel_size, p.stride, p.padding, 1, p.ceil_mode)]
+        return [_pool2d(ins[0], p.kernel_size, p.stride, p.padding, 1, p.ceil_mode)]
 
     def label(self, p, ins):
         return _label(p)
@@ -125,7 +125,7 @@ class AdaptiveAvgPool2d(Layer):
 
     def infer(self, p, ins):
         (x,) = ins
-        need_rank(x, (3, 4), "AdaptiveAvgPool2d", "(N, C, H, W)")
+        need_rank(x, (3, 4), "(N, C, H, W)")
         o = (p.output_size, p.output_size) if isinstance(p.output_size, int) else p.output_size
         out = tuple(n if oo is None else oo for n, oo in zip(x.shape[-2:], o))
         return [TensorType(x.shape[:-2] + out, x.dtype)]

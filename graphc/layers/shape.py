@@ -24,11 +24,11 @@ class Flatten(Layer):
         s, e = normalize_dim(p.start_dim, rank), normalize_dim(p.end_dim, rank)
         for name, v, n in (("start_dim", p.start_dim, s), ("end_dim", p.end_dim, e)):
             if n is None:
-                raise ShapeError(f"Flatten {name}={v} is out of range for a {len(x.shape)}-d input "
+                raise ShapeError(f"{name}={v} is out of range for a {len(x.shape)}-d input "
                                  f"{shape_str(x.shape)}", arg=name, code="shape-rank",
                                  hint=f"use a dim in [{-rank}, {rank - 1}]")
         if s > e:
-            raise ShapeError(f"Flatten start_dim={p.start_dim} comes after end_dim={p.end_dim} "
+            raise ShapeError(f"start_dim={p.start_dim} comes after end_dim={p.end_dim} "
                              f"for a {len(x.shape)}-d input", arg="start_dim")
         if not x.shape:
             return [TensorType((1,), x.dtype)]
