@@ -52,12 +52,14 @@ class Compilation:
         self.raise_for_errors()
         return emit_module(self.program, self.source)
 
-    def to_module(self, **symbols):
-        """An nn.Module instance built from the generated source (imports torch)."""
+    def to_module(self):
+        """A fresh instance of the model as an nn.Module, built in memory (imports torch)."""
+        import builtins
+
         code = self.python_source()
         namespace: dict = {"__name__": f"graphc_generated_{self.program.name}"}
-        exec(compile(code, f"<graphc:{self.source.path}>", "exec"), namespace)
-        return namespace[self.program.name]()
+        exec(builtins.compile(code, f"<graphc:{self.source.path}>", "exec"), namespace)
+        return namespace[namespace["__all__"][0]]()
 
 
 def compile_source(text: str, path: str = "<string>") -> Compilation:

@@ -520,8 +520,12 @@ class Lowerer:
                     continue
                 span = exprs[key].span if key in exprs else call.span
                 what = _pydantic_msg(errs[0]) if len(errs) == 1 else "is not one of the accepted forms"
-                self.error(span, "invalid-argument", f"{call.kind} {key}={_fmt(values.get(key))}: {what}",
-                           _type_hint(layer, key))
+                hint = _type_hint(layer, key)
+                v = values.get(key)
+                if isinstance(v, float) and v.is_integer() and errs[0]["type"] in ("int_type", "int_from_float"):
+                    hint = "'/' gives a float; use '//' for integer division" \
+                        if isinstance(exprs.get(key), A.BinOp) else f"write {int(v)}"
+                self.error(span, "invalid-argument", f"{call.kind} {key}={_fmt(v)}: {what}", hint)
             return None, exprs
 
     # --------------------------------------------------------------- blocks
