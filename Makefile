@@ -1,0 +1,56 @@
+# graphc: set-up, demo and tests.  Each target installs what it needs itself:
+# a virtualenv in .venv with torch (CPU build) and graphc, and the graphviz
+# binary (apt-get, when it is missing and we may install it).
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.graphc-installed
+TORCH  ?= torch==2.13.0
+OUT    ?= out
+
+.PHONY: demo test setup graphviz lint clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH)"
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+setup: $(STAMP) graphviz
+
+graphviz:
+	@if command -v dot >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		echo "installing the graphviz binary (apt-get)"; \
+		apt-get update -qq && apt-get install -y -qq graphviz >/dev/null; \
+	elif command -v apt-get >/dev/null 2>&1 && command -v sudo >/dev/null 2>&1; then \
+		sudo apt-get update -qq && sudo apt-get install -y -qq graphviz >/dev/null; \
+	else \
+		echo "note: graphviz 'dot' is not installed; diagrams are written as .dot only"; \
+	fi
+
+# The main job on an embedded default: check every model, then build, summarise,
+# draw and run LeNet.
+demo: setup
+	$(VENV)/bin/graphc check models/
+	$(VENV)/bin/graphc summary models/lenet.model
+	$(VENV)/bin/graphc build models/lenet.model -o $(OUT)
+	@if command -v dot >/dev/null 2>&1; then \
+		$(VENV)/bin/graphc viz models/lenet.model -o $(OUT)/lenet.svg; \
+	else $(VENV)/bin/graphc viz models/lenet.model -o $(OUT)/lenet.dot; fi
+	$(PY) -c "import sys; sys.path.insert(0, '$(OUT)'); import torch, lenet; \
+	m = lenet.LeNet(); y = m(*lenet.example_inputs(batch_size=4)); \
+	print('LeNet forward:', tuple(y.shape), '|', sum(p.numel() for p in m.parameters()), 'parameters')"
+
+# The whole test suite.  pytest's exit code 5 (no tests collected) is a failure.
+test: setup
+	$(PY) -m pytest -q; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests"; exit 1; fi; exit $$rc
+
+lint: setup
+	$(PY) -m ruff check graphc tests
+
+clean:
+	rm -rf $(VENV) $(OUT) build dist *.egg-info .pytest_cache
