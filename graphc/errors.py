@@ -27,6 +27,7 @@ CODES: dict[str, tuple[Severity, str]] = {
     "duplicate-argument": ("error", "an argument given twice"),
     "undefined-name": ("error", "a name that is not defined at that point"),
     "duplicate-name": ("error", "a name defined twice in one scope"),
+    "reserved-name": ("error", "a reserved word used as a name"),
     "invalid-expression": ("error", "a constant expression that cannot be evaluated"),
     "invalid-input": ("error", "a malformed input declaration"),
     "invalid-output": ("error", "a malformed output declaration"),

@@ -1,16 +1,20 @@
-"""The lowered program: a networkx graph of layer nodes plus the block tree.
+"""The lowered program: layer nodes wired by value references, the block tree,
+and the same thing as a networkx DiGraph.
 
 ``lower`` fills it; ``infer`` adds types, parameter counts and MACs; the
 emitters read it.  Node ids are dotted paths (``layer1.0.conv1``) that equal
 the attribute paths of the generated ``nn.Module`` (``state_dict`` keys).
+
+``Program.graph`` (networkx) is built from the nodes on first use: the
+passes of ``graphc check`` walk ``nodes`` in their (topological) insertion
+order and never need it, so checking does not pay networkx's import.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Union
-
-import networkx as nx
 
 from graphc import ast as A
 from graphc.layers.base import Layer, Params, TensorType
@@ -35,6 +39,7 @@ class Node:
     declared: TensorType | None = None  # for inputs
     chain_var: str | None = None    # forward variable suggested by the statement
     binds: str | None = None        # the name an assignment gives this node's value
+    binds_all: tuple[str, ...] | None = None
     user_named: bool = False
     # filled by infer
     outs: list[TensorType] | None = None
@@ -92,6 +97,7 @@ class Repeat:
     members: list["Node | Scope"] = field(default_factory=list)
     chain_var: str | None = None
     binds: str | None = None
+    binds_all: tuple[str, ...] | None = None
 
 
 Item = Union[Node, Scope, Repeat]
@@ -102,12 +108,39 @@ class Program:
     path: str
     name: str                      # the model's name
     root: Scope
-    graph: nx.DiGraph
     nodes: dict[str, Node]
     blocks: dict[str, A.BlockDef]
     symbols: dict[str, int | None] = field(default_factory=dict)  # symbol -> default
     consts: dict[str, Any] = field(default_factory=dict)      # top-level constants
     block_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @cached_property
+    def graph(self):
+        """A networkx.DiGraph: node attrs ``node`` (the Node), ``kind``, ``shape``;
+        edge attrs ``shape`` and ``slot`` (the input position)."""
+        import networkx as nx
+
+        g = nx.DiGraph(name=self.name)
+        for n in self.nodes.values():
+            g.add_node(n.id, node=n, kind=n.kind,
+                       shape=n.outs[0].shape if n.outs else None)
+        for n in self.nodes.values():
+            for slot, ref in enumerate(n.inputs):
+                t = self.type_of(ref)
+                g.add_edge(ref[0], n.id, slot=slot, shape=t.shape if t else None)
+        return g
+
+    def live(self) -> set[str]:
+        """Ids of the nodes that reach an output."""
+        seen: set[str] = set()
+        stack = [ref[0] for _, ref in self.outputs]
+        while stack:
+            nid = stack.pop()
+            if nid in seen:
+                continue
+            seen.add(nid)
+            stack.extend(r[0] for r in self.nodes[nid].inputs)
+        return seen
 
     def node(self, ref: ValueRef) -> Node:
         return self.nodes[ref[0]]

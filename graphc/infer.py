@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from graphc.errors import Diagnostic, diag
 from graphc.graph import Program
-from graphc.layers.base import ShapeError
+from graphc.layers.base import FLOAT_DTYPES, ShapeError
 
 
 def infer(prog: Program) -> list[Diagnostic]:
@@ -20,13 +20,20 @@ def infer(prog: Program) -> list[Diagnostic]:
         ins = [prog.type_of(r) for r in node.inputs]
         if any(t is None for t in ins):
             continue
+        where = f"{node.kind} '{node.name}'" if node.user_named else node.kind
+        if node.layer.needs_float:
+            bad = [t.dtype for t in ins if t.dtype not in FLOAT_DTYPES]
+            if bad:
+                diags.append(diag(node.call.span, "dtype",
+                                  f"{where}: needs a floating-point input, got {bad[0]}",
+                                  "declare the input as float32, or map integer ids with Embedding"))
+                continue
         try:
             outs = node.layer.infer(node.params, ins)
         except ShapeError as e:
             span = node.call.span
             if e.arg is not None and e.arg in node.arg_exprs:
                 span = node.arg_exprs[e.arg].span
-            where = f"{node.kind} '{node.name}'" if node.user_named else node.kind
             diags.append(diag(span, e.code, f"{where}: {e.message}", e.hint))
             continue
         node.outs = outs

@@ -2,30 +2,29 @@
 
 from __future__ import annotations
 
-import networkx as nx
-
 from graphc.errors import Diagnostic, diag
 from graphc.graph import Program
 
 
 def lint(prog: Program) -> list[Diagnostic]:
     out: list[Diagnostic] = []
-    live: set[str] = set()
-    for _, (nid, _) in prog.outputs:
-        live.add(nid)
-        live |= nx.ancestors(prog.graph, nid)
+    live = prog.live()
     for name, (nid, _) in prog.root.inputs:
         if nid not in live:
             node = prog.nodes[nid]
             out.append(diag(node.span, "unused-input", f"input '{name}' never reaches an output",
                             "use it or remove it"))
+    consumed = {ref[0] for n in prog.nodes.values() for ref in n.inputs}
     for node in prog.nodes.values():
-        if node.is_input or node.id in live:
+        # report a dead branch once, at its last node
+        if node.is_input or node.id in live or node.id in consumed:
             continue
-        # report only the last node of a dead branch
-        if any(s not in live for s in prog.graph.successors(node.id)):
-            continue
-        out.append(diag(node.call.span, "unused-value",
-                        f"the value of {node.kind} '{node.name}' never reaches an output",
+        if node.binds:
+            what = f"'{node.binds}' ({node.kind})"
+        elif node.user_named:
+            what = f"of {node.kind} '{node.name}'"
+        else:
+            what = f"of {node.kind}"
+        out.append(diag(node.call.span, "unused-value", f"the value {what} never reaches an output",
                         "list it in 'output', use it, or remove it"))
     return out

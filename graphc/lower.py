@@ -1,4 +1,4 @@
-"""Lowering: AST -> Program (networkx graph + block tree).
+"""Lowering: AST -> Program (layer nodes, block tree; see graphc.graph).
 
 Resolves names, evaluates constant expressions, expands blocks and repeats,
 validates every layer's arguments with its pydantic model, and records a
@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-
-import networkx as nx
 
 from graphc import ast as A
 from graphc.emit.names import Namespace, legal, snake
@@ -25,6 +23,9 @@ DTYPES = {
     "bfloat16": "bfloat16", "double": "float64", "float64": "float64", "long": "int64",
     "int64": "int64", "int": "int32", "int32": "int32", "bool": "bool",
 }
+
+#: Words of the language that cannot name values, layers or parameters.
+RESERVED_WORDS = frozenset({"model", "block", "input", "output", "const", "true", "false", "none"})
 
 #: Limits that keep a hostile or mistaken file from exhausting time or memory.
 MAX_REPEAT = 10_000
@@ -83,16 +84,19 @@ class Lowerer:
         self.reg = load_all()
         self.diags: list[Diagnostic] = []
         self.nodes: dict[str, Node] = {}
-        self.graph = nx.DiGraph()
         self.blocks: dict[str, A.BlockDef] = {}
         self.globals = _Env()
         self.stack: list[str] = []
         self.symbols: dict[str, int | None] = {}
         self.reported_no_output: set[str] = set()
+        self._seen: set[Diagnostic] = set()
 
     # ------------------------------------------------------------------ api
     def error(self, span: Span, code: str, message: str, hint: str | None = None) -> None:
-        self.diags.append(diag(span, code, message, hint))
+        d = diag(span, code, message, hint)
+        if d not in self._seen:  # a block used N times reports a mistake in it once
+            self._seen.add(d)
+            self.diags.append(d)
 
     def run(self) -> Program | None:
         models: list[A.ModelDef] = []
@@ -111,6 +115,8 @@ class Lowerer:
                                "choose another block name")
                 else:
                     self.blocks[item.name.id] = item
+                    for prm in item.params:
+                        self.reserved(prm.name)
             else:
                 models.append(item)
         if not models:
@@ -136,7 +142,7 @@ class Lowerer:
             name: {p.name.id: self.eval(p.default, self.globals) for p in b.params if p.default is not None}
             for name, b in self.blocks.items()
         }
-        return Program(self.path, model.name.id, root, self.graph, self.nodes, self.blocks,
+        return Program(self.path, model.name.id, root, self.nodes, self.blocks,
                        self.symbols, consts, defaults)
 
     # ---------------------------------------------------------- expressions
@@ -205,6 +211,9 @@ class Lowerer:
         self.define(env, st.name, _Const(v, st.value, st.name.span))
 
     def define(self, env: _Env, name: A.Name, binding) -> None:
+        if self.reserved(name):
+            env.names.setdefault(name.id, _Const(_ERR, None, name.span))  # later uses stay quiet
+            return
         prev = env.names.get(name.id)
         if prev is not None:
             self.error(name.span, "duplicate-name",
@@ -212,6 +221,13 @@ class Lowerer:
                        "choose another name: names in a model or block are defined once")
             return
         env.names[name.id] = binding
+
+    def reserved(self, name: A.Name) -> bool:
+        if name.id in RESERVED_WORDS:
+            self.error(name.span, "reserved-name", f"'{name.id}' is a reserved word and cannot name a value",
+                       f"choose another name, e.g. '{name.id}_'")
+            return True
+        return False
 
     # ---------------------------------------------------------------- bodies
     def body(self, stmts, scope: Scope, env: _Env, tensor_inputs: list[ValueRef] | None) -> None:
@@ -264,6 +280,8 @@ class Lowerer:
             raise _ArityError(n_in)
 
     def model_input(self, st: A.InputDecl, ss: "_ScopeState") -> None:
+        if self.reserved(st.name):
+            return
         if st.dims is None:
             self.error(st.span, "invalid-input", f"model input '{st.name.id}' needs a shape",
                        f"e.g. 'input {st.name.id}: [B, 3, 32, 32]'; B stays symbolic")
@@ -354,8 +372,11 @@ class Lowerer:
             return
         for t, r in zip(st.targets, refs):
             self.define(ss.env, t, _Value(r, t.span))
-        if target is not None and (chain.steps or isinstance(chain.source, A.Call)) and ss.scope.items:
-            ss.scope.items[-1].binds = ss.legal_of[target.id]
+        if (chain.steps or isinstance(chain.source, A.Call)) and ss.scope.items:
+            if target is not None:
+                ss.scope.items[-1].binds = ss.legal_of[target.id]
+            elif not any(t.id in RESERVED_WORDS for t in st.targets):
+                ss.scope.items[-1].binds_all = tuple(ss.legal_of[t.id] for t in st.targets)
 
     def _later_hint(self, name: str, ss: "_ScopeState") -> str | None:
         if name in ss.legal_of:
@@ -424,6 +445,8 @@ class Lowerer:
         # has no attribute and takes the name of the value it computes.
         layer = self.reg.get(call.kind)
         is_expression = layer is not None and layer.torch_name is None
+        if label is not None and self.reserved(label):
+            return None
         if forced_name is not None:
             name = forced_name
         elif label is not None:
@@ -452,6 +475,12 @@ class Lowerer:
             self.error(call.span, "arity",
                        f"{call.kind} takes {want} tensor(s), got {len(tensors)}",
                        "in a chain the incoming value is the first tensor" if incoming else None)
+            return None
+        if ss.group is not None and (len(tensors) != 1 or layer.torch_name is None):
+            self.error(call.span, "arity",
+                       f"{call.kind} cannot be a step of a repeat or group: each step there is a layer "
+                       "that takes only the incoming tensor",
+                       "write it as its own step outside the parentheses or the '* N'")
             return None
         params, arg_exprs = self.validate(layer, call, args, ss.env)
         node_id = (f"{ss.prefix}.{name}" if ss.prefix else ss.scope.path(name))
@@ -542,6 +571,11 @@ class Lowerer:
             raise _Abort()
         if unknown_input:
             return None
+        if ss.group is not None and len(tensors) != 1:
+            self.error(call.span, "arity",
+                       f"block {call.kind} takes only the incoming tensor inside a repeat or group",
+                       "write it as its own step outside the parentheses or the '* N'")
+            return None
         env = _Env(self.globals)
         values: dict[str, Any] = {}
         exprs: dict[str, A.Expr] = {}
@@ -615,9 +649,6 @@ class Lowerer:
             self.error(node.span, "limit", f"the model expands to more than {MAX_NODES:,} layers")
             raise _Abort()
         self.nodes[node.id] = node
-        self.graph.add_node(node.id)
-        for i, (src, k) in enumerate(node.inputs):
-            self.graph.add_edge(src, node.id)
 
 
 class _ScopeState:

@@ -20,38 +20,46 @@ def _sympy():
 
 
 class Sym:
-    """A symbolic dimension: a name, or a sympy expression over names."""
+    """A symbolic dimension: ``coef * name`` (no algebra library needed), or a
+    sympy expression over names once a formula needs more than that."""
 
-    __slots__ = ("_name", "_expr")
+    __slots__ = ("_name", "_coef", "_expr")
 
-    def __init__(self, name: str | None = None, expr=None):
+    def __init__(self, name: str | None = None, expr=None, coef: int = 1):
         self._name = name
-        self._expr = expr
+        self._coef = coef
+        self._expr = expr if name is None else None
 
     # ------------------------------------------------------------ internals
     @property
+    def fast(self) -> bool:
+        return self._name is not None
+
+    @property
     def expr(self):
-        if self._expr is None:
-            self._expr = _sympy().Symbol(self._name, integer=True, positive=True)
+        if self._name is not None:
+            sym = _sympy().Symbol(self._name, integer=True, positive=True)
+            return sym * self._coef if self._coef != 1 else sym
         return self._expr
 
     @property
     def name(self) -> str | None:
         """The symbol's name when it is a plain symbol, else None."""
-        if self._name is not None:
-            return self._name
-        if self._expr is not None and self._expr.is_Symbol:
-            return str(self._expr)
-        return None
+        return self._name if self._name is not None and self._coef == 1 else None
 
     @staticmethod
     def wrap(e) -> "Dim":
         sp = _sympy()
-        e = sp.simplify(e) if not e.is_Atom else e
+        if not e.is_Atom:
+            e = sp.simplify(e)
         if e.is_Integer:
             return int(e)
         if e.is_Symbol:
-            return Sym(str(e), e)
+            return Sym(str(e))
+        if e.is_Mul and len(e.args) == 2:
+            a, b = e.args
+            if a.is_Integer and b.is_Symbol:
+                return Sym(str(b), coef=int(a))
         return Sym(None, e)
 
     @staticmethod
@@ -63,53 +71,81 @@ class Sym:
             return NotImplemented
         return Sym.wrap(fn(Sym.as_expr(self), Sym.as_expr(other)))
 
+    def _scaled(self, coef: int) -> "Dim":
+        return 0 if coef == 0 else Sym(self._name, coef=coef)
+
     def __add__(self, o):
-        return self if o == 0 else self._op(o, lambda a, b: a + b)
+        if isinstance(o, int) and o == 0:
+            return self
+        if isinstance(o, Sym) and self.fast and o.fast and o._name == self._name:
+            return self._scaled(self._coef + o._coef)
+        return self._op(o, lambda a, b: a + b)
 
     def __radd__(self, o):
-        return self if o == 0 else self._op(o, lambda a, b: b + a)
+        return self.__add__(o)
 
     def __sub__(self, o):
-        return self if o == 0 else self._op(o, lambda a, b: a - b)
+        if isinstance(o, int) and o == 0:
+            return self
+        if isinstance(o, Sym) and self.fast and o.fast and o._name == self._name:
+            return self._scaled(self._coef - o._coef)
+        return self._op(o, lambda a, b: a - b)
 
     def __rsub__(self, o):
         return self._op(o, lambda a, b: b - a)
 
     def __mul__(self, o):
-        return self if o == 1 else self._op(o, lambda a, b: a * b)
+        if isinstance(o, int) and not isinstance(o, bool) and self.fast:
+            return self._scaled(self._coef * o)
+        return self._op(o, lambda a, b: a * b)
 
     def __rmul__(self, o):
-        return self if o == 1 else self._op(o, lambda a, b: b * a)
+        return self.__mul__(o)
 
     def __floordiv__(self, o):
-        return self if o == 1 else self._op(o, lambda a, b: _sympy().floor(a / b))
+        if isinstance(o, int) and self.fast and o != 0 and self._coef % o == 0:
+            return self._scaled(self._coef // o)
+        return self._op(o, lambda a, b: _sympy().floor(a / b))
 
     def __rfloordiv__(self, o):
         return self._op(o, lambda a, b: _sympy().floor(b / a))
 
     def __neg__(self):
-        return Sym.wrap(-self.expr)
+        return self * -1 if self.fast else Sym.wrap(-self.expr)
 
     def __eq__(self, other) -> bool:
         if isinstance(other, Sym):
-            if self._name is not None and other._name is not None:
-                return self._name == other._name
+            if self.fast and other.fast:
+                return self._name == other._name and self._coef == other._coef
+            if self.fast != other.fast:
+                return False  # wrap() keeps every coef*name in the fast form
             return bool(_sympy().simplify(self.expr - other.expr) == 0)
         return False
 
     def __hash__(self) -> int:
-        return hash(self._name) if self._name is not None else hash(str(self.expr))
+        return hash((self._name, self._coef)) if self.fast else hash(str(self._expr))
 
     def __str__(self) -> str:
-        return self._name if self._name is not None else _pretty(self.expr)
+        if self.fast:
+            return self._name if self._coef == 1 else f"{self._coef}*{self._name}"
+        return _pretty(self._expr)
 
     __repr__ = __str__
 
     @property
     def free_names(self) -> set[str]:
-        if self._name is not None:
+        if self.fast:
             return {self._name}
-        return {str(s) for s in self.expr.free_symbols}
+        return {str(s) for s in self._expr.free_symbols}
+
+    def substitute(self, values: dict[str, int]) -> "Dim":
+        if self.fast:
+            return self._coef * values[self._name] if self._name in values else self
+        if not (self.free_names & set(values)):
+            return self
+        sp = _sympy()
+        subs = {sp.Symbol(k, integer=True, positive=True): v for k, v in values.items()}
+        return Sym.wrap(self._expr.subs(subs))
 
 
 def _pretty(e) -> str:
@@ -143,13 +179,7 @@ def numel(dims) -> Dim:
 
 def substitute(d: Dim, values: dict[str, int]) -> Dim:
     """``d`` with the named symbols bound to integers."""
-    if isinstance(d, int) or not (d.free_names & set(values)):
-        return d
-    if d.name is not None:
-        return values[d.name]
-    sp = _sympy()
-    subs = {sp.Symbol(k, integer=True, positive=True): v for k, v in values.items()}
-    return Sym.wrap(d.expr.subs(subs))
+    return d if isinstance(d, int) else d.substitute(values)
 
 
 def ceil_div(a: Dim, b: int) -> Dim:

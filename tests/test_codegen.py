@@ -16,7 +16,7 @@ from graphc.emit.names import NN_MODULE_ATTRS
 
 torch = pytest.importorskip("torch")
 
-MODEL_FILES = sorted(MODELS.glob("*.model"))
+MODEL_FILES = sorted(MODELS.glob("*.model")) + sorted((Path(__file__).parent / "cases").glob("*.model"))
 PUBLISHED = {"lenet": 61_706, "resnet18": 11_689_512}
 
 
@@ -43,6 +43,7 @@ def test_model_runs_forward_with_inferred_shapes(built, stem):
         out = model(*inputs)
     outs = out if isinstance(out, tuple) else (out,)
     summary = comp.summary()
+    assert len(outs) == len(summary.outputs)
     for o, want in zip(outs, summary.outputs):
         assert "(" + ", ".join(["B"] + [str(d) for d in o.shape[1:]]) + ")" == want["shape"]
         assert o.shape[0] == 3
@@ -146,9 +147,9 @@ block lambda(forward=2) {
     output print
 }
 model __import__ {
-    input input: [B, 4]
-    const = input -> lambda(3)
-    const2 = input -> Linear(3)
+    input class: [B, 4]
+    const = class -> lambda(3)
+    const2 = class -> Linear(3)
     __class__ = add(const, const2) -> Dropout(0.0)
     output __class__
 }
@@ -156,7 +157,7 @@ model __import__ {
 
 
 def test_hostile_names_are_made_safe(tmp_path):
-    src = HOSTILE.replace("const = input", "exec = input").replace("add(const,", "add(exec,")
+    src = HOSTILE.replace("const = class", "exec = class").replace("add(const,", "add(exec,")
     comp = compile_source(src, "hostile.model")
     assert comp.ok, comp.diagnostics
     code = comp.python_source()

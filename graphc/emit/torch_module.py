@@ -94,7 +94,7 @@ class Emitter:
                 body = tuple(_signature(i) for i in s.items)
                 groups.setdefault(s.kind, {}).setdefault(body, []).append(s)
         # inner blocks first, so a class is defined before the classes that use it
-        order = sorted(groups, key=lambda k: -max(self._depth(s) for g in groups[k].values() for s in g))
+        order = sorted(groups, key=lambda k: max(self._depth(s) for g in groups[k].values() for s in g))
         for kind in order:
             for insts in groups[kind].values():
                 plan = _ClassPlan(self.ns.fresh(kind), insts[0].definition, insts)
@@ -293,6 +293,8 @@ class Emitter:
             if target is None:
                 if len(outs) == 1:
                     target = it.name
+                elif it.binds_all and len(it.binds_all) == len(outs):
+                    target = ", ".join(it.binds_all)
                 else:
                     target = ", ".join(f"{it.name}_{k}" for k in range(len(outs)))
             names = [target] if len(outs) == 1 else target.split(", ")

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from typing import Literal
 
-from graphc.layers.base import (Layer, Params, Prob, Sample, ShapeError, TensorType, register)
+from graphc.layers.base import FLOAT_DTYPES, Layer, Params, Prob, Sample, ShapeError, TensorType, register
 from graphc.shapes import normalize_dim, shape_str
 
 
 class _Elementwise(Layer):
     category = "activation"
+    to_float = False  # integer inputs give float32 (torch.sigmoid, torch.tanh)
 
     def infer(self, p, ins):
-        return [TensorType(ins[0].shape, ins[0].dtype)]
+        dtype = ins[0].dtype
+        if self.to_float and dtype not in FLOAT_DTYPES:
+            dtype = "float32"
+        return [TensorType(ins[0].shape, dtype)]
 
 
 class _Inplace(Params):
@@ -33,6 +37,7 @@ class Tanh(_Elementwise):
     """Hyperbolic tangent."""
 
     torch_name = "nn.Tanh"
+    to_float = True
     samples = (Sample({}, ((2, 7),)),)
 
 
@@ -41,6 +46,7 @@ class Sigmoid(_Elementwise):
     """1 / (1 + exp(-x))."""
 
     torch_name = "nn.Sigmoid"
+    to_float = True
     samples = (Sample({}, ((2, 1),)),)
 
 
@@ -48,6 +54,7 @@ class Sigmoid(_Elementwise):
 class GELU(_Elementwise):
     """Gaussian error linear unit; approximate='tanh' for the tanh form."""
 
+    needs_float = True
     torch_name = "nn.GELU"
 
     class Params(Params):
@@ -60,6 +67,7 @@ class GELU(_Elementwise):
 class LeakyReLU(_Elementwise):
     """max(0, x) + negative_slope × min(0, x)."""
 
+    needs_float = True
     torch_name = "nn.LeakyReLU"
     positional = ("negative_slope",)
     ctor_positional = 1
@@ -78,6 +86,7 @@ class LeakyReLU(_Elementwise):
 class Softmax(_Elementwise):
     """Normalizes to probabilities along ``dim``."""
 
+    needs_float = True
     torch_name = "nn.Softmax"
     positional = ("dim",)
 
@@ -103,6 +112,7 @@ class Softmax(_Elementwise):
 class Dropout(_Elementwise):
     """Zeroes elements with probability ``p`` while training."""
 
+    needs_float = True
     torch_name = "nn.Dropout"
     category = "dropout"
     positional = ("p",)

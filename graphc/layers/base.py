@@ -74,6 +74,7 @@ class Layer:
     positional: ClassVar[tuple[str, ...]] = ()  # order of positional arguments
     ctor_positional: ClassVar[int] = 0           # ctor values emitted positionally
     n_inputs: ClassVar[tuple[int, int | None]] = (1, 1)  # min, max tensors (None: any)
+    needs_float: ClassVar[bool] = False  # integer or bool inputs are an error (torch raises)
     samples: ClassVar[tuple[Sample, ...]] = ()
 
     # -------------------------------------------------------------- shapes
@@ -129,6 +130,19 @@ def register(cls: type[Layer]) -> type[Layer]:
 
 
 # ------------------------------------------------------------------ helpers
+FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+_RANK = {"bool": 0, "int32": 1, "int64": 2, "float16": 3, "bfloat16": 3, "float32": 4, "float64": 5}
+
+
+def promote(dtypes) -> str:
+    """torch's type promotion for the dtypes graphc knows (float16 with bfloat16 gives float32)."""
+    dts = list(dict.fromkeys(dtypes))
+    top = max(dts, key=lambda d: _RANK[d])
+    if top in ("float16", "bfloat16") and {"float16", "bfloat16"} <= set(dts):
+        return "float32"
+    return top
+
+
 def pair(v) -> tuple[int, int]:
     return (v, v) if isinstance(v, int) else tuple(v)
 
@@ -149,7 +163,7 @@ def need_concrete(d: Dim, what: str, arg: str | None = None) -> int:
         return d
     raise ShapeError(
         f"{what} must be a concrete size, but it is the symbolic '{d}'",
-        hint="give that dimension a number in the input declaration, or bind it with --set",
+        hint="give that dimension a number in the input declaration",
         code="shape-symbolic",
         arg=arg,
     )

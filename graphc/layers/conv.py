@@ -15,6 +15,7 @@ PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]
 class Conv2d(Layer):
     """2-d convolution over (N, C, H, W); ``in_channels`` is inferred."""
 
+    needs_float = True
     torch_name = "nn.Conv2d"
     category = "conv"
     positional = ("out_channels", "kernel_size", "stride", "padding")

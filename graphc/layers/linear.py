@@ -11,6 +11,7 @@ from graphc.shapes import numel
 class Linear(Layer):
     """y = x Aᵀ + b over the last dimension; ``in_features`` is inferred."""
 
+    needs_float = True
     torch_name = "nn.Linear"
     category = "linear"
     positional = ("out_features",)

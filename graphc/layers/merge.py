@@ -5,7 +5,7 @@ They have no parameters and no module: the forward line is a tensor expression.
 
 from __future__ import annotations
 
-from graphc.layers.base import Layer, Params, Sample, ShapeError, TensorType, register
+from graphc.layers.base import Layer, Params, Sample, ShapeError, TensorType, promote, register
 from graphc.shapes import broadcast, normalize_dim, shape_str
 
 
@@ -23,8 +23,7 @@ class _Broadcast(Layer):
             raise ShapeError(f"needs shapes that broadcast, got {listed}",
                              hint="make the shapes equal (e.g. a 1×1 Conv2d or Linear on one "
                                   "branch), or size-1 where one should be repeated")
-        dtypes = {x.dtype for x in ins}
-        return [TensorType(out, ins[0].dtype if len(dtypes) == 1 else "float32")]
+        return [TensorType(out, promote(x.dtype for x in ins))]
 
     def forward(self, p, call, args):
         return f" {self.op} ".join(args)
@@ -83,7 +82,7 @@ class concat(Layer):
         for x in ins:
             total = total + x.shape[d]
         shape = ins[0].shape[:d] + (total,) + ins[0].shape[d + 1:]
-        return [TensorType(shape, ins[0].dtype)]
+        return [TensorType(shape, promote(x.dtype for x in ins))]
 
     def forward(self, p, call, args):
         return f"torch.cat([{', '.join(args)}], dim={p.dim})"

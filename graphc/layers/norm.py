@@ -11,6 +11,7 @@ from graphc.layers.base import (Layer, Params, PosInt, Sample, TensorType, check
 
 
 class _BatchNorm(Layer):
+    needs_float = True
     category = "norm"
     ctor_positional = 1
     ranks: tuple[int, ...] = ()

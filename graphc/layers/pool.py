@@ -115,6 +115,7 @@ OutSize = Annotated[int, Field(gt=0)] | tuple[Annotated[int, Field(gt=0)] | None
 class AdaptiveAvgPool2d(Layer):
     """Average pooling to a fixed output size (None keeps that input size)."""
 
+    needs_float = True
     torch_name = "nn.AdaptiveAvgPool2d"
     category = "pool"
     positional = ("output_size",)
