@@ -14,7 +14,7 @@ OUT    ?= out
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet "$(TORCH)"
+	$(PY) -m pip install --quiet "$(TORCH)" numpy
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
