@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH)" numpy
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e ".[dev,train]"
 	touch $(STAMP)
 
 setup: $(STAMP) graphviz
@@ -31,18 +31,15 @@ graphviz:
 		echo "note: graphviz 'dot' is not installed; diagrams are written as .dot only"; \
 	fi
 
-# The main job on an embedded default: check every model, then build, summarise,
-# draw and run LeNet.
+# The main job on an embedded default: check every model, then summarise, draw
+# and train the digits CNN on scikit-learn's digits (shipped with the package).
 demo: setup
 	$(VENV)/bin/graphc check models/
-	$(VENV)/bin/graphc summary models/lenet.model
-	$(VENV)/bin/graphc build models/lenet.model -o $(OUT)
+	$(VENV)/bin/graphc summary models/digits.model
 	@if command -v dot >/dev/null 2>&1; then \
-		$(VENV)/bin/graphc viz models/lenet.model -o $(OUT)/lenet.svg; \
-	else $(VENV)/bin/graphc viz models/lenet.model -o $(OUT)/lenet.dot; fi
-	$(PY) -c "import sys; sys.path.insert(0, '$(OUT)'); import torch, lenet; \
-	m = lenet.LeNet(); y = m(*lenet.example_inputs(batch_size=4)); \
-	print('LeNet forward:', tuple(y.shape), '|', sum(p.numel() for p in m.parameters()), 'parameters')"
+		$(VENV)/bin/graphc viz models/digits.model -o $(OUT)/digits.svg; \
+	else $(VENV)/bin/graphc viz models/digits.model -o $(OUT)/digits.dot; fi
+	$(VENV)/bin/graphc train models/digits.model --out $(OUT)/digits
 
 # The whole test suite.  pytest's exit code 5 (no tests collected) is a failure.
 test: setup

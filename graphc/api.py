@@ -52,6 +52,26 @@ class Compilation:
         self.raise_for_errors()
         return emit_module(self.program, self.source)
 
+    @property
+    def module_stem(self) -> str:
+        """The generated module's file stem: the .model file's stem, made importable."""
+        from pathlib import Path as _P
+
+        from graphc.emit.names import legal
+
+        return legal(_P(self.source.path).stem.replace("-", "_").replace(".", "_") or "model")
+
+    def train_source(self) -> str | None:
+        """The generated training script, or None when the model has no train section."""
+        from graphc.emit.torch_module import Emitter
+        from graphc.emit.train_script import emit_train_script
+
+        self.raise_for_errors()
+        if self.program.training is None:
+            return None
+        cls = Emitter(self.program, self.source.path).model_cls
+        return emit_train_script(self.program.training, cls, self.module_stem, self.source.path)
+
     def to_module(self):
         """A fresh instance of the model as an nn.Module, built in memory (imports torch)."""
         import builtins
@@ -78,6 +98,10 @@ def compile_source(text: str, path: str = "<string>") -> Compilation:
         diags += infer(prog)
         if not any(d.severity == "error" for d in diags):
             diags += lint(prog)
+            if prog.train is not None:
+                from graphc.training import check_training
+
+                diags += check_training(prog)
     diags.sort(key=lambda d: (d.span.line, d.span.col))
     return Compilation(src, prog, diags)
 

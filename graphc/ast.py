@@ -133,7 +133,20 @@ class ConstDef:
     span: Span
 
 
-Stmt = Union[ConstDef, InputDecl, OutputDecl, Assign]
+@dataclass(frozen=True, slots=True)
+class Setting:
+    name: Name
+    value: "Call | Expr"
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class TrainBlock:
+    settings: tuple[Setting, ...]
+    span: Span
+
+
+Stmt = Union[ConstDef, InputDecl, OutputDecl, Assign, TrainBlock]
 
 
 @dataclass(frozen=True, slots=True)

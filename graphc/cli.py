@@ -108,17 +108,55 @@ def cmd_build(args) -> int:
         code = _report_failure(comp)
         print("Build failed: nothing was written.", file=sys.stderr)
         return code
-    src = comp.python_source()
-    out_dir = Path(args.output)
-    target = out_dir / (Path(args.file).stem.replace("-", "_") + ".py")
-    write_atomic(target, src)
+    written = build_outputs(comp, Path(args.output))
     if comp.warnings:
         from graphc import report
 
         report.emit([(comp.source, comp.warnings)], "text", out=sys.stderr)
     if not args.quiet:
-        print(f"wrote {target}")
+        for p in written:
+            print(f"wrote {p}")
     return EXIT_OK
+
+
+def build_outputs(comp, out_dir: Path) -> list[Path]:
+    """Generate every file first, then write each atomically: a failure writes nothing."""
+    files = {out_dir / f"{comp.module_stem}.py": comp.python_source()}
+    train = comp.train_source()
+    if train is not None:
+        files[out_dir / f"train_{comp.module_stem}.py"] = train
+    for path, text in files.items():
+        write_atomic(path, text)
+    return list(files)
+
+
+def cmd_train(args) -> int:
+    import importlib.util
+    import subprocess
+
+    comp = load(args.file)
+    if not comp.ok:
+        return _report_failure(comp)
+    if comp.program.training is None:
+        raise UsageError(f"{args.file} has no train section: add 'train {{ data = ... loss = ... }}' "
+                         "to the model (see docs/training.md)")
+    if importlib.util.find_spec("torch") is None:
+        raise UsageError("graphc train runs the generated script, which needs torch: "
+                         "pip install 'graphc[train]'")
+    out = Path(args.out or f"runs/{comp.module_stem}")
+    build_outputs(comp, out)
+    script = out / f"train_{comp.module_stem}.py"
+    cmd = [sys.executable, str(script), "--out", str(out)]
+    for flag in ("epochs", "batch_size", "lr", "device", "precision", "seed"):
+        v = getattr(args, flag)
+        if v is not None:
+            cmd += [f"--{flag.replace('_', '-')}", str(v)]
+    for flag in ("compile", "resume", "quiet", "tensorboard"):
+        if getattr(args, flag):
+            cmd.append(f"--{flag}")
+    if not args.quiet:
+        print(f"graphc: training with {script}", file=sys.stderr)
+    return subprocess.call(cmd)
 
 
 def cmd_summary(args) -> int:
@@ -188,6 +226,21 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("-o", "--output", metavar="DIR", default=".", help="output directory (default .)")
     b.add_argument("-q", "--quiet", action="store_true")
     b.set_defaults(func=cmd_build)
+
+    t = sub.add_parser("train", help="build the model and its training script into --out, then run it")
+    t.add_argument("file", metavar="FILE")
+    t.add_argument("--out", metavar="DIR", help="run directory (default runs/<stem>)")
+    t.add_argument("--epochs", type=int)
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--lr", type=float)
+    t.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
+    t.add_argument("--precision", choices=("fp32", "bf16", "fp16"))
+    t.add_argument("--seed", type=int)
+    t.add_argument("--compile", action="store_true")
+    t.add_argument("--resume", action="store_true")
+    t.add_argument("--quiet", action="store_true")
+    t.add_argument("--tensorboard", action="store_true")
+    t.set_defaults(func=cmd_train)
 
     s = sub.add_parser("summary", help="per-layer shapes, parameters and MACs")
     s.add_argument("file", metavar="FILE")

@@ -113,6 +113,9 @@ class Program:
     symbols: dict[str, int | None] = field(default_factory=dict)  # symbol -> default
     consts: dict[str, Any] = field(default_factory=dict)      # top-level constants
     block_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
+    train: A.TrainBlock | None = None       # the model's training section, as written
+    train_env: Any = None                    # its constant scope (for evaluating settings)
+    training: Any = None                     # graphc.training.TrainSpec, once checked
 
     @cached_property
     def graph(self):

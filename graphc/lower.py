@@ -90,6 +90,8 @@ class Lowerer:
         self.symbols: dict[str, int | None] = {}
         self.reported_no_output: set[str] = set()
         self._seen: set[Diagnostic] = set()
+        self.train: A.TrainBlock | None = None
+        self.train_env: _Env | None = None
 
     # ------------------------------------------------------------------ api
     def error(self, span: Span, code: str, message: str, hint: str | None = None) -> None:
@@ -143,7 +145,7 @@ class Lowerer:
             for name, b in self.blocks.items()
         }
         return Program(self.path, model.name.id, root, self.nodes, self.blocks,
-                       self.symbols, consts, defaults)
+                       self.symbols, consts, defaults, self.train, self.train_env)
 
     # ---------------------------------------------------------- expressions
     def eval(self, e: A.Expr, env: _Env) -> Any:
@@ -261,6 +263,14 @@ class Lowerer:
                     n_in += 1
             elif isinstance(st, A.Assign):
                 self.assign(st, scope_state)
+            elif isinstance(st, A.TrainBlock):
+                if tensor_inputs is not None:
+                    self.error(st.span, "invalid-train", "a training section belongs in a model, not a block")
+                elif self.train is not None:
+                    self.error(st.span, "invalid-train",
+                               f"a second training section (the first is at line {self.train.span.line})")
+                else:
+                    self.train, self.train_env = st, env
             elif isinstance(st, A.OutputDecl):
                 for nm in st.names:
                     b = env.lookup(nm.id)

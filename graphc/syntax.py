@@ -154,6 +154,12 @@ def _make_transformer(path: str):
         def output_decl(self, meta, c):
             return A.OutputDecl(tuple(name(t) for t in c if t is not None), sp(meta))
 
+        def setting(self, meta, c):
+            return A.Setting(name(c[0]), c[1], sp(meta))
+
+        def train_block(self, meta, c):
+            return A.TrainBlock(tuple(c), sp(meta))
+
         def const_def(self, meta, c):
             return A.ConstDef(name(c[0]), c[1], sp(meta))
 
