@@ -339,10 +339,8 @@ def check_training(prog) -> list[Diagnostic]:
                             or f"settings: {', '.join(list(CALL_KEYS) + list(Settings.model_fields))}"))
             ok = False
     out += ev.diags
-    settings = None
-    if ok:
-        settings = validate(Settings, scalars, {k: _Span(spans[k]) for k in scalars}, "train", tb.span)
-        ok = settings is not None
+    settings = validate(Settings, scalars, {k: _Span(spans[k]) for k in scalars}, "train", tb.span)
+    ok = ok and settings is not None
     for key in ("data", "loss", "optimizer"):
         if key not in seen:
             example = {"data": "digits()", "loss": "CrossEntropyLoss()", "optimizer": "Adam(lr=1e-3)"}[key]

@@ -166,7 +166,7 @@ def _scheduler(spec: TrainSpec) -> str:
     s = spec.scheduler
     ind = "    "
     if s is None and not spec.settings.warmup_epochs:
-        return f'{ind}return None, "epoch"'
+        return f"{ind}return None, None"
     lines = []
     if s is None:
         main = "torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1.0)"

@@ -1,0 +1,227 @@
+"""Training: the generated script runs, records, resumes and fails clearly."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import MODELS, run_graphc
+from graphc.api import compile_source
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("sklearn")
+
+RECORD_KEYS = {"epoch", "train_loss", "val_loss", "val_accuracy", "lr", "seconds", "world_size"}
+
+
+def build(tmp_path, src: str, name="net"):
+    f = tmp_path / f"{name}.model"
+    f.write_text(src)
+    proc = run_graphc("build", f, "-o", tmp_path / "gen")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return tmp_path / "gen" / f"train_{name}.py"
+
+
+def run_script(script, *args, timeout=300):
+    return subprocess.run([sys.executable, str(script), *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def records(out: Path):
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("digits_run")
+    proc = run_graphc("train", MODELS / "digits.model", "--out", out, "--epochs", "4", "--quiet")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return out
+
+
+def test_graphc_train_digits_learns_and_records(digits_run):
+    recs = records(digits_run)
+    assert [r["epoch"] for r in recs] == [1, 2, 3, 4]
+    assert all(set(r) == RECORD_KEYS for r in recs)
+    assert all(r["world_size"] == 1 for r in recs)
+    assert recs[-1]["val_accuracy"] > 0.9, recs[-1]
+    assert recs[-1]["train_loss"] < recs[0]["train_loss"]
+
+
+def test_checkpoints_load_with_weights_only(digits_run):
+    for name in ("last.pt", "best.pt"):
+        ckpt = torch.load(digits_run / name, map_location="cpu", weights_only=True)
+        assert {"model", "optimizer", "scheduler", "epoch", "rng"} <= set(ckpt)
+    assert torch.load(digits_run / "last.pt", weights_only=True)["epoch"] == 4
+    assert not list(digits_run.glob("*.tmp"))
+
+
+def test_epoch_lines_printed(tmp_path):
+    script = build(tmp_path, (MODELS / "digits.model").read_text(), "digits")
+    proc = run_script(script, "--epochs", "1", "--out", tmp_path / "run", "--device", "cpu")
+    assert proc.returncode == 0, proc.stderr
+    line = proc.stdout.strip().splitlines()[-1]
+    assert line.startswith("epoch 1/1  train_loss ") and "val_acc" in line and " lr " in line
+
+
+def test_sigkill_then_resume_records_every_epoch_once(tmp_path):
+    script = build(tmp_path, (MODELS / "digits.model").read_text(), "digits")
+    out = tmp_path / "run"
+    args = [sys.executable, str(script), "--epochs", "6", "--batch-size", "2", "--out", str(out), "--quiet"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 240
+    metrics = out / "metrics.jsonl"
+    while time.time() < deadline:
+        if metrics.exists() and len(metrics.read_text().splitlines()) >= 2:
+            break
+        if proc.poll() is not None:
+            pytest.fail(f"training ended before it could be killed: {proc.stderr.read().decode()}")
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = len(records(out))
+    assert 2 <= killed_at < 6
+    done = run_script(script, "--epochs", "6", "--batch-size", "2", "--out", out, "--quiet", "--resume")
+    assert done.returncode == 0, done.stderr
+    assert [r["epoch"] for r in records(out)] == [1, 2, 3, 4, 5, 6]
+    assert torch.load(out / "last.pt", weights_only=True)["epoch"] == 6
+
+
+def test_corrupt_checkpoint_is_a_clear_error_and_is_kept(tmp_path):
+    script = build(tmp_path, (MODELS / "digits.model").read_text(), "digits")
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "last.pt").write_bytes(b"this is not a checkpoint")
+    proc = run_script(script, "--epochs", "1", "--out", out, "--resume")
+    assert proc.returncode == 2
+    assert "cannot load checkpoint" in proc.stderr and "Traceback" not in proc.stderr
+    assert (out / "last.pt").read_bytes() == b"this is not a checkpoint"
+
+
+def test_torchrun_two_processes(tmp_path):
+    script = build(tmp_path, (MODELS / "digits.model").read_text(), "digits")
+    out = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+                           str(script), "--epochs", "2", "--out", str(out), "--device", "cpu"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    recs = records(out)
+    assert [r["epoch"] for r in recs] == [1, 2]  # rank 0 alone writes
+    assert all(r["world_size"] == 2 for r in recs)
+    assert proc.stdout.count("epoch 2/2") == 1   # and prints
+    assert recs[-1]["val_accuracy"] > 0.5
+
+
+def test_bf16_autocast_on_cpu(tmp_path):
+    script = build(tmp_path, (MODELS / "digits.model").read_text(), "digits")
+    proc = run_script(script, "--epochs", "1", "--out", tmp_path / "run", "--precision", "bf16", "--device", "cpu")
+    assert proc.returncode == 0, proc.stderr
+    assert records(tmp_path / "run")[0]["train_loss"] > 0
+
+
+BINARY = """model Cancer {
+    input x: [B, 30]
+    y = x -> Linear(16) -> ReLU -> Linear(1)
+    output y
+    train {
+        data = breast_cancer()
+        loss = BCEWithLogitsLoss()
+        optimizer = Adam(lr=0.01)
+        normalize = true
+        epochs = 3
+        early_stopping = 2
+    }
+}
+"""
+
+REGRESSION = """model Diabetes {
+    input x: [B, 10]
+    y = x -> Linear(32) -> ReLU -> Linear(1)
+    output y
+    train {
+        data = diabetes()
+        loss = HuberLoss(delta=10.0)
+        optimizer = SGD(lr=0.001, momentum=0.9, nesterov=true)
+        scheduler = ReduceLROnPlateau(patience=1)
+        clip_grad_norm = 1.0
+        epochs = 3
+    }
+}
+"""
+
+
+def test_binary_classification(tmp_path):
+    script = build(tmp_path, BINARY, "cancer")
+    proc = run_script(script, "--out", tmp_path / "run")
+    assert proc.returncode == 0, proc.stderr
+    recs = records(tmp_path / "run")
+    assert recs[-1]["val_accuracy"] > 0.8
+
+
+def test_regression(tmp_path):
+    script = build(tmp_path, REGRESSION, "diabetes")
+    proc = run_script(script, "--out", tmp_path / "run")
+    assert proc.returncode == 0, proc.stderr
+    recs = records(tmp_path / "run")
+    assert "val_accuracy" not in recs[0] and recs[-1]["val_loss"] > 0
+
+
+NPZ = """model Arrays {
+    input x: [B, 5]
+    y = x -> Linear(3)
+    output y
+    train {
+        data = npz("data.npz")
+        loss = CrossEntropyLoss()
+        epochs = 2
+        batch_size = 8
+    }
+}
+"""
+
+
+def test_npz_data_checked_before_training(tmp_path, monkeypatch):
+    import numpy as np
+
+    script = build(tmp_path, NPZ, "arrays")
+    monkeypatch.chdir(tmp_path)  # the path in the .model file is relative
+    np.savez(tmp_path / "data.npz", x=np.random.rand(40, 5).astype("float32"), y=np.arange(40) % 3)
+    proc = run_script(script, "--out", tmp_path / "ok")
+    assert proc.returncode == 0, proc.stderr
+    np.savez(tmp_path / "data.npz", x=np.random.rand(40, 6).astype("float32"), y=np.arange(40) % 3)
+    proc = run_script(script, "--out", tmp_path / "bad")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "features have shape (32, 6), but the model's input is (N, 5)" in proc.stderr
+    np.savez(tmp_path / "data.npz", x=np.random.rand(40, 5).astype("float32"), y=np.arange(40) % 7)
+    proc = run_script(script, "--out", tmp_path / "bad2")
+    assert proc.returncode == 2 and "labels range over [0, 6], but the model gives 3 class scores" in proc.stderr
+
+
+def test_training_section_is_checked_statically():
+    src = BINARY.replace("Linear(1)", "Linear(2)").replace("Adam(lr=0.01)", "Adma(lr=0.01)")
+    comp = compile_source(src, "c.model")
+    got = [(d.code, d.message) for d in comp.diagnostics]
+    assert ("unknown-component", "unknown optimizer 'Adma'") in got
+    comp = compile_source(BINARY.replace("Linear(1)", "Linear(2)"), "c.model")
+    assert [d.code for d in comp.errors] == ["loss-mismatch"]
+    assert "needs one score per sample" in comp.errors[0].message
+
+
+def test_graphc_train_without_train_section_is_a_usage_error():
+    proc = run_graphc("train", MODELS / "lenet.model")
+    assert proc.returncode == 2 and "has no train section" in proc.stderr
+
+
+def test_generated_train_script_is_deterministic_and_ruff_clean(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = build(tmp_path / "a", (MODELS / "digits.model").read_text(), "digits")
+    b = build(tmp_path / "b", (MODELS / "digits.model").read_text(), "digits")
+    assert a.read_bytes() == b.read_bytes()
+    proc = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--isolated", "--select", "E,F,W,B",
+                           "--line-length", "120", str(a)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout
