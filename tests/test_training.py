@@ -225,3 +225,62 @@ def test_generated_train_script_is_deterministic_and_ruff_clean(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--isolated", "--select", "E,F,W,B",
                            "--line-length", "120", str(a)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout
+
+
+FILES = """model Files {{
+    input x: [B, {shape}]
+    y = x -> Flatten -> Linear(2)
+    output y
+    train {{
+        data = {data}
+        {val}
+        loss = CrossEntropyLoss()
+        epochs = 2
+        batch_size = 4
+    }}
+}}
+"""
+
+
+def _run_files(tmp_path, monkeypatch, shape, data, val=""):
+    script = build(tmp_path, FILES.format(shape=shape, data=data, val=val), "files")
+    monkeypatch.chdir(tmp_path)
+    proc = run_script(script, "--out", tmp_path / "run", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    return records(tmp_path / "run")
+
+
+def test_csv_data(tmp_path, monkeypatch):
+    rows = ["a,b,label"] + [f"{i % 5},{(i * 7) % 3},{i % 2}" for i in range(30)]
+    (tmp_path / "d.csv").write_text("\n".join(rows) + "\n")
+    recs = _run_files(tmp_path, monkeypatch, "2", 'csv("d.csv", target="label")')
+    assert len(recs) == 2 and recs[0]["val_accuracy"] is not None
+
+
+def test_pt_data_with_probability_targets_and_val_file(tmp_path, monkeypatch):
+    x = torch.randn(24, 3)
+    probs = torch.softmax(torch.randn(24, 2), dim=1)
+    torch.save({"x": x, "y": probs}, tmp_path / "train.pt")
+    torch.save({"x": x[:8], "y": probs[:8]}, tmp_path / "val.pt")
+    recs = _run_files(tmp_path, monkeypatch, "3", 'pt("train.pt")', 'val_data = pt("val.pt")')
+    assert len(recs) == 2 and 0 <= recs[-1]["val_accuracy"] <= 1
+
+
+def test_image_folder_data(tmp_path, monkeypatch):
+    from PIL import Image
+
+    for label, color in (("cats", 30), ("dogs", 220)):
+        d = tmp_path / "images" / label
+        d.mkdir(parents=True)
+        for i in range(6):
+            Image.new("L", (10, 12), color + i).save(d / f"{i}.png")
+    recs = _run_files(tmp_path, monkeypatch, "1, 6, 5", 'image_folder("images", size=(6, 5), grayscale=true)')
+    assert recs[-1]["val_accuracy"] is not None
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_bf16(tmp_path):
+    script = build(tmp_path, (MODELS / "digits.model").read_text(), "digits")
+    proc = run_script(script, "--epochs", "2", "--out", tmp_path / "run", "--device", "cuda", "--precision", "bf16")
+    assert proc.returncode == 0, proc.stderr
+    assert records(tmp_path / "run")[-1]["val_accuracy"] > 0.8

@@ -88,6 +88,12 @@ def _load_data(spec: TrainSpec) -> str:
 def _READERS(spec: TrainSpec, names) -> list[str]:  # noqa: N802
     target = "torch.long" if spec.task == "class" else "torch.float32"
     out: list[str] = []
+    if names & {"npz", "pt", "csv"}:
+        out += ["def _targets(y):",
+                '    """Labels as the loss wants them (2-d float targets are class probabilities)."""',
+                "    if TASK == 'class' and y.is_floating_point() and y.dim() == 2:",
+                "        return y.float()",
+                f"    return y.to({target})", "", ""]
     if "npz" in names:
         out += ["def _read_npz(path, x_key, y_key):",
                 "    import numpy as np",
@@ -100,7 +106,7 @@ def _READERS(spec: TrainSpec, names) -> list[str]:  # noqa: N802
                 "        if key not in arrays:",
                 "            raise DataError(f'{path} has no array {key!r} (it has {sorted(arrays.files)})')",
                 "    x = torch.as_tensor(arrays[x_key]).float()",
-                f"    return x, torch.as_tensor(arrays[y_key]).to({target})", "", ""]
+                "    return x, _targets(torch.as_tensor(arrays[y_key]))", "", ""]
     if "pt" in names:
         out += ["def _read_pt(path, x_key, y_key):",
                 "    try:",
@@ -110,7 +116,7 @@ def _READERS(spec: TrainSpec, names) -> list[str]:  # noqa: N802
                 "    for key in (x_key, y_key):",
                 "        if not isinstance(data, dict) or key not in data:",
                 "            raise DataError(f'{path} has no tensor {key!r}')",
-                f"    return data[x_key].float(), data[y_key].to({target})", "", ""]
+                "    return data[x_key].float(), _targets(data[y_key])", "", ""]
     if "csv" in names:
         out += ["def _read_csv(path, target):",
                 "    import csv",
@@ -129,7 +135,7 @@ def _READERS(spec: TrainSpec, names) -> list[str]:  # noqa: N802
                 "        y = torch.tensor([float(r[t]) for r in rows])",
                 "    except ValueError as e:",
                 "        raise DataError(f'{path}: every value must be a number ({e})') from None",
-                f"    return x, y.to({target})", "", ""]
+                "    return x, _targets(y)", "", ""]
     if "image_folder" in names:
         out += ["def _read_images(path, size, grayscale):",
                 "    from PIL import Image",
