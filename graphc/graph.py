@@ -37,6 +37,7 @@ class Node:
     arg_exprs: dict[str, A.Expr] = field(default_factory=dict)  # parameter -> expression written
     inputs: list[ValueRef] = field(default_factory=list)
     declared: TensorType | None = None  # for inputs
+    expected_outputs: int | None = None  # for layers whose output count depends on shapes
     chain_var: str | None = None    # forward variable suggested by the statement
     binds: str | None = None        # the name an assignment gives this node's value
     binds_all: tuple[str, ...] | None = None

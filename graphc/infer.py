@@ -36,6 +36,13 @@ def infer(prog: Program) -> list[Diagnostic]:
                 span = node.arg_exprs[e.arg].span
             diags.append(diag(span, e.code, f"{where}: {e.message}", e.hint))
             continue
+        if node.expected_outputs is not None and len(outs) != node.expected_outputs:
+            diags.append(diag(node.call.span, "arity",
+                              f"{where}: gives {len(outs)} tensor(s), but {node.expected_outputs} "
+                              f"name(s) receive them",
+                              f"write {len(outs)} name(s) on the left: " +
+                              ", ".join(f"t{i}" for i in range(len(outs))) + " = ..."))
+            continue
         node.outs = outs
         node.ctor = node.layer.ctor(node.params, ins)
         node.n_params = node.layer.param_count(node.params, ins)

@@ -25,7 +25,7 @@ DTYPES = {
 }
 
 #: Words of the language that cannot name values, layers or parameters.
-RESERVED_WORDS = frozenset({"model", "block", "input", "output", "const", "true", "false", "none"})
+RESERVED_WORDS = frozenset({"model", "block", "input", "output", "const", "train", "true", "false", "none"})
 
 #: Limits that keep a hostile or mistaken file from exhausting time or memory.
 MAX_REPEAT = 10_000
@@ -351,7 +351,8 @@ class Lowerer:
         else:
             refs = self.apply(chain.source, [], ss, label=None,
                               default_name=(target.id if (target and not chain.steps) else None),
-                              chain_var=ss.legal_of[target.id] if target else None)
+                              chain_var=ss.legal_of[target.id] if target else None,
+                              want=len(st.targets) if not chain.steps else 1)
         for i, step in enumerate(chain.steps):
             if refs is None:
                 break
@@ -367,7 +368,8 @@ class Lowerer:
                 refs = self.sequence(step, refs, ss, default, target)
             else:
                 refs = self.apply(step.call, refs, ss, label=step.label, default_name=default,
-                                  chain_var=ss.legal_of[target.id] if target else None)
+                                  chain_var=ss.legal_of[target.id] if target else None,
+                                  want=len(st.targets) if last else 1)
             if refs is not None and step.label is not None:
                 if len(refs) == 1:
                     self.define(ss.env, step.label, _Value(refs[0], step.label.span))
@@ -437,7 +439,7 @@ class Lowerer:
 
     def apply(self, call: A.Call, incoming: list[ValueRef], ss: "_ScopeState", label: A.Name | None,
               default_name: str | None, chain_var: str | None = None,
-              forced_name: str | None = None) -> list[ValueRef] | None:
+              forced_name: str | None = None, want: int = 1) -> list[ValueRef] | None:
         """One call: a registered layer or a block.  Returns its output values."""
         # leading positional args that name tensors are inputs
         tensors = list(incoming)
@@ -501,7 +503,10 @@ class Lowerer:
         (ss.group.members if ss.group is not None else ss.scope.items).append(node)
         if params is None:
             node.outs = None
-        return [(node.id, 0)]
+        if layer.n_outputs is None:  # decided by the shapes (chunk, split): infer checks the count
+            node.expected_outputs = want
+            return [(node.id, i) for i in range(want)]
+        return [(node.id, i) for i in range(layer.n_outputs)]
 
     def validate(self, layer: Layer, call: A.Call, args: list[A.Arg], env: _Env):
         """Map positional and keyword args to the pydantic model; diagnose each problem."""

@@ -74,6 +74,7 @@ class Layer:
     positional: ClassVar[tuple[str, ...]] = ()  # order of positional arguments
     ctor_positional: ClassVar[int] = 0           # ctor values emitted positionally
     n_inputs: ClassVar[tuple[int, int | None]] = (1, 1)  # min, max tensors (None: any)
+    n_outputs: ClassVar[int | None] = 1  # tensors returned; None: decided by infer (chunk, split)
     needs_float: ClassVar[bool] = False  # integer or bool inputs are an error (torch raises)
     samples: ClassVar[tuple[Sample, ...]] = ()
 
@@ -110,6 +111,11 @@ class Layer:
     def label(self, p: Params, ins: list[TensorType]) -> str:
         """Key parameters for diagrams, e.g. ``6@5×5 s2``."""
         return ""
+
+    def explain(self, p: Params, ins: list[TensorType], outs: list[TensorType]) -> list[str]:
+        """The size formulas with the numbers filled in, one line each, for ``--explain``:
+        ``H_out = floor((32 + 2·0 − 1·(5−1) − 1)/1) + 1 = 28``."""
+        return []
 
     # ------------------------------------------------------------- helpers
     @classmethod
@@ -188,7 +194,19 @@ def positive_dims(shape: Shape, what: str, detail: str = "", hint: str | None = 
 
 
 def load_all() -> dict[str, Layer]:
-    """Import every layer module (they register themselves) and return the registry."""
-    from graphc.layers import activation, conv, linear, merge, norm, pool, shape  # noqa: F401
+    """Import every module of graphc.layers (each registers its classes) and return the registry."""
+    import importlib
+    import pkgutil
 
+    import graphc.layers as pkg
+
+    global _LOADED
+    if not _LOADED:
+        for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
+            if info.name != "base":
+                importlib.import_module(f"graphc.layers.{info.name}")
+        _LOADED = True
     return REGISTRY
+
+
+_LOADED = False
