@@ -82,7 +82,8 @@ class Compilation:
         return namespace[namespace["__all__"][0]]()
 
 
-def compile_source(text: str, path: str = "<string>") -> Compilation:
+def compile_source(text: str, path: str = "<string>", bindings: dict[str, int] | None = None) -> Compilation:
+    """Compile ``.model`` text.  ``bindings`` give symbolic input dims a value (``--set H=64``)."""
     from graphc.infer import infer
     from graphc.lint import lint
     from graphc.lower import lower
@@ -93,7 +94,7 @@ def compile_source(text: str, path: str = "<string>") -> Compilation:
         tree = parse(text, path)
     except GraphcError as e:
         return Compilation(src, None, e.diagnostics)
-    prog, diags = lower(tree)
+    prog, diags = lower(tree, bindings)
     if prog is not None:
         diags += infer(prog)
         if not any(d.severity == "error" for d in diags):
@@ -106,11 +107,12 @@ def compile_source(text: str, path: str = "<string>") -> Compilation:
     return Compilation(src, prog, diags)
 
 
-def compile(path_or_text: str | Path) -> Compilation:  # noqa: A001 - the public name
-    """Compile a ``.model`` file (a path) or ``.model`` text."""
+def compile(path_or_text: str | Path, **bindings: int) -> Compilation:  # noqa: A001 - the public name
+    """Compile a ``.model`` file (a path) or ``.model`` text; keyword arguments bind
+    symbolic input dims, e.g. ``graphc.compile("net.model", H=64)``."""
     if isinstance(path_or_text, Path) or (
         isinstance(path_or_text, str) and "\n" not in path_or_text and "{" not in path_or_text
     ):
         p = Path(path_or_text)
-        return compile_source(p.read_text(encoding="utf-8"), str(path_or_text))
-    return compile_source(path_or_text)
+        return compile_source(p.read_text(encoding="utf-8"), str(path_or_text), bindings)
+    return compile_source(path_or_text, bindings=bindings)

@@ -44,7 +44,23 @@ def expand_inputs(items: list[str]) -> list[str]:
     return [x for x in out if not (x in seen or seen.add(x))]
 
 
-def load(path: str):
+def parse_bindings(items: list[str] | None) -> dict[str, int]:
+    """``--set H=64 --set W=64`` -> {"H": 64, "W": 64}."""
+    out: dict[str, int] = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name.isidentifier():
+            raise UsageError(f"--set takes NAME=VALUE, got '{item}'")
+        try:
+            out[name] = int(value)
+        except ValueError:
+            raise UsageError(f"--set {name}: '{value}' is not an integer") from None
+        if out[name] < 1:
+            raise UsageError(f"--set {name}: a dimension is at least 1, got {out[name]}")
+    return out
+
+
+def load(path: str, bindings: dict[str, int] | None = None):
     """Compile one file; an unreadable file becomes an io-error diagnostic."""
     from graphc.api import Compilation, compile_source
     from graphc.errors import diag
@@ -57,7 +73,7 @@ def load(path: str):
         d = diag(Span(path, 1, 1, 1, 1), "io-error", f"cannot read {path}: {reason}",
                  "check the path" if isinstance(e, FileNotFoundError) else None)
         return Compilation(Source(path, ""), None, [d])
-    return compile_source(text, path)
+    return compile_source(text, path, bindings)
 
 
 def write_atomic(path: Path, data: bytes | str) -> None:
@@ -92,14 +108,34 @@ def cmd_check(args) -> int:
     files = expand_inputs(args.files)
     if not files:
         raise UsageError("no .model files to check")
+    bindings = parse_bindings(args.set)
     results = []
+    explained = []
     for f in files:
-        comp = load(f)
+        comp = load(f, bindings)
         results.append((comp.source, comp.diagnostics))
+        if args.explain and comp.program is not None:
+            from graphc.explain import explain
+
+            explained.append((f, explain(comp.program)))
+    if args.explain and args.format == "text":
+        for f, lines in explained:
+            print(f"── {f}")
+            print("\n".join(lines))
     errors, warnings = report.emit(results, args.format)
+    unused = set(bindings) - {s for comp_src, _ in results for s in _symbols_in(comp_src)}
+    for name in sorted(unused):
+        print(f"graphc: warning: --set {name}: no input of the checked files has a dimension named {name}",
+              file=sys.stderr)
     if errors or (args.strict and warnings):
         return EXIT_PROBLEMS
     return EXIT_OK
+
+
+def _symbols_in(source) -> set[str]:
+    import re
+
+    return set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", source.text)) if source is not None else set()
 
 
 def cmd_build(args) -> int:
@@ -160,14 +196,24 @@ def cmd_train(args) -> int:
 
 
 def cmd_summary(args) -> int:
-    comp = load(args.file)
+    comp = load(args.file, parse_bindings(args.set))
     if not comp.ok:
         return _report_failure(comp)
     s = comp.summary()
     if args.format == "json":
-        print(json.dumps(s.to_json(), indent=2))
+        data = s.to_json()
+        if args.explain:
+            from graphc.explain import explain
+
+            data["explain"] = explain(comp.program)
+        print(json.dumps(data, indent=2))
     else:
         print(s.to_text())
+        if args.explain:
+            from graphc.explain import explain
+
+            print()
+            print("\n".join(explain(comp.program)))
     return EXIT_OK
 
 
@@ -219,6 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("files", nargs="+", metavar="FILE", help="files, directories or globs")
     c.add_argument("--format", choices=("text", "json", "github"), default="text")
     c.add_argument("--strict", action="store_true", help="warnings also fail the check")
+    c.add_argument("--explain", action="store_true", help="print every layer's shapes and size formulas")
+    c.add_argument("--set", action="append", metavar="NAME=VALUE",
+                   help="give a symbolic input dimension a value for this check (repeatable)")
     c.set_defaults(func=cmd_check)
 
     b = sub.add_parser("build", help="generate the PyTorch module (DIR/<stem>.py)")
@@ -245,6 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("summary", help="per-layer shapes, parameters and MACs")
     s.add_argument("file", metavar="FILE")
     s.add_argument("--format", choices=("text", "json"), default="text")
+    s.add_argument("--explain", action="store_true", help="also print every layer's size formulas")
+    s.add_argument("--set", action="append", metavar="NAME=VALUE", help="bind a symbolic dimension")
     s.set_defaults(func=cmd_summary)
 
     v = sub.add_parser("viz", help="draw the graph with its shapes (graphviz)")

@@ -92,6 +92,7 @@ class Lowerer:
         self._seen: set[Diagnostic] = set()
         self.train: A.TrainBlock | None = None
         self.train_env: _Env | None = None
+        self.bindings: dict[str, int] = {}   # symbol -> value, from --set
 
     # ------------------------------------------------------------------ api
     def error(self, span: Span, code: str, message: str, hint: str | None = None) -> None:
@@ -300,8 +301,12 @@ class Lowerer:
         ok = True
         for d in st.dims:
             if isinstance(d, A.Name) and ss.env.lookup(d.id) is None:
-                dims.append(Sym(d.id))
-                self.symbols.setdefault(d.id, None)
+                if d.id in self.bindings:
+                    dims.append(self.bindings[d.id])
+                    self.symbols[d.id] = self.bindings[d.id]
+                else:
+                    dims.append(Sym(d.id))
+                    self.symbols.setdefault(d.id, None)
                 continue
             v = self.eval(d, ss.env)
             if v is _ERR:
@@ -794,8 +799,9 @@ def describe_type(ann) -> str:
         getattr(ann, "__name__", ""), getattr(ann, "__name__", str(ann)))
 
 
-def lower(file: A.File) -> tuple[Program | None, list[Diagnostic]]:
+def lower(file: A.File, bindings: dict[str, int] | None = None) -> tuple[Program | None, list[Diagnostic]]:
     lw = Lowerer(file)
+    lw.bindings = dict(bindings or {})
     prog = lw.run()
     return prog, lw.diags
 

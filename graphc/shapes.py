@@ -105,7 +105,7 @@ class Sym:
     def __floordiv__(self, o):
         if isinstance(o, int) and self.fast and o != 0 and self._coef % o == 0:
             return self._scaled(self._coef // o)
-        return self._op(o, lambda a, b: _sympy().floor(a / b))
+        return self._op(o, _floordiv)
 
     def __rfloordiv__(self, o):
         return self._op(o, lambda a, b: _sympy().floor(b / a))
@@ -148,8 +148,50 @@ class Sym:
         return Sym.wrap(self._expr.subs(subs))
 
 
+def _floordiv(a, b):
+    """floor(a / b), folding nested floors: floor((floor(u) + c) / s) = floor((u + c) / s)
+    for integers c and s > 0, so chains of convs and pools stay one floor deep."""
+    sp = _sympy()
+    if b.is_Integer and b > 0:
+        if isinstance(a, sp.floor):
+            return sp.floor(a.args[0] / b)
+        if a.is_Add:
+            floors = [t for t in a.args if isinstance(t, sp.floor)]
+            if len(floors) == 1 and all(t.is_Integer for t in a.args if t is not floors[0]):
+                return sp.floor((floors[0].args[0] + (a - floors[0])) / b)
+    return sp.floor(a / b)
+
+
 def _pretty(e) -> str:
-    return str(e).replace("**", "^")
+    """Symbolic sizes as people write them: ``floor((H - 3)/2) + 1``, ``3*H^2``."""
+    return _printer().doprint(e).replace("**", "^")
+
+
+_PRINTER = None
+
+
+def _printer():
+    global _PRINTER
+    if _PRINTER is None:
+        sp = _sympy()
+        from sympy.printing.str import StrPrinter
+
+        class Printer(StrPrinter):
+            def _rounded(self, name, arg):
+                num, den = sp.fraction(sp.together(arg))
+                if den == 1:
+                    return f"{name}({self._print(arg)})"
+                top = self._print(num)
+                return f"{name}(({top})/{self._print(den)})" if num.is_Add else f"{name}({top}/{self._print(den)})"
+
+            def _print_floor(self, expr):
+                return self._rounded("floor", expr.args[0])
+
+            def _print_ceiling(self, expr):
+                return self._rounded("ceil", expr.args[0])
+
+        _PRINTER = Printer()
+    return _PRINTER
 
 
 Dim = Union[int, Sym]

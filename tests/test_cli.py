@@ -189,3 +189,34 @@ def test_check_build_summary_viz_never_import_torch(tmp_path):
                           env={**os.environ})
     assert proc.returncode == 0, proc.stderr
     assert "no torch" in proc.stdout
+
+
+SYMBOLIC = """model Sym {
+    input image: [B, 3, H, W]
+    y = image -> Conv2d(8, 3, stride=2, padding=1) -> ReLU -> MaxPool2d(2) -> Flatten -> Linear(10)
+    output y
+}
+"""
+
+
+def test_symbolic_dims_and_set(tmp_path):
+    f = tmp_path / "sym.model"
+    f.write_text(SYMBOLIC)
+    proc = run_graphc("check", f)
+    assert proc.returncode == 1
+    assert "the symbolic '8*(floor((H - 3)/4) + 1)*(floor((W - 3)/4) + 1)'" in proc.stdout
+    assert "--set H=64 --set W=64" in proc.stdout
+    proc = run_graphc("check", "--set", "H=64", "--set", "W=48", f)
+    assert proc.returncode == 0, proc.stdout
+    proc = run_graphc("check", "--set", "H=oops", f)
+    assert proc.returncode == 2 and "is not an integer" in proc.stderr
+
+
+def test_explain(tmp_path):
+    proc = run_graphc("check", "--explain", MODELS / "lenet.model")
+    assert proc.returncode == 0
+    assert "conv1: Conv2d (B, 1, 32, 32) -> (B, 6, 28, 28)" in proc.stdout
+    assert "fc1: Linear (B, 400) -> (B, 120)" in proc.stdout
+    proc = run_graphc("summary", "--explain", "--format", "json", MODELS / "lenet.model")
+    data = json.loads(proc.stdout)
+    assert any(line.startswith("pool2: MaxPool2d (B, 16, 10, 10) -> (B, 16, 5, 5)") for line in data["explain"])

@@ -169,7 +169,8 @@ def need_concrete(d: Dim, what: str, arg: str | None = None) -> int:
         return d
     raise ShapeError(
         f"{what} must be a concrete size, but it is the symbolic '{d}'",
-        hint="give that dimension a number in the input declaration",
+        hint="give " + " and ".join(sorted(d.free_names)) + " a number in the input declaration, or check "
+             "with sizes bound: graphc check " + " ".join(f"--set {n}=64" for n in sorted(d.free_names)),
         code="shape-symbolic",
         arg=arg,
     )
