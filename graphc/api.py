@@ -97,6 +97,9 @@ def compile_source(text: str, path: str = "<string>", bindings: dict[str, int] |
     prog, diags = lower(tree, bindings)
     if prog is not None:
         diags += infer(prog)
+        from graphc.initializers import check_inits
+
+        diags += check_inits(prog)
         if not any(d.severity == "error" for d in diags):
             diags += lint(prog)
             if prog.train is not None:

@@ -61,7 +61,7 @@ class ListLit:
     span: Span
 
 
-Expr = Union[Num, Str, Const, Name, BinOp, Neg, TupleLit, ListLit]
+Expr = Union[Num, Str, Const, Name, BinOp, Neg, TupleLit, ListLit, "Call"]
 
 
 # ---------------------------------------------------------------- statements
@@ -146,7 +146,13 @@ class TrainBlock:
     span: Span
 
 
-Stmt = Union[ConstDef, InputDecl, OutputDecl, Assign, TrainBlock]
+@dataclass(frozen=True, slots=True)
+class InitBlock:
+    settings: tuple[Setting, ...]
+    span: Span
+
+
+Stmt = Union[ConstDef, InputDecl, OutputDecl, Assign, TrainBlock, InitBlock]
 
 
 @dataclass(frozen=True, slots=True)

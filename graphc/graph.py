@@ -38,6 +38,7 @@ class Node:
     inputs: list[ValueRef] = field(default_factory=list)
     declared: TensorType | None = None  # for inputs
     expected_outputs: int | None = None  # for layers whose output count depends on shapes
+    inits: dict = field(default_factory=dict)  # "weight"/"bias" -> (Init, span), from weight_init=
     chain_var: str | None = None    # forward variable suggested by the statement
     binds: str | None = None        # the name an assignment gives this node's value
     binds_all: tuple[str, ...] | None = None
@@ -117,6 +118,7 @@ class Program:
     train: A.TrainBlock | None = None       # the model's training section, as written
     train_env: Any = None                    # its constant scope (for evaluating settings)
     training: Any = None                     # graphc.training.TrainSpec, once checked
+    init_rules: dict = field(default_factory=dict)  # the init section: key -> (Init, span)
 
     @cached_property
     def graph(self):

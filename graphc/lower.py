@@ -93,6 +93,7 @@ class Lowerer:
         self.train: A.TrainBlock | None = None
         self.train_env: _Env | None = None
         self.bindings: dict[str, int] = {}   # symbol -> value, from --set
+        self.init_rules: dict = {}            # init section: kind | "weight" | "bias" -> (Init, span)
 
     # ------------------------------------------------------------------ api
     def error(self, span: Span, code: str, message: str, hint: str | None = None) -> None:
@@ -146,7 +147,8 @@ class Lowerer:
             for name, b in self.blocks.items()
         }
         return Program(self.path, model.name.id, root, self.nodes, self.blocks,
-                       self.symbols, consts, defaults, self.train, self.train_env)
+                       self.symbols, consts, defaults, self.train, self.train_env,
+                       init_rules=self.init_rules)
 
     # ---------------------------------------------------------- expressions
     def eval(self, e: A.Expr, env: _Env) -> Any:
@@ -181,6 +183,10 @@ class Lowerer:
             return -v
         if isinstance(e, (A.TupleLit, A.ListLit)):
             return tuple(self._eval(x, env) for x in e.items)
+        if isinstance(e, A.Call):
+            raise _EvalError(e.span, "invalid-expression", f"a call ('{e.kind}(...)') is not a value here",
+                             "calls are layers in a chain, or initializers in weight_init=, bias_init= "
+                             "and the init section")
         if isinstance(e, A.BinOp):
             a, b = self._eval(e.left, env), self._eval(e.right, env)
             if not (_is_num(a) and _is_num(b)):
@@ -264,6 +270,12 @@ class Lowerer:
                     n_in += 1
             elif isinstance(st, A.Assign):
                 self.assign(st, scope_state)
+            elif isinstance(st, A.InitBlock):
+                if tensor_inputs is not None:
+                    self.error(st.span, "invalid-argument", "an init section belongs in a model, not a block",
+                               "give the block's layers weight_init= / bias_init= instead")
+                else:
+                    self.init_section(st, env)
             elif isinstance(st, A.TrainBlock):
                 if tensor_inputs is not None:
                     self.error(st.span, "invalid-train", "a training section belongs in a model, not a block")
@@ -289,6 +301,29 @@ class Lowerer:
                                    self._name_hint(nm.id, env) or self._later_hint(nm.id, scope_state))
         if tensor_inputs is not None and n_in != len(tensor_inputs):
             raise _ArityError(n_in)
+
+    def init_section(self, st: A.InitBlock, env: _Env) -> None:
+        """``init { Conv2d = kaiming_normal(...)  weight = ...  bias = zeros() }``."""
+        for s in st.settings:
+            key = s.name.id
+            if key in self.init_rules:
+                self.error(s.name.span, "duplicate-name", f"'{key}' is already initialized above")
+                continue
+            if key not in ("weight", "bias"):
+                layer = self.reg.get(key)
+                if layer is None or layer.torch_name is None:
+                    self.error(s.name.span, "unknown-layer", f"'{key}' is not a layer with parameters",
+                               did_you_mean(key, [k for k, v in self.reg.items() if v.torch_name] +
+                                            ["weight", "bias"]) or
+                               "keys are layer kinds (Conv2d, Linear...), 'weight' or 'bias'")
+                    continue
+                if layer.category in ("recurrent", "attention"):
+                    self.error(s.name.span, "invalid-argument",
+                               f"{key} has several weight tensors, not one 'weight'")
+                    continue
+            init = self.initializer(s.value, env)
+            if init is not None:
+                self.init_rules[key] = (init, s.value.span)
 
     def model_input(self, st: A.InputDecl, ss: "_ScopeState") -> None:
         if self.reserved(st.name):
@@ -499,11 +534,12 @@ class Lowerer:
                        "that takes only the incoming tensor",
                        "write it as its own step outside the parentheses or the '* N'")
             return None
+        args, inits = self.split_inits(layer, call, args, ss.env)
         params, arg_exprs = self.validate(layer, call, args, ss.env)
         node_id = (f"{ss.prefix}.{name}" if ss.prefix else ss.scope.path(name))
         node = Node(node_id, name, call.kind, call.span, ss.scope, layer=layer, params=params,
                     call=call, arg_exprs=arg_exprs, inputs=tensors, user_named=user_named,
-                    chain_var=chain_var)
+                    chain_var=chain_var, inits=inits)
         self.add_node(node)
         (ss.group.members if ss.group is not None else ss.scope.items).append(node)
         if params is None:
@@ -512,6 +548,67 @@ class Lowerer:
             node.expected_outputs = want
             return [(node.id, i) for i in range(want)]
         return [(node.id, i) for i in range(layer.n_outputs)]
+
+    def split_inits(self, layer: Layer, call: A.Call, args: list[A.Arg], env: _Env):
+        """Take ``weight_init=`` and ``bias_init=`` out of a layer's arguments."""
+        rest, inits = [], {}
+        for a in args:
+            if a.name in ("weight_init", "bias_init"):
+                what = a.name[:-5]
+                if layer.torch_name is None:
+                    self.error(a.name_span or a.span, "invalid-argument",
+                               f"{call.kind} has no parameters to initialize")
+                elif layer.category in ("recurrent", "attention"):
+                    self.error(a.name_span or a.span, "invalid-argument",
+                               f"{call.kind} has several weight tensors, not one '{what}'",
+                               "initialize it in a block of your own code after building the model")
+                else:
+                    init = self.initializer(a.value, env)
+                    if init is not None:
+                        inits[what] = (init, a.value.span)
+            else:
+                rest.append(a)
+        return rest, inits
+
+    def initializer(self, e: A.Expr, env: _Env):
+        from pydantic import ValidationError
+
+        from graphc.initializers import INITIALIZERS, Init
+
+        if isinstance(e, A.Name):
+            e = A.Call(e.id, e.span, (), e.span, bare=True)
+        if not isinstance(e, A.Call):
+            self.error(e.span, "invalid-argument", "an initializer is a call, e.g. kaiming_normal()",
+                       f"one of: {', '.join(INITIALIZERS)}")
+            return None
+        info = INITIALIZERS.get(e.kind)
+        if info is None:
+            self.error(e.kind_span, "unknown-component", f"unknown initializer '{e.kind}'",
+                       did_you_mean(e.kind, INITIALIZERS) or f"one of: {', '.join(INITIALIZERS)}")
+            return None
+        fields = list(info.schema.model_fields)
+        values, exprs = {}, {}
+        for i, a in enumerate(e.args):
+            key = a.name if a.name is not None else (fields[i] if i < len(fields) else None)
+            if key is None or key not in fields:
+                self.error(a.name_span or a.span, "unknown-argument",
+                           f"{e.kind} has no argument '{a.name}'" if a.name else f"{e.kind} takes "
+                           f"{len(fields)} argument(s)",
+                           did_you_mean(a.name or "", fields) or f"its arguments are: {', '.join(fields) or 'none'}")
+                return None
+            v = self.eval(a.value, env)
+            if v is _ERR:
+                return None
+            values[key], exprs[key] = (float(v) if isinstance(v, int) and not isinstance(v, bool)
+                                       and info.schema.model_fields[key].annotation is float else v), a.value
+        try:
+            return Init(e.kind, info.schema.model_validate(values))
+        except ValidationError as err:
+            first = err.errors()[0]
+            key = str(first["loc"][0]) if first["loc"] else None
+            self.error(exprs[key].span if key in exprs else e.span, "invalid-argument",
+                       f"{e.kind} {key}={_fmt(values.get(key))}: {_pydantic_msg(first)}")
+            return None
 
     def validate(self, layer: Layer, call: A.Call, args: list[A.Arg], env: _Env):
         """Map positional and keyword args to the pydantic model; diagnose each problem."""

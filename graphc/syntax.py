@@ -160,6 +160,9 @@ def _make_transformer(path: str):
         def train_block(self, meta, c):
             return A.TrainBlock(tuple(c), sp(meta))
 
+        def init_block(self, meta, c):
+            return A.InitBlock(tuple(c), sp(meta))
+
         def const_def(self, meta, c):
             return A.ConstDef(name(c[0]), c[1], sp(meta))
 

@@ -362,7 +362,12 @@ class Emitter:
         lines.append(f"    def __init__({', '.join(sig)}):")
         lines.append("        super().__init__()")
         lines += ctor
+        init_body = self._init_weights() if plan is None else []
+        if init_body:
+            lines.append("        self.init_weights()")
         lines.append("")
+        if init_body:
+            lines += init_body + [""]
         params, body = self._forward_lines(insts)
         lines.append(f"    def forward({', '.join(['self'] + params)}):")
         lines += body
@@ -392,6 +397,44 @@ class Emitter:
                         break
             dims.append(match or "|".join(dict.fromkeys(str(v) for v in vals)))
         return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
+
+    def _init_weights(self) -> list[str]:
+        """The model's init_weights(): the init section's rules, then each layer's own."""
+        rules = self.prog.init_rules
+        per_layer = [(n, what, init) for n in self.prog.nodes.values() for what, (init, _) in n.inits.items()]
+        if not rules and not per_layer:
+            return []
+        lines = ["    def init_weights(self):",
+                 '        """Initializers from the init section, then from weight_init= / bias_init=."""']
+        kinds = [(k, v[0]) for k, v in rules.items() if k not in ("weight", "bias")]
+        if kinds or "weight" in rules or "bias" in rules:
+            lines.append("        for m in self.modules():")
+            first = True
+            for kind, init in kinds:
+                cls = self.prog_layer_class(kind)
+                lines.append(f"            {'if' if first else 'elif'} isinstance(m, {cls}):")
+                lines.append(f"                {init.call('m.weight')}")
+                first = False
+            if "weight" in rules:
+                init = rules["weight"][0]
+                cond = "isinstance(getattr(m, 'weight', None), torch.Tensor)"
+                if init.info.min_dims or init.info.exact_dims:
+                    cond += f" and m.weight.dim() {'==' if init.info.exact_dims else '>='} " \
+                            f"{init.info.exact_dims or init.info.min_dims}"
+                lines.append(f"            {'if' if first else 'elif'} {cond}:")
+                lines.append(f"                {init.call('m.weight')}")
+            if "bias" in rules:
+                lines.append("            if isinstance(getattr(m, 'bias', None), torch.Tensor):")
+                lines.append(f"                {rules['bias'][0].call('m.bias')}")
+        for node, what, init in per_layer:
+            lines.append(f"        {init.call(_attr_path(node.id) + '.' + what)}")
+        return lines
+
+    @staticmethod
+    def prog_layer_class(kind: str) -> str:
+        from graphc.layers.base import REGISTRY
+
+        return REGISTRY[kind].torch_name
 
     def _symbols(self) -> dict[str, tuple[str, int]]:
         out: dict[str, tuple[str, int]] = {}
@@ -429,6 +472,14 @@ class Emitter:
         body = ", ".join(items) + ("," if len(items) == 1 else "")
         lines.append(f"    return ({body})")
         return lines
+
+
+def _attr_path(node_id: str) -> str:
+    """``layer1.0.conv1`` -> ``self.layer1[0].conv1``."""
+    out = "self"
+    for part in node_id.split("."):
+        out += f"[{part}]" if part.isdigit() else f".{part}"
+    return out
 
 
 def _names_in(e: A.Expr) -> set[str]:
