@@ -217,6 +217,54 @@ def cmd_summary(args) -> int:
     return EXIT_OK
 
 
+def cmd_fmt(args) -> int:
+    import difflib
+
+    from graphc.errors import GraphcError
+    from graphc.fmt import format_text, same_meaning
+
+    files = expand_inputs(args.files)
+    if not files:
+        raise UsageError("no .model files to format")
+    changed = failed = 0
+    for f in files:
+        try:
+            text = Path(f).read_text(encoding="utf-8")
+            new = format_text(text, f)
+        except OSError as e:
+            print(f"graphc: error: cannot read {f}: {e.strerror}", file=sys.stderr)
+            failed += 1
+            continue
+        except GraphcError as e:
+            from graphc import report
+            from graphc.source import Source
+
+            report.emit([(Source(f, text), e.diagnostics)], "text")
+            failed += 1
+            continue
+        if new == text:
+            continue
+        if not same_meaning(text, new):  # a formatter bug must never rewrite a file
+            raise RuntimeError(f"formatting {f} would change its meaning; the file was left as it is")
+        changed += 1
+        if args.diff:
+            sys.stdout.writelines(difflib.unified_diff(text.splitlines(True), new.splitlines(True),
+                                                       f"{f} (original)", f"{f} (formatted)"))
+        if args.check or args.diff:
+            if args.check:
+                print(f"would reformat {f}")
+        else:
+            write_atomic(Path(f), new)
+            print(f"reformatted {f}")
+    if failed:
+        return EXIT_PROBLEMS
+    if (args.check or args.diff) and changed:
+        return EXIT_PROBLEMS
+    if not changed and not args.diff:
+        print(f"{len(files)} file{'s' if len(files) != 1 else ''} already formatted")
+    return EXIT_OK
+
+
 def cmd_viz(args) -> int:
     from graphc.emit.dot import GraphvizMissing, render, to_dot
 
@@ -269,6 +317,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--set", action="append", metavar="NAME=VALUE",
                    help="give a symbolic input dimension a value for this check (repeatable)")
     c.set_defaults(func=cmd_check)
+
+    f = sub.add_parser("fmt", help="rewrite .model files in the canonical layout (comments kept)")
+    f.add_argument("files", nargs="+", metavar="FILE", help="files, directories or globs")
+    f.add_argument("--check", action="store_true", help="change nothing; exit 1 if a file would change")
+    f.add_argument("--diff", action="store_true", help="print the changes as a diff instead of writing")
+    f.set_defaults(func=cmd_fmt)
 
     b = sub.add_parser("build", help="generate the PyTorch module (DIR/<stem>.py)")
     b.add_argument("file", metavar="FILE")

@@ -1,0 +1,310 @@
+"""``graphc fmt``: the canonical layout of a ``.model`` file, comments kept.
+
+Layout rules: four-space indentation; one blank line between top-level items;
+blank lines inside a body kept (at most one); a chain on one line when it has
+at most three steps and fits in 88 columns, otherwise one ``-> step`` per line;
+``k=v`` keyword arguments; literals exactly as written.  Comments stay with the
+statement or chain step they precede or follow on the same line.  Formatting
+is idempotent and never changes what the file means (the tests re-parse).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from graphc import ast as A
+from graphc.errors import GraphcError
+from graphc.source import Span
+from graphc.syntax import parse
+
+WIDTH = 88
+INDENT = "    "
+
+
+@dataclass
+class _Comment:
+    line: int
+    col: int
+    text: str
+    trailing: bool
+    used: bool = False
+
+
+@dataclass
+class _Unit:
+    """A printed line's worth of source: an item, a statement or a chain step."""
+    span: Span
+    leading: list[_Comment] = field(default_factory=list)
+    trailing: str | None = None
+
+
+def _comments(text: str) -> list[_Comment]:
+    """Every '#' comment outside strings, with whether code precedes it on its line."""
+    out: list[_Comment] = []
+    for i, line in enumerate(text.splitlines(), start=1):
+        quote = None
+        j = 0
+        while j < len(line):
+            c = line[j]
+            if quote:
+                if c == "\\":
+                    j += 2
+                    continue
+                if c == quote:
+                    quote = None
+            elif c in "\"'":
+                quote = c
+            elif c == "#":
+                out.append(_Comment(i, j + 1, line[j:].rstrip(), bool(line[:j].strip())))
+                break
+            j += 1
+    return out
+
+
+class Formatter:
+    def __init__(self, text: str, path: str):
+        self.text = text
+        self.lines = text.splitlines()
+        self.tree = parse(text, path)
+        self.comments = _comments(text)
+        self.units: list[_Unit] = []
+
+    # ------------------------------------------------------------- source text
+    def src(self, span: Span) -> str:
+        if span.line == span.end_line:
+            return self.lines[span.line - 1][span.col - 1:span.end_col - 1]
+        parts = [self.lines[span.line - 1][span.col - 1:]]
+        parts += self.lines[span.line:span.end_line - 1]
+        parts.append(self.lines[span.end_line - 1][:span.end_col - 1])
+        return "\n".join(parts)
+
+    # ------------------------------------------------------------ expressions
+    def expr(self, e) -> str:
+        if isinstance(e, (A.Num, A.Str)):
+            return self.src(e.span)
+        if isinstance(e, A.Const):
+            return {True: "true", False: "false", None: "none"}[e.value]
+        if isinstance(e, A.Name):
+            return e.id
+        if isinstance(e, A.Neg):
+            inner = self.expr(e.operand)
+            return f"-({inner})" if isinstance(e.operand, A.BinOp) else f"-{inner}"
+        if isinstance(e, A.TupleLit):
+            items = [self.expr(x) for x in e.items]
+            return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+        if isinstance(e, A.ListLit):
+            return "[" + ", ".join(self.expr(x) for x in e.items) + "]"
+        if isinstance(e, A.Call):
+            return self.call(e)
+        if isinstance(e, A.BinOp):
+            prec = {"+": 1, "-": 1, "*": 2, "/": 2, "//": 2, "%": 2}
+
+            def side(x, right):
+                s = self.expr(x)
+                if isinstance(x, A.BinOp) and (prec[x.op] < prec[e.op] or (right and prec[x.op] == prec[e.op])):
+                    return f"({s})"
+                return s
+            return f"{side(e.left, False)} {e.op} {side(e.right, True)}"
+        raise AssertionError(e)  # pragma: no cover
+
+    def call(self, c: A.Call) -> str:
+        if not c.args:
+            return c.kind if c.bare else f"{c.kind}()"
+        args = [(f"{a.name}={self.expr(a.value)}" if a.name else self.expr(a.value)) for a in c.args]
+        return f"{c.kind}({', '.join(args)})"
+
+    def step(self, s: A.Step) -> str:
+        if isinstance(s.call, A.Group):
+            body = "(" + " -> ".join(self.call(c) for c in s.call.calls) + ")"
+        else:
+            body = self.call(s.call)
+        if s.repeat is not None:
+            body += f" * {self.expr(s.repeat)}"
+        return f"{s.label.id}: {body}" if s.label else body
+
+    # -------------------------------------------------------------- comments
+    def attach(self, units: list[_Unit]) -> None:
+        for c in self.comments:
+            if c.trailing:
+                best = None
+                for u in units:
+                    if u.span.line <= c.line <= max(u.span.end_line, u.span.line):
+                        if best is None or u.span.line >= best.span.line:
+                            best = u
+                if best is not None and best.trailing is None:
+                    best.trailing = c.text
+                    c.used = True
+            else:
+                following = [u for u in units if u.span.line > c.line]
+                if following:
+                    first = min(following, key=lambda u: (u.span.line, u.span.col))
+                    first.leading.append(c)
+                    c.used = True
+
+    # ----------------------------------------------------------------- units
+    def collect(self) -> list[_Unit]:
+        units: list[_Unit] = []
+        self.unit_of: dict[int, _Unit] = {}
+
+        def add(node):
+            u = _Unit(node.span)
+            units.append(u)
+            self.unit_of[id(node)] = u
+            return u
+
+        def body(stmts):
+            for st in stmts:
+                if isinstance(st, A.Assign):
+                    head_end = st.chain.source.span
+                    u = add(st)
+                    u.span = Span(st.span.path, st.span.line, st.span.col, head_end.end_line, head_end.end_col)
+                    for s in st.chain.steps:
+                        add(s)
+                elif isinstance(st, (A.TrainBlock, A.InitBlock)):
+                    u = add(st)
+                    u.span = Span(st.span.path, st.span.line, st.span.col, st.span.line, st.span.col + 1)
+                    for s in st.settings:
+                        add(s)
+                else:
+                    add(st)
+
+        for item in self.tree.items:
+            if isinstance(item, (A.ModelDef, A.BlockDef)):
+                u = add(item)
+                u.span = Span(item.span.path, item.span.line, item.span.col, item.span.line, item.span.col + 1)
+                body(item.body)
+            else:
+                add(item)
+        return units
+
+    # ------------------------------------------------------------------ print
+    def run(self) -> str:
+        units = self.collect()
+        self.attach(units)
+        out: list[str] = []
+        prev = None
+        for item in self.tree.items:
+            if prev is not None:
+                u = self.unit_of[id(item)]
+                start = u.leading[0].line if u.leading else item.span.line
+                defs = (A.ModelDef, A.BlockDef)
+                if isinstance(item, defs) or isinstance(prev, defs) or self._gap(prev.span.end_line, start):
+                    out.append("")
+            out += self.item(item)
+            prev = item
+        footer = [c.text for c in self.comments if not c.used]
+        if footer:
+            out += [""] + footer
+        return "\n".join(out).rstrip() + "\n"
+
+    def emit(self, node, text: str, indent: str, out: list[str]) -> None:
+        u = self.unit_of.get(id(node))
+        if u is not None:
+            lines = [c.line for c in u.leading] + [u.span.line]
+            for c, nxt in zip(u.leading, lines[1:]):
+                out.append(indent + c.text)
+                if self._gap(c.line, nxt):
+                    out.append("")
+        tail = f"  {u.trailing}" if u is not None and u.trailing else ""
+        out.append(indent + text + tail)
+
+    def item(self, item) -> list[str]:
+        out: list[str] = []
+        if isinstance(item, A.ConstDef):
+            self.emit(item, f"const {item.name.id} = {self.expr(item.value)}", "", out)
+            return out
+        if isinstance(item, A.ModelDef):
+            head = f"model {item.name.id} {{"
+        else:
+            params = ", ".join(p.name.id + (f"={self.expr(p.default)}" if p.default is not None else "")
+                               for p in item.params)
+            head = f"block {item.name.id}({params}) {{"
+        self.emit(item, head, "", out)
+        out += self.body(item.body, INDENT, item.span)
+        out.append("}")
+        return out
+
+    def body(self, stmts, indent: str, parent: Span) -> list[str]:
+        out: list[str] = []
+        prev_end = None
+        for st in stmts:
+            u = self.unit_of.get(id(st))
+            if prev_end is not None and self._blank_between(prev_end, st, u):
+                out.append("")
+            out += self.stmt(st, indent)
+            prev_end = st.span.end_line
+        # comments after the last statement of the body
+        inner = [c for c in self.comments if not c.used and not c.trailing
+                 and parent.line < c.line < parent.end_line]
+        for c in inner:
+            out.append(indent + c.text)
+            c.used = True
+        return out
+
+    def _gap(self, after: int, before: int) -> bool:
+        """A blank line in the source between lines ``after`` and ``before``."""
+        return any(not self.lines[i - 1].strip() for i in range(after + 1, before))
+
+    def _blank_between(self, prev_end: int, st, u) -> bool:
+        start = u.leading[0].line if u is not None and u.leading else st.span.line
+        return self._gap(prev_end, start)
+
+    def stmt(self, st, indent: str) -> list[str]:
+        out: list[str] = []
+        if isinstance(st, A.ConstDef):
+            self.emit(st, f"const {st.name.id} = {self.expr(st.value)}", indent, out)
+        elif isinstance(st, A.InputDecl):
+            text = f"input {st.name.id}"
+            if st.dims is not None:
+                dtype = st.dtype or ""
+                text += f": {dtype}[{', '.join(self.expr(d) for d in st.dims)}]"
+            self.emit(st, text, indent, out)
+        elif isinstance(st, A.OutputDecl):
+            self.emit(st, "output " + ", ".join(n.id for n in st.names), indent, out)
+        elif isinstance(st, A.Assign):
+            head = ", ".join(t.id for t in st.targets) + " = "
+            src = st.chain.source.id if isinstance(st.chain.source, A.Name) else self.call(st.chain.source)
+            steps = [self.step(s) for s in st.chain.steps]
+            one = indent + head + " -> ".join([src] + steps)
+            step_units = [self.unit_of[id(s)] for s in st.chain.steps]
+            one_line_src = st.span.line == st.span.end_line
+            has_comments = any(u.leading for u in step_units) or (
+                not one_line_src and any(u.trailing for u in step_units))
+            if len(steps) <= 3 and len(one) <= WIDTH and not has_comments:
+                tail = next((u.trailing for u in step_units if u.trailing), None)
+                if tail and self.unit_of[id(st)].trailing is None:
+                    self.unit_of[id(st)].trailing = tail
+                self.emit(st, one[len(indent):], indent, out)
+            else:
+                self.emit(st, head + src, indent, out)
+                for s, text in zip(st.chain.steps, steps):
+                    self.emit(s, f"-> {text}", indent + INDENT, out)
+        elif isinstance(st, (A.TrainBlock, A.InitBlock)):
+            word = "train" if isinstance(st, A.TrainBlock) else "init"
+            self.emit(st, f"{word} {{", indent, out)
+            for s in st.settings:
+                self.emit(s, f"{s.name.id} = {self.expr(s.value)}", indent + INDENT, out)
+            inner = [c for c in self.comments if not c.used and not c.trailing
+                     and st.span.line < c.line < st.span.end_line]
+            for c in inner:
+                out.append(indent + INDENT + c.text)
+                c.used = True
+            out.append(indent + "}")
+        return out
+
+
+def format_text(text: str, path: str = "<string>") -> str:
+    """The canonical form of ``text``; raises GraphcError on a syntax error."""
+    return Formatter(text, path).run()
+
+
+def same_meaning(a: str, b: str) -> bool:
+    """True when two texts parse to the same program (spans and comments aside)."""
+    def strip(x):
+        return re.sub(r"span=Span\([^)]*\)|kind_span=Span\([^)]*\)|name_span=Span\([^)]*\)", "", repr(x))
+
+    try:
+        return strip(parse(a).items) == strip(parse(b).items)
+    except GraphcError:
+        return False
