@@ -29,11 +29,14 @@ def grammar_path() -> Path:
 def _parser():
     from lark import Lark
 
+    # cache=True keeps the built LALR tables in the temp directory, keyed by the
+    # grammar's hash and Lark's version: later runs load them instead of building.
     return Lark(
         grammar_path().read_text(encoding="utf-8"),
         parser="lalr",
         propagate_positions=True,
         maybe_placeholders=True,
+        cache=True,
     )
 
 

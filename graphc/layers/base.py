@@ -26,7 +26,7 @@ NonNegPair = NonNegInt | tuple[NonNegInt, NonNegInt]
 class Params(BaseModel):
     """Base of every parameter model: unknown keys and lax coercions are errors."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, defer_build=True)
 
 
 class NoParams(Params):
