@@ -40,11 +40,11 @@ class Compilation:
     def graph(self):
         return self.program.graph if self.program else None
 
-    def summary(self):
+    def summary(self, batch_size: int = 1):
         from graphc.summary import summarize
 
         self.raise_for_errors()
-        return summarize(self.program)
+        return summarize(self.program, batch_size)
 
     def python_source(self) -> str:
         from graphc.emit.torch_module import emit_module

@@ -199,7 +199,9 @@ def cmd_summary(args) -> int:
     comp = load(args.file, parse_bindings(args.set))
     if not comp.ok:
         return _report_failure(comp)
-    s = comp.summary()
+    if args.batch_size < 1:
+        raise UsageError("--batch-size must be at least 1")
+    s = comp.summary(args.batch_size)
     if args.format == "json":
         data = s.to_json()
         if args.explain:
@@ -208,7 +210,7 @@ def cmd_summary(args) -> int:
             data["explain"] = explain(comp.program)
         print(json.dumps(data, indent=2))
     else:
-        print(s.to_text())
+        print(s.to_text(depth=args.depth))
         if args.explain:
             from graphc.explain import explain
 
@@ -349,6 +351,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("file", metavar="FILE")
     s.add_argument("--format", choices=("text", "json"), default="text")
     s.add_argument("--explain", action="store_true", help="also print every layer's size formulas")
+    s.add_argument("--depth", type=int, metavar="N", help="show rows down to block depth N (0: top level)")
+    s.add_argument("--batch-size", type=int, default=1, metavar="N",
+                   help="batch size for the activation-memory total (default 1)")
     s.add_argument("--set", action="append", metavar="NAME=VALUE", help="bind a symbolic dimension")
     s.set_defaults(func=cmd_summary)
 

@@ -1,18 +1,22 @@
-"""Per-layer table and totals: parameters, MACs, output shapes.
+"""Per-layer table and totals: parameters, MACs, activation memory, output shapes.
 
-MACs are per sample: the batch dimension (the first dim of each input, when
-it is symbolic) is bound to 1.  Symbolic dims other than the batch stay in the
-figures as expressions.
+Rows follow the block tree, like torchinfo: a block instance or an
+``nn.Sequential`` (repeat, group) is a row with its layers' totals, and its
+layers are indented below it.  MACs and activation memory are per sample: the
+batch dimension (the first dim of each input, when it is symbolic) is bound to
+1; other symbolic dims stay in the figures as expressions.  Activation memory
+counts every layer's output at its dtype, as kept for the backward pass.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from graphc.graph import Program
-from graphc.shapes import Dim, Sym, shape_str, substitute
+from graphc.graph import Node, Program, Repeat, Scope
+from graphc.shapes import Dim, Sym, numel, shape_str, substitute
 
 BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int64": 8, "int32": 4, "bool": 1}
+PARAM_BYTES = 4  # generated modules hold float32 parameters
 
 
 @dataclass
@@ -23,6 +27,8 @@ class Row:
     output_shape: str
     params: int
     macs: Dim
+    activation_bytes: Dim
+    is_block: bool = False
 
 
 @dataclass
@@ -30,12 +36,27 @@ class Summary:
     model: str
     inputs: list[dict]
     outputs: list[dict]
-    rows: list[Row]
+    rows: list[Row]                   # blocks and layers, in tree order
     total_params: int
     trainable_params: int
     total_macs: Dim
+    activation_bytes: Dim             # per sample
+    batch_size: int = 1
+
+    @property
+    def layers(self) -> list[Row]:
+        return [r for r in self.rows if not r.is_block]
+
+    @property
+    def param_bytes(self) -> int:
+        return self.total_params * PARAM_BYTES
 
     def to_json(self) -> dict:
+        def row(r: Row) -> dict:
+            return {"name": r.name, "kind": r.kind, "output_shape": r.output_shape, "params": r.params,
+                    "macs": _jsonable(r.macs), "depth": r.depth,
+                    "activation_bytes": _jsonable(r.activation_bytes)}
+
         return {
             "model": self.model,
             "inputs": self.inputs,
@@ -43,17 +64,19 @@ class Summary:
             "total_params": self.total_params,
             "trainable_params": self.trainable_params,
             "total_macs": _jsonable(self.total_macs),
-            "layers": [
-                {"name": r.name, "kind": r.kind, "output_shape": r.output_shape, "params": r.params,
-                 "macs": _jsonable(r.macs)}
-                for r in self.rows
-            ],
+            "param_bytes": self.param_bytes,
+            "activation_bytes_per_sample": _jsonable(self.activation_bytes),
+            "batch_size": self.batch_size,
+            "activation_bytes": _jsonable(self.activation_bytes * self.batch_size),
+            "layers": [row(r) for r in self.layers],
+            "blocks": [row(r) for r in self.rows if r.is_block],
         }
 
-    def to_text(self) -> str:
-        head = ("Layer", "Kind", "Output shape", "Params", "MACs")
-        body = [(("  " * r.depth) + r.name, r.kind, r.output_shape, f"{r.params:,}", _num(r.macs))
-                for r in self.rows]
+    def to_text(self, depth: int | None = None) -> str:
+        head = ("Layer", "Kind", "Output shape", "Params", "MACs", "Act. mem")
+        shown = [r for r in self.rows if depth is None or r.depth <= depth]
+        body = [(("  " * r.depth) + r.name.rsplit(".", 1)[-1] if r.depth else r.name, r.kind, r.output_shape,
+                 f"{r.params:,}", _num(r.macs), _bytes(r.activation_bytes)) for r in shown]
         widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(head)]
 
         def fmt(cols):
@@ -67,9 +90,12 @@ class Summary:
             lines.append(f"input  {i['name']}: {i['shape']} {i['dtype']}")
         for o in self.outputs:
             lines.append(f"output {o['name']}: {o['shape']}")
-        lines.append(f"Total params:     {self.total_params:,}")
-        lines.append(f"Trainable params: {self.trainable_params:,}")
-        lines.append(f"MACs per sample:  {_num(self.total_macs)}")
+        lines.append(f"Total params:       {self.total_params:,}")
+        lines.append(f"Trainable params:   {self.trainable_params:,}")
+        lines.append(f"Param memory:       {_bytes(self.param_bytes)}")
+        lines.append(f"MACs per sample:    {_num(self.total_macs)}")
+        lines.append(f"Activations, batch {self.batch_size}: {_bytes(self.activation_bytes * self.batch_size)}"
+                     f" (forward outputs kept for backward)")
         return "\n".join(lines)
 
 
@@ -81,6 +107,15 @@ def _num(d: Dim) -> str:
     return f"{d:,}" if isinstance(d, int) else str(d)
 
 
+def _bytes(d: Dim) -> str:
+    if not isinstance(d, int):
+        return f"{d} B"
+    for unit, size in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if d >= size:
+            return f"{d / size:.2f} {unit}"
+    return f"{d} B"
+
+
 def batch_symbols(prog: Program) -> set[str]:
     out = set()
     for n in prog.inputs:
@@ -89,18 +124,39 @@ def batch_symbols(prog: Program) -> set[str]:
     return out
 
 
-def summarize(prog: Program) -> Summary:
+def summarize(prog: Program, batch_size: int = 1) -> Summary:
     batch = {s: 1 for s in batch_symbols(prog)}
     rows: list[Row] = []
-    total_macs: Dim = 0
-    for node in prog.nodes.values():
-        if node.is_input:
-            continue
+
+    def node_row(node: Node, depth: int) -> Row:
         macs = substitute(node.macs or 0, batch)
-        total_macs = total_macs + macs
-        shape = " ".join(shape_str(t.shape) for t in node.outs) if node.outs else "?"
-        rows.append(Row(node.id, node.kind, node.id.count("."), shape, node.n_params or 0, macs))
-    total = sum(r.params for r in rows)
+        if node.outs:
+            shape = " ".join(shape_str(t.shape) for t in node.outs)
+            act: Dim = 0
+            for t in node.outs:
+                act = act + substitute(numel(t.shape), batch) * BYTES.get(t.dtype, 4)
+        else:
+            shape, act = "?", 0
+        return Row(node.id, node.kind, depth, shape, node.n_params or 0, macs, act)
+
+    def walk(items, depth: int) -> tuple[int, Dim, Dim]:
+        params, macs, act = 0, 0, 0
+        for it in items:
+            if isinstance(it, Node):
+                r = node_row(it, depth)
+                rows.append(r)
+            else:
+                head = Row(it.id, it.kind if isinstance(it, Scope) else "Sequential", depth, "", 0, 0, 0, True)
+                rows.append(head)
+                children = it.items if isinstance(it, Scope) else it.members
+                head.params, head.macs, head.activation_bytes = walk(children, depth + 1)
+                outs = _outputs(prog, it)
+                head.output_shape = " ".join(shape_str(t.shape) if t else "?" for t in outs)
+                r = head
+            params, macs, act = params + r.params, macs + r.macs, act + r.activation_bytes
+        return params, macs, act
+
+    total, total_macs, total_act = walk(prog.root.items, 0)
     return Summary(
         model=prog.name,
         inputs=[{"name": n.name, "shape": shape_str(n.declared.shape), "dtype": n.declared.dtype}
@@ -111,4 +167,13 @@ def summarize(prog: Program) -> Summary:
         total_params=total,
         trainable_params=total,
         total_macs=total_macs,
+        activation_bytes=total_act,
+        batch_size=batch_size,
     )
+
+
+def _outputs(prog: Program, item: Scope | Repeat):
+    if isinstance(item, Repeat):
+        last = item.members[-1]
+        return _outputs(prog, last) if isinstance(last, Scope) else (last.outs or [None])
+    return [prog.type_of(ref) for _, ref in item.outputs]

@@ -130,20 +130,32 @@ def test_summary_json():
     proc = run_graphc("summary", "--format", "json", MODELS / "resnet18.model")
     assert proc.returncode == 0
     data = json.loads(proc.stdout)
-    assert set(data) == {"model", "inputs", "outputs", "total_params", "trainable_params", "total_macs",
-                         "layers"}
+    assert {"model", "inputs", "outputs", "total_params", "trainable_params", "total_macs",
+            "layers"} <= set(data)
     assert data["model"] == "ResNet18" and data["total_params"] == 11_689_512
     assert data["outputs"] == [{"name": "logits", "shape": "(B, 1000)"}]
     assert data["layers"][0] == {"name": "conv1", "kind": "Conv2d", "output_shape": "(B, 64, 112, 112)",
-                                 "params": 9408, "macs": 118_013_952}
+                                 "params": 9408, "macs": 118_013_952, "depth": 0,
+                                 "activation_bytes": 64 * 112 * 112 * 4}
     assert sum(layer["params"] for layer in data["layers"]) == data["total_params"]
 
 
 def test_summary_text():
     proc = run_graphc("summary", MODELS / "lenet.model")
     assert proc.returncode == 0
-    assert "Total params:     61,706" in proc.stdout
-    assert "fc1      Linear     (B, 120)         48,120" in proc.stdout
+    assert "Total params:       61,706" in proc.stdout
+    assert "fc1      Linear     (B, 120)         48,120   48,000     480 B" in proc.stdout
+
+
+def test_summary_blocks_depth_and_batch():
+    proc = run_graphc("summary", "--depth", "0", "--batch-size", "8", MODELS / "resnet18.model")
+    assert proc.returncode == 0
+    assert "layer1   Sequential         (B, 64, 56, 56)      147,968  462,422,016" in proc.stdout
+    assert "BasicBlock" not in proc.stdout  # depth 0 hides the blocks inside layer1
+    assert "Activations, batch 8:" in proc.stdout
+    data = json.loads(run_graphc("summary", "--format", "json", MODELS / "resnet18.model").stdout)
+    assert data["total_macs"] == 1_814_073_344 and data["param_bytes"] == 4 * 11_689_512
+    assert {b["name"] for b in data["blocks"]} >= {"layer1", "layer1.0", "layer4.1"}
 
 
 def test_viz_dot_without_graphviz_binary(tmp_path):
