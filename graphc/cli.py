@@ -282,7 +282,7 @@ def cmd_viz(args) -> int:
         from graphc import report
 
         report.emit([(comp.source, comp.diagnostics)], "text", out=sys.stderr)
-    dot = to_dot(comp.program, rankdir=args.rankdir)
+    dot = to_dot(comp.program, rankdir=args.rankdir, depth=args.depth, collapse=args.collapse)
     if fmt == "dot":
         write_atomic(out, dot)
     else:
@@ -362,6 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("-o", "--output", metavar="OUT", required=True, help="OUT.svg, .png, .pdf or .dot")
     v.add_argument("--format", choices=VIZ_FORMATS, help="override the format given by OUT's suffix")
     v.add_argument("--rankdir", choices=("TB", "LR"), default="TB")
+    v.add_argument("--collapse", action="store_true", help="draw each block and Sequential as one box")
+    v.add_argument("--depth", type=int, metavar="N", help="expand blocks down to depth N, fold deeper ones")
     v.add_argument("-q", "--quiet", action="store_true")
     v.set_defaults(func=cmd_viz)
     return p

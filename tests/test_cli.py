@@ -232,3 +232,15 @@ def test_explain(tmp_path):
     proc = run_graphc("summary", "--explain", "--format", "json", MODELS / "lenet.model")
     data = json.loads(proc.stdout)
     assert any(line.startswith("pool2: MaxPool2d (B, 16, 10, 10) -> (B, 16, 5, 5)") for line in data["explain"])
+
+
+def test_viz_collapse_and_depth(tmp_path):
+    proc = run_graphc("viz", MODELS / "resnet18.model", "--collapse", "-o", tmp_path / "c.dot")
+    assert proc.returncode == 0
+    text = (tmp_path / "c.dot").read_text()
+    assert "cluster" not in text and "BasicBlock ×2" in text and "147,968 params" in text
+    assert '"layer1" -> "layer2"' in text and '"maxpool" -> "layer1"' in text
+    proc = run_graphc("viz", MODELS / "resnet18.model", "--depth", "1", "-o", tmp_path / "d.dot")
+    text = (tmp_path / "d.dot").read_text()
+    assert 'subgraph "cluster_layer1"' in text and '"layer1.0" -> "layer1.1"' in text
+    assert "layer1.0.conv1" not in text

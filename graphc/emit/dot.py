@@ -46,47 +46,85 @@ def _node_label(prog: Program, n: Node) -> str:
     return "<" + "<br/>".join(rows) + ">"
 
 
-def to_dot(prog: Program, rankdir: str = "TB") -> str:
+def _all_nodes(item):
+    if isinstance(item, Node):
+        yield item
+    else:
+        for child in (item.items if isinstance(item, Scope) else item.members):
+            yield from _all_nodes(child)
+
+
+def _folded_label(prog: Program, item) -> str:
+    """One box for a block instance or a Sequential: kind (×N for repeats of one kind), shape, params."""
+    if isinstance(item, Scope):
+        kind = item.kind
+        outs = [prog.type_of(ref) for _, ref in item.outputs]
+    else:
+        kinds = {m.kind for m in item.members}
+        kind = f"{kinds.pop()} ×{len(item.members)}" if len(kinds) == 1 else "Sequential"
+        last = item.members[-1]
+        outs = [prog.type_of(ref) for _, ref in last.outputs] if isinstance(last, Scope) else (last.outs or [])
+    params = sum(n.n_params or 0 for n in _all_nodes(item))
+    rows = [f"<b>{_esc(item.name)}</b>", _esc(kind),
+            _esc(" ".join(shape_str(t.shape) if t else "?" for t in outs) or "?")]
+    if params:
+        rows.append(f'<font point-size="9">{params:,} params</font>')
+    return "<" + "<br/>".join(rows) + ">"
+
+
+def to_dot(prog: Program, rankdir: str = "TB", depth: int | None = None, collapse: bool = False) -> str:
+    """DOT text.  ``collapse`` draws every block instance and Sequential as one box;
+    ``depth`` expands blocks down to that nesting depth and folds deeper ones."""
+    if collapse:
+        depth = 0 if depth is None else depth
     lines = [f"digraph {_qid(prog.name)} {{",
              f"  graph [rankdir={rankdir}, fontname=\"Helvetica\", fontsize=11, labeljust=l, "
              f"nodesep=0.25, ranksep=0.3];",
              "  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\", fontsize=10, "
              "margin=\"0.12,0.04\"];",
              "  edge [fontname=\"Helvetica\", fontsize=8, color=\"#6b7280\"];"]
+    shown: dict[str, str] = {}  # node id -> the id of the box that shows it
     for n in prog.inputs:
+        shown[n.id] = n.id
         lines.append(f"  {_qid(n.id)} [label={_node_label(prog, n)}, fillcolor=\"{COLORS['input']}\"];")
 
-    def emit_scope(items, indent: str):
+    def emit_scope(items, indent: str, level: int):
         for it in items:
             if isinstance(it, Node):
+                shown[it.id] = it.id
                 cat = it.layer.category if it.layer else "other"
                 lines.append(f"{indent}{_qid(it.id)} [label={_node_label(prog, it)}, "
                              f"fillcolor=\"{COLORS.get(cat, COLORS['other'])}\"];")
-            elif isinstance(it, Scope):
+            elif depth is not None and level >= depth:
+                for n in _all_nodes(it):
+                    shown[n.id] = it.id
+                lines.append(f"{indent}{_qid(it.id)} [label={_folded_label(prog, it)}, "
+                             f"fillcolor=\"#f3f4f6\", style=\"rounded,filled,bold\"];")
+            else:
+                kind = it.kind if isinstance(it, Scope) else "Sequential"
+                style = "rounded,dashed" if isinstance(it, Scope) else "rounded"
                 lines.append(f"{indent}subgraph {_qid('cluster_' + it.id)} {{")
-                lines.append(f"{indent}  label=<<b>{_esc(it.id)}</b>: {_esc(it.kind)}>; "
-                             f"style=\"rounded,dashed\"; color=\"#9ca3af\";")
-                emit_scope(it.items, indent + "  ")
-                lines.append(f"{indent}}}")
-            elif isinstance(it, Repeat):
-                lines.append(f"{indent}subgraph {_qid('cluster_' + it.id)} {{")
-                lines.append(f"{indent}  label=<<b>{_esc(it.id)}</b>: Sequential>; style=\"rounded\"; "
-                             f"color=\"#d1d5db\";")
-                emit_scope(it.members, indent + "  ")
+                lines.append(f"{indent}  label=<<b>{_esc(it.id)}</b>: {_esc(kind)}>; "
+                             f"style=\"{style}\"; color=\"#9ca3af\";")
+                emit_scope(it.items if isinstance(it, Scope) else it.members, indent + "  ", level + 1)
                 lines.append(f"{indent}}}")
 
-    emit_scope(prog.root.items, "  ")
+    emit_scope(prog.root.items, "  ", 0)
     for name, ref in prog.outputs:
-        oid = f"output:{name}"
         t = prog.type_of(ref)
-        lines.append(f"  {_qid(oid)} [label=<<b>{_esc(name)}</b><br/>output<br/>"
+        lines.append(f"  {_qid('output:' + name)} [label=<<b>{_esc(name)}</b><br/>output<br/>"
                      f"{_esc(shape_str(t.shape) if t else '?')}>, fillcolor=\"{COLORS['output']}\"];")
+    seen: set[tuple[str, str]] = set()
     for n in prog.nodes.values():
         for ref in n.inputs:
+            src, dst = shown[ref[0]], shown[n.id]
+            if src == dst or (src, dst) in seen:
+                continue
+            seen.add((src, dst))
             t = prog.type_of(ref)
-            lines.append(f"  {_qid(ref[0])} -> {_qid(n.id)} [label=\" {_esc(shape_str(t.shape) if t else '?')}\"];")
+            lines.append(f"  {_qid(src)} -> {_qid(dst)} [label=\" {_esc(shape_str(t.shape) if t else '?')}\"];")
     for name, ref in prog.outputs:
-        lines.append(f"  {_qid(ref[0])} -> {_qid('output:' + name)};")
+        lines.append(f"  {_qid(shown[ref[0]])} -> {_qid('output:' + name)};")
     lines.append("}")
     return "\n".join(lines) + "\n"
 
