@@ -48,6 +48,8 @@ CODES: dict[str, tuple[Severity, str]] = {
     "activation-before-loss": ("warning", "softmax before CrossEntropyLoss, sigmoid before BCEWithLogitsLoss"),
     "unused-value": ("warning", "a value that never reaches an output"),
     "unused-input": ("warning", "an input that is never used"),
+    "unused-parameter": ("warning", "a block parameter its body never uses"),
+    "dropout-at-output": ("warning", "dropout right before a model output"),
     "io-error": ("error", "a file that cannot be read or written"),
 }
 

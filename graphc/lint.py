@@ -27,4 +27,36 @@ def lint(prog: Program) -> list[Diagnostic]:
             what = f"of {node.kind}"
         out.append(diag(node.call.span, "unused-value", f"the value {what} never reaches an output",
                         "list it in 'output', use it, or remove it"))
+    for name, (nid, _) in prog.outputs:
+        node = prog.nodes[nid]
+        if node.kind.startswith("Dropout"):
+            out.append(diag(node.call.span, "dropout-at-output",
+                            f"{node.kind} right before output '{name}' zeroes some of the model's outputs "
+                            f"in training", "move it before the last layer, or remove it"))
+    for block in prog.blocks.values():
+        used = _names_used(block.body)
+        for p in block.params:
+            if p.name.id not in used:
+                out.append(diag(p.name.span, "unused-parameter",
+                                f"block {block.name.id}'s parameter '{p.name.id}' is never used",
+                                "use it in the block's layers or remove it"))
+    return out
+
+
+def _names_used(node) -> set[str]:
+    """Every name an AST subtree refers to (layer kinds aside)."""
+    import dataclasses
+
+    from graphc import ast as A
+
+    out: set[str] = set()
+    if isinstance(node, A.Name):
+        out.add(node.id)
+    elif isinstance(node, (list, tuple)):
+        for x in node:
+            out |= _names_used(x)
+    elif dataclasses.is_dataclass(node) and not isinstance(node, type):
+        for f in dataclasses.fields(node):
+            if f.name not in ("span", "kind_span", "name_span", "label", "targets", "name"):
+                out |= _names_used(getattr(node, f.name))
     return out
