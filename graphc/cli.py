@@ -192,7 +192,17 @@ def cmd_train(args) -> int:
             cmd.append(f"--{flag}")
     if not args.quiet:
         print(f"graphc: training with {script}", file=sys.stderr)
-    return subprocess.call(cmd)
+    code = subprocess.call(cmd)
+    if code == 0 and importlib.util.find_spec("matplotlib") is not None:
+        from graphc.plot import PlotError, plot
+
+        try:
+            png = plot(out)
+            if not args.quiet:
+                print(f"graphc: wrote {png}", file=sys.stderr)
+        except PlotError as e:
+            print(f"graphc: note: no curves: {e}", file=sys.stderr)
+    return code
 
 
 def cmd_summary(args) -> int:
@@ -264,6 +274,17 @@ def cmd_fmt(args) -> int:
         return EXIT_PROBLEMS
     if not changed and not args.diff:
         print(f"{len(files)} file{'s' if len(files) != 1 else ''} already formatted")
+    return EXIT_OK
+
+
+def cmd_plot(args) -> int:
+    from graphc.plot import PlotError, plot
+
+    try:
+        out = plot(Path(args.run_dir), Path(args.output) if args.output else None)
+    except PlotError as e:
+        raise UsageError(str(e)) from None
+    print(f"wrote {out}")
     return EXIT_OK
 
 
@@ -356,6 +377,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="batch size for the activation-memory total (default 1)")
     s.add_argument("--set", action="append", metavar="NAME=VALUE", help="bind a symbolic dimension")
     s.set_defaults(func=cmd_summary)
+
+    pl = sub.add_parser("plot", help="loss, accuracy and learning-rate curves of a training run (PNG)")
+    pl.add_argument("run_dir", metavar="RUN_DIR", help="a training run's --out directory")
+    pl.add_argument("-o", "--output", metavar="PNG", help="default RUN_DIR/curves.png")
+    pl.set_defaults(func=cmd_plot)
 
     v = sub.add_parser("viz", help="draw the graph with its shapes (graphviz)")
     v.add_argument("file", metavar="FILE")
