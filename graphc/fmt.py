@@ -209,6 +209,14 @@ class Formatter:
         tail = f"  {u.trailing}" if u is not None and u.trailing else ""
         out.append(indent + text + tail)
 
+    def group_lines(self, s: A.Step, indent: str, out: list[str]) -> None:
+        """A long group, one call per line: ``-> name: (`` ... ``)``."""
+        label = f"{s.label.id}: " if s.label else ""
+        self.emit(s, f"-> {label}(", indent, out)
+        for i, c in enumerate(s.call.calls):
+            out.append(indent + INDENT + ("-> " if i else "") + self.call(c))
+        out.append(indent + ")" + (f" * {self.expr(s.repeat)}" if s.repeat is not None else ""))
+
     def item(self, item) -> list[str]:
         out: list[str] = []
         if isinstance(item, A.ConstDef):
@@ -279,7 +287,11 @@ class Formatter:
             else:
                 self.emit(st, head + src, indent, out)
                 for s, text in zip(st.chain.steps, steps):
-                    self.emit(s, f"-> {text}", indent + INDENT, out)
+                    step_indent = indent + INDENT
+                    if isinstance(s.call, A.Group) and len(step_indent + "-> " + text) > WIDTH:
+                        self.group_lines(s, step_indent, out)
+                    else:
+                        self.emit(s, f"-> {text}", step_indent, out)
         elif isinstance(st, (A.TrainBlock, A.InitBlock)):
             word = "train" if isinstance(st, A.TrainBlock) else "init"
             self.emit(st, f"{word} {{", indent, out)
