@@ -536,6 +536,12 @@ class Lowerer:
             return None
         args, inits = self.split_inits(layer, call, args, ss.env)
         params, arg_exprs = self.validate(layer, call, args, ss.env)
+        if ss.group is not None and params is not None and layer.forward(params, "m", ["x"]) != "m(x)":
+            self.error(call.span, "arity",
+                       f"{call.kind} cannot be a step of a repeat or group: nn.Sequential would call it "
+                       f"as m(x), but its forward is {layer.forward(params, 'm', ['x'])}",
+                       "write it as its own step, or put it in a block and repeat the block")
+            return None
         node_id = (f"{ss.prefix}.{name}" if ss.prefix else ss.scope.path(name))
         node = Node(node_id, name, call.kind, call.span, ss.scope, layer=layer, params=params,
                     call=call, arg_exprs=arg_exprs, inputs=tensors, user_named=user_named,
@@ -619,9 +625,21 @@ class Lowerer:
         fields = layer.Params.model_fields
         ok = True
         pos = 0
+        star = next((p[1:] for p in layer.positional if p.startswith("*")), None)
+        if star is not None:  # torch's *shape: the positional arguments from there on form one tuple
+            first = layer.positional.index("*" + star)
+            rest = [a for a in args if a.name is None][first:]
+            if rest:
+                vals = [self.eval(a.value, env) for a in rest]
+                if any(v is _ERR for v in vals):
+                    return None, exprs
+                values[star] = vals[0] if len(vals) == 1 else tuple(vals)
+                exprs[star] = rest[0].value if len(rest) == 1 else A.TupleLit(
+                    tuple(a.value for a in rest), rest[0].span.to(rest[-1].span))
+                args = [a for a in args if not any(a is r for r in rest)]
         for a in args:
             if a.name is None:
-                if pos >= len(layer.positional):
+                if pos >= len(layer.positional) or layer.positional[pos].startswith("*"):
                     n = len(layer.positional)
                     self.error(a.span, "too-many-arguments",
                                f"{call.kind} takes {n} positional argument{'s' if n != 1 else ''}"
@@ -889,6 +907,8 @@ def describe_type(ann) -> str:
     if origin is Literal:
         return " or ".join(f'"{a}"' if isinstance(a, str) else str(a) for a in args)
     if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return f"({describe_type(args[0])}, ...)"
         return "(" + ", ".join(describe_type(a) for a in args) + ")"
     if ann is type(None):
         return "none"

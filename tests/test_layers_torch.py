@@ -10,6 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from graphc.layers.base import TensorType, load_all  # noqa: E402
+from tests.fuzz.harness import instantiate  # noqa: E402
 
 REGISTRY = load_all()
 CASES = [(kind, i, s) for kind, layer in sorted(REGISTRY.items()) for i, s in enumerate(layer.samples)]
@@ -32,14 +33,14 @@ def test_samples_cover_every_parameter():
 
 
 def _run_torch(layer, params, ctor, inputs):
-    if layer.torch_name is not None:
-        cls = getattr(torch.nn, layer.torch_name.split(".", 1)[1])
-        module = cls(**ctor)
-        module.train()
-        return module, module(*inputs)
+    """Run the layer the way the generated code does: its constructor, then its forward text."""
     names = [f"t{i}" for i in range(len(inputs))]
-    expr = layer.forward(params, None, names)
-    return None, eval(expr, {"torch": torch}, dict(zip(names, inputs)))
+    env = dict(zip(names, inputs))
+    if layer.torch_name is not None:
+        module = instantiate(layer.torch_name, ctor)
+        module.train()
+        return module, eval(layer.forward(params, "module", names), {"torch": torch, "module": module}, env)
+    return None, eval(layer.forward(params, None, names), {"torch": torch}, env)
 
 
 @pytest.mark.parametrize("kind,i,sample", CASES, ids=[f"{k}-{i}" for k, i, _ in CASES])

@@ -25,6 +25,10 @@ def literal(v) -> str:
         return repr(v)
     if isinstance(v, str):
         return repr(v)
+    from graphc.layers.base import Ctor
+
+    if isinstance(v, Ctor):
+        return call(v.func, [], [(k, literal(x)) for k, x in v.kwargs.items()])
     if isinstance(v, (tuple, list)):
         inner = ", ".join(literal(x) for x in v)
         return f"({inner},)" if len(v) == 1 else f"({inner})"

@@ -298,6 +298,8 @@ class Emitter:
                 else:
                     target = ", ".join(f"{it.name}_{k}" for k in range(len(outs)))
             names = [target] if len(outs) == 1 else target.split(", ")
+            if isinstance(it, Node) and it.layer.n_outputs is None and len(outs) == 1:
+                target += ","  # a one-piece chunk/split returns a 1-tuple: unpack it
             for r, n in zip(outs, names):
                 var[r] = n
             types = [[self.prog.type_of(r) for r in item_outputs(s.items[i])] for s in insts]

@@ -52,6 +52,15 @@ class Sample:
 
 
 @dataclass(frozen=True)
+class Ctor:
+    """A constructor call as a constructor value: ``nn.TransformerEncoder(encoder_layer=Ctor(...))``.
+    ``func`` comes from the layer's definition (``"nn.TransformerEncoderLayer"``), never from a file."""
+
+    func: str
+    kwargs: dict
+
+
+@dataclass(frozen=True)
 class TensorType:
     shape: Shape
     dtype: str = "float32"

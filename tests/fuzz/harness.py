@@ -49,8 +49,7 @@ def _torch_run(layer, params, ctor, shapes, dtype):
             out = eval(layer.forward(params, None, names), {"torch": torch}, dict(zip(names, tensors)))
             n_params = 0
         else:
-            cls = getattr(torch.nn, layer.torch_name.split(".", 1)[1])
-            module = cls(**ctor)
+            module = instantiate(layer.torch_name, ctor)
             if dtype in FLOAT_DTYPES and dtype != "float32":
                 module = module.to(tdt)
             module.train()
@@ -60,6 +59,30 @@ def _torch_run(layer, params, ctor, shapes, dtype):
             n_params = sum(p.numel() for p in module.parameters())
     outs = out if isinstance(out, (tuple, list)) else (out,)
     return [(tuple(o.shape), str(o.dtype).replace("torch.", "")) for o in outs], n_params
+
+
+def instantiate(torch_name: str, ctor: dict):
+    """Build ``nn.X(**ctor)``; nested constructor values (Ctor) are built first."""
+    from graphc.layers.base import Ctor
+
+    def build(v):
+        if isinstance(v, Ctor):
+            return instantiate(v.func, v.kwargs)
+        return v
+
+    cls = getattr(torch.nn, torch_name.split(".", 1)[1])
+    return cls(**{k: build(v) for k, v in ctor.items()})
+
+
+def _as_written(ctor: dict, params: dict) -> dict:
+    from graphc.layers.base import Ctor
+
+    out = {}
+    for k, v in ctor.items():
+        if isinstance(v, Ctor):
+            v = Ctor(v.func, _as_written(v.kwargs, params))
+        out[k] = params[k] if k in params else v
+    return out
 
 
 def compare(kind: str, params: dict, shapes: list[tuple[int, ...]], dtype: str = "float32") -> Outcome:
@@ -87,7 +110,7 @@ def compare(kind: str, params: dict, shapes: list[tuple[int, ...]], dtype: str =
     if ctor is not None:
         # what the user wrote reaches torch as written (a given in_features is not
         # replaced by the inferred one), so torch can disagree with graphc's check
-        ctor = {**ctor, **{k: v for k, v in params.items() if k in ctor}}
+        ctor = _as_written(ctor, params)
     try:
         if ctor is None and layer.torch_name is not None:
             raise RuntimeError("no constructor")

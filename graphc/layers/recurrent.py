@@ -1,0 +1,197 @@
+"""Recurrent layers: RNN, LSTM and GRU.
+
+The torch modules return ``(output, h_n)`` (LSTM: ``(output, (h_n, c_n))``);
+graphc's ``output`` parameter picks one tensor of that, so a recurrent layer is
+one value in a model: the whole sequence, its last time step, or the last
+layer's final hidden state (both directions side by side when bidirectional).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from graphc.layers.base import (
+    Layer,
+    NonNegInt,
+    Params,
+    PosInt,
+    Prob,
+    Sample,
+    ShapeError,
+    TensorType,
+    check_given,
+    need_concrete,
+    need_rank,
+    register,
+)
+from graphc.shapes import numel
+
+Output = Literal["sequence", "last", "hidden"]
+
+
+class ExplicitBatchFirst(Layer):
+    """graphc's batch_first default (True) is not torch's (False): always write it."""
+
+    def ctor_defaults(self):
+        out = super().ctor_defaults()
+        out.pop("batch_first")
+        return out
+
+
+class _RecurrentParams(Params):
+    hidden_size: PosInt
+    num_layers: PosInt = 1
+    bias: bool = True
+    batch_first: bool = True
+    dropout: Prob = 0.0
+    bidirectional: bool = False
+    input_size: PosInt | None = None
+    output: Output = "sequence"
+
+
+class _Recurrent(ExplicitBatchFirst):
+    needs_float = True
+    category = "recurrent"
+    positional = ("hidden_size", "num_layers")
+    ctor_positional = 2
+    Params = _RecurrentParams
+    gates = 1
+    state = "[1]"  # the h_n part of the module's result
+
+    def infer(self, p, ins):
+        (x,) = ins
+        need_rank(x, (2, 3), "(B, T, F), (T, B, F) or unbatched (T, F)")
+        n = need_concrete(x.shape[-1], "input_size (the input's last dimension)")
+        check_given(p, "input_size", n)
+        proj = self._proj(p)
+        if proj >= p.hidden_size:
+            raise ShapeError(f"proj_size={proj} must be smaller than hidden_size={p.hidden_size}",
+                             code="invalid-argument", arg="proj_size",
+                             hint=f"use a proj_size below {p.hidden_size}, or 0 for no projection")
+        features = self._directions(p) * self._h_out(p)
+        if p.output == "sequence":
+            return [TensorType(x.shape[:-1] + (features,), x.dtype)]
+        time = 1 if p.batch_first and len(x.shape) == 3 else 0
+        return [TensorType(x.shape[:time] + x.shape[time + 1:-1] + (features,), x.dtype)]
+
+    @staticmethod
+    def _directions(p) -> int:
+        return 2 if p.bidirectional else 1
+
+    @staticmethod
+    def _proj(p) -> int:
+        return getattr(p, "proj_size", 0)  # LSTM only
+
+    def _h_out(self, p) -> int:
+        return self._proj(p) or p.hidden_size
+
+    def ctor(self, p, ins):
+        d = p.model_dump(exclude={"input_size", "output"})
+        return {"input_size": ins[0].shape[-1], **d}
+
+    def forward(self, p, call, args):
+        out = f"{call}({args[0]})"
+        if p.output == "sequence":
+            return f"{out}[0]"
+        if p.output == "last":
+            return f"{out}[0][..., -1, :]" if p.batch_first else f"{out}[0][-1]"
+        h = f"{out}{self.state}"
+        return f"torch.cat({h}[-2:].unbind(), dim=-1)" if p.bidirectional else f"{h}[-1]"
+
+    def _per_step(self, p, n: int, with_bias: bool) -> int:
+        """Weights (or MACs) of one time step: every layer, every direction."""
+        g, h, h_out, d = self.gates * p.hidden_size, p.hidden_size, self._h_out(p), self._directions(p)
+        proj = self._proj(p)
+        total = 0
+        for layer in range(p.num_layers):
+            n_in = n if layer == 0 else d * h_out
+            total += d * (g * (n_in + h_out) + (2 * g if with_bias else 0) + proj * h)
+        return total
+
+    def param_count(self, p, ins):
+        return self._per_step(p, ins[0].shape[-1], p.bias)
+
+    def macs(self, p, ins, outs):
+        return numel(ins[0].shape[:-1]) * self._per_step(p, ins[0].shape[-1], False)
+
+    def label(self, p, ins):
+        parts = [str(p.hidden_size)]
+        if p.num_layers > 1:
+            parts.append(f"×{p.num_layers}")
+        if p.bidirectional:
+            parts.append("bi")
+        if p.output != "sequence":
+            parts.append(f"→{p.output}")
+        return " ".join(parts)
+
+    def explain(self, p, ins, outs):
+        d, h_out = self._directions(p), self._h_out(p)
+        return [f"features = directions·H_out = {d}·{h_out} = {d * h_out}"]
+
+
+@register
+class RNN(_Recurrent):
+    """Elman RNN (tanh or relu) over (B, T, F); ``output``: "sequence", "last" or "hidden"."""
+
+    torch_name = "nn.RNN"
+
+    class Params(_RecurrentParams):
+        nonlinearity: Literal["tanh", "relu"] = "tanh"
+
+    def ctor(self, p, ins):
+        d = super().ctor(p, ins)
+        return {k: d[k] for k in ("input_size", "hidden_size", "num_layers", "nonlinearity", "bias",
+                                  "batch_first", "dropout", "bidirectional")}
+
+    samples = (
+        Sample({"hidden_size": 8}, ((2, 5, 3),)),
+        Sample({"hidden_size": 4, "num_layers": 2, "nonlinearity": "relu", "dropout": 0.5,
+                "output": "last"}, ((2, 5, 3),)),
+        Sample({"hidden_size": 4, "batch_first": False, "bidirectional": True, "output": "last"},
+               ((5, 2, 3),)),
+        Sample({"hidden_size": 4, "num_layers": 3, "bidirectional": True, "output": "hidden",
+                "bias": False}, ((2, 5, 3),)),
+        Sample({"hidden_size": 6, "input_size": 3, "output": "hidden"}, ((5, 3),)),
+    )
+
+
+@register
+class LSTM(_Recurrent):
+    """Long short-term memory over (B, T, F), h optionally projected to ``proj_size``; ``output`` as RNN."""
+
+    torch_name = "nn.LSTM"
+    gates = 4
+    state = "[1][0]"
+
+    class Params(_RecurrentParams):
+        proj_size: NonNegInt = 0
+
+    samples = (
+        Sample({"hidden_size": 8}, ((2, 5, 3),)),
+        Sample({"hidden_size": 6, "proj_size": 2, "num_layers": 2, "bidirectional": True},
+               ((2, 5, 3),)),
+        Sample({"hidden_size": 6, "proj_size": 3, "bidirectional": True, "output": "hidden",
+                "num_layers": 2, "dropout": 0.1}, ((2, 4, 3),)),
+        Sample({"hidden_size": 4, "batch_first": False, "output": "hidden", "bias": False},
+               ((5, 2, 3),)),
+        Sample({"hidden_size": 4, "output": "last", "input_size": 3}, ((2, 5, 3),)),
+        Sample({"hidden_size": 4, "output": "last", "bidirectional": True}, ((5, 3),)),
+    )
+
+
+@register
+class GRU(_Recurrent):
+    """Gated recurrent unit over (B, T, F); ``output`` as RNN."""
+
+    torch_name = "nn.GRU"
+    gates = 3
+
+    samples = (
+        Sample({"hidden_size": 8}, ((2, 5, 3),)),
+        Sample({"hidden_size": 4, "num_layers": 2, "bidirectional": True, "dropout": 0.2,
+                "output": "hidden"}, ((2, 5, 3),)),
+        Sample({"hidden_size": 4, "batch_first": False, "output": "last", "bias": False},
+               ((5, 2, 3),)),
+        Sample({"hidden_size": 5, "input_size": 2, "output": "hidden", "bidirectional": True},
+               ((4, 2),)),
+    )

@@ -1,0 +1,564 @@
+"""Tensor operations without parameters, emitted as expressions: reshape, view, permute,
+transpose, squeeze, unsqueeze, the reductions mean/sum/max/amax, split, chunk and slice.
+
+Dims are torch's (the batch is dim 0, negative dims count from the end, a 0-d tensor
+takes dims -1 and 0), except the shape of reshape and view, which leaves out the batch.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, ClassVar
+
+from pydantic import Field, model_validator
+
+from graphc.emit.pyfmt import literal
+from graphc.layers.base import (FLOAT_DTYPES, Layer, NonNegInt, Params, PosInt, Sample, ShapeError,
+                                TensorType, need_concrete, register)
+from graphc.shapes import Dim, Sym, normalize_dim, numel, shape_str
+
+class _VarargParams(Params):
+    """``reshape(16, -1)``, ``reshape((16, -1))`` and ``reshape(16)`` all give shape=(16, -1)
+    or (16,): the lowering gathers a ``*name`` positional's arguments into one tuple, and a
+    lone value given by keyword becomes a 1-tuple here."""
+
+    vararg: ClassVar[str]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gather(cls, data):
+        if isinstance(data, dict) and cls.vararg in data and not isinstance(data[cls.vararg], tuple):
+            data = {**data, cls.vararg: (data[cls.vararg],)}
+        return data
+
+
+def _wrap(dim: int, rank: int, arg: str, x: TensorType) -> int:
+    """torch's wrapping of ``dim`` into ``range(rank)`` (a 0-d tensor takes -1 and 0)."""
+    r = max(rank, 1)
+    d = normalize_dim(dim, r)
+    if d is None:
+        raise ShapeError(f"{arg}={dim} is out of range for a {len(x.shape)}-d input "
+                         f"{shape_str(x.shape)}", arg=arg, code="shape-rank",
+                         hint=f"use a dim in [{-r}, {r - 1}]")
+    return d
+
+
+def _wrap_all(dims: tuple[int, ...], rank: int, arg: str, x: TensorType) -> list[int]:
+    out = [_wrap(d, rank, arg, x) for d in dims]
+    for i, d in enumerate(out):
+        if d in out[:i]:
+            raise ShapeError(f"{arg}={literal(dims)} names dim {d} twice", arg=arg,
+                             code="invalid-argument", hint="name each dim once")
+    return out
+
+
+# ------------------------------------------------------------------ reshaping
+class _Reshape(Layer):
+    category = "reshape"
+    positional = ("*shape",)
+    method = "reshape"
+
+    class Params(_VarargParams):
+        vararg = "shape"
+        shape: tuple[Annotated[int, Field(ge=-1)], ...]
+
+    def infer(self, p, ins):
+        (x,) = ins
+        if not x.shape:
+            raise ShapeError("expects an input with a batch dim, got a 0-d tensor", code="shape-rank")
+        if p.shape.count(-1) > 1:
+            raise ShapeError(f"shape={literal(p.shape)} has more than one -1", arg="shape",
+                             code="invalid-argument", hint="only one dim can be inferred")
+        rest = numel(x.shape[1:])
+        known = math.prod(d for d in p.shape if d != -1)
+        have = f"{rest}, {shape_str(x.shape[1:])} after the batch dim"
+        empty_batch = x.shape[0] == 0  # torch compares whole tensors: 0 elements fit any shape
+        if -1 in p.shape:
+            if known == 0 or empty_batch:
+                raise ShapeError(f"shape={literal(p.shape)}: -1 cannot be inferred when "
+                                 f"{'the shape has a 0' if known == 0 else 'the batch dim is 0'}",
+                                 arg="shape", hint="write every dim")
+            inferred = rest // known
+            ok = inferred * known == rest
+        else:
+            inferred, ok = None, empty_batch or rest == known
+        if not ok:
+            want = f"a multiple of {known}" if inferred is not None else f"{known}"
+            if isinstance(rest, Sym) and known:
+                raise ShapeError(f"shape={literal(p.shape)} needs {want} elements per sample, but the "
+                                 f"input has {have}: they fit only for some values of "
+                                 f"{', '.join(sorted(rest.free_names))}", arg="shape",
+                                 code="shape-symbolic",
+                                 hint="give those dims numbers in the input declaration")
+            raise ShapeError(f"shape={literal(p.shape)} needs {want} elements per sample, but the "
+                             f"input has {have}", arg="shape",
+                             hint="the batch dim is kept: write the shape of one sample")
+        dims = tuple(inferred if d == -1 else d for d in p.shape)
+        return [TensorType((x.shape[0],) + dims, x.dtype)]
+
+    def forward(self, p, call, args):
+        x = args[0]
+        return f"{x}.{self.method}({', '.join([f'{x}.shape[0]'] + [literal(d) for d in p.shape])})"
+
+    def label(self, p, ins):
+        return literal(p.shape)
+
+    def explain(self, p, ins, outs):
+        if -1 not in p.shape:
+            return []
+        known = math.prod(d for d in p.shape if d != -1)
+        return [f"-1 = {numel(ins[0].shape[1:])} / {known} = {outs[0].shape[1 + p.shape.index(-1)]}"]
+
+
+@register
+class reshape(_Reshape):
+    """``x.reshape(B, *shape)``: ``shape`` leaves out the batch dim, which is kept (as Keras's
+    Reshape); one entry may be -1 (inferred). ``reshape(16, -1)`` or ``reshape((16, -1))``.
+    With symbolic dims the -1 must come out exact for every value ((B, T, 64) to (-1, 8, 8)
+    gives (B, T, 8, 8)); a shape that fits only some values is a shape-symbolic error."""
+
+    samples = (
+        Sample({"shape": (16, -1)}, ((2, 4, 8, 8),)),
+        Sample({"shape": 12}, ((2, 3, 4),)),
+        Sample({"shape": (-1,)}, ((2, 3, 4),), "int64"),
+        Sample({"shape": (2, 1, 3)}, ((2, 6),)),
+        Sample({"shape": ()}, ((3, 1, 1),)),
+    )
+
+
+@register
+class view(_Reshape):
+    """``x.view(B, *shape)``: reshape's shape rule; the generated view raises at run time on a
+    tensor whose memory layout does not allow it (after permute or transpose: use reshape)."""
+
+    method = "view"
+    samples = (
+        Sample({"shape": (-1, 2, 2)}, ((2, 3, 4),)),
+        Sample({"shape": (4, 3)}, ((2, 12),)),
+    )
+
+
+@register
+class permute(Layer):
+    """``x.permute(*dims)``: every dim of the input once, in a new order (the batch is dim 0).
+    ``permute(0, 2, 1)`` or ``permute((0, 2, 1))``."""
+
+    category = "reshape"
+    positional = ("*dims",)
+
+    class Params(_VarargParams):
+        vararg = "dims"
+        dims: tuple[int, ...]
+
+    def infer(self, p, ins):
+        (x,) = ins
+        if len(p.dims) != len(x.shape):
+            raise ShapeError(f"dims={literal(p.dims)} has {len(p.dims)} entries, but the input "
+                             f"{shape_str(x.shape)} has {len(x.shape)} dims", arg="dims",
+                             code="shape-rank", hint="name every dim of the input once")
+        order = _wrap_all(p.dims, len(x.shape), "dims", x)
+        return [TensorType(tuple(x.shape[d] for d in order), x.dtype)]
+
+    def forward(self, p, call, args):
+        return f"{args[0]}.permute({', '.join(literal(d) for d in p.dims) or '()'})"
+
+    def label(self, p, ins):
+        return literal(p.dims)
+
+    samples = (
+        Sample({"dims": (0, 2, 1)}, ((2, 3, 4),)),
+        Sample({"dims": (0, -1, 1, 2)}, ((2, 3, 4, 5),)),
+        Sample({"dims": ()}, ((),)),
+    )
+
+
+@register
+class transpose(Layer):
+    """``x.transpose(dim0, dim1)``: two dims swapped."""
+
+    category = "reshape"
+    positional = ("dim0", "dim1")
+
+    class Params(Params):
+        dim0: int
+        dim1: int
+
+    def infer(self, p, ins):
+        (x,) = ins
+        a = _wrap(p.dim0, len(x.shape), "dim0", x)
+        b = _wrap(p.dim1, len(x.shape), "dim1", x)
+        shape = list(x.shape)
+        if shape:
+            shape[a], shape[b] = shape[b], shape[a]
+        return [TensorType(tuple(shape), x.dtype)]
+
+    def forward(self, p, call, args):
+        return f"{args[0]}.transpose({p.dim0}, {p.dim1})"
+
+    def label(self, p, ins):
+        return f"{p.dim0}↔{p.dim1}"
+
+    samples = (
+        Sample({"dim0": 1, "dim1": 2}, ((2, 3, 4),)),
+        Sample({"dim0": -1, "dim1": 0}, ((2, 3),)),
+        Sample({"dim0": 0, "dim1": -1}, ((),)),
+    )
+
+
+@register
+class squeeze(Layer):
+    """``x.squeeze(dim)``: drops the given dims (an int or a tuple; none: every dim) that have
+    size 1; a dim of another size stays (as in torch). Whether a symbolic dim is 1 is known only
+    at run time, so squeezing one is an error."""
+
+    category = "reshape"
+    positional = ("dim",)
+
+    class Params(Params):
+        dim: int | tuple[int, ...] | None = None
+
+    def infer(self, p, ins):
+        (x,) = ins
+        if p.dim is None:
+            dims = list(range(len(x.shape)))
+        else:
+            dims = _wrap_all(p.dim if isinstance(p.dim, tuple) else (p.dim,), len(x.shape), "dim", x)
+        if not x.shape:
+            return [x]
+        drop = {d for d in dims
+                if need_concrete(x.shape[d], f"dim {d} (squeezed only if it is 1)", "dim") == 1}
+        return [TensorType(tuple(n for i, n in enumerate(x.shape) if i not in drop), x.dtype)]
+
+    def forward(self, p, call, args):
+        return f"{args[0]}.squeeze({'' if p.dim is None else literal(p.dim)})"
+
+    def label(self, p, ins):
+        return "" if p.dim is None else f"dim={literal(p.dim)}"
+
+    samples = (
+        Sample({"dim": 1}, ((2, 1, 4),)),
+        Sample({"dim": -1}, ((2, 3),)),
+        Sample({"dim": (1, 3)}, ((2, 1, 4, 1),)),
+        Sample({}, ((1, 3, 1),)),
+        Sample({"dim": 0}, ((),)),
+    )
+
+
+@register
+class unsqueeze(Layer):
+    """``x.unsqueeze(dim)``: a new dim of size 1 at ``dim`` (in [-rank-1, rank])."""
+
+    category = "reshape"
+    positional = ("dim",)
+
+    class Params(Params):
+        dim: int
+
+    def infer(self, p, ins):
+        (x,) = ins
+        d = _wrap(p.dim, len(x.shape) + 1, "dim", x)
+        return [TensorType(x.shape[:d] + (1,) + x.shape[d:], x.dtype)]
+
+    def forward(self, p, call, args):
+        return f"{args[0]}.unsqueeze({p.dim})"
+
+    def label(self, p, ins):
+        return f"dim={p.dim}"
+
+    samples = (
+        Sample({"dim": 1}, ((2, 3),)),
+        Sample({"dim": -1}, ((2, 3),)),
+        Sample({"dim": 0}, ((),)),
+    )
+
+
+# ------------------------------------------------------------------ reductions
+class _Reduce(Layer):
+    """A reduction over ``dim`` (an int, a tuple, or none: every dim; an empty tuple is every
+    dim too, as in torch), keeping the reduced dims as size 1 when ``keepdim``."""
+
+    category = "other"
+    positional = ("dim", "keepdim")
+    fn = "sum"
+    needs_nonempty = False  # max and amax raise over a dim of size 0
+
+    class Params(Params):
+        dim: int | tuple[int, ...] | None = None
+        keepdim: bool = False
+
+    def out_dtype(self, dtype: str) -> str:
+        return dtype
+
+    def infer(self, p, ins):
+        (x,) = ins
+        if p.dim is None or p.dim == ():
+            dims = list(range(len(x.shape)))
+        else:
+            dims = _wrap_all(p.dim if isinstance(p.dim, tuple) else (p.dim,), len(x.shape), "dim", x)
+        if not x.shape:
+            dims = []
+        if self.needs_nonempty and any(x.shape[d] == 0 for d in dims):
+            raise ShapeError(f"cannot reduce {shape_str(x.shape)} over a dim of size 0", arg="dim",
+                             code="shape-nonpositive")
+        if p.keepdim:
+            shape = tuple(1 if i in dims else n for i, n in enumerate(x.shape))
+        else:
+            shape = tuple(n for i, n in enumerate(x.shape) if i not in dims)
+        return [TensorType(shape, self.out_dtype(x.dtype))]
+
+    def forward(self, p, call, args):
+        kw = f", dim={literal(p.dim)}" if p.dim is not None or p.keepdim else ""
+        return f"torch.{self.fn}({args[0]}{kw}{', keepdim=True' if p.keepdim else ''})"
+
+    def label(self, p, ins):
+        return ("" if p.dim is None else f"dim={literal(p.dim)}") + (" keepdim" if p.keepdim else "")
+
+
+@register
+class mean(_Reduce):
+    """``torch.mean(x, dim, keepdim)``: the mean over ``dim`` (none: every dim); needs floats."""
+
+    fn = "mean"
+    needs_float = True
+    samples = (
+        Sample({"dim": (2, 3)}, ((2, 3, 4, 5),)),
+        Sample({"dim": 1, "keepdim": True}, ((2, 3, 4),)),
+        Sample({}, ((2, 3),)),
+    )
+
+
+@register
+class Sum(_Reduce):
+    """``torch.sum(x, dim, keepdim)``: the sum over ``dim`` (none: every dim); integer and
+    bool tensors sum to int64."""
+
+    kind = "sum"
+    samples = (
+        Sample({"dim": -1}, ((2, 3, 4),)),
+        Sample({"dim": (0, 2), "keepdim": True}, ((2, 3, 4),), "int64"),
+        Sample({"keepdim": True}, ((2, 3),)),
+        Sample({"dim": ()}, ((2, 3),)),
+    )
+
+    def out_dtype(self, dtype):
+        return dtype if dtype in FLOAT_DTYPES else "int64"
+
+
+@register
+class amax(_Reduce):
+    """``torch.amax(x, dim, keepdim)``: the maximum over ``dim`` (none: every dim)."""
+
+    fn = "amax"
+    needs_nonempty = True
+    samples = (
+        Sample({"dim": (1, 2)}, ((2, 3, 4),)),
+        Sample({"dim": 0, "keepdim": True}, ((2, 3),), "int64"),
+        Sample({}, ((2, 3),)),
+    )
+
+
+@register
+class Max(_Reduce):
+    """``torch.max(x, dim, keepdim).values``: the maximum over one dim (none: every dim, when
+    keepdim is false)."""
+
+    kind = "max"
+    needs_nonempty = True
+
+    class Params(Params):
+        dim: int | None = None
+        keepdim: bool = False
+
+    def infer(self, p, ins):
+        if p.dim is None and p.keepdim:
+            raise ShapeError("keepdim=true needs a dim", arg="keepdim", code="invalid-argument",
+                             hint="give dim, or use amax, which keeps every dim")
+        return super().infer(p, ins)
+
+    def forward(self, p, call, args):
+        keepdim = ", keepdim=True" if p.keepdim else ""
+        if p.dim is None:
+            return f"torch.max({args[0]}{keepdim})"
+        return f"torch.max({args[0]}, dim={p.dim}{keepdim}).values"
+
+    samples = (
+        Sample({"dim": 1}, ((2, 3, 4),)),
+        Sample({"dim": -1, "keepdim": True}, ((2, 3),), "int64"),
+        Sample({}, ((2, 3),)),
+    )
+
+
+# ------------------------------------------------------------------ splitting
+def _pieces(n: int, size: int) -> list[int]:
+    """torch.split's sizes for a dim of ``n`` in pieces of ``size`` > 0 (the last may be smaller)."""
+    count = max(-(-n // size), 1)
+    return [size] * (count - 1) + [n - size * (count - 1)]
+
+
+class _Split(Layer):
+    category = "reshape"
+    n_outputs = None
+
+    def split_dim(self, p, x: TensorType) -> int:
+        if not x.shape:
+            raise ShapeError("expects at least a 1-d input, got a 0-d tensor", code="shape-rank")
+        return _wrap(p.dim, len(x.shape), "dim", x)
+
+    @staticmethod
+    def outs(x: TensorType, d: int, sizes: list[Dim]) -> list[TensorType]:
+        return [TensorType(x.shape[:d] + (s,) + x.shape[d + 1:], x.dtype) for s in sizes]
+
+
+@register
+class chunk(_Split):
+    """``torch.chunk(x, chunks, dim)``: ``chunks`` pieces of ⌈n/chunks⌉ along ``dim`` (default
+    0, as torch), the last smaller; fewer pieces when that size covers ``n`` sooner (5 in 4
+    chunks gives 2, 2, 1). Write one name per piece: ``a, b = x -> chunk(2, dim=1)``."""
+
+    positional = ("chunks", "dim")
+
+    class Params(Params):
+        chunks: PosInt
+        dim: int = 0
+
+    def infer(self, p, ins):
+        (x,) = ins
+        d = self.split_dim(p, x)
+        n = x.shape[d]
+        if isinstance(n, int):
+            return self.outs(x, d, [0] * p.chunks if n == 0 else _pieces(n, -(-n // p.chunks)))
+        size = n // p.chunks
+        if size * p.chunks != n:
+            raise ShapeError(f"dim {d} is the symbolic {n}, which {p.chunks} chunks divide evenly only "
+                             f"for some of its values", arg="chunks", code="shape-symbolic",
+                             hint="give that dim a number in the input declaration")
+        return self.outs(x, d, [size] * p.chunks)
+
+    def forward(self, p, call, args):
+        return f"torch.chunk({args[0]}, {p.chunks}, dim={p.dim})"
+
+    def label(self, p, ins):
+        return f"{p.chunks} dim={p.dim}"
+
+    def explain(self, p, ins, outs):
+        d = _wrap(p.dim, len(ins[0].shape), "dim", ins[0])
+        n = ins[0].shape[d]
+        return [f"chunk = ⌈{n}/{p.chunks}⌉ = {outs[0].shape[d]}, {len(outs)} chunk(s)"]
+
+    samples = (
+        Sample({"chunks": 2, "dim": 1}, ((2, 6, 3),)),
+        Sample({"chunks": 4, "dim": -1}, ((2, 5),)),
+        Sample({"chunks": 3}, ((2, 3),), "int64"),
+    )
+
+
+@register
+class split(_Split):
+    """``torch.split(x, split_size_or_sections, dim)``: pieces of one size (the last smaller) or
+    of the listed sizes, which must sum to the dim; ``dim`` defaults to 0, as torch.
+    Write one name per piece: ``a, b = x -> split((2, 6), dim=1)``."""
+
+    positional = ("split_size_or_sections", "dim")
+
+    class Params(Params):
+        split_size_or_sections: NonNegInt | tuple[NonNegInt, ...]
+        dim: int = 0
+
+    def infer(self, p, ins):
+        (x,) = ins
+        d = self.split_dim(p, x)
+        s = p.split_size_or_sections
+        n = need_concrete(x.shape[d], f"dim {d} (the dim split)", "dim")
+        if isinstance(s, tuple):
+            if sum(s) != n:
+                raise ShapeError(f"split_size_or_sections={literal(s)} sums to {sum(s)}, but dim {d} "
+                                 f"of {shape_str(x.shape)} has {n}", arg="split_size_or_sections",
+                                 hint=f"sizes that sum to {n}")
+            return self.outs(x, d, list(s))
+        if s == 0 and n != 0:
+            raise ShapeError(f"split_size_or_sections=0, but dim {d} of {shape_str(x.shape)} has {n}",
+                             arg="split_size_or_sections", hint="a size of at least 1")
+        return self.outs(x, d, [0] if s == 0 else _pieces(n, s))
+
+    def forward(self, p, call, args):
+        return f"torch.split({args[0]}, {literal(p.split_size_or_sections)}, dim={p.dim})"
+
+    def label(self, p, ins):
+        return f"{literal(p.split_size_or_sections)} dim={p.dim}"
+
+    samples = (
+        Sample({"split_size_or_sections": 2, "dim": 1}, ((2, 5, 3),)),
+        Sample({"split_size_or_sections": (1, 3), "dim": -1}, ((2, 4),)),
+        Sample({"split_size_or_sections": 4}, ((3, 2),), "int64"),
+    )
+
+
+@register
+class Slice(Layer):
+    """``x[:, start:end:step]`` along ``dim``: Python's clamping of out-of-range ``start`` and
+    ``end`` (none: the ends), ``step`` > 0. The length of a slice of a symbolic dim must not
+    depend on its value (``1:`` on T gives T − 1; ``0:10`` on T is an error)."""
+
+    kind = "slice"
+    category = "reshape"
+    positional = ("dim", "start", "end", "step")
+
+    class Params(Params):
+        dim: int = 0
+        start: int | None = None
+        end: int | None = None
+        step: PosInt = 1
+
+    def infer(self, p, ins):
+        (x,) = ins
+        if not x.shape:
+            raise ShapeError("cannot slice a 0-d tensor", code="shape-rank")
+        d = _wrap(p.dim, len(x.shape), "dim", x)
+        n = x.shape[d]
+        if isinstance(n, int):
+            length = len(range(n)[p.start:p.end:p.step])
+        else:
+            length = _symbolic_length(n, p.start, p.end, p.step)
+            if length is None:
+                raise ShapeError(f"the length of [{self.index(p)}] on the symbolic dim {d} ({n}) "
+                                 f"depends on its value", arg="dim", code="shape-symbolic",
+                                 hint="give that dim a number in the input declaration")
+        return [TensorType(x.shape[:d] + (length,) + x.shape[d + 1:], x.dtype)]
+
+    @staticmethod
+    def index(p) -> str:
+        part = ":".join("" if v is None else literal(v) for v in (p.start, p.end))
+        return part + (f":{literal(p.step)}" if p.step != 1 else "")
+
+    def forward(self, p, call, args):
+        if p.dim >= 0:
+            return f"{args[0]}[{':, ' * p.dim}{self.index(p)}]"
+        return f"{args[0]}[..., {self.index(p)}{', :' * (-p.dim - 1)}]"
+
+    def label(self, p, ins):
+        return self.forward(p, None, [""])
+
+    samples = (
+        Sample({"dim": 1, "start": 0, "end": 10}, ((2, 12, 3),)),
+        Sample({"dim": -1, "start": -3}, ((2, 5),)),
+        Sample({"dim": -2, "end": -1, "step": 2}, ((2, 7, 3),), "int64"),
+        Sample({"start": 5, "end": 2}, ((4, 3),)),
+    )
+
+
+def _symbolic_length(n: Sym, start: int | None, end: int | None, step: int) -> Dim | None:
+    """The slice's length on a symbolic dim (a positive integer), or None when it depends on
+    the dim's value."""
+    import sympy as sp
+
+    size = n.expr
+
+    def bound(v, default):
+        if v is None:
+            return default
+        return sp.Min(v, size) if v >= 0 else sp.Max(size + v, 0)
+
+    length = Sym.wrap(sp.Max(sp.ceiling((bound(end, size) - bound(start, 0)) / step), 0))
+    if isinstance(length, Sym) and length.expr.has(sp.Min, sp.Max):
+        return None
+    return length
