@@ -562,3 +562,33 @@ def _symbolic_length(n: Sym, start: int | None, end: int | None, step: int) -> D
     if isinstance(length, Sym) and length.expr.has(sp.Min, sp.Max):
         return None
     return length
+
+
+@register
+class positions(Layer):
+    """The position of every step: ``(B, T, ...)`` in, int64 ``(B, T)`` of 0..T−1 out, for learned
+    positional embeddings (``tokens -> positions -> Embedding(max_len, d)``). ``dim`` is the
+    sequence dim (1 by default, 0 for sequence-first layouts)."""
+
+    category = "embedding"
+    positional = ("dim",)
+
+    class Params(Params):
+        dim: Annotated[int, Field(ge=0, le=1)] = 1
+
+    def infer(self, p, ins):
+        (x,) = ins
+        if len(x.shape) < 2:
+            raise ShapeError(f"expects a batch of sequences, at least 2-d, got {len(x.shape)}-d "
+                             f"{shape_str(x.shape)}", code="shape-rank")
+        return [TensorType(tuple(x.shape[:2]), "int64")]
+
+    def forward(self, p, call, args):
+        x = args[0]
+        steps = f"torch.arange({x}.shape[{p.dim}], device={x}.device)"
+        return f"{steps}.expand({x}.shape[0], -1)" if p.dim == 1 else f"{steps}[:, None].expand(-1, {x}.shape[1])"
+
+    samples = (
+        Sample({}, ((2, 5),), "int64"),
+        Sample({"dim": 0}, ((7, 3, 4),)),
+    )

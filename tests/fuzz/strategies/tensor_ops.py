@@ -202,7 +202,14 @@ def slice_case(draw):
     return params, [x], draw(DTYPES)
 
 
+@st.composite
+def positions_case(draw):
+    return draw(st.fixed_dictionaries({}, optional={"dim": st.sampled_from([0, 1, 1, 2])})), \
+        [draw(shape(0, 4))], draw(DTYPES)
+
+
 STRATEGIES = {
+    "positions": positions_case(),
     "add": broadcastable(),
     "sub": broadcastable(2, 2),
     "mul": broadcastable(),
