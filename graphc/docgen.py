@@ -20,6 +20,11 @@ CATEGORY_TITLES = [
 ]
 
 
+# Sizes that layers take from their inputs when not written (and check when written).
+INFERRED = {"in_features", "in1_features", "in2_features", "in_channels", "num_features", "num_channels",
+            "input_size", "d_model", "embed_dim", "kdim", "vdim", "normalized_shape"}
+
+
 def _tensors(layer) -> str:
     lo, hi = layer.n_inputs
     if hi is None:
@@ -61,8 +66,7 @@ def render() -> str:
                   "|---|---|---|---|---|---|"]
         for kind, layer in by_cat[cat]:
             inferred = [n for n, f in layer.Params.model_fields.items()
-                        if not f.is_required() and f.default is None and n.startswith(("in_", "num_", "d_", "input_",
-                                                                                         "embed_", "normalized_"))]
+                        if not f.is_required() and f.default is None and n in INFERRED]
             torch_name = f"`{layer.torch_name}`" if layer.torch_name else "expression"
             lines.append(f"| `{kind}` | {torch_name} | {_tensors(layer)} | "
                          f"{', '.join(f'`{p}`' for p in layer.positional) or '—'} | {_args(layer)} | "

@@ -98,10 +98,12 @@ class Init:
 
 
 def weight_rank(layer, kind: str) -> int | None:
-    """The number of dims of a layer's ``weight``, where graphc knows it without torch."""
+    """The number of dims of a layer's ``weight``, where graphc knows it without torch
+    (None: unknown here; torch reports a misfit when the model is built)."""
     if layer.category == "conv" and kind[-2:-1].isdigit():
         return 2 + int(kind[-2])
-    return {"linear": 2, "embedding": 2, "norm": 1}.get(layer.category)
+    return {"Linear": 2, "Embedding": 2, "Bilinear": 3, "PReLU": 1, "GroupNorm": 1}.get(
+        kind, 1 if kind.startswith(("BatchNorm", "InstanceNorm")) else None)
 
 
 def _rank_error(init: Init, rank: int | None, what: str) -> str | None:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from graphc.layers.base import Layer, Params, Sample, ShapeError, TensorType, register
-from graphc.shapes import normalize_dim, numel, shape_str
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+
+from graphc.layers.base import Layer, Params, PosInt, Sample, ShapeError, TensorType, need_concrete, register
+from graphc.shapes import normalize_dim, numel, prod_int, shape_str
 
 
 @register
@@ -43,4 +47,52 @@ class Flatten(Layer):
         Sample({"start_dim": 0}, ((3, 4),)),
         Sample({"start_dim": 1, "end_dim": 2}, ((2, 3, 4, 5),)),
         Sample({"start_dim": -2}, ((2, 3, 4),)),
+    )
+
+
+@register
+class Unflatten(Layer):
+    """Splits dim ``dim`` into ``unflattened_size`` (one entry may be -1: the rest of the size)."""
+
+    torch_name = "nn.Unflatten"
+    category = "reshape"
+    positional = ("dim", "unflattened_size")
+    ctor_positional = 2
+
+    class Params(Params):
+        dim: int
+        unflattened_size: Annotated[tuple[PosInt | Literal[-1], ...], Field(min_length=1)]
+
+        @field_validator("unflattened_size")
+        @classmethod
+        def _one_free(cls, v):
+            if v.count(-1) > 1:
+                raise ValueError("only one size may be -1")
+            return v
+
+    def infer(self, p, ins):
+        (x,) = ins
+        d = normalize_dim(p.dim, len(x.shape))
+        if d is None:
+            raise ShapeError(f"dim={p.dim} is out of range for a {len(x.shape)}-d input "
+                             f"{shape_str(x.shape)}", arg="dim", code="shape-rank",
+                             hint=f"use a dim in [{-len(x.shape)}, {len(x.shape) - 1}]" if x.shape else None)
+        n, sizes = x.shape[d], p.unflattened_size
+        known = prod_int(s for s in sizes if s != -1)
+        rest = n // known if -1 in sizes else 1  # the size that -1 stands for
+        if rest * known != n:
+            need_concrete(n, f"input dimension {p.dim}", "unflattened_size")
+            raise ShapeError(f"unflattened_size={shape_str(sizes)} does not multiply up to input dimension "
+                             f"{p.dim}, which is {n}", arg="unflattened_size",
+                             hint=f"use sizes whose product is {n}, or -1 for one of them")
+        out = tuple(rest if s == -1 else s for s in sizes)
+        return [TensorType(x.shape[:d] + out + x.shape[d + 1:], x.dtype)]
+
+    def label(self, p, ins):
+        return f"{p.dim}→{shape_str(p.unflattened_size)}"
+
+    samples = (
+        Sample({"dim": 1, "unflattened_size": (2, 3)}, ((4, 6),)),
+        Sample({"dim": -1, "unflattened_size": (2, -1, 1)}, ((3, 8),)),
+        Sample({"dim": 0, "unflattened_size": (-1,)}, ((5,),), "int64"),
     )
