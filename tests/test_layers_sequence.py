@@ -130,8 +130,9 @@ def test_generated_module_runs_and_writes_batch_first(tmp_path):
     src = comp.python_source()
     for ctor in ("nn.LSTM(", "nn.GRU(", "nn.MultiheadAttention(", "nn.TransformerEncoderLayer(",
                  "nn.TransformerDecoderLayer("):
-        line = next(line for line in src.splitlines() if ctor in line)
-        assert "batch_first=True" in line, line
+        call = src[src.index(ctor):]
+        call = call[:call.index("\n        )") if call.index("\n") < len(ctor) + 2 else call.index("\n")]
+        assert "batch_first=True" in call, call
     ns: dict = {}
     exec(compile(src, "tagger.py", "exec"), ns)
     model = ns["Tagger"]()

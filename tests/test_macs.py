@@ -1,4 +1,13 @@
-"""MACs agree with torch's FlopCounterMode (FLOPs = 2 × MACs for conv, linear and matmul)."""
+"""MACs agree with torch's FlopCounterMode (FLOPs = 2 × MACs for conv, linear, matmul, attention
+and recurrent layers).
+
+Models run in training mode with a batch of 2: in eval mode under no_grad, torch takes fused
+fast paths (nn.TransformerEncoderLayer's) that FlopCounterMode cannot see into.  One stated
+exception remains: on the CPU, nn.LSTM always runs as one fused kernel for which
+FlopCounterMode has no formula (it counts 0; GRU and RNN decompose into counted matmuls and
+are compared).  LSTM nodes' MACs are therefore left out of the comparison; their formula is
+the GRU's with four gates instead of three.
+"""
 
 from pathlib import Path
 
@@ -6,11 +15,14 @@ import pytest
 
 from conftest import MODELS, import_generated
 from graphc.api import compile
+from graphc.shapes import substitute
+from graphc.summary import batch_symbols
 
 torch = pytest.importorskip("torch")
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 FILES = sorted(MODELS.glob("*.model")) + sorted((Path(__file__).parent / "cases").glob("*.model"))
+FLOP_COUNTER_BLIND = {"LSTM"}
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
@@ -20,8 +32,11 @@ def test_total_macs_equal_flop_counter(path, tmp_path):
     gen = tmp_path / f"{path.stem}.py"
     gen.write_text(comp.python_source())
     mod = import_generated(gen, f"macs_{path.stem}")
-    model = getattr(mod, mod.__all__[0])().eval()
+    model = getattr(mod, mod.__all__[0])().train()
     counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
-        model(*mod.example_inputs(batch_size=1))
-    assert counter.get_total_flops() == 2 * comp.summary().total_macs
+    with counter:
+        model(*mod.example_inputs(batch_size=2))
+    prog = comp.program
+    binds = {s: (2 if s in batch_symbols(prog) else 16) for s in prog.symbols}  # example_inputs' sizes
+    macs = sum(substitute(n.macs or 0, binds) for n in prog.layer_nodes() if n.kind not in FLOP_COUNTER_BLIND)
+    assert counter.get_total_flops() == 2 * macs

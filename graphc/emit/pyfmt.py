@@ -63,3 +63,49 @@ def expr(e: A.Expr, name_src) -> str:
             return s
         return f"{side(e.left, False)} {e.op} {side(e.right, True)}"
     raise AssertionError(e)  # pragma: no cover
+
+
+def _split_top(text: str, sep: str) -> list[str]:
+    """Split at ``sep`` outside brackets and string literals."""
+    parts, depth, quote, start, i = [], 0, None, 0, 0
+    while i < len(text):
+        c = text[i]
+        if quote:
+            if c == "\\":
+                i += 1
+            elif c == quote:
+                quote = None
+        elif c in "\"'":
+            quote = c
+        elif c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+        elif c == sep and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+        i += 1
+    parts.append(text[start:])
+    return [p.strip() for p in parts]
+
+
+def wrap(head: str, text: str, indent: str, width: int = 100) -> list[str]:
+    """``head + text`` as lines of at most ``width`` where it can: a call too long for one
+    line gets one argument per line (recursively), black-style."""
+    if len(indent + head + text) <= width or not text.endswith(")") or "(" not in text:
+        return [indent + head + text]
+    open_at = text.index("(")
+    func, inner = text[:open_at], text[open_at + 1:-1]
+    if _split_top(text[open_at:], ",") != [text[open_at:]] or not inner:
+        return [indent + head + text]  # not a single call
+    lines = [indent + head + func + "("]
+    for arg in _split_top(inner, ","):
+        key, eq, value = arg.partition("=")
+        if eq and key.isidentifier():
+            sub = wrap(key + "=", value, indent + "    ", width)
+        else:
+            sub = wrap("", arg, indent + "    ", width)
+        sub[-1] += ","
+        lines += sub
+    lines.append(indent + ")")
+    return lines

@@ -255,7 +255,8 @@ class Emitter:
             items = [s.items[i] for s in insts]
             src = self._item_ctor(plan, items)
             if src is not None:
-                lines.append(f"        self.{it.name} = {src}")
+                lines += pyfmt.wrap(f"self.{it.name} = ", src, "        ") if "\n" not in src else \
+                    [f"        self.{it.name} = {src}"]
         return lines
 
     # ------------------------------------------------------------ forward
