@@ -103,6 +103,7 @@ class Chain:
     source: Name | Call
     steps: tuple[Step, ...]
     span: Span
+    source_label: Name | None = None  # d4 = up1: Up(bottom, e4, 256)
 
 
 @dataclass(frozen=True, slots=True)

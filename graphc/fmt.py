@@ -161,6 +161,9 @@ class Formatter:
                     u.span = Span(st.span.path, st.span.line, st.span.col, head_end.end_line, head_end.end_col)
                     for s in st.chain.steps:
                         add(s)
+                        if isinstance(s.call, A.Group):
+                            for c in s.call.calls:
+                                add(c)
                 elif isinstance(st, (A.TrainBlock, A.InitBlock)):
                     u = add(st)
                     u.span = Span(st.span.path, st.span.line, st.span.col, st.span.line, st.span.col + 1)
@@ -214,7 +217,7 @@ class Formatter:
         label = f"{s.label.id}: " if s.label else ""
         self.emit(s, f"-> {label}(", indent, out)
         for i, c in enumerate(s.call.calls):
-            out.append(indent + INDENT + ("-> " if i else "") + self.call(c))
+            self.emit(c, ("-> " if i else "") + self.call(c), indent + INDENT, out)
         out.append(indent + ")" + (f" * {self.expr(s.repeat)}" if s.repeat is not None else ""))
 
     def item(self, item) -> list[str]:
@@ -273,9 +276,13 @@ class Formatter:
         elif isinstance(st, A.Assign):
             head = ", ".join(t.id for t in st.targets) + " = "
             src = st.chain.source.id if isinstance(st.chain.source, A.Name) else self.call(st.chain.source)
+            if st.chain.source_label is not None:
+                src = f"{st.chain.source_label.id}: {src}"
             steps = [self.step(s) for s in st.chain.steps]
             one = indent + head + " -> ".join([src] + steps)
             step_units = [self.unit_of[id(s)] for s in st.chain.steps]
+            step_units += [self.unit_of[id(c)] for s in st.chain.steps if isinstance(s.call, A.Group)
+                           for c in s.call.calls]
             one_line_src = st.span.line == st.span.end_line
             has_comments = any(u.leading for u in step_units) or (
                 not one_line_src and any(u.trailing for u in step_units))
@@ -288,7 +295,8 @@ class Formatter:
                 self.emit(st, head + src, indent, out)
                 for s, text in zip(st.chain.steps, steps):
                     step_indent = indent + INDENT
-                    if isinstance(s.call, A.Group) and len(step_indent + "-> " + text) > WIDTH:
+                    if isinstance(s.call, A.Group) and (len(step_indent + "-> " + text) > WIDTH or any(
+                            self.unit_of[id(c)].leading or self.unit_of[id(c)].trailing for c in s.call.calls)):
                         self.group_lines(s, step_indent, out)
                     else:
                         self.emit(s, f"-> {text}", step_indent, out)

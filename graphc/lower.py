@@ -72,6 +72,8 @@ def _declared_names(body) -> list[str]:
         if isinstance(st, A.Assign):
             out += [t.id for t in st.targets]
             out += [s.label.id for s in st.chain.steps if s.label is not None]
+            if st.chain.source_label is not None:
+                out.append(st.chain.source_label.id)
         elif isinstance(st, A.InputDecl):
             out.append(st.name.id)
     return out
@@ -389,10 +391,12 @@ class Lowerer:
             if not chain.steps and target is not None:
                 pass  # an alias: y = x
         else:
-            refs = self.apply(chain.source, [], ss, label=None,
+            refs = self.apply(chain.source, [], ss, label=chain.source_label,
                               default_name=(target.id if (target and not chain.steps) else None),
                               chain_var=ss.legal_of[target.id] if target else None,
                               want=len(st.targets) if not chain.steps else 1)
+            if refs is not None and len(refs) == 1 and chain.source_label is not None:
+                self.define(ss.env, chain.source_label, _Value(refs[0], chain.source_label.span))
         for i, step in enumerate(chain.steps):
             if refs is None:
                 break

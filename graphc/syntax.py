@@ -140,7 +140,12 @@ def _make_transformer(path: str):
             label, callee, repeat = c
             return A.Step(name(label) if label is not None else None, callee, repeat, sp(meta))
 
+        def labelled_call(self, meta, c):
+            return (name(c[0]), c[1])
+
         def chain(self, meta, c):
+            if isinstance(c[0], tuple):
+                return A.Chain(c[0][1], tuple(c[1:]), sp(meta), source_label=c[0][0])
             return A.Chain(c[0], tuple(c[1:]), sp(meta))
 
         # -------------------------------------------------------- statements

@@ -19,7 +19,9 @@ from graphc.summary import batch_symbols
 torch = pytest.importorskip("torch")
 
 MODEL_FILES = sorted(MODELS.glob("*.model")) + sorted((Path(__file__).parent / "cases").glob("*.model"))
-PUBLISHED = {"lenet": 61_706, "resnet18": 11_689_512}
+# torchvision's parameter counts for the same architectures, and LeNet-5's
+PUBLISHED = {"lenet": 61_706, "resnet18": 11_689_512, "resnet50": 25_557_032, "alexnet": 61_100_840,
+             "vgg16": 138_357_544, "mobilenet_v2": 3_504_872}
 
 
 @pytest.fixture(scope="module")
