@@ -118,7 +118,8 @@ def test_torchrun_two_processes(tmp_path):
 
 def test_bf16_autocast_on_cpu(tmp_path):
     script = build(tmp_path, (MODELS / "digits.model").read_text(), "digits")
-    proc = run_script(script, "--epochs", "1", "--out", tmp_path / "run", "--precision", "bf16", "--device", "cpu")
+    proc = run_script(script, "--epochs", "1", "--out", tmp_path / "run", "--precision", "bf16", "--device", "cpu",
+                      "--batch-size", "256")
     assert proc.returncode == 0, proc.stderr
     assert records(tmp_path / "run")[0]["train_loss"] > 0
 
