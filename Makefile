@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.graphc-installed
 TORCH  ?= torch==2.13.0
 OUT    ?= out
 
-.PHONY: demo test setup graphviz lint clean
+.PHONY: demo test setup graphviz lint docs bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,14 @@ demo: setup
 test: setup
 	$(PY) -m pytest -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests"; exit 1; fi; exit $$rc
+
+# Regenerate docs/layers.md, docs/tutorial.md and the diagrams in docs/images/.
+docs: setup
+	$(PY) docs/build.py
+
+# The benchmarks; results in bench/RESULTS.md.
+bench: setup
+	$(PY) -m bench
 
 lint: setup
 	$(PY) -m ruff check graphc tests

@@ -25,3 +25,15 @@ def test_every_diagnostic_code_is_documented():
 
     text = (ROOT / "docs" / "language.md").read_text(encoding="utf-8")
     assert [c for c in CODES if f"| `{c}` |" not in text] == []
+
+
+def test_tutorial_is_current():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("docs_build", ROOT / "docs" / "build.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    text, images = build.render_tutorial()
+    assert (ROOT / "docs" / "tutorial.md").read_text(encoding="utf-8") == text, "run: make docs"
+    for path, opts in images:
+        assert (ROOT / "docs" / "images" / build._image_name(path, opts)).exists()
