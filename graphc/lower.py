@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
 from graphc import ast as A
 from graphc.emit.names import Namespace, legal, snake
 from graphc.errors import Diagnostic, diag, did_you_mean
@@ -581,8 +583,6 @@ class Lowerer:
         return rest, inits
 
     def initializer(self, e: A.Expr, env: _Env):
-        from pydantic import ValidationError
-
         from graphc.initializers import INITIALIZERS, Init
 
         if isinstance(e, A.Name):
@@ -622,8 +622,6 @@ class Lowerer:
 
     def validate(self, layer: Layer, call: A.Call, args: list[A.Arg], env: _Env):
         """Map positional and keyword args to the pydantic model; diagnose each problem."""
-        from pydantic import ValidationError
-
         values: dict[str, Any] = {}
         exprs: dict[str, A.Expr] = {}
         fields = layer.Params.model_fields

@@ -56,6 +56,7 @@ class Namespace:
 
     def __init__(self, taken=()):
         self.taken: set[str] = set(taken)
+        self._next: dict[str, int] = {}  # base -> the next suffix to try (keeps fresh() O(1))
 
     def reserve(self, name: str) -> None:
         self.taken.add(name)
@@ -65,8 +66,9 @@ class Namespace:
         if base not in self.taken:
             self.taken.add(base)
             return base
-        i = 1
+        i = self._next.get(base, 1)
         while f"{base}_{i}" in self.taken:
             i += 1
+        self._next[base] = i + 1
         self.taken.add(f"{base}_{i}")
         return f"{base}_{i}"
