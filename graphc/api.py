@@ -84,6 +84,21 @@ class Compilation:
 
 def compile_source(text: str, path: str = "<string>", bindings: dict[str, int] | None = None) -> Compilation:
     """Compile ``.model`` text.  ``bindings`` give symbolic input dims a value (``--set H=64``)."""
+    # A compile allocates many small, acyclic objects (tokens, AST, nodes, shapes): the cyclic
+    # garbage collector's passes over them cost a third of a 10,000-layer check and grow
+    # faster than linearly, and find nothing to free.  Pause it for the compile.
+    import gc
+
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _compile_source(text, path, bindings)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _compile_source(text: str, path: str, bindings: dict[str, int] | None) -> Compilation:
     from graphc.infer import infer
     from graphc.lint import lint
     from graphc.lower import lower
