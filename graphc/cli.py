@@ -65,14 +65,32 @@ def load(path: str, bindings: dict[str, int] | None = None):
     from graphc.api import Compilation, compile_source
     from graphc.errors import diag
     from graphc.source import Source, Span
+    from graphc.syntax import MAX_SOURCE_BYTES
 
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-        d = diag(Span(path, 1, 1, 1, 1), "io-error", f"cannot read {path}: {reason}",
+        with open(path, "rb") as f:
+            data = f.read(MAX_SOURCE_BYTES + 1)  # never more: the path may be a 20 GB file or /dev/zero
+    except OSError as e:
+        d = diag(Span(path, 1, 1, 1, 1), "io-error", f"cannot read {path}: {e.strerror or e}",
                  "check the path" if isinstance(e, FileNotFoundError) else None)
         return Compilation(Source(path, ""), None, [d])
+    if len(data) > MAX_SOURCE_BYTES:
+        d = diag(Span(path, 1, 1, 1, 2), "limit", f"the file is more than {MAX_SOURCE_BYTES:,} bytes; graphc "
+                 f"reads at most {MAX_SOURCE_BYTES:,} (1 MiB)", "describe repeated structure with blocks and "
+                 "'* N' repeats")
+        return Compilation(Source(path, ""), None, [d])
+    try:
+        text = data.decode("utf-8-sig")  # a byte-order mark, as some editors write, is not an error
+    except UnicodeDecodeError as e:
+        # point at the first bad byte, in the text as far as it decodes
+        shown = data.decode("utf-8", "replace")
+        before = data[:e.start].decode("utf-8-sig")
+        line = before.count("\n") + 1
+        col = len(before) - (before.rfind("\n") + 1) + 1
+        d = diag(Span(path, line, col, line, col + 1), "io-error",
+                 f"cannot read {path}: it is not UTF-8 text (byte 0x{data[e.start]:02x} at line {line}, "
+                 f"column {col})", "save the file as UTF-8")
+        return Compilation(Source(path, shown), None, [d])
     return compile_source(text, path, bindings)
 
 

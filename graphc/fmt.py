@@ -42,7 +42,7 @@ class _Unit:
 def _comments(text: str) -> list[_Comment]:
     """Every '#' comment outside strings, with whether code precedes it on its line."""
     out: list[_Comment] = []
-    for i, line in enumerate(text.splitlines(), start=1):
+    for i, line in enumerate(text.split("\n"), start=1):  # lines as the parser counts them
         quote = None
         j = 0
         while j < len(line):
@@ -65,7 +65,7 @@ def _comments(text: str) -> list[_Comment]:
 class Formatter:
     def __init__(self, text: str, path: str):
         self.text = text
-        self.lines = text.splitlines()
+        self.lines = text.split("\n")  # as the parser counts lines: '\r' or U+2028 do not end one
         self.tree = parse(text, path)
         self.comments = _comments(text)
         self.units: list[_Unit] = []
@@ -120,27 +120,51 @@ class Formatter:
         else:
             body = self.call(s.call)
         if s.repeat is not None:
-            body += f" * {self.expr(s.repeat)}"
+            body += f" * {self.repeat(s.repeat)}"
         return f"{s.label.id}: {body}" if s.label else body
+
+    def repeat(self, e) -> str:
+        """A repeat count: an integer or a name as it is, any other expression in parentheses."""
+        if isinstance(e, A.Name) or (isinstance(e, A.Num) and type(e.value) is int):
+            return self.expr(e)
+        return f"({self.expr(e)})"
 
     # -------------------------------------------------------------- comments
     def attach(self, units: list[_Unit]) -> None:
+        """A trailing comment goes to the latest-starting unit covering its line, a leading one
+        to the first unit after it.  Linear: a file may have tens of thousands of both."""
+        import bisect
+
+        covering: dict[int, _Unit] = {}
+        for u in units:
+            for line in range(u.span.line, max(u.span.end_line, u.span.line) + 1):
+                if line not in covering or u.span.line >= covering[line].span.line:
+                    covering[line] = u
+        order = sorted(units, key=lambda u: (u.span.line, u.span.col))  # stable: ties keep their order
+        starts = [u.span.line for u in order]
         for c in self.comments:
             if c.trailing:
-                best = None
-                for u in units:
-                    if u.span.line <= c.line <= max(u.span.end_line, u.span.line):
-                        if best is None or u.span.line >= best.span.line:
-                            best = u
+                best = covering.get(c.line)
                 if best is not None and best.trailing is None:
                     best.trailing = c.text
                     c.used = True
             else:
-                following = [u for u in units if u.span.line > c.line]
-                if following:
-                    first = min(following, key=lambda u: (u.span.line, u.span.col))
-                    first.leading.append(c)
+                i = bisect.bisect_right(starts, c.line)
+                if i < len(order):
+                    order[i].leading.append(c)
                     c.used = True
+        self.loose = [c for c in self.comments if not c.used and not c.trailing]  # in line order
+        self.loose_lines = [c.line for c in self.loose]
+
+    def loose_between(self, first: int, last: int) -> list[_Comment]:
+        """Unattached own-line comments strictly between two lines, now marked used."""
+        import bisect
+
+        lo, hi = bisect.bisect_right(self.loose_lines, first), bisect.bisect_left(self.loose_lines, last)
+        out = [c for c in self.loose[lo:hi] if not c.used]
+        for c in out:
+            c.used = True
+        return out
 
     # ----------------------------------------------------------------- units
     def collect(self) -> list[_Unit]:
@@ -218,7 +242,7 @@ class Formatter:
         self.emit(s, f"-> {label}(", indent, out)
         for i, c in enumerate(s.call.calls):
             self.emit(c, ("-> " if i else "") + self.call(c), indent + INDENT, out)
-        out.append(indent + ")" + (f" * {self.expr(s.repeat)}" if s.repeat is not None else ""))
+        out.append(indent + ")" + (f" * {self.repeat(s.repeat)}" if s.repeat is not None else ""))
 
     def item(self, item) -> list[str]:
         out: list[str] = []
@@ -246,11 +270,8 @@ class Formatter:
             out += self.stmt(st, indent)
             prev_end = st.span.end_line
         # comments after the last statement of the body
-        inner = [c for c in self.comments if not c.used and not c.trailing
-                 and parent.line < c.line < parent.end_line]
-        for c in inner:
+        for c in self.loose_between(parent.line, parent.end_line):
             out.append(indent + c.text)
-            c.used = True
         return out
 
     def _gap(self, after: int, before: int) -> bool:
@@ -305,18 +326,25 @@ class Formatter:
             self.emit(st, f"{word} {{", indent, out)
             for s in st.settings:
                 self.emit(s, f"{s.name.id} = {self.expr(s.value)}", indent + INDENT, out)
-            inner = [c for c in self.comments if not c.used and not c.trailing
-                     and st.span.line < c.line < st.span.end_line]
-            for c in inner:
+            for c in self.loose_between(st.span.line, st.span.end_line):
                 out.append(indent + INDENT + c.text)
-                c.used = True
             out.append(indent + "}")
         return out
 
 
 def format_text(text: str, path: str = "<string>") -> str:
-    """The canonical form of ``text``; raises GraphcError on a syntax error."""
-    return Formatter(text, path).run()
+    """The canonical form of ``text``; raises GraphcError on a syntax error, or when the
+    canonical form (one chain step per line) would be beyond the parser's size limit."""
+    from graphc.errors import diag
+    from graphc.syntax import MAX_SOURCE_BYTES
+
+    out = Formatter(text, path).run()
+    size = len(out.encode("utf-8", "surrogatepass"))
+    if size > MAX_SOURCE_BYTES:
+        raise GraphcError([diag(Span(path, 1, 1, 1, 2), "limit",
+                                f"formatted, the file would be {size:,} bytes, beyond graphc's limit of "
+                                f"{MAX_SOURCE_BYTES:,} (1 MiB)", "describe repeated structure with '* N' repeats")])
+    return out
 
 
 def same_meaning(a: str, b: str) -> bool:

@@ -7,6 +7,7 @@ diagnostic for each problem instead of stopping at the first.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,7 @@ from graphc.graph import Node, Program, Repeat, Scope, ValueRef
 from graphc.layers.base import REGISTRY, Layer, TensorType, load_all
 from graphc.shapes import Sym
 from graphc.source import Span
+from graphc.syntax import MAX_INT
 
 DTYPES = {
     "float": "float32", "float32": "float32", "half": "float16", "float16": "float16",
@@ -34,6 +36,11 @@ MAX_REPEAT = 10_000
 MAX_NODES = 200_000
 MAX_BLOCK_DEPTH = 64
 MAX_DIM = 2**40
+MAX_STATEMENTS = 1_000_000  # statements lowered, a block's body once per use (a block of consts
+                            # used 10,000 times in a block used 10,000 times adds no layers)
+#: did-you-mean comparisons per file: a hint compares the word with every candidate, so
+#: 20,000 undefined names among 20,000 defined ones would cost 400 million of them.
+HINT_BUDGET = 100_000
 
 
 class _Abort(Exception):
@@ -98,6 +105,8 @@ class Lowerer:
         self.train_env: _Env | None = None
         self.bindings: dict[str, int] = {}   # symbol -> value, from --set
         self.init_rules: dict = {}            # init section: kind | "weight" | "bias" -> (Init, span)
+        self.statements = 0                   # lowered so far (MAX_STATEMENTS)
+        self.hint_budget = HINT_BUDGET
 
     # ------------------------------------------------------------------ api
     def error(self, span: Span, code: str, message: str, hint: str | None = None) -> None:
@@ -203,21 +212,33 @@ class Lowerer:
                      "/": lambda: a / b, "//": lambda: a // b, "%": lambda: a % b}[e.op]()
             except OverflowError:
                 raise _EvalError(e.span, "limit", "number too large") from None
-            if isinstance(r, int) and abs(r) > 2**62:
+            if isinstance(r, int) and abs(r) > MAX_INT:
                 raise _EvalError(e.span, "limit", f"number too large ({len(str(r))} digits)",
                                  "graphc works with sizes below 2**62")
+            if isinstance(r, float) and math.isinf(r):
+                raise _EvalError(e.span, "limit", "number too large for a float", "floats go up to about 1.8e308")
             return r
         raise AssertionError(e)  # pragma: no cover
+
+    def suggest(self, word: str, candidates) -> str | None:
+        """A did-you-mean hint, while the file's HINT_BUDGET lasts."""
+        candidates = candidates if isinstance(candidates, (list, dict, set)) else list(candidates)
+        if len(candidates) > self.hint_budget:
+            return None
+        self.hint_budget -= len(candidates)
+        return did_you_mean(word, candidates)
 
     def _name_hint(self, name: str, env: _Env) -> str | None:
         if name in ("True", "False", "None"):
             return f"write {name.lower()}"
-        names: set[str] = set()
+        scopes = []
         e = env
         while e is not None:
-            names |= set(e.names)
+            scopes.append(e.names)
             e = e.parent
-        return did_you_mean(name, names)
+        if sum(map(len, scopes)) > self.hint_budget:  # before building the set: it costs as much
+            return None
+        return self.suggest(name, set().union(*scopes))
 
     def const_def(self, st: A.ConstDef, env: _Env) -> None:
         v = self.eval(st.value, env)
@@ -256,6 +277,14 @@ class Lowerer:
         scope_state = _ScopeState(scope, env, ns, legal_of)
         n_in = 0
         for st in stmts:
+            self.statements += 1
+            if tensor_inputs is None:
+                self.model_statement = st
+            if self.statements > MAX_STATEMENTS:
+                self.error(self.model_statement.span, "limit", f"the model expands to more than "
+                           f"{MAX_STATEMENTS:,} statements (each block's body counts once per use)",
+                           "use fewer or smaller block uses")
+                raise _Abort()
             if isinstance(st, A.ConstDef):
                 self.const_def(st, env)
                 scope.consts[st.name.id] = env.names.get(st.name.id)
@@ -317,7 +346,7 @@ class Lowerer:
                 layer = self.reg.get(key)
                 if layer is None or layer.torch_name is None:
                     self.error(s.name.span, "unknown-layer", f"'{key}' is not a layer with parameters",
-                               did_you_mean(key, [k for k, v in self.reg.items() if v.torch_name] +
+                               self.suggest(key, [k for k, v in self.reg.items() if v.torch_name] +
                                             ["weight", "bias"]) or
                                "keys are layer kinds (Conv2d, Linear...), 'weight' or 'bias'")
                     continue
@@ -340,14 +369,13 @@ class Lowerer:
         ok = True
         for d in st.dims:
             if isinstance(d, A.Name) and ss.env.lookup(d.id) is None:
-                if d.id in self.bindings:
-                    dims.append(self.bindings[d.id])
-                    self.symbols[d.id] = self.bindings[d.id]
-                else:
+                if d.id not in self.bindings:
                     dims.append(Sym(d.id))
                     self.symbols.setdefault(d.id, None)
-                continue
-            v = self.eval(d, ss.env)
+                    continue
+                v = self.symbols[d.id] = self.bindings[d.id]  # --set: checked as a written size
+            else:
+                v = self.eval(d, ss.env)
             if v is _ERR:
                 ok = False
             elif not isinstance(v, int) or isinstance(v, bool):
@@ -517,7 +545,7 @@ class Lowerer:
         if call.kind in self.blocks:
             return self.instantiate(call, tensors, args, ss, name, unknown_input, chain_var)
         if layer is None:
-            hint = did_you_mean(call.kind, list(self.reg) + list(self.blocks))
+            hint = self.suggest(call.kind, list(self.reg) + list(self.blocks))
             self.error(call.kind_span, "unknown-layer", f"unknown layer '{call.kind}'",
                        hint or "see docs/language.md for the layer list, or define a block")
             return None
@@ -594,7 +622,7 @@ class Lowerer:
         info = INITIALIZERS.get(e.kind)
         if info is None:
             self.error(e.kind_span, "unknown-component", f"unknown initializer '{e.kind}'",
-                       did_you_mean(e.kind, INITIALIZERS) or f"one of: {', '.join(INITIALIZERS)}")
+                       self.suggest(e.kind, INITIALIZERS) or f"one of: {', '.join(INITIALIZERS)}")
             return None
         fields = list(info.schema.model_fields)
         values, exprs = {}, {}
@@ -604,7 +632,7 @@ class Lowerer:
                 self.error(a.name_span or a.span, "unknown-argument",
                            f"{e.kind} has no argument '{a.name}'" if a.name else f"{e.kind} takes "
                            f"{len(fields)} argument(s)",
-                           did_you_mean(a.name or "", fields) or f"its arguments are: {', '.join(fields) or 'none'}")
+                           self.suggest(a.name or "", fields) or f"its arguments are: {', '.join(fields) or 'none'}")
                 return None
             v = self.eval(a.value, env)
             if v is _ERR:
@@ -656,7 +684,7 @@ class Lowerer:
                 if key not in fields:
                     self.error(a.name_span or a.span, "unknown-argument",
                                f"{call.kind} has no argument '{key}'",
-                               did_you_mean(key, fields) or
+                               self.suggest(key, fields) or
                                f"its arguments are: {', '.join(fields) or 'none'}")
                     ok = False
                     continue
@@ -733,7 +761,7 @@ class Lowerer:
                 if key not in pnames:
                     self.error(a.name_span or a.span, "unknown-argument",
                                f"block {call.kind} has no parameter '{key}'",
-                               did_you_mean(key, pnames) or f"its parameters are: {', '.join(pnames) or 'none'}")
+                               self.suggest(key, pnames) or f"its parameters are: {', '.join(pnames) or 'none'}")
                     ok = False
                     continue
             if key in values:

@@ -9,8 +9,58 @@ work on both kinds, so one formula serves concrete and symbolic sizes:
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 from typing import Union
+
+#: Symbolic size arithmetic simplifies with sympy, at a cost that grows with the size of each
+#: expression: one compile's inference simplifies at most this many expression terms in all
+#: (ResNet-50 with symbolic H and W needs about 1,100; ``Conv2d(...) * 10000`` on a symbolic
+#: input would need hours), then a ``limit`` error.
+MAX_SYMBOLIC_TERMS = 5_000
+
+_budget: contextvars.ContextVar = contextvars.ContextVar("graphc_symbolic_budget", default=None)
+
+
+class SymbolicLimit(Exception):
+    """More than MAX_SYMBOLIC_TERMS simplified inside ``symbolic_budget()``."""
+
+
+@contextlib.contextmanager
+def symbolic_budget(terms: int = MAX_SYMBOLIC_TERMS):
+    """Within the block, each distinct expression simplified counts its size, and the one
+    past ``terms`` in all raises SymbolicLimit (the same text always gives the same count:
+    the cache below is shared between compiles, the count is not).  Outside any such block
+    nothing is limited."""
+    token = _budget.set(({}, [terms]))
+    try:
+        yield
+    finally:
+        _budget.reset(token)
+
+
+def _simplify(e):
+    """sympy's simplify, once per expression: the same formulas recur (every use of a block,
+    the MACs of equal layers).  A product of symbols is already in its simplest form."""
+    if e.is_Mul and all(a.is_Symbol or a.is_Integer or (a.is_Pow and a.base.is_Symbol) for a in e.args):
+        return e
+    budget = _budget.get()
+    if budget is not None and e not in budget[0]:
+        budget[0][e] = None
+        budget[1][0] -= sum(1 for _ in _sympy().preorder_traversal(e))  # its size: the cost grows with it
+        if budget[1][0] < 0:
+            raise SymbolicLimit()
+    out = _SIMPLIFIED.get(e)
+    if out is None:
+        out = _sympy().simplify(e)
+        if len(_SIMPLIFIED) >= 4096:
+            _SIMPLIFIED.clear()
+        _SIMPLIFIED[e] = out
+    return out
+
+
+_SIMPLIFIED: dict = {}
 
 
 def _sympy():
@@ -49,9 +99,8 @@ class Sym:
 
     @staticmethod
     def wrap(e) -> "Dim":
-        sp = _sympy()
         if not e.is_Atom:
-            e = sp.simplify(e)
+            e = _simplify(e)
         if e.is_Integer:
             return int(e)
         if e.is_Symbol:
@@ -119,7 +168,7 @@ class Sym:
                 return self._name == other._name and self._coef == other._coef
             if self.fast != other.fast:
                 return False  # wrap() keeps every coef*name in the fast form
-            return bool(_sympy().simplify(self.expr - other.expr) == 0)
+            return bool(_simplify(self.expr - other.expr) == 0)
         return False
 
     def __hash__(self) -> int:
@@ -217,6 +266,22 @@ def numel(dims) -> Dim:
     for d in dims:
         out = out * d
     return out
+
+
+def dim_sum(dims) -> Dim:
+    """``sum(dims)`` with at most one symbolic simplification, not one per term: a total over
+    10,000 symbolic layers would otherwise simplify 10,000 growing sums."""
+    total, terms = 0, []
+    for d in dims:
+        if isinstance(d, int):
+            total += d
+        else:
+            terms.append(d)
+    if not terms:
+        return total
+    if all(t.fast and t._name == terms[0]._name for t in terms):
+        return terms[0]._scaled(sum(t._coef for t in terms)) + total
+    return Sym.wrap(_sympy().Add(*(t.expr for t in terms), total))
 
 
 def substitute(d: Dim, values: dict[str, int]) -> Dim:

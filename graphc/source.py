@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 
@@ -28,21 +29,27 @@ class Source:
     path: str
     text: str
 
+    def lines(self) -> tuple[str, ...]:
+        """The text's lines as the parser counts them: split at '\\n' only (a '\\r', a form
+        feed or U+2028 inside a line does not start a new one), a trailing '\\r' dropped."""
+        return _lines(self.text)
+
     def line_text(self, line: int) -> str:
-        lines = self.text.splitlines()
+        lines = self.lines()
         if 1 <= line <= len(lines):
             return lines[line - 1]
         return ""
 
     def end_span(self) -> Span:
-        lines = self.text.splitlines() or [""]
+        lines = self.lines()
         last = len(lines)
         col = len(lines[-1]) + 1
         return Span(self.path, last, col, last, col + 1)
 
     def snippet(self, span: Span) -> str:
         """The span's first line with a caret/underline under the spanned text."""
-        text = self.line_text(span.line).replace("\t", " ")
+        # one space for each tab or other control character: the caret stays under its column
+        text = "".join(" " if c < " " or c == "\x7f" else c for c in self.line_text(span.line))
         if not text.strip():
             return ""
         start = max(span.col, 1)
@@ -54,3 +61,12 @@ class Source:
         width = max(end - start, 1)
         underline = " " * (start - 1) + "^" + "~" * (width - 1)
         return f"    {text}\n    {underline}"
+
+
+@functools.lru_cache(maxsize=8)
+def _lines(text: str) -> tuple[str, ...]:
+    """Split once per text: a report of 10,000 diagnostics asks for a line 10,000 times."""
+    lines = text.split("\n")
+    if len(lines) > 1 and lines[-1] == "":
+        lines.pop()
+    return tuple(ln[:-1] if ln.endswith("\r") else ln for ln in lines)

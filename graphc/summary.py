@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from graphc.graph import Node, Program, Repeat, Scope
-from graphc.shapes import Dim, Sym, numel, shape_str, substitute
+from graphc.shapes import Dim, Sym, dim_sum, numel, shape_str, substitute
 
 BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int64": 8, "int32": 4, "bool": 1}
 PARAM_BYTES = 4  # generated modules hold float32 parameters
@@ -132,15 +132,13 @@ def summarize(prog: Program, batch_size: int = 1) -> Summary:
         macs = substitute(node.macs or 0, batch)
         if node.outs:
             shape = " ".join(shape_str(t.shape) for t in node.outs)
-            act: Dim = 0
-            for t in node.outs:
-                act = act + substitute(numel(t.shape), batch) * BYTES.get(t.dtype, 4)
+            act = dim_sum(substitute(numel(t.shape), batch) * BYTES.get(t.dtype, 4) for t in node.outs)
         else:
             shape, act = "?", 0
         return Row(node.id, node.kind, depth, shape, node.n_params or 0, macs, act)
 
     def walk(items, depth: int) -> tuple[int, Dim, Dim]:
-        params, macs, act = 0, 0, 0
+        done: list[Row] = []
         for it in items:
             if isinstance(it, Node):
                 r = node_row(it, depth)
@@ -153,8 +151,9 @@ def summarize(prog: Program, batch_size: int = 1) -> Summary:
                 outs = _outputs(prog, it)
                 head.output_shape = " ".join(shape_str(t.shape) if t else "?" for t in outs)
                 r = head
-            params, macs, act = params + r.params, macs + r.macs, act + r.activation_bytes
-        return params, macs, act
+            done.append(r)
+        return (sum(r.params for r in done), dim_sum(r.macs for r in done),
+                dim_sum(r.activation_bytes for r in done))
 
     total, total_macs, total_act = walk(prog.root.items, 0)
     return Summary(

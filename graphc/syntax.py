@@ -9,11 +9,19 @@ parser's internal terminal names.
 from __future__ import annotations
 
 import functools
+import math
+import re
 from pathlib import Path
 
 from graphc import ast as A
 from graphc.errors import Diagnostic, GraphcError, diag
 from graphc.source import Source, Span
+
+#: Limits of the parser step (docs/language.md, "Limits"): past them a file gets one
+#: ``limit`` diagnostic instead of costing unbounded time, memory or recursion.
+MAX_SOURCE_BYTES = 1_048_576  # 1 MiB of UTF-8
+MAX_NESTING = 100  # brackets, and operators, unary signs, calls, tuples and lists inside each other
+MAX_INT = 2**62  # the largest integer literal; also the limit of constant arithmetic (lower.py)
 
 
 def grammar_path() -> Path:
@@ -68,12 +76,29 @@ def _make_transformer(path: str):
 
     @v_args(meta=True)
     class ToAst(Transformer):
+        def __init__(self):
+            super().__init__()
+            self.problems: list[Diagnostic] = []  # literals beyond the limits
+
         # ------------------------------------------------------------ literals
         def int(self, meta, c):
-            return A.Num(int(str(c[0]).replace("_", "")), tsp(c[0]))
+            digits = str(c[0]).replace("_", "")
+            # compare the length first: int() of a 5,000-digit string is itself an error
+            if len(digits) > len(str(MAX_INT)) or int(digits) > MAX_INT:
+                shown = digits if len(digits) <= 24 else f"{digits[:8]}...{digits[-4:]} ({len(digits):,} digits)"
+                self.problems.append(diag(tsp(c[0]), "limit", f"integer {shown} is beyond graphc's limit of 2**62",
+                                          "graphc works with sizes below 2**62"))
+                return A.Num(0, tsp(c[0]))
+            return A.Num(int(digits), tsp(c[0]))
 
         def float(self, meta, c):
-            return A.Num(float(str(c[0]).replace("_", "")), tsp(c[0]))
+            value = float(str(c[0]).replace("_", ""))
+            if math.isinf(value):
+                text = str(c[0]) if len(str(c[0])) <= 24 else str(c[0])[:20] + "..."
+                self.problems.append(diag(tsp(c[0]), "limit", f"number {text} is too large for a float",
+                                          "floats go up to about 1.8e308"))
+                return A.Num(0.0, tsp(c[0]))
+            return A.Num(value, tsp(c[0]))
 
         def string(self, meta, c):
             return A.Str(_unescape(str(c[0])[1:-1]), tsp(c[0]))
@@ -196,16 +221,79 @@ def parse(text: str, path: str = "<string>") -> A.File:
     from lark.exceptions import UnexpectedInput, VisitError
 
     source = Source(path, text)
+    size = len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_SOURCE_BYTES:
+        raise GraphcError([diag(Span(path, 1, 1, 1, 2), "limit",
+                                f"the file is {size:,} bytes; graphc reads at most {MAX_SOURCE_BYTES:,} (1 MiB)",
+                                "describe repeated structure with blocks and '* N' repeats")])
+    deep = _bracket_too_deep(text)
+    if deep is not None:  # before Lark: thousands of '(' would cost a long parse for nothing
+        raise GraphcError([_nesting_diagnostic(Span(path, *_offset_to_linecol(text, deep),
+                                                    *_offset_to_linecol(text, deep + 1)))])
     try:
         tree = _parser().parse(text)
     except UnexpectedInput as e:
         raise GraphcError([syntax_diagnostic(e, source)]) from None
+    deep = _tree_too_deep(tree)
+    if deep is not None:  # the transformer and every later pass recurse over expressions
+        m = deep.meta
+        raise GraphcError([_nesting_diagnostic(Span(path, m.line, m.column, m.end_line, m.end_column))])
+    transformer = _make_transformer(path)
     try:
-        items = _make_transformer(path).transform(tree)
+        items = transformer.transform(tree)
     except VisitError as e:  # pragma: no cover - a transformer bug, not user input
         raise e.orig_exc from None
+    if transformer.problems:
+        raise GraphcError(transformer.problems)
     end = source.end_span()
     return A.File(path, tuple(items), Span(path, 1, 1, end.end_line, end.end_col))
+
+
+# ------------------------------------------------------------------ nesting
+# Comments and strings are skipped; an unterminated string ends at its line's end.
+_BRACKET_RE = re.compile(r"#[^\n]*|\"(?:[^\"\\\n]|\\.)*\"?|'(?:[^'\\\n]|\\.)*'?|[(\[\])]")
+#: Rules of the parse tree that nest an expression one level deeper.
+_NESTING_RULES = frozenset({"add", "sub", "mul", "div", "floordiv", "mod", "neg", "tuple", "list", "call"})
+
+
+def _bracket_too_deep(text: str) -> int | None:
+    """Offset of the first '(' or '[' nested more than MAX_NESTING deep, or None."""
+    if text.count("(") + text.count("[") <= MAX_NESTING:
+        return None
+    depth = 0
+    for m in _BRACKET_RE.finditer(text):
+        c = m.group()
+        if c in "([":
+            depth += 1
+            if depth > MAX_NESTING:
+                return m.start()
+        elif c in ")]":
+            depth = max(depth - 1, 0)
+    return None
+
+
+def _tree_too_deep(tree):
+    """A parse-tree node (with a position) nested more than MAX_NESTING expression levels
+    deep, or None.  Iterative: the tree may be far deeper than Python's recursion limit."""
+    from lark import Tree
+
+    stack = [(tree, 0, tree)]
+    while stack:
+        t, depth, placed = stack.pop()
+        if not t.meta.empty:  # an empty '()' has no position: report its parent's
+            placed = t
+        if t.data in _NESTING_RULES:
+            depth += 1
+            if depth > MAX_NESTING:
+                return placed
+        stack.extend((c, depth, placed) for c in t.children if isinstance(c, Tree))
+    return None
+
+
+def _nesting_diagnostic(span: Span) -> Diagnostic:
+    return diag(span, "limit", f"expression nested more than {MAX_NESTING} levels deep",
+                "each bracket, call and operator nests one level (a sum of 200 terms is 199 levels): "
+                "split the expression into several constants")
 
 
 # ------------------------------------------------------------------ syntax errors
@@ -283,7 +371,7 @@ def syntax_diagnostic(e, source: Source) -> Diagnostic:
             return diag(span, "syntax", "unexpected '//'", "comments start with '#'")
         if ch == ";":
             return diag(span, "syntax", "unexpected ';'", "statements need no separator: start a new line")
-        shown = ch if ch.isprintable() and ch.strip() else repr(ch)
+        shown = ch if ch.isprintable() and ch.strip() else repr(ch)[1:-1]
         return diag(span, "syntax", f"unexpected character '{shown}'",
                     "names use letters, digits and '_' (ASCII only); strings go in quotes")
 

@@ -33,8 +33,9 @@ def _qid(node_id: str) -> str:
 def _node_label(prog: Program, n: Node) -> str:
     rows = [f"<b>{_esc(n.name)}</b>"]
     if n.is_input:
-        rows.append(f"input {_esc(n.declared.dtype)}")
-        rows.append(_esc(shape_str(n.declared.shape)))
+        t = n.declared  # None when the declaration has an error: viz still draws the rest
+        rows.append(f"input {_esc(t.dtype)}" if t else "input")
+        rows.append(_esc(shape_str(t.shape)) if t else "?")
         return "<" + "<br/>".join(rows) + ">"
     extra = ""
     if n.outs is not None and n.params is not None:
@@ -62,8 +63,9 @@ def _folded_label(prog: Program, item) -> str:
     else:
         kinds = {m.kind for m in item.members}
         kind = f"{kinds.pop()} ×{len(item.members)}" if len(kinds) == 1 else "Sequential"
-        last = item.members[-1]
-        outs = [prog.type_of(ref) for _, ref in last.outputs] if isinstance(last, Scope) else (last.outs or [])
+        last = item.members[-1] if item.members else None  # none when its first step has an error
+        outs = [prog.type_of(ref) for _, ref in last.outputs] if isinstance(last, Scope) else \
+            (last.outs or []) if last is not None else []
     params = sum(n.n_params or 0 for n in _all_nodes(item))
     rows = [f"<b>{_esc(item.name)}</b>", _esc(kind),
             _esc(" ".join(shape_str(t.shape) if t else "?" for t in outs) or "?")]

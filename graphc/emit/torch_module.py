@@ -22,6 +22,16 @@ DTYPE_TORCH = {"float32": "torch.float32", "float16": "torch.float16", "bfloat16
                "float64": "torch.float64", "int64": "torch.long", "int32": "torch.int32",
                "bool": "torch.bool"}
 SYMBOL_DEFAULT = 16  # example_inputs' default for symbolic dims other than the batch
+#: A block constant that depends on the block's parameters is written as its expression
+#: (``padding=(k // 2)``) unless that text is longer or nests more constants than this;
+#: then the value itself is passed (a literal, or a constructor argument of the class), so
+#: constants that each use the one before twice cannot make the code exponentially long.
+INLINE_MAX_CHARS = 200
+INLINE_MAX_DEPTH = 16
+
+
+class _TooLong(Exception):
+    """A block constant's expression past INLINE_MAX_CHARS or INLINE_MAX_DEPTH."""
 
 
 # ---------------------------------------------------------------- structure
@@ -83,6 +93,7 @@ class Emitter:
         self.ns = Namespace({"torch", "nn", "example_inputs", "F", "math"})
         self.plans: list[_ClassPlan] = []
         self.plan_of: dict[int, _ClassPlan] = {}  # id(scope) -> plan
+        self._const_uses: dict[int, bool] = {}  # id(block constant) -> it uses a block parameter
         self._plan_classes()
         self.model_cls = self.ns.fresh(prog.name)
 
@@ -142,7 +153,10 @@ class Emitter:
                    key: str, node_name: str) -> str:
         """Source for one constructor value, across every instance of a class."""
         if plan is not None and written is not None and self._uses_params(written, plan, scopes[0]):
-            return pyfmt.expr(written, lambda n: self._name_src(n, plan, scopes[0]))
+            try:
+                return pyfmt.expr(written, lambda n: self._name_src(n, plan, scopes[0], written.span))
+            except _TooLong:
+                pass  # the values themselves, below
         if all(v == values[0] and type(v) is type(values[0]) for v in values):
             return pyfmt.literal(values[0])
         assert plan is not None
@@ -174,23 +188,44 @@ class Emitter:
 
     def _uses_params(self, e: A.Expr, plan: _ClassPlan, scope: Scope) -> bool:
         names = _names_in(e)
-        if names & plan.block_params:
-            return True
-        for n in names:
-            c = scope.consts.get(n)
-            if c is not None and getattr(c, "expr", None) is not None and self._uses_params(c.expr, plan, scope):
-                return True
-        return False
+        return bool(names & plan.block_params) or any(
+            self._const_uses_params(c, plan, scope) for n in names
+            if (c := _visible_const(scope, n, e.span)) is not None)
 
-    def _name_src(self, name: str, plan: _ClassPlan, scope: Scope) -> str:
+    def _const_uses_params(self, const, plan: _ClassPlan, scope: Scope) -> bool:
+        """Whether a block constant depends on a block parameter, through any chain of
+        constants.  Iterative and memoized: a chain may be thousands long, and each constant
+        may use the one before several times."""
+        memo = self._const_uses
+        todo = [const]
+        while todo:
+            c = todo[-1]
+            if id(c) in memo:
+                todo.pop()
+                continue
+            names = _names_in(c.expr)
+            deps = [d for n in names if (d := _visible_const(scope, n, c.span)) is not None]
+            pending = [d for d in deps if id(d) not in memo]
+            if pending and not names & plan.block_params:
+                todo += pending  # defined above c: no cycles
+                continue
+            memo[id(c)] = bool(names & plan.block_params) or any(memo[id(d)] for d in deps)
+            todo.pop()
+        return memo[id(const)]
+
+    def _name_src(self, name: str, plan: _ClassPlan, scope: Scope, at, depth: int = 0) -> str:
+        """Source for a name in an expression written at span ``at`` of the block's body."""
         if name in plan.block_params:
             return legal(name)
-        c = scope.consts.get(name)
-        if c is not None and c.expr is not None and self._uses_params(c.expr, plan, scope):
-            inner = pyfmt.expr(c.expr, lambda n: self._name_src(n, plan, scope))
+        c = _visible_const(scope, name, at)
+        if c is not None and self._const_uses_params(c, plan, scope):
+            if depth >= INLINE_MAX_DEPTH:
+                raise _TooLong()
+            inner = pyfmt.expr(c.expr, lambda n: self._name_src(n, plan, scope, c.span, depth + 1))
+            if len(inner) > INLINE_MAX_CHARS:
+                raise _TooLong()
             return f"({inner})" if isinstance(c.expr, A.BinOp) else inner
-        value = c.value if c is not None else _global_value(self.prog, scope, name)
-        return pyfmt.literal(value)
+        return pyfmt.literal(c.value if c is not None else self.prog.consts[name])
 
     # ------------------------------------------------------- constructors
     def _node_ctor(self, plan, nodes: list[Node]) -> str:
@@ -500,10 +535,14 @@ def _names_in(e: A.Expr) -> set[str]:
     return set()
 
 
-def _global_value(prog: Program, scope: Scope, name: str):
-    if name in scope.consts and scope.consts[name] is not None:
-        return scope.consts[name].value
-    return prog.consts[name]
+def _visible_const(scope: Scope, name: str, at):
+    """Block constant ``name`` of ``scope`` where it is defined before span ``at``, else None
+    (the name is then a top-level constant: in ``const a = a + 1`` the right ``a``, and any
+    use above a block constant that shadows a top-level one)."""
+    c = scope.consts.get(name)
+    if c is None or getattr(c, "expr", None) is None or (c.span.line, c.span.col) >= (at.line, at.col):
+        return None
+    return c
 
 
 def _src_text(e: A.Expr) -> str:
