@@ -6,6 +6,8 @@ generated source (on demand) and ``to_module()``, which needs torch.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,13 +46,15 @@ class Compilation:
         from graphc.summary import summarize
 
         self.raise_for_errors()
-        return summarize(self.program, batch_size)
+        with gc_paused():
+            return summarize(self.program, batch_size)
 
     def python_source(self) -> str:
         from graphc.emit.torch_module import emit_module
 
         self.raise_for_errors()
-        return emit_module(self.program, self.source)
+        with gc_paused():
+            return emit_module(self.program, self.source)
 
     @property
     def module_stem(self) -> str:
@@ -69,8 +73,9 @@ class Compilation:
         self.raise_for_errors()
         if self.program.training is None:
             return None
-        cls = Emitter(self.program, self.source.path).model_cls
-        return emit_train_script(self.program.training, cls, self.module_stem, self.source.path)
+        with gc_paused():
+            cls = Emitter(self.program, self.source.path).model_cls
+            return emit_train_script(self.program.training, cls, self.module_stem, self.source.path)
 
     def to_module(self):
         """A fresh instance of the model as an nn.Module, built in memory (imports torch)."""
@@ -82,20 +87,25 @@ class Compilation:
         return namespace[namespace["__all__"][0]]()
 
 
-def compile_source(text: str, path: str = "<string>", bindings: dict[str, int] | None = None) -> Compilation:
-    """Compile ``.model`` text.  ``bindings`` give symbolic input dims a value (``--set H=64``)."""
-    # A compile allocates many small, acyclic objects (tokens, AST, nodes, shapes): the cyclic
-    # garbage collector's passes over them cost a third of a 10,000-layer check and grow
-    # faster than linearly, and find nothing to free.  Pause it for the compile.
-    import gc
-
+@contextlib.contextmanager
+def gc_paused():
+    """Pause the cyclic garbage collector.  A compile (and code generation, and ``fmt``)
+    allocates many small, acyclic objects (tokens, AST, nodes, shapes, lines): the
+    collector's passes over them cost a third of a 10,000-layer check, grow faster than
+    linearly, and find nothing to free."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _compile_source(text, path, bindings)
+        yield
     finally:
         if was_enabled:
             gc.enable()
+
+
+def compile_source(text: str, path: str = "<string>", bindings: dict[str, int] | None = None) -> Compilation:
+    """Compile ``.model`` text.  ``bindings`` give symbolic input dims a value (``--set H=64``)."""
+    with gc_paused():
+        return _compile_source(text, path, bindings)
 
 
 def _compile_source(text: str, path: str, bindings: dict[str, int] | None) -> Compilation:

@@ -335,10 +335,12 @@ class Formatter:
 def format_text(text: str, path: str = "<string>") -> str:
     """The canonical form of ``text``; raises GraphcError on a syntax error, or when the
     canonical form (one chain step per line) would be beyond the parser's size limit."""
+    from graphc.api import gc_paused
     from graphc.errors import diag
     from graphc.syntax import MAX_SOURCE_BYTES
 
-    out = Formatter(text, path).run()
+    with gc_paused():
+        out = Formatter(text, path).run()
     size = len(out.encode("utf-8", "surrogatepass"))
     if size > MAX_SOURCE_BYTES:
         raise GraphcError([diag(Span(path, 1, 1, 1, 2), "limit",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from graphc.errors import Diagnostic, diag
 from graphc.graph import Program
 from graphc.layers.base import FLOAT_DTYPES, ShapeError
-from graphc.shapes import MAX_SYMBOLIC_TERMS, SymbolicLimit, symbolic_budget
+from graphc.shapes import MAX_SYMBOLIC_NESTING, MAX_SYMBOLIC_TERMS, SymbolicLimit, symbolic_budget
 
 
 def infer(prog: Program) -> list[Diagnostic]:
@@ -26,8 +26,9 @@ def infer(prog: Program) -> list[Diagnostic]:
                 if not over_budget:
                     over_budget = True
                     diags.append(diag(node.call.span, "limit",
-                                      f"{node.kind}: the symbolic sizes grow too complex (more than "
-                                      f"{MAX_SYMBOLIC_TERMS:,} terms simplified)",
+                                      f"{node.kind}: the symbolic sizes grow too complex for graphc "
+                                      f"(more than {MAX_SYMBOLIC_TERMS:,} terms simplified, or floor and "
+                                      f"ceil nested more than {MAX_SYMBOLIC_NESTING} deep)",
                                       "give the symbolic dims numbers: in the input declaration, or check "
                                       "with sizes bound (graphc check --set H=224)"))
                 continue

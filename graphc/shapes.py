@@ -18,13 +18,17 @@ from typing import Union
 #: expression: one compile's inference simplifies at most this many expression terms in all
 #: (ResNet-50 with symbolic H and W needs about 1,100; ``Conv2d(...) * 10000`` on a symbolic
 #: input would need hours), then a ``limit`` error.
-MAX_SYMBOLIC_TERMS = 5_000
+MAX_SYMBOLIC_TERMS = 3_000
+#: ... and simplifies no size with floor, ceil, min or max nested deeper than this: sympy's
+#: time grows about fivefold with each level (stride-2 convs alternating with ceil_mode pools
+#: nest one level each; a chain of either alone stays one level deep).
+MAX_SYMBOLIC_NESTING = 4
 
 _budget: contextvars.ContextVar = contextvars.ContextVar("graphc_symbolic_budget", default=None)
 
 
 class SymbolicLimit(Exception):
-    """More than MAX_SYMBOLIC_TERMS simplified inside ``symbolic_budget()``."""
+    """Past MAX_SYMBOLIC_TERMS or MAX_SYMBOLIC_NESTING inside ``symbolic_budget()``."""
 
 
 @contextlib.contextmanager
@@ -48,8 +52,9 @@ def _simplify(e):
     budget = _budget.get()
     if budget is not None and e not in budget[0]:
         budget[0][e] = None
-        budget[1][0] -= sum(1 for _ in _sympy().preorder_traversal(e))  # its size: the cost grows with it
-        if budget[1][0] < 0:
+        size, nesting = _size_and_nesting(e)
+        budget[1][0] -= size
+        if budget[1][0] < 0 or nesting > MAX_SYMBOLIC_NESTING:
             raise SymbolicLimit()
     out = _SIMPLIFIED.get(e)
     if out is None:
@@ -61,6 +66,21 @@ def _simplify(e):
 
 
 _SIMPLIFIED: dict = {}
+
+
+def _size_and_nesting(e) -> tuple[int, int]:
+    """The number of nodes of an expression, and how deep floor, ceiling, Min and Max nest in it."""
+    sp = _sympy()
+    rounding = (sp.floor, sp.ceiling, sp.Min, sp.Max)
+    size, nesting, stack = 0, 0, [(e, 0)]
+    while stack:
+        x, depth = stack.pop()
+        size += 1
+        if isinstance(x, rounding):
+            depth += 1
+            nesting = max(nesting, depth)
+        stack.extend((a, depth) for a in x.args)
+    return size, nesting
 
 
 def _sympy():
@@ -98,8 +118,8 @@ class Sym:
         return self._name if self._name is not None and self._coef == 1 else None
 
     @staticmethod
-    def wrap(e) -> "Dim":
-        if not e.is_Atom:
+    def wrap(e, simplified: bool = False) -> "Dim":
+        if not e.is_Atom and not simplified:
             e = _simplify(e)
         if e.is_Integer:
             return int(e)
@@ -128,6 +148,8 @@ class Sym:
             return self
         if isinstance(o, Sym) and self.fast and o.fast and o._name == self._name:
             return self._scaled(self._coef + o._coef)
+        if isinstance(o, int) and not isinstance(o, bool):  # sympy folds the constant term itself
+            return Sym.wrap(self.expr + o, simplified=True)
         return self._op(o, lambda a, b: a + b)
 
     def __radd__(self, o):
@@ -138,6 +160,8 @@ class Sym:
             return self
         if isinstance(o, Sym) and self.fast and o.fast and o._name == self._name:
             return self._scaled(self._coef - o._coef)
+        if isinstance(o, int) and not isinstance(o, bool):
+            return Sym.wrap(self.expr - o, simplified=True)
         return self._op(o, lambda a, b: a - b)
 
     def __rsub__(self, o):
@@ -146,7 +170,17 @@ class Sym:
     def __mul__(self, o):
         if isinstance(o, int) and not isinstance(o, bool) and self.fast:
             return self._scaled(self._coef * o)
-        return self._op(o, lambda a, b: a * b)
+        if not isinstance(o, (int, Sym)):
+            return NotImplemented
+        # factors are simplified already, and sympy keeps a product of them canonical enough
+        # (simplify() here was most of the time of a symbolic ResNet-50: its MACs), except that
+        # a number times a sum distributes, 8*(floor(h) + 1) -> 8*floor(h) + 8, which reads
+        # worse once sizes are rounded: factor_terms() undoes it (64*T + 513 stays as it is)
+        sp = _sympy()
+        e = Sym.as_expr(self) * Sym.as_expr(o)
+        if e.is_Add and e.has(sp.floor, sp.ceiling, sp.Min, sp.Max):
+            e = sp.factor_terms(e)
+        return Sym.wrap(e, simplified=True)
 
     def __rmul__(self, o):
         return self.__mul__(o)
@@ -200,15 +234,23 @@ class Sym:
 def _floordiv(a, b):
     """floor(a / b), folding nested floors: floor((floor(u) + c) / s) = floor((u + c) / s)
     for integers c and s > 0, so chains of convs and pools stay one floor deep."""
-    sp = _sympy()
+    return _rounded_div(_sympy().floor, a, b)
+
+
+def _ceildiv(a, b):
+    """ceil(a / b), folding nested ceilings as _floordiv folds floors (ceil_mode pools)."""
+    return _rounded_div(_sympy().ceiling, a, b)
+
+
+def _rounded_div(rnd, a, b):
     if b.is_Integer and b > 0:
-        if isinstance(a, sp.floor):
-            return sp.floor(a.args[0] / b)
+        if isinstance(a, rnd):
+            return rnd(a.args[0] / b)
         if a.is_Add:
-            floors = [t for t in a.args if isinstance(t, sp.floor)]
-            if len(floors) == 1 and all(t.is_Integer for t in a.args if t is not floors[0]):
-                return sp.floor((floors[0].args[0] + (a - floors[0])) / b)
-    return sp.floor(a / b)
+            inner = [t for t in a.args if isinstance(t, rnd)]
+            if len(inner) == 1 and all(t.is_Integer for t in a.args if t is not inner[0]):
+                return rnd((inner[0].args[0] + (a - inner[0])) / b)
+    return rnd(a / b)
 
 
 def _pretty(e) -> str:
@@ -292,7 +334,7 @@ def substitute(d: Dim, values: dict[str, int]) -> Dim:
 def ceil_div(a: Dim, b: int) -> Dim:
     if isinstance(a, int):
         return -(-a // b)
-    return Sym.wrap(_sympy().ceiling(a.expr / b))
+    return Sym.wrap(_ceildiv(a.expr, _sympy().Integer(b)))
 
 
 # ------------------------------------------------------------------ formulas

@@ -102,11 +102,11 @@ class _Recurrent(ExplicitBatchFirst):
         """Weights (or MACs) of one time step: every layer, every direction."""
         g, h, h_out, d = self.gates * p.hidden_size, p.hidden_size, self._h_out(p), self._directions(p)
         proj = self._proj(p)
-        total = 0
-        for layer in range(p.num_layers):
-            n_in = n if layer == 0 else d * h_out
-            total += d * (g * (n_in + h_out) + (2 * g if with_bias else 0) + proj * h)
-        return total
+        def one_layer(n_in: int) -> int:
+            return d * (g * (n_in + h_out) + (2 * g if with_bias else 0) + proj * h)
+
+        # the first layer reads n features, every later one the d * h_out of the layer below
+        return one_layer(n) + (p.num_layers - 1) * one_layer(d * h_out)
 
     def param_count(self, p, ins):
         return self._per_step(p, ins[0].shape[-1], p.bias)

@@ -389,9 +389,20 @@ class Max(_Reduce):
 
 
 # ------------------------------------------------------------------ splitting
-def _pieces(n: int, size: int) -> list[int]:
+#: the most pieces one split or chunk may give (each needs a name on the left of ``=``)
+MAX_PIECES = 65_536
+
+
+def _check_pieces(count: int, arg: str) -> None:
+    if count > MAX_PIECES:
+        raise ShapeError(f"this gives {count:,} pieces; graphc allows at most {MAX_PIECES:,}", arg=arg,
+                         code="limit", hint="split into fewer, larger pieces")
+
+
+def _pieces(n: int, size: int, arg: str = "split_size_or_sections") -> list[int]:
     """torch.split's sizes for a dim of ``n`` in pieces of ``size`` > 0 (the last may be smaller)."""
     count = max(-(-n // size), 1)
+    _check_pieces(count, arg)
     return [size] * (count - 1) + [n - size * (count - 1)]
 
 
@@ -426,7 +437,11 @@ class chunk(_Split):
         d = self.split_dim(p, x)
         n = x.shape[d]
         if isinstance(n, int):
-            return self.outs(x, d, [0] * p.chunks if n == 0 else _pieces(n, -(-n // p.chunks)))
+            if n == 0:
+                _check_pieces(p.chunks, "chunks")
+                return self.outs(x, d, [0] * p.chunks)
+            return self.outs(x, d, _pieces(n, -(-n // p.chunks), "chunks"))
+        _check_pieces(p.chunks, "chunks")
         size = n // p.chunks
         if size * p.chunks != n:
             raise ShapeError(f"dim {d} is the symbolic {n}, which {p.chunks} chunks divide evenly only "

@@ -440,6 +440,17 @@ class Net:
                         ("MaxPool2d(3, stride=2, padding=1)", (b, c, (h - 1) // 2 + 1, (w - 1) // 2 + 1))]
             if h * w <= 256:
                 out.append(("Upsample(scale_factor=2)", (b, c, 2 * h, 2 * w)))
+        if len(s) == 4 and isinstance(s[1], int) and not all(isinstance(d, int) for d in s[2:]):
+            # symbolic height and width: a new symbolic marker after every op that changes them
+            _, c, h, w = s
+            co = rng.choice([c, 4, 8])
+            hw = (f"{h}'", f"{w}'")
+            out += [(f"Conv2d({co}, 3, padding=1)", (b, co, h, w)), ("BatchNorm2d", s),
+                    (f"Conv2d({co}, 3, stride=2, padding=1)", (b, co) + hw), ("MaxPool2d(2)", (b, c) + hw),
+                    ("MaxPool2d(3, stride=2, padding=1, ceil_mode=true)", (b, c) + hw),
+                    ("AvgPool2d(3, stride=2, ceil_mode=true)", (b, c) + hw),
+                    ("Upsample(scale_factor=2)", (b, c) + hw), (f"ConvTranspose2d({co}, 2, stride=2)", (b, co) + hw),
+                    ("AdaptiveAvgPool2d(1)", (b, c, 1, 1)), ("AdaptiveAvgPool2d((2, 2))", (b, c, 2, 2))]
         if len(s) == 3 and all(isinstance(d, int) for d in s[1:]):
             _, c, l_ = s
             co = rng.choice([c, 4, 8])
@@ -557,8 +568,8 @@ class Net:
         else:
             kind = rng.choice(["image", "image", "vec", "seq", "tokens", "signal", "two"])
             inputs = {
-                "image": [("image", ("B", rng.choice([1, 3, 4]), rng.choice([4, 8, 16, 32]),
-                                     rng.choice([4, 8, 16])), "float32")],
+                "image": [("image", ("B", rng.choice([1, 3, 4]), rng.choice([4, 8, 16, 32, "H"]),
+                                     rng.choice([4, 8, 16, "W"])), "float32")],
                 "vec": [("x", ("B", rng.choice([4, 10, 32])), rng.choice(["float32", "float32", "float64"]))],
                 "seq": [("x", ("B", rng.choice(["T", 6]), rng.choice([4, 8, 12])), "float32")],
                 "tokens": [("tokens", ("B", rng.choice(["T", 7])), "int64")],
@@ -761,7 +772,13 @@ def _make_text(rng: random.Random, corpus: list[str]) -> tuple[str, str]:
 def stress(rng: random.Random) -> str:
     """A moderately sized version of one limit probe."""
     n = rng.choice([10, 60, 64, 65, 100, 150, 300, 2000])
-    kind = rng.choice(["expr", "blocks", "repeat", "wide", "consts", "lines"])
+    kind = rng.choice(["expr", "blocks", "repeat", "wide", "consts", "lines", "symbolic"])
+    if kind == "symbolic":
+        steps = rng.sample(["Conv2d(4, 3, stride=2, padding=1)", "MaxPool2d(3, stride=2, padding=1, ceil_mode=true)",
+                            "AvgPool2d(2, ceil_mode=true)", "Upsample(scale_factor=2)", "Conv2d(4, 3, padding=1)",
+                            "ConvTranspose2d(4, 3, stride=2)", "MaxPool2d(2)"], rng.randint(1, 3))
+        return (f"model M {{ input x: [B, 4, H, W] y = x -> ({' -> '.join(steps)}) * {min(n, 10_000)} "
+                f"-> AdaptiveAvgPool2d(1) -> Flatten -> Linear(3) output y }}\n")
     if kind == "expr":
         return f"model M {{ input x: [B, 4] const C = {_huge_expr(rng)} y = x -> Linear(4) output y }}\n"
     if kind == "blocks":
