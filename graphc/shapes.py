@@ -170,17 +170,13 @@ class Sym:
     def __mul__(self, o):
         if isinstance(o, int) and not isinstance(o, bool) and self.fast:
             return self._scaled(self._coef * o)
+        if isinstance(o, int) and o == 1:
+            return self
         if not isinstance(o, (int, Sym)):
             return NotImplemented
         # factors are simplified already, and sympy keeps a product of them canonical enough
-        # (simplify() here was most of the time of a symbolic ResNet-50: its MACs), except that
-        # a number times a sum distributes, 8*(floor(h) + 1) -> 8*floor(h) + 8, which reads
-        # worse once sizes are rounded: factor_terms() undoes it (64*T + 513 stays as it is)
-        sp = _sympy()
-        e = Sym.as_expr(self) * Sym.as_expr(o)
-        if e.is_Add and e.has(sp.floor, sp.ceiling, sp.Min, sp.Max):
-            e = sp.factor_terms(e)
-        return Sym.wrap(e, simplified=True)
+        # (simplify() here was most of the time of a symbolic ResNet-50: its MACs)
+        return Sym.wrap(_tidy(Sym.as_expr(self) * Sym.as_expr(o)), simplified=True)
 
     def __rmul__(self, o):
         return self.__mul__(o)
@@ -228,7 +224,17 @@ class Sym:
             return self
         sp = _sympy()
         subs = {sp.Symbol(k, integer=True, positive=True): v for k, v in values.items()}
-        return Sym.wrap(self._expr.subs(subs))
+        return Sym.wrap(_tidy(self._expr.subs(subs)), simplified=True)
+
+
+def _tidy(e):
+    """A product of simplified sizes as it reads best, without simplify(): sympy distributes
+    a number over a sum, 8*(floor(h) + 1) -> 8*floor(h) + 8, which reads worse for a rounded
+    size; factor_terms() undoes that (64*T + 513, and long sums, stay as they are)."""
+    sp = _sympy()
+    if e.is_Add and len(e.args) <= 2 and e.has(sp.floor, sp.ceiling, sp.Min, sp.Max):
+        return sp.factor_terms(e)
+    return e
 
 
 def _floordiv(a, b):
@@ -323,7 +329,11 @@ def dim_sum(dims) -> Dim:
         return total
     if all(t.fast and t._name == terms[0]._name for t in terms):
         return terms[0]._scaled(sum(t._coef for t in terms)) + total
-    return Sym.wrap(_sympy().Add(*(t.expr for t in terms), total))
+    if len(terms) == 1:
+        return terms[0] + total
+    # sympy's Add collects equal terms (8*X + 16*X -> 24*X), which is all a total needs:
+    # simplify() of a sum over hundreds of rounded sizes took minutes
+    return Sym.wrap(_sympy().Add(*(t.expr for t in terms), total), simplified=True)
 
 
 def substitute(d: Dim, values: dict[str, int]) -> Dim:
