@@ -122,9 +122,10 @@ def _compile_source(text: str, path: str, bindings: dict[str, int] | None) -> Co
     prog, diags = lower(tree, bindings)
     if prog is not None:
         diags += infer(prog)
-        from graphc.initializers import check_inits
+        if prog.init_rules or any(n.inits for n in prog.nodes.values()):
+            from graphc.initializers import check_inits  # its schemas cost a few ms to import
 
-        diags += check_inits(prog)
+            diags += check_inits(prog)
         if not any(d.severity == "error" for d in diags):
             diags += lint(prog)
             if prog.train is not None:

@@ -138,7 +138,7 @@ def check_inits(prog) -> list:
             msg = _rank_error(init, rank, f"{node.kind}'s {what}")
             if msg:
                 out.append(diag(span, "invalid-argument", msg, "use normal, uniform, zeros or constant"))
-    from graphc.layers.base import REGISTRY
+    from graphc.layers.base import LAYERS
 
     for key, (init, span) in prog.init_rules.items():
         if key == "bias":
@@ -146,7 +146,7 @@ def check_inits(prog) -> list:
         elif key == "weight":
             msg = None  # applies to the weights it fits (2-d or more for fan-based initializers)
         else:
-            msg = _rank_error(init, weight_rank(REGISTRY[key], key), f"{key}'s weight")
+            msg = _rank_error(init, weight_rank(LAYERS[key], key), f"{key}'s weight")
         if msg:
             out.append(diag(span, "invalid-argument", msg, "use normal, uniform, zeros or constant"))
     return out

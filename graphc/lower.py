@@ -17,7 +17,7 @@ from graphc import ast as A
 from graphc.emit.names import Namespace, legal, snake
 from graphc.errors import Diagnostic, diag, did_you_mean
 from graphc.graph import Node, Program, Repeat, Scope, ValueRef
-from graphc.layers.base import REGISTRY, Layer, TensorType, load_all
+from graphc.layers.base import LAYERS, REGISTRY, Layer, TensorType
 from graphc.shapes import Sym
 from graphc.source import Span
 from graphc.syntax import MAX_INT
@@ -92,7 +92,7 @@ class Lowerer:
     def __init__(self, file: A.File):
         self.file = file
         self.path = file.path
-        self.reg = load_all()
+        self.reg = LAYERS
         self.diags: list[Diagnostic] = []
         self.nodes: dict[str, Node] = {}
         self.blocks: dict[str, A.BlockDef] = {}
@@ -346,7 +346,7 @@ class Lowerer:
                 layer = self.reg.get(key)
                 if layer is None or layer.torch_name is None:
                     self.error(s.name.span, "unknown-layer", f"'{key}' is not a layer with parameters",
-                               self.suggest(key, [k for k, v in self.reg.items() if v.torch_name] +
+                               self.suggest(key, self.reg.module_kinds() +
                                             ["weight", "bias"]) or
                                "keys are layer kinds (Conv2d, Linear...), 'weight' or 'bias'")
                     continue

@@ -184,6 +184,22 @@ def test_viz_svg(tmp_path):
     assert "<svg" in svg and "layer4.1" in svg
 
 
+def test_check_imports_only_the_layer_modules_a_model_uses():
+    code = (
+        "import sys\n"
+        "from graphc.cli import main\n"
+        f"assert main(['check', {str(MODELS / 'lenet.model')!r}]) == 0\n"
+        "print(sorted(m for m in sys.modules if m.startswith('graphc.layers.')))\n"
+    )
+    import subprocess
+
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    loaded = proc.stdout.strip().splitlines()[-1]
+    assert "graphc.layers.conv" in loaded and "graphc.layers.linear" in loaded, loaded
+    assert "graphc.layers.attention" not in loaded and "graphc.layers.recurrent" not in loaded, loaded
+
+
 def test_check_build_summary_viz_never_import_torch(tmp_path):
     code = (
         "import sys\n"

@@ -12,6 +12,13 @@ def test_layers_md_is_current():
     assert committed == render(), "docs/layers.md is stale: run `python -m graphc.docgen`"
 
 
+def test_layer_index_is_current():
+    from graphc.layers import _index
+    from graphc.layers.base import build_index
+
+    assert _index.KINDS == build_index(), "graphc/layers/_index.py is stale: run `python -m graphc.layers`"
+
+
 def test_every_layer_is_documented():
     from graphc.layers.base import load_all
 
@@ -37,3 +44,23 @@ def test_tutorial_is_current():
     assert (ROOT / "docs" / "tutorial.md").read_text(encoding="utf-8") == text, "run: make docs"
     for path, opts in images:
         assert (ROOT / "docs" / "images" / build._image_name(path, opts)).exists()
+
+
+def test_limits_table_matches_the_code():
+    """Every row of docs/language.md's Limits table that names a constant states its value."""
+    import importlib
+    import re
+
+    text = (ROOT / "docs" / "language.md").read_text(encoding="utf-8")
+    section = text.split("## Limits", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| (.+?) \| (.+?) \| `(graphc\.[\w.]+)\.(\w+)` \|$", section, re.M)
+    assert len(rows) >= 12, rows
+    for _, value, module, name in rows:
+        actual = getattr(importlib.import_module(module), name)
+        if m := re.match(r"2\*\*(\d+)", value):
+            stated = 2 ** int(m.group(1))
+        elif value.startswith("1 MiB"):
+            stated = 1 << 20
+        else:
+            stated = int(re.match(r"[\d,]+", value).group().replace(",", ""))
+        assert stated == actual, f"{module}.{name} is {actual}, the docs say {value}"
