@@ -164,6 +164,14 @@ class Emitter:
         for bp in plan.block.params:
             if [s.args[bp.name.id] for s in scopes] == values:
                 return legal(bp.name.id)
+        # an argument written elsewhere in the block with the same value in every instance:
+        # an inferred in_channels is, most often, the out_channels written one layer before
+        for expr, vals in self._written_values(plan, scopes):
+            if all(type(a) is type(b) and a == b for a, b in zip(vals, values)):
+                try:
+                    return pyfmt.expr(expr, lambda n: self._name_src(n, plan, scopes[0], expr.span))
+                except _TooLong:
+                    break
         # an input size of the block, the same position in every instance
         for j, (iname, _) in enumerate(scopes[0].inputs):
             t0 = self.prog.type_of(scopes[0].inputs[j][1])
@@ -177,6 +185,29 @@ class Emitter:
                 if dims == values:
                     return self._derived(plan, ("in", j, d), key, values)
         return self._derived(plan, ("node", node_name, key), f"{node_name}_{key}", values)
+
+    def _written_values(self, plan: _ClassPlan, scopes: list[Scope]) -> list[tuple[A.Expr, list]]:
+        """(expression, its value in each of ``scopes``) for every argument written in the
+        block's body that uses a block parameter, in the order written."""
+        out: list[tuple[A.Expr, list]] = []
+
+        def walk(items_per_scope: list[list]) -> None:
+            for column in zip(*items_per_scope):
+                it = column[0]
+                if isinstance(it, Repeat):
+                    for i in range(len(it.members)):
+                        walk([[r.members[i]] for r in column])
+                    continue
+                for key, expr in it.arg_exprs.items():
+                    if isinstance(it, Node):
+                        vals = [n.ctor.get(key) if n.ctor else None for n in column]
+                    else:
+                        vals = [sc.args.get(key) for sc in column]
+                    if None not in vals and self._uses_params(expr, plan, scopes[0]):
+                        out.append((expr, vals))
+
+        walk([s.items for s in scopes])
+        return out
 
     def _derived(self, plan: _ClassPlan, k: tuple, want: str, values: list) -> str:
         if k not in plan.derived_keys:
@@ -470,9 +501,9 @@ class Emitter:
 
     @staticmethod
     def prog_layer_class(kind: str) -> str:
-        from graphc.layers.base import REGISTRY
+        from graphc.layers.base import LAYERS
 
-        return REGISTRY[kind].torch_name
+        return LAYERS[kind].torch_name
 
     def _symbols(self) -> dict[str, tuple[str, int]]:
         out: dict[str, tuple[str, int]] = {}
