@@ -365,9 +365,16 @@ def pool_out(n: Dim, kernel: int, stride: int, padding: int = 0, dilation: int =
         if (out - 1) * stride >= n + padding:
             out -= 1
         return out
-    # Symbolic: the correction applies only when the window would start in the
-    # right padding; keep the ceil form and let a bound value decide later.
-    return out
+    # Symbolic: torch drops the last window when it would start in the right padding,
+    # ((out - 1) * stride >= n + padding).  The first window start past n + padding - 1 is
+    # ceil((n + padding) / stride), so out - 1 = min(ceil(span / stride), that - 1): the
+    # correction takes at most one window, as span < n + padding (padding <= kernel / 2).
+    # It can apply only when padding + stride > dilation * (kernel - 1) + 1.
+    if padding + stride <= dilation * (kernel - 1) + 1:
+        return out
+    sp = _sympy()
+    last = _ceildiv(Sym.as_expr(n + padding), sp.Integer(stride)) - 1
+    return Sym.wrap(sp.Min(Sym.as_expr(out) - 1, last) + 1)
 
 
 def broadcast(shapes: list[Shape]) -> Shape | None:

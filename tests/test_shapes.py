@@ -85,6 +85,20 @@ def test_pool_formula_matches_torch_over_sizes(k, s, p, d, ceil):
         assert (got if got >= 1 else None) == want, (n, k, s, p, d, ceil)
 
 
+@pytest.mark.parametrize("k,s,p,d,ceil", [
+    (2, 2, 0, 1, False), (3, 2, 1, 1, False), (3, 2, 0, 1, True), (2, 2, 1, 1, True),
+    (3, 3, 1, 2, True), (5, 2, 2, 1, True), (4, 3, 2, 1, True), (1, 2, 0, 1, True),
+    (2, 3, 1, 1, True), (3, 4, 1, 1, True),
+])
+def test_symbolic_pool_formula_matches_torch_once_bound(k, s, p, d, ceil):
+    """The formula graphc keeps for a symbolic size gives torch's size for every value bound
+    to it, ceil_mode's rule for a last window starting in the padding included."""
+    sym = pool_out(Sym("H"), k, s, p, d, ceil)
+    for n in range(max(k, 2 * p + 1), 40):
+        want = torch.nn.functional.max_pool1d(torch.zeros(1, 1, n), k, s, p, d, ceil_mode=ceil).shape[-1]
+        assert substitute(sym, {"H": n}) == want, (str(sym), n)
+
+
 def test_symbolic_conv_and_pool_agree_with_concrete():
     H = Sym("H")
     conv = conv_out(H, kernel=5, stride=2, padding=1, dilation=1)
