@@ -21,8 +21,9 @@ def explain(prog: Program) -> list[str]:
             continue
         outs_text = ", ".join(shape_str(t.shape) for t in node.outs)
         lines.append(f"{node.id}: {node.kind} {ins_text} -> {outs_text}")
-        for line in node.layer.explain(node.params, ins, node.outs):
-            lines.append(f"    {line}")
-        if node.n_params:
-            lines.append(f"    params = {node.n_params:,}")
+        own = node.layer.explain(node.params, ins, node.outs)
+        formula = next((x for x in own if x.startswith("params = ")), None)
+        lines += [f"    {line}" for line in own if line is not formula]
+        if node.n_params:  # a layer's own params line gives the formula: the total ends it
+            lines.append(f"    {formula or 'params'} = {node.n_params:,}")
     return lines

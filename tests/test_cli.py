@@ -245,6 +245,10 @@ def test_explain(tmp_path):
     assert proc.returncode == 0
     assert "conv1: Conv2d (B, 1, 32, 32) -> (B, 6, 28, 28)" in proc.stdout
     assert "fc1: Linear (B, 400) -> (B, 120)" in proc.stdout
+    # where 400 comes from, and the weight + bias arithmetic ending in the total
+    assert "    dims 1..3 merged: 16·5·5 = 400\n" in proc.stdout
+    assert "    in_features = 400 (the input's last dim)\n    params = 400·120 + 120 = 48,120\n" in proc.stdout
+    assert "    params = 156\n" in proc.stdout  # conv1: a layer without a formula line keeps the total
     proc = run_graphc("summary", "--explain", "--format", "json", MODELS / "lenet.model")
     data = json.loads(proc.stdout)
     assert any(line.startswith("pool2: MaxPool2d (B, 16, 10, 10) -> (B, 16, 5, 5)") for line in data["explain"])

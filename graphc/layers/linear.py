@@ -44,6 +44,11 @@ class Linear(Layer):
     def label(self, p, ins):
         return f"{ins[0].shape[-1]}→{p.out_features}" + ("" if p.bias else " no bias")
 
+    def explain(self, p, ins, outs):
+        n = ins[0].shape[-1]
+        bias = f" + {p.out_features}" if p.bias else ""
+        return [f"in_features = {n} (the input's last dim)", f"params = {n}·{p.out_features}{bias}"]
+
     samples = (
         Sample({"out_features": 10}, ((4, 20),)),
         Sample({"out_features": 3, "bias": False}, ((2, 5, 7),)),

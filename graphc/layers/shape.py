@@ -42,6 +42,17 @@ class Flatten(Layer):
     def label(self, p, ins):
         return "" if (p.start_dim, p.end_dim) == (1, -1) else f"{p.start_dim}..{p.end_dim}"
 
+    def explain(self, p, ins, outs):
+        shape = ins[0].shape
+        if not shape:
+            return []
+        s, e = normalize_dim(p.start_dim, len(shape)), normalize_dim(p.end_dim, len(shape))
+        if e - s < 1:
+            return []
+        merged = outs[0].shape[s]
+        return [f"dims {s}..{e} merged: {'·'.join(str(d) if isinstance(d, int) else f'({d})' for d in shape[s:e + 1])}"
+                f" = {merged}"]
+
     samples = (
         Sample({}, ((2, 16, 5, 5),)),
         Sample({"start_dim": 0}, ((3, 4),)),
