@@ -867,6 +867,12 @@ def _describe(v) -> str:
 
 
 def _fmt(v) -> str:
+    """A value as the language writes it, for messages: long ones shortened."""
+    text = _fmt_full(v)
+    return text if len(text) <= 80 else f"{text[:60]}… ({len(text):,} characters)"
+
+
+def _fmt_full(v) -> str:
     if isinstance(v, bool):
         return str(v).lower()
     if v is None:
@@ -874,7 +880,7 @@ def _fmt(v) -> str:
     if isinstance(v, str):
         return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(v, tuple):
-        return "(" + ", ".join(_fmt(x) for x in v) + ("," if len(v) == 1 else "") + ")"
+        return "(" + ", ".join(_fmt_full(x) for x in v) + ("," if len(v) == 1 else "") + ")"
     return repr(v)
 
 

@@ -1072,6 +1072,26 @@ def _run_chunk(job):
     return out
 
 
+def _probe_in_process(k: int, timeout: float) -> tuple[Result, int]:
+    """Probe ``k`` in a fresh interpreter: its result, and the process's peak memory in bytes
+    (everything graphc needs included: about 90 MiB for an empty file)."""
+    import ast
+    import subprocess
+
+    proc = subprocess.Popen([sys.executable, "-m", "tests.fuzz.robust", "--run-probe", str(k),
+                             "--timeout", str(timeout)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    r = Result()
+    if proc.returncode != 0:
+        r.failures.append(("crash", f"the probe's process exited with {proc.returncode}"))
+    else:
+        r.seconds, codes, r.failures = ast.literal_eval(out.strip().splitlines()[-1])
+        r.codes = set(codes)
+    return r, usage.ru_maxrss * 1024  # Linux reports KiB
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", type=int, default=100_000)
@@ -1081,7 +1101,15 @@ def main(argv=None) -> int:
     ap.add_argument("--slowest", type=int, default=5)
     ap.add_argument("--only", type=int, action="append", help="run only case I (repeatable); prints it")
     ap.add_argument("--no-probes", action="store_true")
+    ap.add_argument("--probe-memory", action="store_true",
+                    help="run each limit probe in a fresh process and report its peak memory")
+    ap.add_argument("--run-probe", type=int, help=argparse.SUPPRESS)  # one probe, for --probe-memory
     args = ap.parse_args(argv)
+    if args.run_probe is not None:
+        _, text, want = probes()[args.run_probe]
+        r = check_bytes(text, args.timeout) if isinstance(text, bytes) else check_text(text, timeout=args.timeout)
+        print(repr((r.seconds, sorted(r.codes), r.failures)))
+        return 0
     corpus = load_corpus()
     t_start = time.perf_counter()
 
@@ -1104,10 +1132,17 @@ def main(argv=None) -> int:
     # ---- probes
     probe_lines = []
     if not args.no_probes:
-        for name, text, want in probes():
-            r = check_bytes(text, args.timeout) if isinstance(text, bytes) else check_text(text, timeout=args.timeout)
+        for k, (name, text, want) in enumerate(probes()):
+            memory = ""
+            if args.probe_memory:
+                r, peak = _probe_in_process(k, args.timeout)
+                memory = f" {peak / 2**20:7.0f} MiB"
+            elif isinstance(text, bytes):
+                r = check_bytes(text, args.timeout)
+            else:
+                r = check_text(text, timeout=args.timeout)
             ok = not r.failures and (want is None or want in r.codes)
-            probe_lines.append(f"  {'ok  ' if ok else 'FAIL'} {r.seconds:6.2f} s  {name}: "
+            probe_lines.append(f"  {'ok  ' if ok else 'FAIL'} {r.seconds:6.2f} s{memory}  {name}: "
                                f"{', '.join(sorted(r.codes)) or 'no diagnostics'}")
             for kind, detail in r.failures:
                 n_fail[kind] += 1
