@@ -10,7 +10,7 @@ from __future__ import annotations
 from graphc.errors import Diagnostic, diag
 from graphc.graph import Program
 from graphc.layers.base import FLOAT_DTYPES, ShapeError
-from graphc.shapes import MAX_SYMBOLIC_NESTING, MAX_SYMBOLIC_TERMS, SymbolicLimit, symbolic_budget
+from graphc.shapes import MAX_DIM, MAX_SYMBOLIC_NESTING, MAX_SYMBOLIC_TERMS, SymbolicLimit, symbolic_budget
 
 
 def infer(prog: Program) -> list[Diagnostic]:
@@ -60,8 +60,20 @@ def _infer_node(prog: Program, node) -> Diagnostic | None:
                     f"{where}: gives {len(outs)} tensor(s), but {node.expected_outputs} name(s) receive them",
                     f"write {len(outs)} name(s) on the left: " +
                     ", ".join(f"t{i}" for i in range(len(outs))) + " = ...")
+    for t in outs:
+        for i, d in enumerate(t.shape):
+            if (d if isinstance(d, int) else d.largest_number) > MAX_DIM:
+                return diag(node.call.span, "limit",
+                            f"{where}: output dim {i} is {_short(d)}, beyond graphc's limit of 2**40 "
+                            f"for a size", "a size this large cannot be allocated: check the "
+                            "repeats and scale factors that make it grow")
     ctor = node.layer.ctor(node.params, ins)
     n_params = node.layer.param_count(node.params, ins)
     macs = node.layer.macs(node.params, ins, outs)
     node.outs, node.ctor, node.n_params, node.macs = outs, ctor, n_params, macs
     return None
+
+
+def _short(d) -> str:
+    text = f"{d:,}" if isinstance(d, int) else str(d)
+    return text if len(text) <= 60 else f"{text[:40]}… ({len(text):,} characters)"

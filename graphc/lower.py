@@ -18,7 +18,7 @@ from graphc.emit.names import Namespace, legal, snake
 from graphc.errors import Diagnostic, diag, did_you_mean
 from graphc.graph import Node, Program, Repeat, Scope, ValueRef
 from graphc.layers.base import LAYERS, REGISTRY, Layer, TensorType
-from graphc.shapes import Sym
+from graphc.shapes import MAX_DIM, Sym
 from graphc.source import Span
 from graphc.syntax import MAX_INT
 
@@ -35,7 +35,6 @@ RESERVED_WORDS = frozenset({"model", "block", "input", "output", "const", "train
 MAX_REPEAT = 10_000
 MAX_NODES = 200_000
 MAX_BLOCK_DEPTH = 64
-MAX_DIM = 2**40
 MAX_STATEMENTS = 1_000_000  # statements lowered, a block's body once per use (a block of consts
                             # used 10,000 times in a block used 10,000 times adds no layers)
 #: did-you-mean comparisons per file: a hint compares the word with every candidate, so

@@ -24,6 +24,11 @@ MAX_SYMBOLIC_TERMS = 3_000
 #: nest one level each; a chain of either alone stays one level deep).
 MAX_SYMBOLIC_NESTING = 4
 
+#: The largest size graphc accepts for a dimension, declared or computed: far beyond any
+#: real tensor, far below int64's range, so a size that grows without bound (``Upsample``
+#: repeated 2,000 times) is an error instead of a 1,200-digit number.
+MAX_DIM = 2**40
+
 _budget: contextvars.ContextVar = contextvars.ContextVar("graphc_symbolic_budget", default=None)
 
 
@@ -210,6 +215,14 @@ class Sym:
         return _pretty(self._expr)
 
     __repr__ = __str__
+
+    @property
+    def largest_number(self) -> int:
+        """The largest absolute integer in the expression: a coefficient or a constant term."""
+        if self.fast:
+            return abs(self._coef)
+        sp = _sympy()
+        return max((abs(int(a)) for a in self._expr.atoms(sp.Integer)), default=0)
 
     @property
     def free_names(self) -> set[str]:
