@@ -77,9 +77,13 @@ class _ClassPlan:
     instances: list[Scope]
     params: list[_Param] = field(default_factory=list)
     derived_keys: dict[tuple, str] = field(default_factory=dict)
+    _positions: dict[int, int] = field(default_factory=dict)
 
     def index(self, scope: Scope) -> int:
-        return next(i for i, s in enumerate(self.instances) if s is scope)
+        """The instance's position: a dict, as a class may have thousands of instances."""
+        if not self._positions:
+            self._positions.update((id(s), i) for i, s in enumerate(self.instances))
+        return self._positions[id(scope)]
 
     @property
     def block_params(self) -> set[str]:
