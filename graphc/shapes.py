@@ -235,19 +235,32 @@ class Sym:
             return self._coef * values[self._name] if self._name in values else self
         if not (self.free_names & set(values)):
             return self
-        sp = _sympy()
-        subs = {sp.Symbol(k, integer=True, positive=True): v for k, v in values.items()}
-        return Sym.wrap(_tidy(self._expr.subs(subs)), simplified=True)
+        key = (self._expr, tuple(sorted(values.items())))
+        out = _SUBSTITUTED.get(key)
+        if out is None:  # the summary substitutes the batch size into every row's sizes
+            sp = _sympy()
+            subs = {sp.Symbol(k, integer=True, positive=True): v for k, v in values.items()}
+            out = Sym.wrap(_tidy(self._expr.subs(subs)), simplified=True)
+            if len(_SUBSTITUTED) >= 4096:
+                _SUBSTITUTED.clear()
+            _SUBSTITUTED[key] = out
+        return out
 
 
 def _tidy(e):
     """A product of simplified sizes as it reads best, without simplify(): sympy distributes
     a number over a sum, 8*(floor(h) + 1) -> 8*floor(h) + 8, which reads worse for a rounded
     size; factor_terms() undoes that (64*T + 513, and long sums, stay as they are)."""
-    sp = _sympy()
-    if e.is_Add and len(e.args) <= 2 and e.has(sp.floor, sp.ceiling, sp.Min, sp.Max):
-        return sp.factor_terms(e)
-    return e
+    if not e.is_Add or len(e.args) > 2:
+        return e
+    out = _TIDIED.get(e)
+    if out is None:  # factor_terms is slow, and the same products recur (every row's numel)
+        sp = _sympy()
+        out = sp.factor_terms(e) if e.has(sp.floor, sp.ceiling, sp.Min, sp.Max) else e
+        if len(_TIDIED) >= 4096:
+            _TIDIED.clear()
+        _TIDIED[e] = out
+    return out
 
 
 def _floordiv(a, b):
@@ -273,8 +286,21 @@ def _rounded_div(rnd, a, b):
 
 
 def _pretty(e) -> str:
-    """Symbolic sizes as people write them: ``floor((H - 3)/2) + 1``, ``3*H^2``."""
-    return _printer().doprint(e).replace("**", "^")
+    """Symbolic sizes as people write them: ``floor((H - 3)/2) + 1``, ``3*H^2``.  Once per
+    expression: printing one takes about a millisecond, and a size is printed in every shape
+    comment, diagram label, summary row and explain line that shows it."""
+    out = _PRINTED.get(e)
+    if out is None:
+        out = _printer().doprint(e).replace("**", "^")
+        if len(_PRINTED) >= 4096:
+            _PRINTED.clear()
+        _PRINTED[e] = out
+    return out
+
+
+_PRINTED: dict = {}
+_SUBSTITUTED: dict = {}
+_TIDIED: dict = {}
 
 
 _PRINTER = None
