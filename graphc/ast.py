@@ -38,26 +38,26 @@ class Name:
 @dataclass(frozen=True, slots=True)
 class BinOp:
     op: str  # one of + - * / // %
-    left: "Expr"
-    right: "Expr"
+    left: Expr
+    right: Expr
     span: Span
 
 
 @dataclass(frozen=True, slots=True)
 class Neg:
-    operand: "Expr"
+    operand: Expr
     span: Span
 
 
 @dataclass(frozen=True, slots=True)
 class TupleLit:
-    items: tuple["Expr", ...]
+    items: tuple[Expr, ...]
     span: Span
 
 
 @dataclass(frozen=True, slots=True)
 class ListLit:
-    items: tuple["Expr", ...]
+    items: tuple[Expr, ...]
     span: Span
 
 
@@ -137,7 +137,7 @@ class ConstDef:
 @dataclass(frozen=True, slots=True)
 class Setting:
     name: Name
-    value: "Call | Expr"
+    value: Call | Expr
     span: Span
 
 
@@ -153,7 +153,7 @@ class InitBlock:
     span: Span
 
 
-Stmt = Union[ConstDef, InputDecl, OutputDecl, Assign, TrainBlock, InitBlock]
+Stmt = ConstDef | InputDecl | OutputDecl | Assign | TrainBlock | InitBlock
 
 
 @dataclass(frozen=True, slots=True)

@@ -96,6 +96,12 @@ class GraphcError(Exception):
             super().__init__("; ".join(d.message for d in self.diagnostics))
 
 
+def shorten(text: str, limit: int = 80) -> str:
+    """``text`` for a message: cut after ``limit - 20`` characters, with its full length, when
+    longer than ``limit`` (a 1 MB string or a 1,200-digit size is not repeated whole)."""
+    return text if len(text) <= limit else f"{text[:limit - 20]}… ({len(text):,} characters)"
+
+
 def did_you_mean(word: str, candidates) -> str | None:
     """A 'did you mean' hint, case-insensitive first, then by edit similarity."""
     import difflib

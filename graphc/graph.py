@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Union
+from typing import Any
 
 from graphc import ast as A
 from graphc.layers.base import Layer, Params, TensorType
@@ -30,7 +30,7 @@ class Node:
     name: str                       # attribute / variable name in its scope
     kind: str                       # layer kind, or "input"
     span: Span
-    scope: "Scope"
+    scope: Scope
     layer: Layer | None = None
     params: Params | None = None    # None when validation failed
     call: A.Call | None = None      # the call as written
@@ -66,10 +66,10 @@ class Scope:
     name: str                        # attribute name in the parent
     definition: A.ModelDef | A.BlockDef
     span: Span
-    parent: "Scope | None" = None
+    parent: Scope | None = None
     args: dict[str, Any] = field(default_factory=dict)        # block parameter values
     arg_exprs: dict[str, A.Expr] = field(default_factory=dict)  # as written at the call
-    items: list["Item"] = field(default_factory=list)
+    items: list[Item] = field(default_factory=list)
     inputs: list[tuple[str, ValueRef]] = field(default_factory=list)   # (name, value)
     outputs: list[tuple[str, ValueRef]] = field(default_factory=list)
     consts: dict[str, Any] = field(default_factory=dict)
@@ -96,13 +96,13 @@ class Repeat:
     id: str
     name: str
     span: Span
-    members: list["Node | Scope"] = field(default_factory=list)
+    members: list[Node | Scope] = field(default_factory=list)
     chain_var: str | None = None
     binds: str | None = None
     binds_all: tuple[str, ...] | None = None
 
 
-Item = Union[Node, Scope, Repeat]
+Item = Node | Scope | Repeat
 
 
 @dataclass(eq=False)

@@ -7,7 +7,7 @@ still reported.
 
 from __future__ import annotations
 
-from graphc.errors import Diagnostic, diag
+from graphc.errors import Diagnostic, diag, shorten
 from graphc.graph import Program
 from graphc.layers.base import FLOAT_DTYPES, ShapeError
 from graphc.shapes import MAX_DIM, MAX_SYMBOLIC_NESTING, MAX_SYMBOLIC_TERMS, SymbolicLimit, symbolic_budget
@@ -64,7 +64,7 @@ def _infer_node(prog: Program, node) -> Diagnostic | None:
         for i, d in enumerate(t.shape):
             if (d if isinstance(d, int) else d.largest_number) > MAX_DIM:
                 return diag(node.call.span, "limit",
-                            f"{where}: output dim {i} is {_short(d)}, beyond graphc's limit of 2**40 "
+                            f"{where}: output dim {i} is {shorten(f'{d:,}' if isinstance(d, int) else str(d), 60)}, beyond graphc's limit of 2**40 "
                             f"for a size", "a size this large cannot be allocated: check the "
                             "repeats and scale factors that make it grow")
     ctor = node.layer.ctor(node.params, ins)
@@ -73,7 +73,3 @@ def _infer_node(prog: Program, node) -> Diagnostic | None:
     node.outs, node.ctor, node.n_params, node.macs = outs, ctor, n_params, macs
     return None
 
-
-def _short(d) -> str:
-    text = f"{d:,}" if isinstance(d, int) else str(d)
-    return text if len(text) <= 60 else f"{text[:40]}… ({len(text):,} characters)"

@@ -14,8 +14,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from graphc import ast as A
-from graphc.emit.names import Namespace, legal, snake
-from graphc.errors import Diagnostic, diag, did_you_mean
+from graphc.emit.names import Namespace, snake
+from graphc.errors import Diagnostic, diag, did_you_mean, shorten
 from graphc.graph import Node, Program, Repeat, Scope, ValueRef
 from graphc.layers.base import LAYERS, REGISTRY, Layer, TensorType
 from graphc.shapes import MAX_DIM, Sym
@@ -61,7 +61,7 @@ class _Value:
 
 
 class _Env:
-    def __init__(self, parent: "_Env | None" = None):
+    def __init__(self, parent: _Env | None = None):
         self.parent = parent
         self.names: dict[str, _Const | _Value] = {}
 
@@ -357,7 +357,7 @@ class Lowerer:
             if init is not None:
                 self.init_rules[key] = (init, s.value.span)
 
-    def model_input(self, st: A.InputDecl, ss: "_ScopeState") -> None:
+    def model_input(self, st: A.InputDecl, ss: _ScopeState) -> None:
         if self.reserved(st.name):
             return
         if st.dims is None:
@@ -399,7 +399,7 @@ class Lowerer:
         self.define(ss.env, st.name, _Value((node.id, 0), st.name.span))
 
     # --------------------------------------------------------------- chains
-    def assign(self, st: A.Assign, ss: "_ScopeState") -> None:
+    def assign(self, st: A.Assign, ss: _ScopeState) -> None:
         chain = st.chain
         target = st.targets[0] if len(st.targets) == 1 else None
         if isinstance(chain.source, A.Name):
@@ -463,12 +463,12 @@ class Lowerer:
             elif not any(t.id in RESERVED_WORDS for t in st.targets):
                 ss.scope.items[-1].binds_all = tuple(ss.legal_of[t.id] for t in st.targets)
 
-    def _later_hint(self, name: str, ss: "_ScopeState") -> str | None:
+    def _later_hint(self, name: str, ss: _ScopeState) -> str | None:
         if name in ss.legal_of:
             return f"'{name}' is defined later; values must be defined before use (no cycles)"
         return None
 
-    def _bind_unknown(self, st: A.Assign, ss: "_ScopeState") -> None:
+    def _bind_unknown(self, st: A.Assign, ss: _ScopeState) -> None:
         """After an error, bind the targets to an unknown value so later uses stay quiet."""
         for t in st.targets:
             if t.id not in ss.env.names:
@@ -510,7 +510,7 @@ class Lowerer:
                 return None
         return refs
 
-    def apply(self, call: A.Call, incoming: list[ValueRef], ss: "_ScopeState", label: A.Name | None,
+    def apply(self, call: A.Call, incoming: list[ValueRef], ss: _ScopeState, label: A.Name | None,
               default_name: str | None, chain_var: str | None = None,
               forced_name: str | None = None, want: int = 1) -> list[ValueRef] | None:
         """One call: a registered layer or a block.  Returns its output values."""
@@ -722,7 +722,7 @@ class Lowerer:
             return None, exprs
 
     # --------------------------------------------------------------- blocks
-    def instantiate(self, call: A.Call, tensors, args, ss: "_ScopeState", name: str,
+    def instantiate(self, call: A.Call, tensors, args, ss: _ScopeState, name: str,
                     unknown_input: bool, chain_var: str | None = None):
         block = self.blocks[call.kind]
         if call.kind in self.stack:
@@ -867,8 +867,7 @@ def _describe(v) -> str:
 
 def _fmt(v) -> str:
     """A value as the language writes it, for messages: long ones shortened."""
-    text = _fmt_full(v)
-    return text if len(text) <= 80 else f"{text[:60]}… ({len(text):,} characters)"
+    return shorten(_fmt_full(v))
 
 
 def _fmt_full(v) -> str:

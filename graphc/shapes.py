@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import math
-from typing import Union
 
 #: Symbolic size arithmetic simplifies with sympy, at a cost that grows with the size of each
 #: expression: one compile's inference simplifies at most this many expression terms in all
@@ -61,16 +61,12 @@ def _simplify(e):
         budget[1][0] -= size
         if budget[1][0] < 0 or nesting > MAX_SYMBOLIC_NESTING:
             raise SymbolicLimit()
-    out = _SIMPLIFIED.get(e)
-    if out is None:
-        out = _sympy().simplify(e)
-        if len(_SIMPLIFIED) >= 4096:
-            _SIMPLIFIED.clear()
-        _SIMPLIFIED[e] = out
-    return out
+    return _simplified(e)
 
 
-_SIMPLIFIED: dict = {}
+@functools.lru_cache(maxsize=4096)
+def _simplified(e):
+    return _sympy().simplify(e)
 
 
 def _size_and_nesting(e) -> tuple[int, int]:
@@ -123,7 +119,7 @@ class Sym:
         return self._name if self._name is not None and self._coef == 1 else None
 
     @staticmethod
-    def wrap(e, simplified: bool = False) -> "Dim":
+    def wrap(e, simplified: bool = False) -> Dim:
         if not e.is_Atom and not simplified:
             e = _simplify(e)
         if e.is_Integer:
@@ -137,15 +133,15 @@ class Sym:
         return Sym(None, e)
 
     @staticmethod
-    def as_expr(d: "Dim"):
+    def as_expr(d: Dim):
         return d.expr if isinstance(d, Sym) else _sympy().Integer(d)
 
-    def _op(self, other, fn) -> "Dim":
+    def _op(self, other, fn) -> Dim:
         if not isinstance(other, (int, Sym)):
             return NotImplemented
         return Sym.wrap(fn(Sym.as_expr(self), Sym.as_expr(other)))
 
-    def _scaled(self, coef: int) -> "Dim":
+    def _scaled(self, coef: int) -> Dim:
         return 0 if coef == 0 else Sym(self._name, coef=coef)
 
     def __add__(self, o):
@@ -230,37 +226,35 @@ class Sym:
             return {self._name}
         return {str(s) for s in self._expr.free_symbols}
 
-    def substitute(self, values: dict[str, int]) -> "Dim":
+    def substitute(self, values: dict[str, int]) -> Dim:
         if self.fast:
             return self._coef * values[self._name] if self._name in values else self
         if not (self.free_names & set(values)):
             return self
-        key = (self._expr, tuple(sorted(values.items())))
-        out = _SUBSTITUTED.get(key)
-        if out is None:  # the summary substitutes the batch size into every row's sizes
-            sp = _sympy()
-            subs = {sp.Symbol(k, integer=True, positive=True): v for k, v in values.items()}
-            out = Sym.wrap(_tidy(self._expr.subs(subs)), simplified=True)
-            if len(_SUBSTITUTED) >= 4096:
-                _SUBSTITUTED.clear()
-            _SUBSTITUTED[key] = out
-        return out
+        return _substituted(self._expr, tuple(sorted(values.items())))
+
+
+# Printing, substituting and factoring a sympy expression each take about a millisecond, and
+# the same few expressions recur thousands of times (every shape comment, diagram label,
+# summary row and explain line of a long symbolic model): each is done once per expression.
+@functools.lru_cache(maxsize=4096)
+def _substituted(e, values: tuple[tuple[str, int], ...]) -> Dim:
+    sp = _sympy()
+    subs = {sp.Symbol(k, integer=True, positive=True): v for k, v in values}
+    return Sym.wrap(_tidy(e.subs(subs)), simplified=True)
 
 
 def _tidy(e):
     """A product of simplified sizes as it reads best, without simplify(): sympy distributes
     a number over a sum, 8*(floor(h) + 1) -> 8*floor(h) + 8, which reads worse for a rounded
     size; factor_terms() undoes that (64*T + 513, and long sums, stay as they are)."""
-    if not e.is_Add or len(e.args) > 2:
-        return e
-    out = _TIDIED.get(e)
-    if out is None:  # factor_terms is slow, and the same products recur (every row's numel)
-        sp = _sympy()
-        out = sp.factor_terms(e) if e.has(sp.floor, sp.ceiling, sp.Min, sp.Max) else e
-        if len(_TIDIED) >= 4096:
-            _TIDIED.clear()
-        _TIDIED[e] = out
-    return out
+    return _factored(e) if e.is_Add and len(e.args) <= 2 else e
+
+
+@functools.lru_cache(maxsize=4096)
+def _factored(e):
+    sp = _sympy()
+    return sp.factor_terms(e) if e.has(sp.floor, sp.ceiling, sp.Min, sp.Max) else e
 
 
 def _floordiv(a, b):
@@ -285,22 +279,11 @@ def _rounded_div(rnd, a, b):
     return rnd(a / b)
 
 
+@functools.lru_cache(maxsize=4096)
 def _pretty(e) -> str:
-    """Symbolic sizes as people write them: ``floor((H - 3)/2) + 1``, ``3*H^2``.  Once per
-    expression: printing one takes about a millisecond, and a size is printed in every shape
-    comment, diagram label, summary row and explain line that shows it."""
-    out = _PRINTED.get(e)
-    if out is None:
-        out = _printer().doprint(e).replace("**", "^")
-        if len(_PRINTED) >= 4096:
-            _PRINTED.clear()
-        _PRINTED[e] = out
-    return out
-
-
-_PRINTED: dict = {}
-_SUBSTITUTED: dict = {}
-_TIDIED: dict = {}
+    """Symbolic sizes as people write them: ``floor((H - 3)/2) + 1``, ``3*H^2`` (cached, as
+    ``_substituted``)."""
+    return _printer().doprint(e).replace("**", "^")
 
 
 _PRINTER = None
@@ -330,7 +313,7 @@ def _printer():
     return _PRINTER
 
 
-Dim = Union[int, Sym]
+Dim = int | Sym
 Shape = tuple  # tuple[Dim, ...]
 
 

@@ -16,7 +16,7 @@ class Span:
     end_line: int
     end_col: int
 
-    def to(self, other: "Span") -> "Span":
+    def to(self, other: Span) -> Span:
         """The span from the start of ``self`` to the end of ``other``."""
         return Span(self.path, self.line, self.col, other.end_line, other.end_col)
 

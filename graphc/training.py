@@ -240,7 +240,7 @@ WHAT = {"data": "dataset", "val_data": "dataset", "loss": "loss", "optimizer": "
 
 def check_training(prog) -> list[Diagnostic]:
     """Validate ``prog.train``; on success set ``prog.training`` to a TrainSpec."""
-    from graphc.lower import Lowerer, _ERR, _fmt, _pydantic_msg, _constraints, describe_type
+    from graphc.lower import _ERR, Lowerer, _constraints, _fmt, _pydantic_msg, describe_type
 
     tb: A.TrainBlock = prog.train
     ev = Lowerer(A.File(prog.path, (), tb.span))

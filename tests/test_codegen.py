@@ -3,14 +3,13 @@
 import ast
 import builtins
 import keyword
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import MODELS, import_generated, run_graphc
 
-from conftest import MODELS, ROOT, import_generated, run_graphc
 from graphc.api import compile, compile_source
 from graphc.emit.names import NN_MODULE_ATTRS
 from graphc.shapes import substitute

@@ -4,8 +4,8 @@ import random
 from pathlib import Path
 
 import pytest
-
 from conftest import MODELS, run_graphc
+
 from graphc.fmt import _comments, format_text, same_meaning
 
 CASES = sorted(MODELS.glob("*.model")) + sorted((Path(__file__).parent / "cases").glob("*.model"))

@@ -3,8 +3,8 @@
 from pathlib import Path
 
 import pytest
-
 from conftest import import_generated
+
 from graphc.api import compile_source
 
 torch = pytest.importorskip("torch")

@@ -5,10 +5,9 @@ from pathlib import Path
 import pytest
 
 pygments = pytest.importorskip("pygments")
+from conftest import MODELS  # noqa: E402
 from pygments.lexers import get_lexer_by_name, get_lexer_for_filename  # noqa: E402
 from pygments.token import Error, Keyword, Name  # noqa: E402
-
-from conftest import MODELS  # noqa: E402
 
 FILES = sorted(MODELS.glob("*.model")) + sorted((Path(__file__).parent / "cases").glob("*.model"))
 

@@ -12,8 +12,8 @@ the GRU's with four gates instead of three.
 from pathlib import Path
 
 import pytest
-
 from conftest import MODELS, import_generated
+
 from graphc.api import compile
 from graphc.shapes import substitute
 from graphc.summary import batch_symbols

@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import MODELS, run_graphc
+
 from graphc.api import compile_source
 
 torch = pytest.importorskip("torch")

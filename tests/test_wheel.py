@@ -5,10 +5,8 @@ import shutil
 import subprocess
 import sys
 import venv
-from pathlib import Path
 
 import pytest
-
 from conftest import MODELS, ROOT
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 
-from graphc.graph import Node, Program, Repeat, Scope
+from graphc.graph import Node, Program, Scope
 from graphc.shapes import shape_str
 
 COLORS = {

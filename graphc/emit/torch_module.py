@@ -173,12 +173,12 @@ class Emitter:
         for expr, vals in self._written_values(plan, scopes):
             if all(type(a) is type(b) and a == b for a, b in zip(vals, values)):
                 try:
-                    return pyfmt.expr(expr, lambda n: self._name_src(n, plan, scopes[0], expr.span))
+                    return pyfmt.expr(expr, lambda n, at=expr.span: self._name_src(n, plan, scopes[0], at))
                 except _TooLong:
                     break
         # an input size of the block, the same position in every instance
-        for j, (iname, _) in enumerate(scopes[0].inputs):
-            t0 = self.prog.type_of(scopes[0].inputs[j][1])
+        for j, (_, ref) in enumerate(scopes[0].inputs):
+            t0 = self.prog.type_of(ref)
             if t0 is None:
                 continue
             for d in range(-1, -len(t0.shape) - 1, -1):
@@ -524,7 +524,7 @@ class Emitter:
     def _example_inputs(self, syms) -> list[str]:
         args = []
         seen = set()
-        for s, (arg, default) in syms.items():
+        for arg, default in syms.values():
             if arg not in seen:
                 args.append(f"{arg}={default}")
                 seen.add(arg)

@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from typing import Literal
 
-from graphc.layers.base import (FLOAT_DTYPES, Layer, Params, PosInt, Prob, Sample, ShapeError, TensorType,
-                                need_concrete, register)
+from graphc.layers.base import (
+    FLOAT_DTYPES,
+    Layer,
+    Params,
+    PosInt,
+    Prob,
+    Sample,
+    ShapeError,
+    TensorType,
+    need_concrete,
+    register,
+)
 from graphc.shapes import normalize_dim, shape_str
 
 

@@ -236,9 +236,6 @@ class LazyRegistry:
     def __iter__(self):
         return iter(_index.KINDS)
 
-    def __len__(self) -> int:
-        return len(_index.KINDS)
-
     @staticmethod
     def module_kinds() -> list[str]:
         """The kinds that are nn.Modules (have weights to initialize, an attribute...)."""

@@ -11,8 +11,19 @@ from __future__ import annotations
 import math
 from typing import ClassVar, Literal
 
-from graphc.layers.base import (Layer, NonNegInt, Params, PosInt, Sample, ShapeError, TensorType,
-                                check_given, need_concrete, need_rank, register)
+from graphc.layers.base import (
+    Layer,
+    NonNegInt,
+    Params,
+    PosInt,
+    Sample,
+    ShapeError,
+    TensorType,
+    check_given,
+    need_concrete,
+    need_rank,
+    register,
+)
 from graphc.shapes import Dim, conv_out, numel
 
 # ------------------------------------------------------------ N-d helpers

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
-from graphc.layers.base import (Layer, Params, PosInt, Sample, ShapeError, TensorType,
-                                check_given, need_concrete, register)
+from graphc.layers.base import (
+    Layer,
+    Params,
+    PosInt,
+    Sample,
+    ShapeError,
+    TensorType,
+    check_given,
+    need_concrete,
+    register,
+)
 from graphc.shapes import numel, shape_str
 
 

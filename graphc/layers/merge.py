@@ -5,8 +5,7 @@ They have no parameters and no module: the forward line is a tensor expression.
 
 from __future__ import annotations
 
-from graphc.layers.base import (FLOAT_DTYPES, Layer, Params, Sample, ShapeError, TensorType,
-                                promote, register)
+from graphc.layers.base import FLOAT_DTYPES, Layer, Params, Sample, ShapeError, TensorType, promote, register
 from graphc.shapes import broadcast, normalize_dim, numel, shape_str
 
 

@@ -6,8 +6,18 @@ from typing import Annotated
 
 from pydantic import Field
 
-from graphc.layers.base import (Layer, Params, PosInt, Sample, ShapeError, TensorType, check_given,
-                                need_concrete, need_rank, register)
+from graphc.layers.base import (
+    Layer,
+    Params,
+    PosInt,
+    Sample,
+    ShapeError,
+    TensorType,
+    check_given,
+    need_concrete,
+    need_rank,
+    register,
+)
 from graphc.shapes import numel, prod_int, shape_str
 
 Momentum = Annotated[float, Field(ge=0, le=1)] | None

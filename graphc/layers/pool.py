@@ -9,8 +9,18 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from graphc.layers.base import (FLOAT_DTYPES, Layer, NonNegInt, Params, PosInt, Sample, ShapeError,
-                                TensorType, need_rank, register)
+from graphc.layers.base import (
+    FLOAT_DTYPES,
+    Layer,
+    NonNegInt,
+    Params,
+    PosInt,
+    Sample,
+    ShapeError,
+    TensorType,
+    need_rank,
+    register,
+)
 from graphc.layers.conv import AXES, LAYOUT, LETTERS, dims_text, ntuple, sizes, term
 from graphc.shapes import ceil_div, pool_out
 

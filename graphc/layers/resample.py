@@ -8,8 +8,17 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from graphc.layers.activation import reject_bool
-from graphc.layers.base import (Layer, Params, PosInt, Sample, ShapeError, TensorType, need_concrete,
-                                need_rank, register)
+from graphc.layers.base import (
+    Layer,
+    Params,
+    PosInt,
+    Sample,
+    ShapeError,
+    TensorType,
+    need_concrete,
+    need_rank,
+    register,
+)
 from graphc.shapes import Dim, shape_str
 
 Scale = Annotated[float, Field(gt=0, allow_inf_nan=False)]

@@ -13,9 +13,20 @@ from typing import Annotated, ClassVar
 from pydantic import Field, model_validator
 
 from graphc.emit.pyfmt import literal
-from graphc.layers.base import (FLOAT_DTYPES, Layer, NonNegInt, Params, PosInt, Sample, ShapeError,
-                                TensorType, need_concrete, register)
+from graphc.layers.base import (
+    FLOAT_DTYPES,
+    Layer,
+    NonNegInt,
+    Params,
+    PosInt,
+    Sample,
+    ShapeError,
+    TensorType,
+    need_concrete,
+    register,
+)
 from graphc.shapes import Dim, Sym, normalize_dim, numel, shape_str
+
 
 class _VarargParams(Params):
     """``reshape(16, -1)``, ``reshape((16, -1))`` and ``reshape(16)`` all give shape=(16, -1)

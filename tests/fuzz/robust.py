@@ -30,7 +30,6 @@ its own ``random.Random``, so every failure is reproducible on its own with
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import random
 import re
