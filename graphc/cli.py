@@ -419,7 +419,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     # graphc's parameter schemas are internal: pydantic plugins have nothing to observe, and
-    # finding them scans every installed package's entry points (tens of ms of each check)
+    # finding them scans every installed package's entry points (tens of ms whenever a value
+    # needs pydantic, i.e. in a check that finds an invalid argument)
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     # A command is short-lived and allocates mostly acyclic objects (modules, schemas, ASTs):
     # the cyclic collector's passes during the imports alone cost about 5 % of a check.

@@ -1,6 +1,6 @@
 """Initializers: ``weight_init=`` / ``bias_init=`` on a layer, and the model's ``init { }`` section.
 
-Each entry: a pydantic schema with torch.nn.init's argument names and defaults,
+Each entry: a parameter schema (graphc.params) with torch.nn.init's argument names and defaults,
 and the fewest dimensions the tensor must have (fan-based initializers need 2).
 """
 
@@ -9,9 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from pydantic import Field
-
-from graphc.layers.base import Params
+from graphc.params import Field, Params
 
 Nonlinearity = Literal["linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
                        "conv_transpose3d", "sigmoid", "tanh", "relu", "leaky_relu", "selu"]

@@ -1,7 +1,7 @@
 """Lowering: AST -> Program (layer nodes, block tree; see graphc.graph).
 
 Resolves names, evaluates constant expressions, expands blocks and repeats,
-validates every layer's arguments with its pydantic model, and records a
+validates every layer's arguments with its parameter schema (graphc.params), and records a
 diagnostic for each problem instead of stopping at the first.
 """
 
@@ -11,13 +11,12 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
-
 from graphc import ast as A
 from graphc.emit.names import Namespace, snake
 from graphc.errors import Diagnostic, diag, did_you_mean, shorten
 from graphc.graph import Node, Program, Repeat, Scope, ValueRef
 from graphc.layers.base import LAYERS, REGISTRY, Layer, TensorType
+from graphc.params import ParamError
 from graphc.shapes import MAX_DIM, Sym
 from graphc.source import Span
 from graphc.syntax import MAX_INT
@@ -640,7 +639,7 @@ class Lowerer:
                                        and info.schema.model_fields[key].annotation is float else v), a.value
         try:
             return Init(e.kind, info.schema.model_validate(values))
-        except ValidationError as err:
+        except ParamError as err:
             first = err.errors()[0]
             key = str(first["loc"][0]) if first["loc"] else None
             self.error(exprs[key].span if key in exprs else e.span, "invalid-argument",
@@ -648,7 +647,7 @@ class Lowerer:
             return None
 
     def validate(self, layer: Layer, call: A.Call, args: list[A.Arg], env: _Env):
-        """Map positional and keyword args to the pydantic model; diagnose each problem."""
+        """Map positional and keyword args to the parameter schema; diagnose each problem."""
         values: dict[str, Any] = {}
         exprs: dict[str, A.Expr] = {}
         fields = layer.Params.model_fields
@@ -701,7 +700,7 @@ class Lowerer:
             return None, exprs
         try:
             return layer.Params.model_validate(values), exprs
-        except ValidationError as e:
+        except ParamError as e:
             by_key: dict = {}
             for err in e.errors():
                 key = str(err["loc"][0]) if err["loc"] else None
@@ -929,7 +928,7 @@ def _constraints(metadata) -> str:
 
 
 def describe_type(ann) -> str:
-    """A pydantic field annotation in words: ``int > 0 or (int > 0, int > 0)``."""
+    """A schema field's annotation in words: ``int > 0 or (int > 0, int > 0)``."""
     import types
     from typing import Annotated, Literal, Union, get_args, get_origin
 

@@ -1,6 +1,6 @@
 """The training section: losses, optimizers, schedulers and datasets.
 
-Each table maps a name to a pydantic schema (PyTorch's argument names and
+Each table maps a name to a parameter schema (PyTorch's argument names and
 defaults) and what graphc needs to know statically.  ``check_training``
 validates a model's ``train { ... }`` section against the inferred program:
 the data against the model's input, the loss against its output and the
@@ -13,11 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError
-
 from graphc import ast as A
 from graphc.errors import Diagnostic, diag, did_you_mean
-from graphc.layers.base import Params
+from graphc.params import Field, ParamError, Params
 from graphc.shapes import shape_str
 
 Pos = Annotated[float, Field(gt=0)]
@@ -254,7 +252,7 @@ def check_training(prog) -> list[Diagnostic]:
     def validate(schema, values, exprs, label, span) -> Params | None:
         try:
             return schema.model_validate(values)
-        except ValidationError as e:
+        except ParamError as e:
             for err in e.errors():
                 key = str(err["loc"][0]) if err["loc"] else None
                 if err["type"] == "missing":

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
-
 from graphc.layers.base import (
     Ctor,
+    Field,
     Params,
     PosInt,
     Prob,

@@ -1,7 +1,7 @@
 """The layer contract and the registry.
 
-One class per layer holds everything graphc knows about it: the pydantic
-parameter model, the shape rule, the parameter count, MACs, the torch
+One class per layer holds everything graphc knows about it: the parameter
+schema (graphc.params), the shape rule, the parameter count, MACs, the torch
 constructor, the forward text, the diagram label and the samples that the
 registry test runs against real torch.  Registering is a decorator; the
 registry is built from the classes, never kept by hand.
@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from graphc.layers import _index
+from graphc.params import Field, ParamError, Params, validates  # noqa: F401 - the schema API layers use
 from graphc.shapes import Dim, Shape, shape_str
 
 PosInt = Annotated[int, Field(gt=0)]
@@ -23,12 +22,6 @@ NonNegInt = Annotated[int, Field(ge=0)]
 Prob = Annotated[float, Field(ge=0.0, le=1.0)]
 Pair = PosInt | tuple[PosInt, PosInt]
 NonNegPair = NonNegInt | tuple[NonNegInt, NonNegInt]
-
-
-class Params(BaseModel):
-    """Base of every parameter model: unknown keys and lax coercions are errors."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, defer_build=True)
 
 
 class NoParams(Params):

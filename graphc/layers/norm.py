@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field
-
 from graphc.layers.base import (
+    Field,
     Layer,
     Params,
     PosInt,

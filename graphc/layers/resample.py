@@ -5,10 +5,9 @@ from __future__ import annotations
 import math
 from typing import Annotated, Literal
 
-from pydantic import Field
-
 from graphc.layers.activation import reject_bool
 from graphc.layers.base import (
+    Field,
     Layer,
     Params,
     PosInt,

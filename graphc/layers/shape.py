@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
-
-from graphc.layers.base import Layer, Params, PosInt, Sample, ShapeError, TensorType, need_concrete, register
+from graphc.layers.base import (
+    Field,
+    Layer,
+    Params,
+    PosInt,
+    Sample,
+    ShapeError,
+    TensorType,
+    need_concrete,
+    register,
+    validates,
+)
 from graphc.shapes import normalize_dim, numel, prod_int, shape_str
 
 
@@ -74,9 +83,8 @@ class Unflatten(Layer):
         dim: int
         unflattened_size: Annotated[tuple[PosInt | Literal[-1], ...], Field(min_length=1)]
 
-        @field_validator("unflattened_size")
-        @classmethod
-        def _one_free(cls, v):
+        @validates("unflattened_size")
+        def _one_free(v):
             if v.count(-1) > 1:
                 raise ValueError("only one size may be -1")
             return v

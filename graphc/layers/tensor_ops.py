@@ -10,11 +10,10 @@ from __future__ import annotations
 import math
 from typing import Annotated, ClassVar
 
-from pydantic import Field, model_validator
-
 from graphc.emit.pyfmt import literal
 from graphc.layers.base import (
     FLOAT_DTYPES,
+    Field,
     Layer,
     NonNegInt,
     Params,
@@ -35,10 +34,9 @@ class _VarargParams(Params):
 
     vararg: ClassVar[str]
 
-    @model_validator(mode="before")
     @classmethod
-    def _gather(cls, data):
-        if isinstance(data, dict) and cls.vararg in data and not isinstance(data[cls.vararg], tuple):
+    def prepare(cls, data):
+        if cls.vararg in data and not isinstance(data[cls.vararg], tuple):
             data = {**data, cls.vararg: (data[cls.vararg],)}
         return data
 

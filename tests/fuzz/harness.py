@@ -5,7 +5,7 @@ and torch's module (or tensor expression) on the same configuration and says
 whether they agree:
 
 - both accept, with equal output shapes, dtypes and parameter counts;
-- or both reject (pydantic or the shape rule in graphc; an exception in torch).
+- or both reject (the parameter schema or the shape rule in graphc; an exception in torch).
 
 Configurations that graphc's parameter schema rejects are compared too: torch
 is then built from the raw arguments where the layer's constructor can be
@@ -18,9 +18,9 @@ import warnings
 from dataclasses import dataclass
 
 import torch
-from pydantic import ValidationError
 
 from graphc.layers.base import FLOAT_DTYPES, ShapeError, TensorType, load_all
+from graphc.params import ParamError
 
 REG = load_all()
 
@@ -89,7 +89,7 @@ def compare(kind: str, params: dict, shapes: list[tuple[int, ...]], dtype: str =
     layer = REG[kind]
     try:
         p = layer.Params.model_validate(params)
-    except ValidationError as e:
+    except ParamError as e:
         return Outcome(True, f"invalid params: {e.errors()[0]['msg']}", "not run", False)
     ins = [TensorType(tuple(s), dtype) for s in shapes]
     try:
