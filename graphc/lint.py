@@ -45,8 +45,6 @@ def lint(prog: Program) -> list[Diagnostic]:
 
 def _names_used(node) -> set[str]:
     """Every name an AST subtree refers to (layer kinds aside)."""
-    import dataclasses
-
     from graphc import ast as A
 
     out: set[str] = set()
@@ -55,8 +53,8 @@ def _names_used(node) -> set[str]:
     elif isinstance(node, (list, tuple)):
         for x in node:
             out |= _names_used(x)
-    elif dataclasses.is_dataclass(node) and not isinstance(node, type):
-        for f in dataclasses.fields(node):
-            if f.name not in ("span", "kind_span", "name_span", "label", "targets", "name"):
-                out |= _names_used(getattr(node, f.name))
+    elif isinstance(node, A.Node):
+        for f in node._fields:
+            if f not in ("span", "kind_span", "name_span", "label", "targets", "name"):
+                out |= _names_used(getattr(node, f))
     return out
