@@ -124,11 +124,27 @@ def _exactly(cls):
     return check
 
 
+def _str(v):
+    if type(v) is str:
+        return v if v.isascii() or _encodes(v) else UNSURE  # pydantic rejects lone surrogates
+    return REJECT if type(v) in _SIMPLE + (int, float) else UNSURE
+
+
+def _encodes(v: str) -> bool:
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _none(v):
     return None if v is None else REJECT
 
 
 def _literal(choices: tuple):
+    if any(type(c) is float or (type(c) is int and not -_INT_RANGE < c < _INT_RANGE) for c in choices):
+        return _unsure  # 0.0 and False are one key to pydantic; nan; ints beyond int64
     def check(v):
         for c in choices:
             if type(v) is type(c) and v == c:
@@ -186,19 +202,28 @@ def _tuple(items: list | None, each=None):
     return check
 
 
-def _bounded(base, bounds: list[Field]):
+def _bounded(base, b: Field):
     def check(v):
         r = base(v)
         if r is REJECT or r is UNSURE:
             return r
-        for b in bounds:
+        try:
             if ((b.gt is not None and not r > b.gt) or (b.ge is not None and not r >= b.ge)
                     or (b.lt is not None and not r < b.lt) or (b.le is not None and not r <= b.le)
                     or (b.min_length is not None and len(r) < b.min_length)):
                 return REJECT
+        except TypeError:  # a bound on a value it does not apply to (None in an Optional)
+            return UNSURE
         return r
 
     return check
+
+
+def _exact_float(v) -> bool:
+    try:
+        return float(v) == v
+    except (OverflowError, TypeError, ValueError):
+        return False
 
 
 def _unsure(v):
@@ -211,16 +236,24 @@ def converter(ann):
         return _int
     if ann is float:
         return _float
-    if ann is bool or ann is str:
-        return _exactly(ann)
+    if ann is bool:
+        return _exactly(bool)
+    if ann is str:
+        return _str
     if ann is None or ann is type(None):
         return _none
     origin, args = get_origin(ann), get_args(ann)
     if origin is Annotated:
-        bounds = list(args[1:])
-        if not all(isinstance(b, Field) for b in bounds):
+        if not all(isinstance(b, Field) for b in args[1:]):
             return _unsure
-        return _bounded(converter(args[0]), bounds)
+        merged = Field()
+        for b in args[1:]:  # pydantic keeps the last value given for each bound
+            for k, v in b.items().items():
+                setattr(merged, k, v)
+        numbers = [v for k, v in merged.items().items() if k in ("gt", "ge", "lt", "le")]
+        if args[0] is float and not all(type(v) is float or _exact_float(v) for v in numbers):
+            return _unsure  # pydantic compares with the bound rounded to a float
+        return _bounded(converter(args[0]), merged)
     if origin is Literal:
         return _literal(args)
     if origin is Union or origin is types.UnionType:
@@ -301,24 +334,34 @@ class Params(metaclass=_Schema):
     @classmethod
     def _resolve(cls) -> dict[str, FieldSpec]:
         fields: dict[str, FieldSpec] = {}
-        checks: list[tuple[str, Any]] = []
+        checks: dict[str, tuple[tuple[str, ...], Any]] = {}  # by function name: a subclass overrides
         for klass in reversed(cls.__mro__):
             if not (isinstance(klass, _Schema) and klass is not Params):
                 continue
-            ns = {**vars(sys.modules[klass.__module__]), **klass._namespace}
+            ns = {**vars(sys.modules[klass.__module__]), **klass._namespace, **vars(klass)}
             for name, ann in klass.__dict__.get("__annotations__", {}).items():
-                if isinstance(ann, str):
+                if name.startswith("_"):
+                    continue  # private, as pydantic has it: not a field
+                while isinstance(ann, str):
                     if ann.startswith(("ClassVar", "typing.ClassVar")):
-                        continue
+                        break
                     ann = eval(ann, ns)  # noqa: S307 - graphc's own source, never a .model file
-                if get_origin(ann) is ClassVar or ann is ClassVar:
+                if isinstance(ann, str) or get_origin(ann) is ClassVar or ann is ClassVar:
                     continue
                 fields[name] = FieldSpec(name, ann, klass.__dict__.get(name, _MISSING))
-            for attr in klass.__dict__.values():
+            for attr_name, attr in klass.__dict__.items():
+                if attr_name in fields and attr_name not in klass.__dict__.get("__annotations__", {}):
+                    raise TypeError(f"{cls.__qualname__}: '{attr_name}' overrides a field without an "
+                                    "annotation; annotate it to change its default")
                 fn = getattr(attr, "__func__", None)
-                for field in getattr(fn, "__graphc_validates__", ()):
-                    checks.append((field, fn))
-        cls._fields, cls._checks = fields, checks
+                if hasattr(fn, "__graphc_validates__"):
+                    checks[attr_name] = (fn.__graphc_validates__, fn)
+        pairs = [(field, fn) for names, fn in checks.values() for field in names]
+        unknown = [field for field, _ in pairs if field not in fields]
+        if unknown:
+            raise TypeError(f"{cls.__qualname__}: @validates names no field {unknown[0]!r}")
+        cls._checks = pairs
+        cls._fields = fields  # last: model_fields reads it as "resolved"
         return fields
 
     # ---------------------------------------------------------------- validation
@@ -346,10 +389,11 @@ class Params(metaclass=_Schema):
             else:
                 values[name] = f.default
         for name, fn in cls._checks:
-            try:
-                values[name] = fn(values[name])
-            except ValueError:
-                return None
+            if name in data:  # as pydantic, which does not validate defaults
+                try:
+                    values[name] = fn(values[name])
+                except (ValueError, AssertionError):
+                    return None
         return cls._make(values)
 
     @classmethod

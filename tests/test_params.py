@@ -39,6 +39,7 @@ def _schemas() -> dict[str, type[Params]]:
     out.update({f"init {k}": v.schema for k, v in INITIALIZERS.items()})
     out["train settings"] = Settings
     out["synthetic overlapping unions"] = _Overlapping
+    out["synthetic corners"] = _Corners
     return out
 
 
@@ -52,6 +53,19 @@ class _Overlapping(Params):
     d: typing.Literal[1, "a"] | bool | float = "a"
     e: typing.Annotated[int, Field(gt=0)] | typing.Literal[-1] | None = None
     f: bool | int = 0
+
+
+class _Corners(Params):
+    """Where pydantic's answer depends on its internals: a float bound that is no exact float, a
+    bound given twice (the last wins), literals it looks up across types (0.0 and False are one
+    key) or cannot hold (beyond int64), strings it cannot encode, a bound on an Optional."""
+
+    a: typing.Annotated[float, Field(ge=2**53 + 1)] | None = None
+    b: typing.Annotated[int, Field(gt=5), Field(gt=0)] | float = 1
+    c: typing.Literal[0.0, False] | None = None
+    d: typing.Literal[1, 2**64] = 1
+    e: typing.Annotated[str, Field(min_length=0)] = "a"
+    f: typing.Annotated[int | None, Field(gt=0)] = None
 
 
 SCHEMAS = _schemas()
@@ -131,9 +145,9 @@ def literal_strings() -> list[str]:
     return sorted(found)
 
 
-AWKWARD = [0, 1, -1, 2, 3, 7, 64, -2, 2 ** 40, 2 ** 53, 2 ** 53 + 1, 2 ** 63, -(2 ** 63), 10 ** 30,
+AWKWARD = [0, 1, -1, 2, 3, 7, 64, -2, 2 ** 40, 2 ** 53, 2 ** 53 + 1, 2 ** 63, -(2 ** 63), 2 ** 64, 10 ** 30,
            0.0, -0.0, 0.5, 1.0, -1.0, 2.0, 1e-5, 0.999, 1.5, float("nan"), float("inf"), -float("inf"), 1e300,
-           True, False, None, "", "x", "mean", "same", "zeros", "fp32", "hidden",
+           True, False, None, "", "x", "mean", "same", "zeros", "fp32", "hidden", "ok\udfff",
            (), (1,), (2, 2), (1, -1), (1, 2, 3), (0, 1), (1.0, 2.0), (True, 1), (3, 3, 3, 3), ((1, 2),),
            ("a",), [1, 2], [], [3], (-1, -1)]
 
@@ -229,6 +243,34 @@ def test_field_checks_run_on_both_paths():
     with pytest.raises(ParamError) as e:
         _Example.model_validate({"n": 1, "sizes": (2, 0)})
     assert e.value.errors()[0]["msg"] == "Value error, no size may be 0"
+
+
+class _ZeroDefault(_Example):
+    sizes: tuple[int, ...] = (0,)
+
+
+def test_field_checks_skip_defaults_as_pydantic_does():
+    assert _ZeroDefault.fast_validate({"n": 1}).sizes == (0,)
+    assert _ZeroDefault.pydantic_validate({"n": 1}).sizes == (0,)
+
+
+def test_schema_mistakes_are_caught_when_the_schema_is_first_used():
+    class Typo(Params):
+        n: int = 0
+
+        @validates("m")
+        def _check(v):
+            return v
+
+    class Base(Params):
+        x: int = 1
+
+    class Unannotated(Base):
+        x = 5
+
+    for schema in (Typo, Unannotated):
+        with pytest.raises(TypeError):
+            schema.model_fields
 
 
 @pytest.mark.parametrize("ann, value, expected", [
