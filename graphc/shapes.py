@@ -91,32 +91,50 @@ def _sympy():
 
 
 class Sym:
-    """A symbolic dimension: ``coef * name`` (no algebra library needed), or a
-    sympy expression over names once a formula needs more than that."""
+    """A symbolic dimension: a monomial ``coef * B * T^2`` (no algebra library needed), or a
+    sympy expression over names once a formula needs more than that (a sum of different
+    monomials, a floor).  Shapes and MACs of sequence models (``B*T*512``) stay monomials."""
 
-    __slots__ = ("_name", "_coef", "_expr")
+    __slots__ = ("_mono", "_coef", "_expr")
 
     def __init__(self, name: str | None = None, expr=None, coef: int = 1):
-        self._name = name
+        self._mono = ((name, 1),) if name is not None else None
         self._coef = coef
         self._expr = expr if name is None else None
+
+    @classmethod
+    def _monomial(cls, mono: tuple[tuple[str, int], ...], coef: int) -> Dim:
+        """``coef`` times the names to their powers (sorted by name, as sympy prints them)."""
+        if coef == 0:
+            return 0
+        if not mono:
+            return coef
+        out = cls.__new__(cls)
+        out._mono, out._coef, out._expr = mono, coef, None
+        return out
 
     # ------------------------------------------------------------ internals
     @property
     def fast(self) -> bool:
-        return self._name is not None
+        return self._mono is not None
 
     @property
     def expr(self):
-        if self._name is not None:
-            sym = _sympy().Symbol(self._name, integer=True, positive=True)
-            return sym * self._coef if self._coef != 1 else sym
+        if self._mono is not None:
+            sp = _sympy()
+            e = sp.Integer(self._coef)
+            for name, power in self._mono:
+                sym = sp.Symbol(name, integer=True, positive=True)
+                e = e * (sym if power == 1 else sym ** power)
+            return e
         return self._expr
 
     @property
     def name(self) -> str | None:
         """The symbol's name when it is a plain symbol, else None."""
-        return self._name if self._name is not None and self._coef == 1 else None
+        if self._mono is not None and self._coef == 1 and len(self._mono) == 1 and self._mono[0][1] == 1:
+            return self._mono[0][0]
+        return None
 
     @staticmethod
     def wrap(e, simplified: bool = False) -> Dim:
@@ -124,12 +142,9 @@ class Sym:
             e = _simplify(e)
         if e.is_Integer:
             return int(e)
-        if e.is_Symbol:
-            return Sym(str(e))
-        if e.is_Mul and len(e.args) == 2:
-            a, b = e.args
-            if a.is_Integer and b.is_Symbol:
-                return Sym(str(b), coef=int(a))
+        mono = _as_monomial(e)
+        if mono is not None:
+            return Sym._monomial(*mono)
         return Sym(None, e)
 
     @staticmethod
@@ -142,12 +157,12 @@ class Sym:
         return Sym.wrap(fn(Sym.as_expr(self), Sym.as_expr(other)))
 
     def _scaled(self, coef: int) -> Dim:
-        return 0 if coef == 0 else Sym(self._name, coef=coef)
+        return Sym._monomial(self._mono, coef)
 
     def __add__(self, o):
         if isinstance(o, int) and o == 0:
             return self
-        if isinstance(o, Sym) and self.fast and o.fast and o._name == self._name:
+        if isinstance(o, Sym) and self.fast and o.fast and o._mono == self._mono:
             return self._scaled(self._coef + o._coef)
         if isinstance(o, int) and not isinstance(o, bool):  # sympy folds the constant term itself
             return Sym.wrap(self.expr + o, simplified=True)
@@ -159,7 +174,7 @@ class Sym:
     def __sub__(self, o):
         if isinstance(o, int) and o == 0:
             return self
-        if isinstance(o, Sym) and self.fast and o.fast and o._name == self._name:
+        if isinstance(o, Sym) and self.fast and o.fast and o._mono == self._mono:
             return self._scaled(self._coef - o._coef)
         if isinstance(o, int) and not isinstance(o, bool):
             return Sym.wrap(self.expr - o, simplified=True)
@@ -175,6 +190,11 @@ class Sym:
             return self
         if not isinstance(o, (int, Sym)):
             return NotImplemented
+        if isinstance(o, Sym) and self.fast and o.fast:
+            powers = dict(self._mono)
+            for name, power in o._mono:
+                powers[name] = powers.get(name, 0) + power
+            return Sym._monomial(tuple(sorted(powers.items())), self._coef * o._coef)
         # factors are simplified already, and sympy keeps a product of them canonical enough
         # (simplify() here was most of the time of a symbolic ResNet-50: its MACs)
         return Sym.wrap(_tidy(Sym.as_expr(self) * Sym.as_expr(o)), simplified=True)
@@ -196,18 +216,19 @@ class Sym:
     def __eq__(self, other) -> bool:
         if isinstance(other, Sym):
             if self.fast and other.fast:
-                return self._name == other._name and self._coef == other._coef
+                return self._mono == other._mono and self._coef == other._coef
             if self.fast != other.fast:
-                return False  # wrap() keeps every coef*name in the fast form
+                return False  # wrap() keeps every monomial in the fast form
             return bool(_simplify(self.expr - other.expr) == 0)
         return False
 
     def __hash__(self) -> int:
-        return hash((self._name, self._coef)) if self.fast else hash(str(self._expr))
+        return hash((self._mono, self._coef)) if self.fast else hash(str(self._expr))
 
     def __str__(self) -> str:
-        if self.fast:
-            return self._name if self._coef == 1 else f"{self._coef}*{self._name}"
+        if self.fast:  # as sympy prints it: -B*T, 3*B^2*T
+            mono = "*".join(name if power == 1 else f"{name}^{power}" for name, power in self._mono)
+            return mono if self._coef == 1 else f"-{mono}" if self._coef == -1 else f"{self._coef}*{mono}"
         return _pretty(self._expr)
 
     __repr__ = __str__
@@ -223,15 +244,37 @@ class Sym:
     @property
     def free_names(self) -> set[str]:
         if self.fast:
-            return {self._name}
+            return {name for name, _ in self._mono}
         return {str(s) for s in self._expr.free_symbols}
 
     def substitute(self, values: dict[str, int]) -> Dim:
         if self.fast:
-            return self._coef * values[self._name] if self._name in values else self
+            coef, rest = self._coef, []
+            for name, power in self._mono:
+                if name in values:
+                    coef *= values[name] ** power
+                else:
+                    rest.append((name, power))
+            return self if len(rest) == len(self._mono) else Sym._monomial(tuple(rest), coef)
         if not (self.free_names & set(values)):
             return self
         return _substituted(self._expr, tuple(sorted(values.items())))
+
+
+def _as_monomial(e) -> tuple[tuple[tuple[str, int], ...], int] | None:
+    """``(names and powers, coefficient)`` when a sympy expression is an integer times a
+    product of symbols to positive integer powers, else None."""
+    coef, factors = 1, []
+    for f in (e.args if e.is_Mul else (e,)):
+        if f.is_Integer:
+            coef *= int(f)
+        elif f.is_Symbol:
+            factors.append((str(f), 1))
+        elif f.is_Pow and f.base.is_Symbol and f.exp.is_Integer and f.exp > 0:
+            factors.append((str(f.base), int(f.exp)))
+        else:
+            return None
+    return (tuple(sorted(factors)), coef) if factors else None
 
 
 # Printing, substituting and factoring a sympy expression each take about a millisecond, and
@@ -349,7 +392,7 @@ def dim_sum(dims) -> Dim:
             terms.append(d)
     if not terms:
         return total
-    if all(t.fast and t._name == terms[0]._name for t in terms):
+    if all(t.fast and t._mono == terms[0]._mono for t in terms):
         return terms[0]._scaled(sum(t._coef for t in terms)) + total
     if len(terms) == 1:
         return terms[0] + total
