@@ -115,13 +115,10 @@ def _float(v):
     return REJECT if t in _SIMPLE else UNSURE
 
 
-def _exactly(cls):
-    def check(v):
-        if type(v) is cls:
-            return v
-        return REJECT if type(v) in _SIMPLE + (int, float) else UNSURE
-
-    return check
+def _bool(v):
+    if type(v) is bool:
+        return v
+    return REJECT if type(v) in _SIMPLE + (int, float) else UNSURE  # strict: not 0 or 1
 
 
 def _str(v):
@@ -237,7 +234,7 @@ def converter(ann):
     if ann is float:
         return _float
     if ann is bool:
-        return _exactly(bool)
+        return _bool
     if ann is str:
         return _str
     if ann is None or ann is type(None):
