@@ -270,7 +270,7 @@ def test_schema_mistakes_are_caught_when_the_schema_is_first_used():
 
     for schema in (Typo, Unannotated):
         with pytest.raises(TypeError):
-            schema.model_fields
+            _ = schema.model_fields
 
 
 @pytest.mark.parametrize("ann, value, expected", [
