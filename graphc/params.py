@@ -462,6 +462,3 @@ class Params(metaclass=_Schema):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.__dict__.items())})"
-
-    def __iter__(self):
-        return iter(self.__dict__.items())

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 from graphc.layers import _index
-from graphc.params import Field, ParamError, Params, validates  # noqa: F401 - the schema API layers use
+from graphc.params import Field, Params, validates  # noqa: F401 - the schema API layers use
 from graphc.shapes import Dim, Shape, shape_str
 
 PosInt = Annotated[int, Field(gt=0)]
