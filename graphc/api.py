@@ -59,11 +59,9 @@ class Compilation:
     @property
     def module_stem(self) -> str:
         """The generated module's file stem: the .model file's stem, made importable."""
-        from pathlib import Path as _P
+        from graphc.emit.names import module_name
 
-        from graphc.emit.names import legal
-
-        return legal(_P(self.source.path).stem.replace("-", "_").replace(".", "_") or "model")
+        return module_name(Path(self.source.path).stem)
 
     def train_source(self) -> str | None:
         """The generated training script, or None when the model has no train section."""

@@ -130,8 +130,15 @@ class Lowerer:
                                "choose another block name")
                 else:
                     self.blocks[item.name.id] = item
+                    seen: dict[str, A.Name] = {}
                     for prm in item.params:
                         self.reserved(prm.name)
+                        if prm.name.id in seen:
+                            self.error(prm.name.span, "duplicate-name",
+                                       f"block '{item.name.id}' has two parameters named '{prm.name.id}' "
+                                       f"(the first at column {seen[prm.name.id].span.col})",
+                                       "rename one of the parameters")
+                        seen.setdefault(prm.name.id, prm.name)
             else:
                 models.append(item)
         if not models:

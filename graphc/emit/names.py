@@ -11,6 +11,7 @@ from __future__ import annotations
 import builtins
 import keyword
 import re
+import sys
 
 # Attributes and methods of torch.nn.Module (torch 2.x), written out so that
 # naming never imports torch; an attribute with one of these names would
@@ -24,8 +25,26 @@ register_forward_pre_hook register_full_backward_hook register_full_backward_pre
 register_load_state_dict_post_hook register_load_state_dict_pre_hook register_module
 register_parameter register_state_dict_post_hook register_state_dict_pre_hook requires_grad_
 set_extra_state set_submodule share_memory smart_to state_dict to to_empty train training type
-xpu zero_grad self super torch nn F math example_inputs
+xpu zero_grad self super torch nn F math example_inputs init_weights
 """.split())
+# (init_weights is the method graphc generates for an init section.)
+
+# Every name the generated training script binds at its top level.  The model class is
+# imported into that script, so it must not take one of these (a model named ``json`` or
+# ``main`` would replace the module or function of that name).  A test compares this set
+# with the names bound by generated scripts of every data kind.
+TRAIN_SCRIPT_NAMES = frozenset("""
+argparse json math os random sys time nullcontext Path torch dist nn
+EPOCHS BATCH_SIZE LR SEED VAL_SPLIT NORMALIZE CLIP_GRAD_NORM WARMUP_EPOCHS EARLY_STOPPING
+EARLY_STOPPING_METRIC DEVICE PRECISION TASK NUM_CLASSES INPUT_SHAPE OUTPUT_SHAPE
+parse_args DataError load_data split check_data Batches make_loss make_optimizer make_scheduler
+targets_for count_correct save_atomic load_checkpoint unwrap pick_device main
+""".split())
+
+# Modules that generated code imports, by their top-level name, besides the standard
+# library: a generated module must not be named like one of them (``random.py`` beside
+# the training script would replace the standard ``random`` module for it).
+IMPORTED_PACKAGES = frozenset({"torch", "numpy", "sklearn", "PIL", "tqdm", "matplotlib", "tensorboard"})
 
 RESERVED = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(dir(builtins)) \
     | NN_MODULE_ATTRS
@@ -42,6 +61,15 @@ def legal(name: str) -> str:
     if name.startswith("_"):
         name = "v" + name
     while name in RESERVED:
+        name += "_"
+    return name
+
+
+def module_name(stem: str) -> str:
+    """A generated module's name for a ``.model`` file's stem: a legal identifier that
+    shadows no standard-library module and no package the generated code imports."""
+    name = legal(re.sub(r"[^A-Za-z0-9_]", "_", stem) or "model")
+    while name in sys.stdlib_module_names or name in IMPORTED_PACKAGES:
         name += "_"
     return name
 

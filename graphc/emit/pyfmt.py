@@ -1,8 +1,15 @@
 """Canonical Python literals and expressions for generated code.
 
-Every value that reaches generated source passes through here, so nothing a
-``.model`` file says can become code: strings are emitted with ``repr`` (a
-quoted literal), numbers in canonical form, names only after ``legal()``.
+Every piece of user text that reaches generated source passes through here, so
+nothing a ``.model`` file says can become code:
+
+- a value becomes a Python literal through :func:`literal` (strings by ``repr``,
+  numbers in canonical form);
+- text shown to people (a file name or a data path in a docstring, a comment,
+  an argparse description) goes through :func:`text`, which escapes every
+  backslash, double quote and non-printable character, so no quote run,
+  escape sequence or line break can end the docstring or string it stands in;
+- a name becomes an identifier only through ``names.legal()``.
 """
 
 from __future__ import annotations
@@ -33,6 +40,28 @@ def literal(v) -> str:
         inner = ", ".join(literal(x) for x in v)
         return f"({inner},)" if len(v) == 1 else f"({inner})"
     raise TypeError(f"no literal form for {type(v).__name__}")
+
+
+def _escape(c: str) -> str:
+    o = ord(c)
+    if c == "\\" or c == '"':
+        return "\\" + c
+    if o < 0x100:
+        return f"\\x{o:02x}"
+    return f"\\u{o:04x}" if o < 0x10000 else f"\\U{o:08x}"
+
+
+def text(s: str) -> str:
+    """``s`` as the body of a docstring, a comment or a double-quoted string literal in
+    generated code, such that the literal's value is exactly ``s`` and nothing can end
+    it early: a backslash and a double quote are escaped, and so is every character that
+    is not printable (newlines, NUL, other control characters, line and paragraph
+    separators, lone surrogates), as ``\\xNN``, ``\\uNNNN`` or ``\\UNNNNNNNN``.  Printable
+    text, ``×`` and ``é`` included, is left as it is."""
+    s = str(s)
+    if s.isprintable() and '"' not in s and "\\" not in s:
+        return s
+    return "".join(_escape(c) if c in '"\\' or not c.isprintable() else c for c in s)
 
 
 def call(func: str, args: list[str], kwargs: list[tuple[str, str]]) -> str:

@@ -38,7 +38,7 @@ def _load_data(spec: TrainSpec) -> str:
     d = spec.data
     target_dtype = "torch.long" if spec.task == "class" else "torch.float32"
     lines = ['def load_data(seed):',
-             f'    """(x_train, y_train, x_val, y_val) as CPU tensors: {_describe(spec)}."""']
+             f'    """(x_train, y_train, x_val, y_val) as CPU tensors: {pyfmt.text(_describe(spec))}."""']
     if d.name in _SKLEARN:
         lines += [f"    from sklearn.datasets import {_SKLEARN[d.name]}  # shipped inside scikit-learn: no download",
                   "",
@@ -201,9 +201,9 @@ def _scheduler(spec: TrainSpec) -> str:
                   f"{ind}warmup = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=0.01, "
                   f"total_iters=WARMUP_EPOCHS)",
                   f"{ind}return torch.optim.lr_scheduler.SequentialLR(optimizer, [warmup, main], "
-                  f"milestones=[WARMUP_EPOCHS]), {when!r}".replace("'", '"')]
+                  f'milestones=[WARMUP_EPOCHS]), "{when}"']
     else:
-        lines.append(f"{ind}return {main}, {when!r}".replace("'", '"'))
+        lines.append(f'{ind}return {main}, "{when}"')
     return "\n".join(lines)
 
 
@@ -223,6 +223,7 @@ def _config(spec: TrainSpec) -> str:
         ("EARLY_STOPPING_METRIC", s.early_stopping_metric, ""),
         ("DEVICE", s.device, "auto, cpu, cuda or mps"),
         ("PRECISION", s.precision, "fp32, or bf16/fp16 with autocast"),
+        ("NONFINITE_LOSS", s.nonfinite_loss, "a NaN or infinite training loss: stop, or skip the step"),
     ]
     width = max(len(f"{k} = {pyfmt.literal(v)}") for k, v, _ in rows)
     out = []
@@ -241,9 +242,9 @@ def emit_train_script(spec: TrainSpec, model_class: str, stem: str, path: str) -
     values = {
         "MODEL": model_class,
         "STEM": stem,
-        "FILE": os.path.basename(path),
+        "FILE": pyfmt.text(os.path.basename(path)),
         "VERSION": __version__,
-        "DATA_DESC": _describe(spec),
+        "DATA_DESC": pyfmt.text(_describe(spec)),
         "CONFIG": _config(spec),
         "TASK": pyfmt.literal(spec.task),
         "NUM_CLASSES": pyfmt.literal(spec.classes if spec.task == "class" and spec.classes
