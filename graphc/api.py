@@ -81,7 +81,10 @@ class Compilation:
 
         code = self.python_source()
         namespace: dict = {"__name__": f"graphc_generated_{self.program.name}"}
-        exec(builtins.compile(code, f"<graphc:{self.source.path}>", "exec"), namespace)
+        from graphc.emit.pyfmt import text
+
+        # the file name only labels tracebacks; text() keeps NUL and surrogates out of it
+        exec(builtins.compile(code, f"<graphc:{text(self.source.path)}>", "exec"), namespace)
         return namespace[namespace["__all__"][0]]()
 
 

@@ -182,3 +182,10 @@ def test_module_names_shadow_nothing(stem):
     import keyword
 
     assert not keyword.iskeyword(name)
+
+
+@pytest.mark.parametrize("path", ['a\x00b.model', 'x\ud800.model', 'q"""\n\\U.model', "C:\\Users\\me\\net.model"])
+def test_to_module_takes_any_source_name(path):
+    """compile(...).to_module() labels the code with the source's name: any name works."""
+    comp = compile_source("model Net {\n input x: [B, 4]\n y = x -> Linear(2)\n output y\n}\n", path)
+    assert comp.to_module()(torch.randn(3, 4)).shape == (3, 2)
