@@ -206,6 +206,7 @@ class Settings(Params):
     early_stopping_metric: Literal["val_loss", "val_accuracy"] = "val_loss"
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    nonfinite_loss: Literal["stop", "skip"] = "stop"  # a NaN or infinite training loss
 
 
 @dataclass(frozen=True)
