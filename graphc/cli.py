@@ -96,14 +96,50 @@ def load(path: str, bindings: dict[str, int] | None = None):
     return compile_source(text, path, bindings)
 
 
+_UMASK: list[int] = []  # the fallback's reading, taken once (see _umask)
+
+
+def _umask() -> int:
+    """The process's umask, without changing it where the OS can tell (Linux 4.7+: the
+    ``Umask:`` line of /proc/self/status).  Elsewhere os.umask must set it to read it,
+    which races with other threads: that is done once, at the first write, and kept."""
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    if not _UMASK:
+        old = os.umask(0o022)
+        os.umask(old)
+        _UMASK.append(old)
+    return _UMASK[0]
+
+
 def write_atomic(path: Path, data: bytes | str) -> None:
-    """Write through a temp file in the same directory, then rename over the target."""
+    """Write through a temp file in the same directory, then rename over the target.
+
+    The result is what an ordinary ``open(path, "w")`` would leave, written atomically: a
+    symbolic link is followed (the file it points to is replaced, the link stays), an existing
+    file keeps its permission bits, and a new file gets 0666 less the umask (mkstemp's 0600
+    would hide generated code from the group and from other users).
+    """
     if isinstance(data, str):
         data = data.encode("utf-8")
+    path = Path(os.path.realpath(path))
+    try:
+        mode = os.stat(path).st_mode & 0o777
+    except OSError:
+        mode = 0o666 & ~_umask()
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
+            if hasattr(os, "fchmod"):
+                os.fchmod(f.fileno(), mode)
+            else:  # pragma: no cover - Windows before Python 3.13
+                os.chmod(tmp, mode)
             f.write(data)
         os.replace(tmp, path)
     except BaseException:

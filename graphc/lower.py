@@ -8,6 +8,7 @@ diagnostic for each problem instead of stopping at the first.
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,7 @@ from graphc.layers.base import LAYERS, REGISTRY, Layer, TensorType
 from graphc.params import ParamError
 from graphc.shapes import MAX_DIM, Sym
 from graphc.source import Span
-from graphc.syntax import MAX_INT
+from graphc.syntax import MAX_INT, MAX_NESTING
 
 DTYPES = {
     "float": "float32", "float32": "float32", "half": "float16", "float16": "float16",
@@ -39,6 +40,14 @@ MAX_STATEMENTS = 1_000_000  # statements lowered, a block's body once per use (a
 #: did-you-mean comparisons per file: a hint compares the word with every candidate, so
 #: 20,000 undefined names among 20,000 defined ones would cost 400 million of them.
 HINT_BUDGET = 100_000
+#: Constant-expression evaluation per file, in steps: one per operator, literal and name of an
+#: expression evaluated, plus one per item of a tuple it gives (nested items counted).  A block's
+#: constants and arguments are evaluated again for every use with other argument values (uses
+#: with the same values share one evaluation, see Lowerer.eval), so a 4,096-term constant in a
+#: block used 190,000 times with different arguments would cost 1.6 billion steps.
+MAX_EVAL_STEPS = 5_000_000
+_MEMO_MIN = 16    # expressions of this many nodes or more are memoized (smaller ones cost less)
+_KEY_ITEMS = 64   # a name whose tuple value has more items makes an expression's result uncached
 
 
 class _Abort(Exception):
@@ -105,6 +114,10 @@ class Lowerer:
         self.init_rules: dict = {}            # init section: kind | "weight" | "bias" -> (Init, span)
         self.statements = 0                   # lowered so far (MAX_STATEMENTS)
         self.hint_budget = HINT_BUDGET
+        self.eval_steps = 0                   # charged so far (MAX_EVAL_STEPS)
+        self._expr_info: dict[int, tuple] = {}   # id(expr) -> (expr, size, free names or None)
+        self._memo: dict[tuple, tuple] = {}      # (id(expr), values of its names) -> outcome
+        self._tuples: dict[int, tuple] = {}      # id(tuple value) -> (value, items, depth)
 
     # ------------------------------------------------------------------ api
     def error(self, span: Span, code: str, message: str, hint: str | None = None) -> None:
@@ -170,19 +183,116 @@ class Lowerer:
 
     # ---------------------------------------------------------- expressions
     def eval(self, e: A.Expr, env: _Env) -> Any:
-        """Evaluate a constant expression; on error record it and return _ERR."""
+        """Evaluate a constant expression; on error record it and return _ERR.
+
+        Every evaluation is charged to the file's MAX_EVAL_STEPS: the expression's size, plus the
+        items of a tuple it gives.  A large expression (_MEMO_MIN nodes or more) whose names all
+        hold constants is evaluated once per tuple of their values: a block used 190,000 times
+        with the same arguments evaluates its constants once, and pays a step per use.
+        """
+        if self.eval_steps > MAX_EVAL_STEPS:  # spent and reported: every further value is unknown
+            return _ERR
         try:
-            return self._eval(e, env)
+            if e.__class__ in _LEAVES:  # a literal or a name, most arguments: one step
+                self._charge(1, e)
+                r = self._eval(e, env)
+            else:
+                info = self._expr_info.get(id(e))
+                if info is None:
+                    info = self._expr_info[id(e)] = (e, *_size_and_names(e))
+                if info[2] is None:
+                    self._charge(info[1], e)
+                    r = self._eval(e, env)
+                else:
+                    r = self._eval_memo(e, env, info[1], info[2])
+            if r.__class__ is tuple:
+                self._charge(self._tuple_info(r)[1], e)
+            return r
         except _Silent:
             return _ERR
         except _EvalError as err:
             self.error(err.span, err.code, err.message, err.hint)
             return _ERR
 
+    def _charge(self, steps: int, e: A.Expr) -> None:
+        self.eval_steps += steps
+        if self.eval_steps > MAX_EVAL_STEPS:
+            raise _EvalError(e.span, "limit", f"evaluating the constant expressions of this file takes "
+                             f"more than {MAX_EVAL_STEPS:,} steps (a block's constants and arguments count "
+                             "again for each use with other arguments, a tuple once per item)",
+                             "compute large values once, in top-level constants, and keep tuples "
+                             "small: a block evaluates its constants again for each use with other "
+                             "arguments")
+
+    def _eval_memo(self, e: A.Expr, env: _Env, size: int, names: tuple[str, ...]) -> Any:
+        """_eval, remembered per tuple of the values of ``e``'s names (their types included:
+        1, 1.0 and true differ).  Errors are remembered too; reporting one again is a no-op."""
+        key: list = [id(e)]
+        cost = len(names) + 1  # a step per name, and per item of a tuple in the key
+        for name in names:
+            b = env.lookup(name)
+            k = _value_key(b.value, self._tuple_info) if isinstance(b, _Const) else None
+            if k is None:  # a tensor, an undefined name or a large tuple: evaluate as it is
+                self._charge(size, e)
+                return self._eval(e, env)
+            if b.value.__class__ is tuple:
+                cost += self._tuple_info(b.value)[1]
+            key.append(k)
+        key_t = tuple(key)
+        hit = self._memo.get(key_t)
+        if hit is not None:
+            self._charge(cost, e)
+            if hit[0]:
+                return hit[1]
+            raise hit[1].with_traceback(None)  # not the frames of every earlier raise
+        self._charge(size + cost, e)
+        try:
+            r = self._eval(e, env)
+        except _EvalError as err:  # _Silent included
+            self._memo[key_t] = (False, err)
+            raise
+        self._memo[key_t] = (True, r)
+        return r
+
+    def _tuple_info(self, v: tuple) -> tuple:
+        """(v, items nested included, nesting depth) of a tuple value, remembered by identity
+        (the entry keeps ``v`` alive, so its id is not reused).  Values the evaluator built are
+        entered as they are built; others (a value from another Lowerer) are measured here."""
+        info = self._tuples.get(id(v))
+        if info is None:
+            items, depth = len(v), 1
+            for x in v:
+                if type(x) is tuple:
+                    _, n, d = self._tuple_info(x)
+                    items += n
+                    depth = max(depth, d + 1)
+            info = self._tuples[id(v)] = (v, items, depth)
+        return info
+
     def _eval(self, e: A.Expr, env: _Env) -> Any:
-        if isinstance(e, (A.Num, A.Str, A.Const)):
+        t = e.__class__
+        if t is A.BinOp:
+            a, b = self._eval(e.left, env), self._eval(e.right, env)
+            if not (a.__class__ in _NUMBER and b.__class__ in _NUMBER or _is_num(a) and _is_num(b)):
+                raise _EvalError(e.span, "invalid-expression",
+                                 f"'{e.op}' needs two numbers, got {_describe(a)} and {_describe(b)}")
+            op = e.op
+            if b == 0 and op in ("/", "//", "%"):
+                raise _EvalError(e.right.span, "invalid-expression", "division by zero")
+            try:
+                r = _BINOPS[op](a, b)
+            except OverflowError:
+                raise _EvalError(e.span, "limit", "number too large") from None
+            if r.__class__ is int:
+                if (r > MAX_INT or r < -MAX_INT):
+                    raise _EvalError(e.span, "limit", f"number too large ({len(str(r))} digits)",
+                                     "graphc works with sizes below 2**62")
+            elif isinstance(r, float) and math.isinf(r):
+                raise _EvalError(e.span, "limit", "number too large for a float", "floats go up to about 1.8e308")
+            return r
+        if t is A.Num or t is A.Str or t is A.Const:
             return e.value
-        if isinstance(e, A.Name):
+        if t is A.Name:
             b = env.lookup(e.id)
             if isinstance(b, _Const):
                 if b.value is _ERR:
@@ -194,35 +304,28 @@ class Lowerer:
                                  "tensors go first in a call, e.g. add(a, b) or concat(a, b, dim=1)")
             raise _EvalError(e.span, "undefined-name", f"undefined name '{e.id}'",
                              self._name_hint(e.id, env))
-        if isinstance(e, A.Neg):
+        if t is A.Neg:
             v = self._eval(e.operand, env)
             if not _is_num(v):
                 raise _EvalError(e.span, "invalid-expression", f"cannot negate {_describe(v)}")
             return -v
-        if isinstance(e, (A.TupleLit, A.ListLit)):
-            return tuple(self._eval(x, env) for x in e.items)
-        if isinstance(e, A.Call):
+        if t is A.TupleLit or t is A.ListLit:
+            v = tuple([self._eval(x, env) for x in e.items])
+            items, depth = len(v), 1
+            for x in v:
+                if type(x) is tuple:
+                    _, n, d = self._tuple_info(x)
+                    items += n
+                    depth = max(depth, d + 1)
+            if depth > MAX_NESTING:  # through constants: (a,) with a = (b,) with b = (c,)...
+                raise _EvalError(e.span, "limit", f"a tuple nested more than {MAX_NESTING} levels deep",
+                                 "each tuple or list inside another, through constants too, nests one level")
+            self._tuples[id(v)] = (v, items, depth)
+            return v
+        if t is A.Call:
             raise _EvalError(e.span, "invalid-expression", f"a call ('{e.kind}(...)') is not a value here",
                              "calls are layers in a chain, or initializers in weight_init=, bias_init= "
                              "and the init section")
-        if isinstance(e, A.BinOp):
-            a, b = self._eval(e.left, env), self._eval(e.right, env)
-            if not (_is_num(a) and _is_num(b)):
-                raise _EvalError(e.span, "invalid-expression",
-                                 f"'{e.op}' needs two numbers, got {_describe(a)} and {_describe(b)}")
-            if e.op in ("/", "//", "%") and b == 0:
-                raise _EvalError(e.right.span, "invalid-expression", "division by zero")
-            try:
-                r = {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b,
-                     "/": lambda: a / b, "//": lambda: a // b, "%": lambda: a % b}[e.op]()
-            except OverflowError:
-                raise _EvalError(e.span, "limit", "number too large") from None
-            if isinstance(r, int) and abs(r) > MAX_INT:
-                raise _EvalError(e.span, "limit", f"number too large ({len(str(r))} digits)",
-                                 "graphc works with sizes below 2**62")
-            if isinstance(r, float) and math.isinf(r):
-                raise _EvalError(e.span, "limit", "number too large for a float", "floats go up to about 1.8e308")
-            return r
         raise AssertionError(e)  # pragma: no cover
 
     def suggest(self, word: str, candidates) -> str | None:
@@ -289,6 +392,8 @@ class Lowerer:
                 self.error(self.model_statement.span, "limit", f"the model expands to more than "
                            f"{MAX_STATEMENTS:,} statements (each block's body counts once per use)",
                            "use fewer or smaller block uses")
+                raise _Abort()
+            if self.eval_steps > MAX_EVAL_STEPS:  # reported where it ran out (Lowerer.eval)
                 raise _Abort()
             if isinstance(st, A.ConstDef):
                 self.const_def(st, env)
@@ -871,21 +976,91 @@ def _describe(v) -> str:
     return f"{type(v).__name__} {v}"
 
 
+_FMT_ROOM = 1_000  # characters of a value written for a message, at most (see _fmt)
+
+
 def _fmt(v) -> str:
-    """A value as the language writes it, for messages: long ones shortened."""
-    return shorten(_fmt_full(v))
+    """A value as the language writes it, for messages: long ones shortened.  Never more than
+    _FMT_ROOM characters are written: a string may be 1 MB and a tuple built from constants
+    millions of items, and a message may be written once per use of a block."""
+    parts: list[str] = []
+    if _fmt_into(v, parts, [_FMT_ROOM]):
+        return shorten("".join(parts))
+    return f"{''.join(parts)[:60]}… (more than {_FMT_ROOM:,} characters)"
 
 
-def _fmt_full(v) -> str:
-    if isinstance(v, bool):
-        return str(v).lower()
-    if v is None:
-        return "none"
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+def _fmt_into(v, parts: list[str], room: list[int]) -> bool:
+    """Append ``v``'s text to ``parts``; False, leaving the text incomplete, once it is longer
+    than ``room[0]`` characters (``room[0]`` counts down)."""
     if isinstance(v, tuple):
-        return "(" + ", ".join(_fmt_full(x) for x in v) + ("," if len(v) == 1 else "") + ")"
-    return repr(v)
+        parts.append("(")
+        room[0] -= 1
+        for i, x in enumerate(v):
+            if i:
+                parts.append(", ")
+                room[0] -= 2
+            if room[0] < 0 or not _fmt_into(x, parts, room):
+                return False
+        tail = ",)" if len(v) == 1 else ")"
+        parts.append(tail)
+        room[0] -= len(tail)
+        return room[0] >= 0
+    if isinstance(v, bool):
+        text = str(v).lower()
+    elif v is None:
+        text = "none"
+    elif isinstance(v, str):
+        head = v[:max(room[0], 0) + 1]  # a longer string does not fit: escape only what may show
+        text = '"' + head.replace("\\", "\\\\").replace('"', '\\"') + ('"' if len(head) == len(v) else "")
+    else:
+        text = repr(v)
+    parts.append(text)
+    room[0] -= len(text)
+    return room[0] >= 0
+
+
+_NUMBER = frozenset({int, float})
+_LEAVES = frozenset({A.Num, A.Str, A.Const, A.Name})
+_BINOPS = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
+           "//": operator.floordiv, "%": operator.mod}
+
+
+def _size_and_names(e: A.Expr) -> tuple[int, tuple[str, ...] | None]:
+    """The number of nodes of an expression, and, when it is large enough to memoize
+    (_MEMO_MIN), the names it reads, in order; iterative (expressions nest up to MAX_NESTING)."""
+    size, names, stack = 0, {}, [e]
+    while stack:
+        x = stack.pop()
+        size += 1
+        t = x.__class__
+        if t is A.BinOp:
+            stack += (x.right, x.left)
+        elif t is A.Neg:
+            stack.append(x.operand)
+        elif t is A.TupleLit or t is A.ListLit:
+            stack += reversed(x.items)
+        elif t is A.Name:
+            names.setdefault(x.id, None)
+        # a call's arguments are never evaluated (a call is an error): nothing below it counts
+    return size, (tuple(names) if size >= _MEMO_MIN else None)
+
+
+def _value_key(v, tuple_info) -> Any:
+    """A dict key that tells apart values Python calls equal (1, 1.0 and true; 0.0 and -0.0),
+    or None for a value not worth a key (a tuple of more than _KEY_ITEMS items)."""
+    c = v.__class__
+    if c is tuple:
+        if tuple_info(v)[1] > _KEY_ITEMS:
+            return None
+        keys = tuple(_value_key(x, tuple_info) for x in v)
+        return None if None in keys else (tuple, keys)
+    if c is float:
+        return (float, v, math.copysign(1.0, v))
+    if c is int or c is bool or c is str or v is None:
+        return (c, v)
+    if v is _ERR:
+        return v
+    return None
 
 
 def _pydantic_msg(err) -> str:
