@@ -81,7 +81,8 @@ def hostile_text(rng: random.Random) -> str:
     if rng.random() < 0.3:
         parts.insert(rng.randrange(len(parts) + 1), "".join(chr(rng.randrange(1, 0x3000)) for _ in range(5)))
     if rng.random() < 0.02:
-        parts.append(rng.choice(PIECES) * rng.choice([1000, 20000]))  # very long text
+        # very long text (a comment carries it four times: under the 1 MiB file limit)
+        parts.append((rng.choice(PIECES) * 50_000)[: rng.choice([1000, 50_000])])
     return "".join(parts)
 
 
