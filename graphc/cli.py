@@ -226,6 +226,7 @@ def build_outputs(comp, out_dir: Path) -> list[Path]:
 
 def cmd_train(args) -> int:
     import importlib.util
+    import signal
     import subprocess
 
     comp = load(args.file)
@@ -250,7 +251,34 @@ def cmd_train(args) -> int:
             cmd.append(f"--{flag}")
     if not args.quiet:
         print(f"graphc: training with {script}", file=sys.stderr)
-    code = subprocess.call(cmd)
+    preexec = None
+    if sys.platform.startswith("linux"):
+        # The child gets SIGKILL when graphc dies, even by SIGKILL (which no handler sees).
+        # Elsewhere the OS has no such thing: only the forwarded signals below reach it.
+        import ctypes
+
+        prctl, parent = ctypes.CDLL(None, use_errno=True).prctl, os.getpid()
+
+        def preexec():  # in the child, between fork and exec
+            prctl(ctypes.c_int(1), ctypes.c_ulong(signal.SIGKILL))  # 1: PR_SET_PDEATHSIG
+            if os.getppid() != parent:  # graphc died before that
+                os._exit(128 + signal.SIGKILL)
+
+    proc = subprocess.Popen(cmd, preexec_fn=preexec)
+
+    def forward(signum, frame):  # graphc stops when the training process does, not before
+        if os.name != "nt":  # Windows delivers Ctrl-C to the child itself; it has no SIGHUP
+            proc.send_signal(signum)
+
+    forwarded = [s for s in ("SIGTERM", "SIGINT", "SIGHUP") if hasattr(signal, s)]
+    previous = {s: signal.signal(getattr(signal, s), forward) for s in forwarded}
+    try:
+        code = proc.wait()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(getattr(signal, s), handler)
+    if code < 0:  # killed by a signal: the shell's convention, 128 + its number
+        code = 128 - code
     if code == 0 and importlib.util.find_spec("matplotlib") is not None:
         from graphc.plot import PlotError, plot
 
