@@ -15,6 +15,7 @@ nothing a ``.model`` file says can become code:
 from __future__ import annotations
 
 import math
+import re
 
 from graphc import ast as A
 
@@ -118,6 +119,31 @@ def _split_top(text: str, sep: str) -> list[str]:
     return [p.strip() for p in parts]
 
 
+def _close(text: str, at: int) -> int:
+    """The index of the bracket that closes the one at ``at`` (string literals skipped)."""
+    depth, quote, i = 0, None, at
+    while i < len(text):
+        c = text[i]
+        if quote:
+            if c == "\\":
+                i += 1
+            elif c == quote:
+                quote = None
+        elif c in "\"'":
+            quote = c
+        elif c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return -1
+
+
+_CALLEE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
 def wrap(head: str, text: str, indent: str, width: int = 100) -> list[str]:
     """``head + text`` as lines of at most ``width`` where it can: a call too long for one
     line gets one argument per line (recursively), black-style."""
@@ -125,8 +151,8 @@ def wrap(head: str, text: str, indent: str, width: int = 100) -> list[str]:
         return [indent + head + text]
     open_at = text.index("(")
     func, inner = text[:open_at], text[open_at + 1:-1]
-    if _split_top(text[open_at:], ",") != [text[open_at:]] or not inner:
-        return [indent + head + text]  # not a single call
+    if not _CALLEE.fullmatch(func) or _close(text, open_at) != len(text) - 1 or not inner:
+        return [indent + head + text]  # not a single call: (a + b), 2 * (a + b), (x,), f(a) + g(b)
     lines = [indent + head + func + "("]
     for arg in _split_top(inner, ","):
         key, eq, value = arg.partition("=")

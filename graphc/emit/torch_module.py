@@ -37,7 +37,10 @@ class _TooLong(Exception):
 # ---------------------------------------------------------------- structure
 def _signature(item) -> tuple:
     if isinstance(item, Node):
-        return ("n", item.name, item.kind)
+        # the forward text too: an argument used only in forward (transpose(1, d), concat's
+        # dim) makes instances that need classes of their own
+        args = [f"a{i}" for i in range(len(item.inputs))]
+        return ("n", item.name, item.kind, item.layer.forward(item.params, "m" if item.has_module else None, args))
     if isinstance(item, Repeat):
         return ("r", item.name, tuple(_signature(m) for m in item.members))
     return ("s", item.name, item.kind, tuple(_signature(i) for i in item.items))
@@ -77,6 +80,7 @@ class _ClassPlan:
     instances: list[Scope]
     params: list[_Param] = field(default_factory=list)
     derived_keys: dict[tuple, str] = field(default_factory=dict)
+    param_names: dict[str, str] = field(default_factory=dict)  # block parameter -> its Python name
     _positions: dict[int, int] = field(default_factory=dict)
 
     def index(self, scope: Scope) -> int:
@@ -133,13 +137,17 @@ class Emitter:
                         d = max(d, 1 + Emitter._depth(m))
         return d
 
-    def _param(self, name: str) -> str:
-        """A block parameter's name in the generated constructor: legal, and not the name of
-        a class or import of the module (a constructor builds the classes of its blocks)."""
-        name = legal(name)
-        while name in self.ns.taken:
-            name += "_"
-        return name
+    def _param(self, plan: _ClassPlan, name: str) -> str:
+        """A block parameter's name in the generated constructor: legal, unique in the block
+        (``list`` and ``list_`` both become ``list_`` by legal()), and not the name of a class
+        or import of the module (a constructor builds the classes of its blocks)."""
+        if not plan.param_names:
+            for bp in plan.block.params:
+                legal_name = legal(bp.name.id)
+                while legal_name in self.ns.taken or legal_name in plan.param_names.values():
+                    legal_name += "_"
+                plan.param_names[bp.name.id] = legal_name
+        return plan.param_names[name]
 
     def _plan_params(self, plan: _ClassPlan) -> None:
         # Block parameters (required first, then those with defaults) come after
@@ -151,7 +159,7 @@ class Emitter:
         required, optional = [], []
         for bp in env.params:
             vals = [s.args[bp.name.id] for s in plan.instances]
-            p = _Param(self._param(bp.name.id), vals)
+            p = _Param(self._param(plan, bp.name.id), vals)
             if bp.default is not None:
                 p.has_default = True
                 p.default = self.prog.block_defaults[plan.block.name.id][bp.name.id]
@@ -176,12 +184,12 @@ class Emitter:
         assert plan is not None
         # a block parameter with the same value in every instance
         for bp in plan.block.params:
-            if [s.args[bp.name.id] for s in scopes] == values:
-                return self._param(bp.name.id)
+            if _same([s.args[bp.name.id] for s in scopes], values):  # 2.0 is not 2 here
+                return self._param(plan, bp.name.id)
         # an argument written elsewhere in the block with the same value in every instance:
         # an inferred in_channels is, most often, the out_channels written one layer before
         for expr, vals in self._written_values(plan, scopes):
-            if all(type(a) is type(b) and a == b for a, b in zip(vals, values)):
+            if _same(vals, values):
                 try:
                     return pyfmt.expr(expr, lambda n, at=expr.span: self._name_src(n, plan, scopes[0], at))
                 except _TooLong:
@@ -225,8 +233,8 @@ class Emitter:
 
     def _derived(self, plan: _ClassPlan, k: tuple, want: str, values: list) -> str:
         if k not in plan.derived_keys:
-            taken = {p.name for p in plan.params} | {self._param(p.name.id) for p in plan.block.params}
-            name = Namespace(taken).fresh(want)
+            taken = {p.name for p in plan.params} | {self._param(plan, p.name.id) for p in plan.block.params}
+            name = Namespace(taken | self.ns.taken).fresh(want)  # never a class's name
             plan.derived_keys[k] = name
             plan.params.append(_Param(name, values, derived=True))
         return plan.derived_keys[k]
@@ -261,7 +269,7 @@ class Emitter:
     def _name_src(self, name: str, plan: _ClassPlan, scope: Scope, at, depth: int = 0) -> str:
         """Source for a name in an expression written at span ``at`` of the block's body."""
         if name in plan.block_params:
-            return self._param(name)
+            return self._param(plan, name)
         c = _visible_const(scope, name, at)
         if c is not None and self._const_uses_params(c, plan, scope):
             if depth >= INLINE_MAX_DEPTH:
@@ -554,6 +562,11 @@ class Emitter:
         body = ", ".join(items) + ("," if len(items) == 1 else "")
         lines.append(f"    return ({body})")
         return lines
+
+
+def _same(a: list, b: list) -> bool:
+    """Equal values of equal types, item by item (1 == 1.0 == True in Python)."""
+    return len(a) == len(b) and all(type(x) is type(y) and x == y for x, y in zip(a, b))
 
 
 def _attr_path(node_id: str) -> str:

@@ -70,6 +70,7 @@ HOSTILE_NAMES = [
     "exit", "quit", "copyright", "help", "vars", "id", "hash", "match", "case", "_", "type_",
     "__import__", "__init__", "__class__", "__all__", "__name__", "__file__", "__builtins__",
     "_private", "__dunder__", "v", "v_1", "relu", "relu_1", "linear", "x_1", "y", "Net",
+    "list_", "_h", "v_h", "type__", "in_features", "in_channels", "batch_size",
     "a" * 300,
 ]
 KEYWORDS_IN_LANGUAGE = {"model", "block", "train", "init", "input", "output", "const", "true", "false", "none"}
