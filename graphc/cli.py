@@ -12,10 +12,10 @@ import gc
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 from graphc import __version__
+from graphc.files import WriteError, write_atomic, write_files
 from graphc.report import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE
 
 VIZ_FORMATS = ("svg", "png", "pdf", "dot")
@@ -96,60 +96,6 @@ def load(path: str, bindings: dict[str, int] | None = None):
     return compile_source(text, path, bindings)
 
 
-_UMASK: list[int] = []  # the fallback's reading, taken once (see _umask)
-
-
-def _umask() -> int:
-    """The process's umask, without changing it where the OS can tell (Linux 4.7+: the
-    ``Umask:`` line of /proc/self/status).  Elsewhere os.umask must set it to read it,
-    which races with other threads: that is done once, at the first write, and kept."""
-    try:
-        with open("/proc/self/status", "rb") as f:
-            for line in f:
-                if line.startswith(b"Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    if not _UMASK:
-        old = os.umask(0o022)
-        os.umask(old)
-        _UMASK.append(old)
-    return _UMASK[0]
-
-
-def write_atomic(path: Path, data: bytes | str) -> None:
-    """Write through a temp file in the same directory, then rename over the target.
-
-    The result is what an ordinary ``open(path, "w")`` would leave, written atomically: a
-    symbolic link is followed (the file it points to is replaced, the link stays), an existing
-    file keeps its permission bits, and a new file gets 0666 less the umask (mkstemp's 0600
-    would hide generated code from the group and from other users).
-    """
-    if isinstance(data, str):
-        data = data.encode("utf-8")
-    path = Path(os.path.realpath(path))
-    try:
-        mode = os.stat(path).st_mode & 0o777
-    except OSError:
-        mode = 0o666 & ~_umask()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            if hasattr(os, "fchmod"):
-                os.fchmod(f.fileno(), mode)
-            else:  # pragma: no cover - Windows before Python 3.13
-                os.chmod(tmp, mode)
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def _report_failure(comp, fmt: str = "text") -> int:
     from graphc import report
 
@@ -214,14 +160,36 @@ def cmd_build(args) -> int:
 
 
 def build_outputs(comp, out_dir: Path) -> list[Path]:
-    """Generate every file first, then write each atomically: a failure writes nothing."""
+    """Generate every file first, then write them all or none (graphc.files)."""
     files = {out_dir / f"{comp.module_stem}.py": comp.python_source()}
     train = comp.train_source()
     if train is not None:
         files[out_dir / f"train_{comp.module_stem}.py"] = train
-    for path, text in files.items():
-        write_atomic(path, text)
+    write_files(files)
     return list(files)
+
+
+def _check_not_in_use(out: Path) -> None:
+    """A run folder whose training still runs is not rewritten: the script locks
+    OUT/train.lock while it runs (a second script would stop at that lock, but only after
+    graphc had replaced the files of the running one)."""
+    lock = out / "train.lock"
+    if os.name == "nt" or not lock.is_file():
+        return
+    import fcntl
+
+    try:
+        with open(lock, "a+") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                f.seek(0)
+                pid = f.read().strip()
+                raise UsageError(f"{out} is in use by another training process"
+                                 f"{f' (pid {pid})' if pid else ''}: wait for it to end, or pass "
+                                 "another --out (nothing was written)") from None
+    except OSError:
+        return  # unreadable: the script reports it
 
 
 def cmd_train(args) -> int:
@@ -239,9 +207,11 @@ def cmd_train(args) -> int:
         raise UsageError("graphc train runs the generated script, which needs torch: "
                          "pip install 'graphc[train]'")
     out = Path(args.out or f"runs/{comp.module_stem}")
+    _check_not_in_use(out)
     build_outputs(comp, out)
     script = out / f"train_{comp.module_stem}.py"
-    cmd = [sys.executable, str(script), "--out", str(out)]
+    # an absolute script path and --out=...: a folder named '-c...' is no interpreter option
+    cmd = [sys.executable, str(script.resolve()), f"--out={out}"]
     for flag in ("epochs", "batch_size", "lr", "device", "precision", "seed"):
         v = getattr(args, flag)
         if v is not None:
@@ -509,7 +479,7 @@ def _main(argv: list[str] | None) -> int:
         return EXIT_USAGE
     try:
         return args.func(args)
-    except UsageError as e:
+    except (UsageError, WriteError) as e:
         print(f"graphc: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -1,6 +1,6 @@
 """Files graphc writes, and the cost of evaluating constants (issue 14, "Files and resources").
 
-- ``build``, ``viz`` and ``fmt`` write through ``cli.write_atomic``: a new file gets the mode an
+- ``build``, ``viz`` and ``fmt`` write through ``graphc.files``: a new file gets the mode an
   ordinary ``open(path, "w")`` would give it (0666 less the umask, not mkstemp's 0600), a
   replaced file keeps its mode, and a symbolic link is written through, not replaced.
 - Constant evaluation is memoized per block argument values and has a per-file budget
@@ -22,7 +22,8 @@ import pytest
 
 from graphc import lower
 from graphc.api import compile_source
-from graphc.cli import main, write_atomic
+from graphc.cli import main
+from graphc.files import write_atomic
 from graphc.syntax import MAX_NESTING, parse
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,15 +72,15 @@ def test_write_atomic_new_file_in_process(tmp_path, umask):
     r = _run_with_umask(umask, """
         import os, sys
         from pathlib import Path
-        from graphc import cli
-        cli.write_atomic(Path("a.txt"), "a")
+        from graphc import files
+        files.write_atomic(Path("a.txt"), "a")
         assert os.umask(0o022) == UMASK, "write_atomic changed the umask"
         os.umask(UMASK)
         # the fallback: no /proc to read
         def no_proc(*a, **k):
             raise OSError("no /proc here")
-        cli.open = no_proc
-        cli.write_atomic(Path("b.txt"), "b")
+        files.open = no_proc
+        files.write_atomic(Path("b.txt"), "b")
         assert os.umask(0o022) == UMASK, "the fallback changed the umask"
     """.replace("UMASK", oct(umask)), tmp_path)
     assert r.returncode == 0, r.stderr
@@ -311,3 +312,30 @@ def test_normal_models_take_few_steps():
         lw = _lowered(path.read_text(encoding="utf-8"))
         assert not [d for d in lw.diags if d.severity == "error"], path
         assert lw.eval_steps < 1_000, (path.name, lw.eval_steps)
+
+
+DIGITS_SRC = (Path(__file__).resolve().parents[1] / "models" / "digits.model").read_text(encoding="utf-8")
+
+
+def test_build_writes_all_files_or_none(tmp_path):
+    """A directory where the training script should go: build fails with one clear line,
+    and the module beside it is not written either (nor any temporary file left)."""
+    (tmp_path / "digits.model").write_text(DIGITS_SRC, encoding="utf-8")
+    out = tmp_path / "out"
+    (out / "train_digits.py").mkdir(parents=True)
+    (out / "digits.py").write_text("# the user's own file\n", encoding="utf-8")
+    r = subprocess.run([sys.executable, "-m", "graphc", "build", "digits.model", "-o", "out"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == ["graphc: error: cannot write out/train_digits.py: it is a directory"]
+    assert (out / "digits.py").read_text(encoding="utf-8") == "# the user's own file\n"
+    assert sorted(p.name for p in out.iterdir()) == ["digits.py", "train_digits.py"]
+
+
+def test_output_folder_that_is_a_file_is_a_clear_error(tmp_path):
+    (tmp_path / "digits.model").write_text(DIGITS_SRC, encoding="utf-8")
+    (tmp_path / "out").write_text("x", encoding="utf-8")
+    r = subprocess.run([sys.executable, "-m", "graphc", "build", "digits.model", "-o", "out"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    assert r.stderr.startswith("graphc: error: cannot create the folder") and "internal error" not in r.stderr

@@ -152,10 +152,17 @@ def _top_level_names(code: str) -> set[str]:
 DATA_KINDS = ['digits()', 'csv("d.csv")', 'npz("d.npz")', 'pt("d.pt")', 'image_folder("imgs", size=(2, 2))']
 
 
-@pytest.mark.parametrize("data", DATA_KINDS)
-def test_reserved_names_cover_every_generated_script(data):
-    """TRAIN_SCRIPT_NAMES and IMPORTED_PACKAGES are written out: compare them with what
-    generated scripts of every data kind bind and import."""
+def test_reserved_names_are_exactly_what_generated_scripts_bind():
+    """TRAIN_SCRIPT_NAMES is written out: it must be exactly the public names that the
+    generated scripts of every data kind bind (no more, or a name is renamed for nothing)."""
+    bound = set()
+    for data in DATA_KINDS:
+        code, _ = _script_and_module(data)
+        bound |= {n for n in _top_level_names(code) if not n.startswith("_")} - {"Zz"}
+    assert bound == TRAIN_SCRIPT_NAMES, (sorted(bound - TRAIN_SCRIPT_NAMES), sorted(TRAIN_SCRIPT_NAMES - bound))
+
+
+def _script_and_module(data: str) -> tuple[str, str]:
     shape = "[B, 3, 2, 2]" if "image" in data else "[B, 1, 8, 8]" if "digits" in data else "[B, 4]"
     n = 10 if "digits" in data else 3
     src = (f"model Zz {{\n input x: {shape}\n y = x -> Flatten -> Linear({n})\n output y\n"
@@ -165,10 +172,14 @@ def test_reserved_names_cover_every_generated_script(data):
         src = src.replace('  val_data = csv("v.csv")\n', "")
     comp = compile_source(src, "zz.model")
     assert comp.ok, comp.diagnostics
-    code = comp.train_source()
-    public = {n for n in _top_level_names(code) if not n.startswith("_")} - {"Zz"}
-    assert public <= TRAIN_SCRIPT_NAMES, sorted(public - TRAIN_SCRIPT_NAMES)
-    imported = {n.split(".")[0] for node in ast.walk(ast.parse(code + comp.python_source()))
+    return comp.train_source(), comp.python_source()
+
+
+@pytest.mark.parametrize("data", DATA_KINDS)
+def test_generated_code_imports_only_reserved_modules(data):
+    """A generated module is never named like a module the generated code imports."""
+    code, module = _script_and_module(data)
+    imported = {n.split(".")[0] for node in ast.walk(ast.parse(code + module))
                 for n in ([a.name for a in node.names] if isinstance(node, ast.Import) else
                           [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])}
     imported.discard("zz")
@@ -189,3 +200,37 @@ def test_to_module_takes_any_source_name(path):
     """compile(...).to_module() labels the code with the source's name: any name works."""
     comp = compile_source("model Net {\n input x: [B, 4]\n y = x -> Linear(2)\n output y\n}\n", path)
     assert comp.to_module()(torch.randn(3, 4)).shape == (3, 2)
+
+
+def test_reserved_packages_cover_what_torch_and_the_script_load():
+    """Every package loaded by what generated code imports (torch, torch.distributed, the
+    data set readers, tqdm, matplotlib, torch.compile's machinery) is reserved, so no
+    generated module beside the script can replace one of them."""
+    code = ("import sys, torch, torch.distributed, torch.nn.parallel, numpy, tqdm\n"
+            "for m in ('sklearn.datasets', 'PIL.Image', 'matplotlib.pyplot', 'torch._dynamo',\n"
+            "          'torch._inductor.compile_fx', 'torch.utils.tensorboard'):\n"
+            "    try:\n"
+            "        __import__(m)\n"
+            "    except ImportError:\n"
+            "        pass\n"
+            "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    loaded = {m for m in proc.stdout.split() if not m.startswith("_")}
+    missing = loaded - set(sys.stdlib_module_names) - IMPORTED_PACKAGES
+    assert not missing, f"add to graphc.emit.names.IMPORTED_PACKAGES: {sorted(missing)}"
+
+
+@pytest.mark.parametrize("name", ["a%(prog)s%(foo)s", "50%", "%%"])
+def test_percent_in_the_file_name_shows_in_help(tmp_path, name):
+    """argparse %-formats a description holding '%(prog)': the script's --help still works
+    and shows the file's name as it is."""
+    comp = compile_source(DIGITS, f"{name}.model")
+    out = tmp_path / "gen"
+    out.mkdir()
+    (out / f"{comp.module_stem}.py").write_text(comp.python_source())
+    script = out / f"train_{comp.module_stem}.py"
+    script.write_text(comp.train_source())
+    proc = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert f"({name}.model)" in " ".join(proc.stdout.split())

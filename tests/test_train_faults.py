@@ -13,7 +13,7 @@ import sys
 import time
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, run_graphc
 
 from graphc.api import compile_source
 
@@ -162,6 +162,11 @@ def test_signals_end_the_training_process_and_the_run_directory_is_locked(tmp_pa
         time.sleep(0.2)
         epochs = [r["epoch"] for r in strict_records(out)]
         assert epochs == list(range(1, len(epochs) + 1)) and len(epochs) >= 1 and alive(pid)
+        # graphc train on that folder stops before it rewrites the running process's files
+        written = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.glob("*.py")}
+        again = run_graphc("train", model, "--out", out, "--resume", "--quiet")
+        assert again.returncode == 2 and "in use by another training process" in again.stderr, again.stderr
+        assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.glob("*.py")} == written
 
         for name, (_, graphc, pid) in runs.items():
             assert alive(pid)
@@ -475,3 +480,15 @@ def test_ddp_peer_that_stops_answering_ends_the_run(tmp_path):
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
         run.wait()
+
+
+def test_an_out_folder_named_like_an_interpreter_option_is_a_folder(tmp_path):
+    """graphc train runs `python SCRIPT --out=OUT`: a folder named '-c...' is not code."""
+    data = classes(tmp_path / "data.npz")
+    model = tmp_path / "tiny.model"
+    model.write_text(model_src(str(data), epochs=1))
+    out = '-cprint("INJECTED")#'
+    proc = run_graphc("train", model, f"--out={out}", "--quiet", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "INJECTED" not in proc.stdout
+    assert [r["epoch"] for r in strict_records(tmp_path / out)] == [1]

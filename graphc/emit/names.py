@@ -39,12 +39,22 @@ EPOCHS BATCH_SIZE LR SEED VAL_SPLIT NORMALIZE CLIP_GRAD_NORM WARMUP_EPOCHS EARLY
 EARLY_STOPPING_METRIC DEVICE PRECISION TASK NUM_CLASSES INPUT_SHAPE OUTPUT_SHAPE
 parse_args DataError load_data split check_data Batches make_loss make_optimizer make_scheduler
 targets_for count_correct save_atomic load_checkpoint unwrap pick_device main
+signal timedelta NONFINITE_LOSS one_line copy_atomic load_model_state lock_run_dir json_line
+interrupted leave
 """.split())
 
-# Modules that generated code imports, by their top-level name, besides the standard
-# library: a generated module must not be named like one of them (``random.py`` beside
-# the training script would replace the standard ``random`` module for it).
-IMPORTED_PACKAGES = frozenset({"torch", "numpy", "sklearn", "PIL", "tqdm", "matplotlib", "tensorboard"})
+# Packages that generated code imports, directly or through torch, numpy, scikit-learn,
+# Pillow, tqdm, matplotlib, tensorboard and torch.compile, by their top-level name: a
+# generated module must not be named like one of them or like a standard-library module
+# (the script's folder comes first on sys.path, so a ``random.py`` or ``sympy.py`` beside
+# the training script would replace that module for it and for torch).  A test imports
+# them all and compares what is loaded with this set.
+IMPORTED_PACKAGES = frozenset("""
+torch torchgen functorch triton nvidia numpy sklearn scipy joblib threadpoolctl PIL tqdm matplotlib
+mpl_toolkits contourpy cycler dateutil fontTools kiwisolver packaging pyparsing six narwhals
+cloudpickle cython_runtime typing_extensions sympy mpmath networkx jinja2 markupsafe filelock fsspec
+setuptools pkg_resources tensorboard google grpc absl markdown werkzeug
+""".split())
 
 RESERVED = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(dir(builtins)) \
     | NN_MODULE_ATTRS

@@ -233,6 +233,12 @@ def _config(spec: TrainSpec) -> str:
     return "\n".join(out)
 
 
+def _argparse_text(s: str) -> str:
+    """argparse %-formats a description that holds "%(prog)" (and only then): there, a
+    literal % must be written %%."""
+    return s.replace("%", "%%") if "%(prog)" in s else s
+
+
 def emit_train_script(spec: TrainSpec, model_class: str, stem: str, path: str) -> str:
     template = resources.files("graphc.emit").joinpath("templates/train.py.tmpl").read_text(encoding="utf-8")
     loss = spec.loss
@@ -243,6 +249,7 @@ def emit_train_script(spec: TrainSpec, model_class: str, stem: str, path: str) -
         "MODEL": model_class,
         "STEM": stem,
         "FILE": pyfmt.text(os.path.basename(path)),
+        "FILE_HELP": pyfmt.text(_argparse_text(os.path.basename(path))),
         "VERSION": __version__,
         "DATA_DESC": pyfmt.text(_describe(spec)),
         "CONFIG": _config(spec),
