@@ -95,9 +95,10 @@ def expr(e: A.Expr, name_src) -> str:
     raise AssertionError(e)  # pragma: no cover
 
 
-def _split_top(text: str, sep: str) -> list[str]:
-    """Split at ``sep`` outside brackets and string literals."""
-    parts, depth, quote, start, i = [], 0, None, 0, 0
+def _code_chars(text: str):
+    """(index, character, bracket depth around it) for each character of Python source
+    ``text`` outside string literals; an opening bracket has the depth outside it."""
+    depth, quote, i = 0, None, 0
     while i < len(text):
         c = text[i]
         if quote:
@@ -107,38 +108,30 @@ def _split_top(text: str, sep: str) -> list[str]:
                 quote = None
         elif c in "\"'":
             quote = c
-        elif c in "([{":
-            depth += 1
-        elif c in ")]}":
-            depth -= 1
-        elif c == sep and depth == 0:
+        else:
+            if c in ")]}":
+                depth -= 1
+            yield i, c, depth
+            if c in "([{":
+                depth += 1
+        i += 1
+
+
+def _split_top(text: str, sep: str) -> list[str]:
+    """Split at ``sep`` outside brackets and string literals."""
+    parts, start = [], 0
+    for i, c, depth in _code_chars(text):
+        if c == sep and depth == 0:
             parts.append(text[start:i])
             start = i + 1
-        i += 1
     parts.append(text[start:])
     return [p.strip() for p in parts]
 
 
 def _close(text: str, at: int) -> int:
-    """The index of the bracket that closes the one at ``at`` (string literals skipped)."""
-    depth, quote, i = 0, None, at
-    while i < len(text):
-        c = text[i]
-        if quote:
-            if c == "\\":
-                i += 1
-            elif c == quote:
-                quote = None
-        elif c in "\"'":
-            quote = c
-        elif c in "([{":
-            depth += 1
-        elif c in ")]}":
-            depth -= 1
-            if depth == 0:
-                return i
-        i += 1
-    return -1
+    """The index of the bracket that closes the one at ``at``, an opening bracket outside
+    all others (string literals skipped); -1 when it is not closed."""
+    return next((i for i, c, depth in _code_chars(text) if i > at and depth == 0 and c in ")]}"), -1)
 
 
 _CALLEE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
