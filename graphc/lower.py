@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from graphc import ast as A
+from graphc.binder import _ERR, Signature, _fmt, bind, signature
+from graphc.binder import _constraints as _constraints  # re-exported: graphc.docgen imports them from here
+from graphc.binder import describe_type as describe_type
 from graphc.emit.names import Namespace, snake
-from graphc.errors import Diagnostic, diag, did_you_mean, shorten
+from graphc.errors import Diagnostic, diag, did_you_mean
 from graphc.graph import Node, Program, Repeat, Scope, ValueRef
 from graphc.layers.base import LAYERS, REGISTRY, Layer, TensorType
-from graphc.params import ParamError
 from graphc.shapes import MAX_DIM, Sym
 from graphc.source import Span
 from graphc.syntax import MAX_INT, MAX_NESTING
@@ -734,103 +736,13 @@ class Lowerer:
             self.error(e.kind_span, "unknown-component", f"unknown initializer '{e.kind}'",
                        self.suggest(e.kind, INITIALIZERS) or f"one of: {', '.join(INITIALIZERS)}")
             return None
-        fields = list(info.schema.model_fields)
-        values, exprs = {}, {}
-        for i, a in enumerate(e.args):
-            key = a.name if a.name is not None else (fields[i] if i < len(fields) else None)
-            if key is None or key not in fields:
-                self.error(a.name_span or a.span, "unknown-argument",
-                           f"{e.kind} has no argument '{a.name}'" if a.name else f"{e.kind} takes "
-                           f"{len(fields)} argument(s)",
-                           self.suggest(a.name or "", fields) or f"its arguments are: {', '.join(fields) or 'none'}")
-                return None
-            v = self.eval(a.value, env)
-            if v is _ERR:
-                return None
-            values[key], exprs[key] = (float(v) if isinstance(v, int) and not isinstance(v, bool)
-                                       and info.schema.model_fields[key].annotation is float else v), a.value
-        try:
-            return Init(e.kind, info.schema.model_validate(values))
-        except ParamError as err:
-            first = err.errors()[0]
-            key = str(first["loc"][0]) if first["loc"] else None
-            self.error(exprs[key].span if key in exprs else e.span, "invalid-argument",
-                       f"{e.kind} {key}={_fmt(values.get(key))}: {_pydantic_msg(first)}")
-            return None
+        b = bind(self, env, signature(e.kind, info.schema), e.span, e.args)
+        return Init(e.kind, b.params) if b.ok else None
 
     def validate(self, layer: Layer, call: A.Call, args: list[A.Arg], env: _Env):
         """Map positional and keyword args to the parameter schema; diagnose each problem."""
-        values: dict[str, Any] = {}
-        exprs: dict[str, A.Expr] = {}
-        fields = layer.Params.model_fields
-        ok = True
-        pos = 0
-        star = next((p[1:] for p in layer.positional if p.startswith("*")), None)
-        if star is not None:  # torch's *shape: the positional arguments from there on form one tuple
-            first = layer.positional.index("*" + star)
-            rest = [a for a in args if a.name is None][first:]
-            if rest:
-                vals = [self.eval(a.value, env) for a in rest]
-                if any(v is _ERR for v in vals):
-                    return None, exprs
-                values[star] = vals[0] if len(vals) == 1 else tuple(vals)
-                exprs[star] = rest[0].value if len(rest) == 1 else A.TupleLit(
-                    tuple(a.value for a in rest), rest[0].span.to(rest[-1].span))
-                args = [a for a in args if not any(a is r for r in rest)]
-        for a in args:
-            if a.name is None:
-                if pos >= len(layer.positional) or layer.positional[pos].startswith("*"):
-                    n = len(layer.positional)
-                    self.error(a.span, "too-many-arguments",
-                               f"{call.kind} takes {n} positional argument{'s' if n != 1 else ''}"
-                               f"{' (' + ', '.join(layer.positional) + ')' if n else ''}",
-                               "pass the others by keyword, e.g. name=value")
-                    ok = False
-                    continue
-                key = layer.positional[pos]
-                pos += 1
-            else:
-                key = a.name
-                if key not in fields:
-                    self.error(a.name_span or a.span, "unknown-argument",
-                               f"{call.kind} has no argument '{key}'",
-                               self.suggest(key, fields) or
-                               f"its arguments are: {', '.join(fields) or 'none'}")
-                    ok = False
-                    continue
-            if key in values:
-                self.error(a.span, "duplicate-argument", f"argument '{key}' given twice")
-                ok = False
-                continue
-            v = self.eval(a.value, env)
-            if v is _ERR:
-                ok = False
-                continue
-            values[key] = v
-            exprs[key] = a.value
-        if not ok:
-            return None, exprs
-        try:
-            return layer.Params.model_validate(values), exprs
-        except ParamError as e:
-            by_key: dict = {}
-            for err in e.errors():
-                key = str(err["loc"][0]) if err["loc"] else None
-                by_key.setdefault(key, []).append(err)
-            for key, errs in by_key.items():
-                if errs[0]["type"] == "missing":
-                    self.error(call.span, "missing-argument", f"{call.kind} needs '{key}'",
-                               f"e.g. {call.kind}({key}=...)")
-                    continue
-                span = exprs[key].span if key in exprs else call.span
-                what = _pydantic_msg(errs[0]) if len(errs) == 1 else "is not one of the accepted forms"
-                hint = _type_hint(layer, key)
-                v = values.get(key)
-                if isinstance(v, float) and v.is_integer() and errs[0]["type"] in ("int_type", "int_from_float"):
-                    hint = "'/' gives a float; use '//' for integer division" \
-                        if isinstance(exprs.get(key), A.BinOp) else f"write {int(v)}"
-                self.error(span, "invalid-argument", f"{call.kind} {key}={_fmt(v)}: {what}", hint)
-            return None, exprs
+        b = bind(self, env, signature(call.kind, layer.Params, layer.positional), call.span, args)
+        return (b.params if b.ok else None), b.exprs
 
     # --------------------------------------------------------------- blocks
     def instantiate(self, call: A.Call, tensors, args, ss: _ScopeState, name: str,
@@ -852,47 +764,17 @@ class Lowerer:
                        "write it as its own step outside the parentheses or the '* N'")
             return None
         env = _Env(self.globals)
-        values: dict[str, Any] = {}
-        exprs: dict[str, A.Expr] = {}
-        pnames = [p.name.id for p in block.params]
-        ok = True
-        pos = 0
-        for a in args:
-            if a.name is None:
-                if pos >= len(pnames):
-                    self.error(a.span, "too-many-arguments",
-                               f"block {call.kind} takes {len(pnames)} argument(s) ({', '.join(pnames)})")
-                    ok = False
-                    continue
-                key = pnames[pos]
-                pos += 1
-            else:
-                key = a.name
-                if key not in pnames:
-                    self.error(a.name_span or a.span, "unknown-argument",
-                               f"block {call.kind} has no parameter '{key}'",
-                               self.suggest(key, pnames) or f"its parameters are: {', '.join(pnames) or 'none'}")
-                    ok = False
-                    continue
-            if key in values:
-                self.error(a.span, "duplicate-argument", f"argument '{key}' given twice")
-                ok = False
-                continue
-            v = self.eval(a.value, ss.env)
-            if v is _ERR:
-                ok = False
-            values[key] = v
-            exprs[key] = a.value
+        pnames = tuple(p.name.id for p in block.params)
+        sig = Signature(f"block {call.kind}", call.kind, pnames, pnames,
+                        frozenset(p.name.id for p in block.params if p.default is None), noun="parameter")
+        b = bind(self, ss.env, sig, call.span, args)
+        if not b.ok:
+            return None
+        values, exprs = b.values, b.exprs
         for p in block.params:
             if p.name.id not in values:
-                if p.default is None:
-                    self.error(call.span, "missing-argument",
-                               f"block {call.kind} needs '{p.name.id}'",
-                               f"e.g. {call.kind}({p.name.id}=...)")
-                    ok = False
-                else:
-                    values[p.name.id] = self.eval(p.default, self.globals)
-        if not ok or any(v is _ERR for v in values.values()):
+                values[p.name.id] = self.eval(p.default, self.globals)
+        if any(v is _ERR for v in values.values()):
             return None
         for p in block.params:
             env.names[p.name.id] = _Const(values[p.name.id], p.default, p.name.span, is_param=True)
@@ -950,14 +832,6 @@ class _Silent(_EvalError):
         pass
 
 
-class _ErrType:
-    def __repr__(self) -> str:
-        return "<error>"
-
-
-_ERR = _ErrType()
-
-
 def _is_num(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
@@ -974,49 +848,6 @@ def _describe(v) -> str:
     if isinstance(v, tuple):
         return f"the tuple {_fmt(v)}"
     return f"{type(v).__name__} {v}"
-
-
-_FMT_ROOM = 1_000  # characters of a value written for a message, at most (see _fmt)
-
-
-def _fmt(v) -> str:
-    """A value as the language writes it, for messages: long ones shortened.  Never more than
-    _FMT_ROOM characters are written: a string may be 1 MB and a tuple built from constants
-    millions of items, and a message may be written once per use of a block."""
-    parts: list[str] = []
-    if _fmt_into(v, parts, [_FMT_ROOM]):
-        return shorten("".join(parts))
-    return f"{''.join(parts)[:60]}… (more than {_FMT_ROOM:,} characters)"
-
-
-def _fmt_into(v, parts: list[str], room: list[int]) -> bool:
-    """Append ``v``'s text to ``parts``; False, leaving the text incomplete, once it is longer
-    than ``room[0]`` characters (``room[0]`` counts down)."""
-    if isinstance(v, tuple):
-        parts.append("(")
-        room[0] -= 1
-        for i, x in enumerate(v):
-            if i:
-                parts.append(", ")
-                room[0] -= 2
-            if room[0] < 0 or not _fmt_into(x, parts, room):
-                return False
-        tail = ",)" if len(v) == 1 else ")"
-        parts.append(tail)
-        room[0] -= len(tail)
-        return room[0] >= 0
-    if isinstance(v, bool):
-        text = str(v).lower()
-    elif v is None:
-        text = "none"
-    elif isinstance(v, str):
-        head = v[:max(room[0], 0) + 1]  # a longer string does not fit: escape only what may show
-        text = '"' + head.replace("\\", "\\\\").replace('"', '\\"') + ('"' if len(head) == len(v) else "")
-    else:
-        text = repr(v)
-    parts.append(text)
-    room[0] -= len(text)
-    return room[0] >= 0
 
 
 _NUMBER = frozenset({int, float})
@@ -1061,74 +892,6 @@ def _value_key(v, tuple_info) -> Any:
     if v is _ERR:
         return v
     return None
-
-
-def _pydantic_msg(err) -> str:
-    t = err["type"]
-    ctx = err.get("ctx") or {}
-    if t == "greater_than":
-        return f"must be greater than {ctx.get('gt')}"
-    if t == "greater_than_equal":
-        return f"must be at least {ctx.get('ge')}"
-    if t == "less_than_equal":
-        return f"must be at most {ctx.get('le')}"
-    if t == "literal_error":
-        return f"must be one of {ctx.get('expected')}".replace("'", '"')
-    if t in ("int_type", "int_from_float"):
-        return "must be an integer"
-    if t == "float_type":
-        return "must be a number"
-    if t == "bool_type":
-        return "must be true or false"
-    if t == "string_type":
-        return "must be a string"
-    if t in ("tuple_type", "too_short", "too_long"):
-        return "has the wrong form"
-    return err["msg"][0].lower() + err["msg"][1:]
-
-
-def _type_hint(layer: Layer, key: str | None) -> str | None:
-    if key is None or key not in layer.Params.model_fields:
-        return None
-    f = layer.Params.model_fields[key]
-    return f"expected {describe_type(f.annotation)}{_constraints(f.metadata)}"
-
-
-def _constraints(metadata) -> str:
-    bounds = {}
-    flat = []
-    for m in metadata:
-        flat += list(getattr(m, "metadata", None) or []) if hasattr(m, "metadata") else [m]
-    for m in flat:
-        for attr in ("gt", "ge", "lt", "le"):
-            if getattr(m, attr, None) is not None:
-                bounds[attr] = getattr(m, attr)
-    if "ge" in bounds and "le" in bounds:
-        return f" in [{bounds['ge']}, {bounds['le']}]"
-    ops = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
-    return "".join(f" {ops[k]} {v}" for k, v in bounds.items())
-
-
-def describe_type(ann) -> str:
-    """A schema field's annotation in words: ``int > 0 or (int > 0, int > 0)``."""
-    import types
-    from typing import Annotated, Literal, Union, get_args, get_origin
-
-    origin, args = get_origin(ann), get_args(ann)
-    if origin is Annotated:
-        return describe_type(args[0]) + _constraints(args[1:])
-    if origin in (Union, types.UnionType):
-        return " or ".join(describe_type(a) for a in args)
-    if origin is Literal:
-        return " or ".join(f'"{a}"' if isinstance(a, str) else str(a) for a in args)
-    if origin is tuple:
-        if len(args) == 2 and args[1] is Ellipsis:
-            return f"({describe_type(args[0])}, ...)"
-        return "(" + ", ".join(describe_type(a) for a in args) + ")"
-    if ann is type(None):
-        return "none"
-    return {"float": "number", "bool": "true or false", "str": "string"}.get(
-        getattr(ann, "__name__", ""), getattr(ann, "__name__", str(ann)))
 
 
 def lower(file: A.File, bindings: dict[str, int] | None = None) -> tuple[Program | None, list[Diagnostic]]:

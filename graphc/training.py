@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from graphc import ast as A
-from graphc.errors import Diagnostic, diag, did_you_mean
-from graphc.params import Field, ParamError, Params
+from graphc.errors import Diagnostic, diag
+from graphc.params import Field, Params
 from graphc.shapes import shape_str
 
 Pos = Annotated[float, Field(gt=0)]
@@ -239,7 +239,8 @@ WHAT = {"data": "dataset", "val_data": "dataset", "loss": "loss", "optimizer": "
 
 def check_training(prog) -> list[Diagnostic]:
     """Validate ``prog.train``; on success set ``prog.training`` to a TrainSpec."""
-    from graphc.lower import _ERR, Lowerer, _constraints, _fmt, _pydantic_msg, describe_type
+    from graphc.binder import _ERR, bind, check, signature
+    from graphc.lower import Lowerer
 
     tb: A.TrainBlock = prog.train
     ev = Lowerer(A.File(prog.path, (), tb.span))
@@ -247,24 +248,8 @@ def check_training(prog) -> list[Diagnostic]:
     seen: dict[str, A.Setting] = {}
     comps: dict[str, Component] = {}
     scalars: dict[str, Any] = {}
-    spans: dict[str, Any] = {}
+    exprs: dict[str, A.Expr] = {}
     ok = True
-
-    def validate(schema, values, exprs, label, span) -> Params | None:
-        try:
-            return schema.model_validate(values)
-        except ParamError as e:
-            for err in e.errors():
-                key = str(err["loc"][0]) if err["loc"] else None
-                if err["type"] == "missing":
-                    out.append(diag(span, "missing-argument", f"{label} needs '{key}'", f"e.g. {key}=..."))
-                else:
-                    f = schema.model_fields.get(key)
-                    hint = f"expected {describe_type(f.annotation)}{_constraints(f.metadata)}" if f else None
-                    out.append(diag(exprs[key].span if key in exprs else span, "invalid-argument",
-                                    f"{label} {key}={_fmt(values.get(key))}: {_pydantic_msg(err)}", hint))
-                break
-            return None
 
     for st in tb.settings:
         key = st.name.id
@@ -274,7 +259,6 @@ def check_training(prog) -> list[Diagnostic]:
             ok = False
             continue
         seen[key] = st
-        spans[key] = st.span
         if key in CALL_KEYS:
             table = CALL_KEYS[key]
             call = st.value
@@ -287,40 +271,16 @@ def check_training(prog) -> list[Diagnostic]:
                 continue
             if call.kind not in table:
                 out.append(diag(call.kind_span, "unknown-component", f"unknown {WHAT[key]} '{call.kind}'",
-                                did_you_mean(call.kind, table) or f"one of: {', '.join(table)}"))
+                                ev.suggest(call.kind, table) or f"one of: {', '.join(table)}"))
                 ok = False
                 continue
             entry = table[call.kind]
             schema = entry.schema if isinstance(entry, (LossInfo, DataInfo)) else entry
-            values, exprs = {}, {}
-            fields = list(schema.model_fields)
-            pos = 0
-            for a in call.args:
-                name = a.name
-                if name is None:
-                    if pos >= len(fields):
-                        out.append(diag(a.span, "too-many-arguments", f"{call.kind} takes at most "
-                                        f"{len(fields)} argument(s)"))
-                        ok = False
-                        continue
-                    name = fields[pos]
-                    pos += 1
-                elif name not in schema.model_fields:
-                    out.append(diag(a.name_span or a.span, "unknown-argument",
-                                    f"{call.kind} has no argument '{name}'",
-                                    did_you_mean(name, fields) or f"its arguments are: {', '.join(fields) or 'none'}"))
-                    ok = False
-                    continue
-                v = ev.eval(a.value, prog.train_env)
-                if v is _ERR:
-                    ok = False
-                    continue
-                values[name], exprs[name] = v, a.value
-            p = validate(schema, values, exprs, call.kind, call.span)
-            if p is None:
+            b = bind(ev, prog.train_env, signature(call.kind, schema), call.span, call.args)
+            if not b.ok:
                 ok = False
                 continue
-            comps[key] = Component(call.kind, p)
+            comps[key] = Component(call.kind, b.params)
         elif key in Settings.model_fields:
             if isinstance(st.value, A.Call):
                 out.append(diag(st.value.span, "invalid-train", f"'{key}' takes a value, not a call"))
@@ -330,15 +290,14 @@ def check_training(prog) -> list[Diagnostic]:
             if v is _ERR:
                 ok = False
                 continue
-            scalars[key] = v
-            spans[key] = st.value.span
+            scalars[key], exprs[key] = v, st.value
         else:
             out.append(diag(st.name.span, "unknown-argument", f"the training section has no setting '{key}'",
-                            did_you_mean(key, list(CALL_KEYS) + list(Settings.model_fields))
+                            ev.suggest(key, list(CALL_KEYS) + list(Settings.model_fields))
                             or f"settings: {', '.join(list(CALL_KEYS) + list(Settings.model_fields))}"))
             ok = False
+    settings = check(ev, signature("train", Settings), scalars, exprs, tb.span)
     out += ev.diags
-    settings = validate(Settings, scalars, {k: _Span(spans[k]) for k in scalars}, "train", tb.span)
     ok = ok and settings is not None
     for key in ("data", "loss", "optimizer"):
         if key not in seen:
@@ -367,11 +326,6 @@ def check_training(prog) -> list[Diagnostic]:
             metrics=["accuracy"] if loss.target in ("class", "binary") else [],
         )
     return out
-
-
-@dataclass(frozen=True)
-class _Span:
-    span: Any
 
 
 def _check_semantics(prog, comps: dict[str, Component], s: Settings, seen) -> list[Diagnostic]:

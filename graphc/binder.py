@@ -1,0 +1,295 @@
+"""One argument binder for every call a ``.model`` file makes.
+
+A layer, a block, an initializer (``weight_init=``, ``bias_init=``, the ``init`` section), a
+loss, an optimizer, a scheduler and a data set are all called the same way: positional
+arguments fill the callee's positional slots in order, keywords name the rest.  :func:`bind`
+maps a call's arguments to names, evaluates each value, checks the values with the callee's
+parameter schema (graphc.params) and reports each problem once, with the same code and the
+same words wherever the call is:
+
+- ``unknown-argument``: ``SGD has no argument 'momentun'`` at the keyword, with a did-you-mean;
+- ``duplicate-argument``: ``SGD gets argument 'lr' twice (positional argument 1 at column 19
+  is 'lr')`` at the second one;
+- ``too-many-arguments``: ``Linear takes 1 positional argument (out_features), got 2``, once,
+  under every extra one;
+- ``missing-argument``: ``StepLR needs 'step_size'`` at the call (not for a name a misspelt
+  keyword was evidently meant as: that one already says "did you mean");
+- ``invalid-argument``: ``Dropout p=1.5: must be at most 1.0`` at the value, with the expected
+  type and bounds.
+
+Valid calls never import pydantic (see graphc.params).  This module also holds the pieces
+those messages share: the failed-value marker ``_ERR`` and ``_fmt``, a value as the language
+writes it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from graphc import ast as A
+from graphc.errors import shorten
+from graphc.params import ParamError, Params
+from graphc.source import Span
+
+
+class _ErrType:
+    def __repr__(self) -> str:
+        return "<error>"
+
+
+#: The value of an expression whose error is already reported.
+_ERR = _ErrType()
+
+
+@dataclass(frozen=True)
+class Signature:
+    """What a callee accepts, and how messages name it."""
+
+    label: str                       # the callee in messages: "Conv2d", "block Stem", "SGD"
+    kind: str                        # as a call writes it, for "e.g. Stem(c=...)"
+    names: tuple[str, ...]           # every name it takes, in order
+    positional: tuple[str, ...]      # the slots positional arguments fill; "*shape" takes the rest
+    required: frozenset[str]
+    schema: type[Params] | None = None
+    noun: str = "argument"           # "parameter" for a block
+
+
+_SIGNATURES: dict[tuple, Signature] = {}
+
+
+def signature(kind: str, schema: type[Params], positional: tuple[str, ...] | None = None) -> Signature:
+    """The signature of a schema-checked callee; ``positional`` defaults to every field, in order
+    (torch's order for losses, optimizers, schedulers and initializers)."""
+    key = (kind, schema, positional)
+    sig = _SIGNATURES.get(key)
+    if sig is None:
+        fields = schema.model_fields
+        sig = _SIGNATURES[key] = Signature(
+            kind, kind, tuple(fields), tuple(fields) if positional is None else tuple(positional),
+            frozenset(n for n, f in fields.items() if f.is_required()), schema)
+    return sig
+
+
+@dataclass
+class Bound:
+    """A bound call: ``params`` (the schema's instance; None after an error or without a
+    schema), the values and the expressions that gave them, by name."""
+
+    ok: bool
+    values: dict[str, Any]
+    exprs: dict[str, A.Expr]
+    params: Params | None = None
+
+
+def bind(host, env, sig: Signature, span: Span, args) -> Bound:
+    """Bind ``args`` (a call's A.Arg list) to ``sig``; evaluate each value with
+    ``host.eval(expr, env)`` and report each problem with ``host.error`` (a Lowerer).
+    ``span`` is the whole call's (a missing argument is reported there)."""
+    values: dict[str, Any] = {}
+    exprs: dict[str, A.Expr] = {}
+    where: dict[str, tuple[Span, int | None]] = {}  # name -> (its argument's span, position)
+    meant: set[str] = set()   # names an unknown keyword was evidently meant as
+    ok = True
+    n_positional = sum(a.name is None for a in args)
+    star = next((i for i, p in enumerate(sig.positional) if p.startswith("*")), None)
+    slots = sig.positional if star is None else sig.positional[:star]
+    gathered: set[int] = set()
+    if star is not None and n_positional > star:  # torch's *shape: the rest form one tuple
+        key, rest = sig.positional[star][1:], [a for a in args if a.name is None][star:]
+        gathered = {id(a) for a in rest}
+        vals = [host.eval(a.value, env) for a in rest]
+        if any(v is _ERR for v in vals):
+            ok = False
+        values[key] = vals[0] if len(vals) == 1 else tuple(vals)
+        exprs[key] = rest[0].value if len(rest) == 1 else A.TupleLit(
+            tuple(a.value for a in rest), rest[0].span.to(rest[-1].span))
+        where[key] = (rest[0].span, star + 1)
+    extra = []
+    pos = 0
+    for a in args:
+        if a.name is None:
+            if id(a) in gathered:
+                continue
+            if pos >= len(slots):
+                extra.append(a)
+                continue
+            key, n = slots[pos], pos + 1
+            pos += 1
+        else:
+            key, n = a.name, None
+            if key not in sig.names:
+                hint = host.suggest(key, sig.names)
+                if hint:
+                    meant.update(re.findall(r"'([^']*)'", hint))
+                host.error(a.name_span or a.span, "unknown-argument",
+                           f"{sig.label} has no {sig.noun} '{key}'",
+                           hint or (f"its {sig.noun}s are: {', '.join(sig.names)}" if sig.names
+                                    else f"{sig.label} takes no {sig.noun}s"))
+                ok = False
+                continue
+        if key in where:
+            first, first_n = where[key]
+            at = f"column {first.col}" if first.line == a.span.line else f"line {first.line}"
+            host.error(a.span, "duplicate-argument", f"{sig.label} gets {sig.noun} '{key}' twice "
+                       + (f"(positional {sig.noun} {first_n} at {at} is '{key}')" if first_n
+                          else f"(the first at {at})"), "remove one of them")
+            ok = False
+            continue
+        where[key] = (a.span, n)
+        v = host.eval(a.value, env)
+        if v is _ERR:
+            ok = False
+        values[key], exprs[key] = v, a.value
+    if extra:
+        n = len(slots)
+        host.error(extra[0].span.to(extra[-1].span), "too-many-arguments",
+                   f"{sig.label} takes {n or 'no'} positional {sig.noun}{'s' if n != 1 else ''}"
+                   f"{' (' + ', '.join(slots) + ')' if n else ''}, got {n_positional}",
+                   "pass the others by keyword, e.g. name=value"
+                   if star is None and len(slots) < len(sig.names) else None)
+        ok = False
+    missing = [k for k in sig.names if k in sig.required and k not in values]
+    for key in missing:
+        if key not in meant:
+            host.error(span, "missing-argument", f"{sig.label} needs '{key}'", f"e.g. {sig.kind}({key}=...)")
+    if not ok or sig.schema is None:
+        return Bound(ok and not missing, values, exprs)
+    params = check(host, sig, values, exprs, span)
+    return Bound(params is not None and not missing, values, exprs, None if missing else params)
+
+
+def check(host, sig: Signature, values: dict[str, Any], exprs: dict[str, A.Expr], span: Span) -> Params | None:
+    """``sig.schema.model_validate(values)``; each value it rejects becomes an
+    ``invalid-argument`` at its expression (``span`` where there is none).  Missing names are
+    not reported here: :func:`bind` reports them, before the schema is asked."""
+    try:
+        return sig.schema.model_validate(values)
+    except ParamError as e:
+        by_key: dict = {}
+        for err in e.errors():
+            if err["type"] != "missing":
+                by_key.setdefault(str(err["loc"][0]) if err["loc"] else None, []).append(err)
+        for key, errs in by_key.items():
+            what = _pydantic_msg(errs[0]) if len(errs) == 1 else "is not one of the accepted forms"
+            hint = _type_hint(sig.schema, key)
+            v = values.get(key)
+            if isinstance(v, float) and v.is_integer() and errs[0]["type"] in ("int_type", "int_from_float"):
+                hint = "'/' gives a float; use '//' for integer division" \
+                    if isinstance(exprs.get(key), A.BinOp) else f"write {int(v)}"
+            host.error(exprs[key].span if key in exprs else span, "invalid-argument",
+                       f"{sig.label} {key}={_fmt(v)}: {what}", hint)
+        return None
+
+
+# ------------------------------------------------------------- messages
+def _pydantic_msg(err) -> str:
+    t = err["type"]
+    ctx = err.get("ctx") or {}
+    if t == "greater_than":
+        return f"must be greater than {ctx.get('gt')}"
+    if t == "greater_than_equal":
+        return f"must be at least {ctx.get('ge')}"
+    if t == "less_than_equal":
+        return f"must be at most {ctx.get('le')}"
+    if t == "literal_error":
+        return f"must be one of {ctx.get('expected')}".replace("'", '"')
+    if t in ("int_type", "int_from_float"):
+        return "must be an integer"
+    if t == "float_type":
+        return "must be a number"
+    if t == "bool_type":
+        return "must be true or false"
+    if t == "string_type":
+        return "must be a string"
+    if t in ("tuple_type", "too_short", "too_long"):
+        return "has the wrong form"
+    return err["msg"][0].lower() + err["msg"][1:]
+
+
+def _type_hint(schema: type[Params], key: str | None) -> str | None:
+    if key is None or key not in schema.model_fields:
+        return None
+    f = schema.model_fields[key]
+    return f"expected {describe_type(f.annotation)}{_constraints(f.metadata)}"
+
+
+def _constraints(metadata) -> str:
+    bounds = {}
+    flat = []
+    for m in metadata:
+        flat += list(getattr(m, "metadata", None) or []) if hasattr(m, "metadata") else [m]
+    for m in flat:
+        for attr in ("gt", "ge", "lt", "le"):
+            if getattr(m, attr, None) is not None:
+                bounds[attr] = getattr(m, attr)
+    if "ge" in bounds and "le" in bounds:
+        return f" in [{bounds['ge']}, {bounds['le']}]"
+    ops = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+    return "".join(f" {ops[k]} {v}" for k, v in bounds.items())
+
+
+def describe_type(ann) -> str:
+    """A schema field's annotation in words: ``int > 0 or (int > 0, int > 0)``."""
+    import types
+    from typing import Annotated, Literal, Union, get_args, get_origin
+
+    origin, args = get_origin(ann), get_args(ann)
+    if origin is Annotated:
+        return describe_type(args[0]) + _constraints(args[1:])
+    if origin in (Union, types.UnionType):
+        return " or ".join(describe_type(a) for a in args)
+    if origin is Literal:
+        return " or ".join(f'"{a}"' if isinstance(a, str) else str(a) for a in args)
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return f"({describe_type(args[0])}, ...)"
+        return "(" + ", ".join(describe_type(a) for a in args) + ")"
+    if ann is type(None):
+        return "none"
+    return {"float": "number", "bool": "true or false", "str": "string"}.get(
+        getattr(ann, "__name__", ""), getattr(ann, "__name__", str(ann)))
+
+
+_FMT_ROOM = 1_000  # characters of a value written for a message, at most (see _fmt)
+
+
+def _fmt(v) -> str:
+    """A value as the language writes it, for messages: long ones shortened.  Never more than
+    _FMT_ROOM characters are written: a string may be 1 MB and a tuple built from constants
+    millions of items, and a message may be written once per use of a block."""
+    parts: list[str] = []
+    if _fmt_into(v, parts, [_FMT_ROOM]):
+        return shorten("".join(parts))
+    return f"{''.join(parts)[:60]}… (more than {_FMT_ROOM:,} characters)"
+
+
+def _fmt_into(v, parts: list[str], room: list[int]) -> bool:
+    """Append ``v``'s text to ``parts``; False, leaving the text incomplete, once it is longer
+    than ``room[0]`` characters (``room[0]`` counts down)."""
+    if isinstance(v, tuple):
+        parts.append("(")
+        room[0] -= 1
+        for i, x in enumerate(v):
+            if i:
+                parts.append(", ")
+                room[0] -= 2
+            if room[0] < 0 or not _fmt_into(x, parts, room):
+                return False
+        tail = ",)" if len(v) == 1 else ")"
+        parts.append(tail)
+        room[0] -= len(tail)
+        return room[0] >= 0
+    if isinstance(v, bool):
+        text = str(v).lower()
+    elif v is None:
+        text = "none"
+    elif isinstance(v, str):
+        head = v[:max(room[0], 0) + 1]  # a longer string does not fit: escape only what may show
+        text = '"' + head.replace("\\", "\\\\").replace('"', '\\"') + ('"' if len(head) == len(v) else "")
+    else:
+        text = repr(v)
+    parts.append(text)
+    room[0] -= len(text)
+    return room[0] >= 0
