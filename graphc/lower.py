@@ -262,14 +262,18 @@ class Lowerer:
         entered as they are built; others (a value from another Lowerer) are measured here."""
         info = self._tuples.get(id(v))
         if info is None:
-            items, depth = len(v), 1
-            for x in v:
-                if type(x) is tuple:
-                    _, n, d = self._tuple_info(x)
-                    items += n
-                    depth = max(depth, d + 1)
-            info = self._tuples[id(v)] = (v, items, depth)
+            info = self._tuples[id(v)] = (v, *self._measure(v))
         return info
+
+    def _measure(self, v: tuple) -> tuple[int, int]:
+        """(items, nested ones included; nesting depth) of a tuple value."""
+        items, depth = len(v), 1
+        for x in v:
+            if type(x) is tuple:
+                _, n, d = self._tuple_info(x)
+                items += n
+                depth = max(depth, d + 1)
+        return items, depth
 
     def _eval(self, e: A.Expr, env: _Env) -> Any:
         t = e.__class__
@@ -313,12 +317,7 @@ class Lowerer:
             return -v
         if t is A.TupleLit or t is A.ListLit:
             v = tuple([self._eval(x, env) for x in e.items])
-            items, depth = len(v), 1
-            for x in v:
-                if type(x) is tuple:
-                    _, n, d = self._tuple_info(x)
-                    items += n
-                    depth = max(depth, d + 1)
+            items, depth = self._measure(v)
             if depth > MAX_NESTING:  # through constants: (a,) with a = (b,) with b = (c,)...
                 raise _EvalError(e.span, "limit", f"a tuple nested more than {MAX_NESTING} levels deep",
                                  "each tuple or list inside another, through constants too, nests one level")
