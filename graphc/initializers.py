@@ -95,15 +95,6 @@ class Init:
         return f"nn.init.{self.info.torch_fn}({', '.join([tensor] + kw)})"
 
 
-def weight_rank(layer, kind: str) -> int | None:
-    """The number of dims of a layer's ``weight``, where graphc knows it without torch
-    (None: unknown here; torch reports a misfit when the model is built)."""
-    if layer.category == "conv" and kind[-2:-1].isdigit():
-        return 2 + int(kind[-2])
-    return {"Linear": 2, "Embedding": 2, "Bilinear": 3, "PReLU": 1, "GroupNorm": 1}.get(
-        kind, 1 if kind.startswith(("BatchNorm", "InstanceNorm")) else None)
-
-
 def _rank_error(init: Init, rank: int | None, what: str) -> str | None:
     info = init.info
     if rank is None:
@@ -116,35 +107,54 @@ def _rank_error(init: Init, rank: int | None, what: str) -> str | None:
     return None
 
 
+def _misfit(init: Init, layer, ctor: dict | None, what: str, who: str, remove: str):
+    """Why ``init`` cannot set ``what`` of a layer, from the tensors the layer declares it owns
+    (``Layer.weights``; ``ctor`` None: no instance, what holds for any): (message, hint) or None."""
+    decl = next((w for w in layer.weights if w.name == what), None)
+    if decl is None:
+        owned = layer.own_weights(ctor) if ctor is not None else {}
+        if owned:  # LSTM, MultiheadAttention: tensors of other names
+            return (f"{who} has no {what}: its tensors are {', '.join(owned)}",
+                    "initialize them in your own code after building the model")
+        return f"{who} has no {what}", remove
+    off = None if ctor is None else decl.missing_because(ctor)
+    if off:
+        return f"{who} has no {what} ({off}=false)", remove
+    msg = _rank_error(init, decl.rank(ctor), f"the {what} of {who}" if " " in who else f"{who}'s {what}")
+    return (msg, "use normal, uniform, zeros or constant") if msg else None
+
+
+def _who(node) -> str:
+    return f"{node.kind} '{node.name}'" if node.user_named else node.kind
+
+
 def check_inits(prog) -> list:
-    """Initializers that cannot apply: a missing weight or bias, or the wrong number of dims."""
+    """Initializers that cannot apply, each layer asked what it owns (``Layer.weights``): a weight
+    or bias the layer lacks, or fewer dims than the initializer needs."""
     from graphc.errors import diag
+    from graphc.layers.base import LAYERS
 
     out = []
     for node in prog.nodes.values():
         if not node.inits or node.outs is None:
             continue
         for what, (init, span) in node.inits.items():
-            has_bias = node.ctor is not None and node.ctor.get("bias", True) is not False
-            if not node.n_params or (what == "bias" and not has_bias):
-                who = f"{node.kind} '{node.name}'" if node.user_named else node.kind
-                out.append(diag(span, "invalid-argument", f"{who} has no {what}"
-                                + (" (bias=false)" if what == "bias" and node.n_params else ""),
-                                f"remove {what}_init"))
-                continue
-            rank = 1 if what == "bias" else weight_rank(node.layer, node.kind)
-            msg = _rank_error(init, rank, f"{node.kind}'s {what}")
-            if msg:
-                out.append(diag(span, "invalid-argument", msg, "use normal, uniform, zeros or constant"))
-    from graphc.layers.base import LAYERS
-
+            problem = _misfit(init, node.layer, node.ctor, what, _who(node), f"remove {what}_init")
+            if problem:
+                out.append(diag(span, "invalid-argument", *problem))
     for key, (init, span) in prog.init_rules.items():
-        if key == "bias":
-            msg = _rank_error(init, 1, "a bias")
-        elif key == "weight":
-            msg = None  # applies to the weights it fits (2-d or more for fan-based initializers)
+        if key in ("weight", "bias"):  # applies to the tensors it fits (2-d or more for fan-based ones)
+            msg = _rank_error(init, 1, "a bias") if key == "bias" else None
+            problem = (msg, "use normal, uniform, zeros or constant") if msg else None
         else:
-            msg = _rank_error(init, weight_rank(LAYERS[key], key), f"{key}'s weight")
-        if msg:
-            out.append(diag(span, "invalid-argument", msg, "use normal, uniform, zeros or constant"))
+            uses = [n for n in prog.nodes.values() if n.kind == key and n.outs is not None]
+            lacking = [n for n in uses if "weight" not in n.layer.own_weights(n.ctor)]
+            hint = "remove the rule" if len(lacking) == len(uses) else \
+                "the rule would fail on it: remove the rule, or give the others weight_init="
+            # each instance as built, or (the kind unused) what holds for any instance
+            problems = [_misfit(init, n.layer, n.ctor, "weight", _who(n), hint) for n in uses]
+            problems = problems or [_misfit(init, LAYERS[key], None, "weight", key, hint)]
+            problem = next((p for p in problems if p), None)
+        if problem:
+            out.append(diag(span, "invalid-argument", *problem))
     return out

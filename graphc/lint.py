@@ -29,7 +29,7 @@ def lint(prog: Program) -> list[Diagnostic]:
                         "list it in 'output', use it, or remove it"))
     for name, (nid, _) in prog.outputs:
         node = prog.nodes[nid]
-        if node.kind.startswith("Dropout"):
+        if node.layer is not None and node.layer.category == "dropout":
             out.append(diag(node.call.span, "dropout-at-output",
                             f"{node.kind} right before output '{name}' zeroes some of the model's outputs "
                             f"in training", "move it before the last layer, or remove it"))

@@ -461,10 +461,6 @@ class Lowerer:
                                             ["weight", "bias"]) or
                                "keys are layer kinds (Conv2d, Linear...), 'weight' or 'bias'")
                     continue
-                if layer.category in ("recurrent", "attention"):
-                    self.error(s.name.span, "invalid-argument",
-                               f"{key} has several weight tensors, not one 'weight'")
-                    continue
             init = self.initializer(s.value, env)
             if init is not None:
                 self.init_rules[key] = (init, s.value.span)
@@ -709,11 +705,7 @@ class Lowerer:
                 if layer.torch_name is None:
                     self.error(a.name_span or a.span, "invalid-argument",
                                f"{call.kind} has no parameters to initialize")
-                elif layer.category in ("recurrent", "attention"):
-                    self.error(a.name_span or a.span, "invalid-argument",
-                               f"{call.kind} has several weight tensors, not one '{what}'",
-                               "initialize it in a block of your own code after building the model")
-                else:
+                else:  # whether it has this weight or bias: initializers.check_inits asks the layer
                     init = self.initializer(a.value, env)
                     if init is not None:
                         inits[what] = (init, a.value.span)

@@ -51,3 +51,16 @@ def test_diagnostics_point_into_the_file(case):
     for d in comp.diagnostics:
         assert 1 <= d.span.line <= max(len(lines), 1)
         assert 1 <= d.span.col <= len(lines[d.span.line - 1]) + 1 if lines else d.span.col == 1
+
+
+def test_dropout_at_output_asks_the_layers_category(monkeypatch):
+    """The lint rule asks the layer's category, not its name: a layer that declares itself
+    dropout is reported whatever its name."""
+    from graphc.layers.base import LAYERS
+
+    src = "model M {\n    input x: [B, 4]\n    y = x -> Linear(3) -> Identity\n    output y\n}\n"
+    assert not compile_source(src, "m.model").warnings
+    monkeypatch.setattr(type(LAYERS["Identity"]), "category", "dropout")
+    warnings = compile_source(src, "m.model").warnings
+    assert [d.code for d in warnings] == ["dropout-at-output"]
+    assert warnings[0].message.startswith("Identity right before output 'y'")

@@ -58,3 +58,22 @@ def test_layer_matches_torch(kind, i, sample):
     assert [str(r.dtype).replace("torch.", "") for r in results] == [t.dtype for t in outs]
     want_params = sum(p.numel() for p in module.parameters()) if module is not None else 0
     assert layer.param_count(params, ins) == want_params
+
+
+@pytest.mark.parametrize("kind,i,sample", CASES, ids=[f"{k}-{i}" for k, i, _ in CASES])
+def test_layer_declares_the_weights_torch_makes(kind, i, sample):
+    """``own_weights`` (what the init section and weight_init= are checked against) names each
+    parameter tensor torch's module owns itself, with its number of dims; a container (Transformer
+    layers) owns none itself, and a layer that is not a module owns none."""
+    layer = REGISTRY[kind]
+    params = layer.Params.model_validate(sample.params)
+    ins = [TensorType(tuple(s), sample.dtype) for s in sample.inputs]
+    layer.infer(params, ins)
+    ctor = layer.ctor(params, ins)
+    want = {}
+    if layer.torch_name is not None:
+        module = instantiate(layer.torch_name, ctor)
+        want = {name: p.dim() for name, p in module.named_parameters(recurse=False)}
+    assert layer.own_weights(ctor) == want
+    static = {w.name: w.rank(None) for w in layer.weights}  # what graphc says of a kind, no instance given
+    assert all(static[n] in (None, d) for n, d in want.items() if n in static)

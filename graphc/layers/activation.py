@@ -13,6 +13,7 @@ from graphc.layers.base import (
     Sample,
     ShapeError,
     TensorType,
+    Weight,
     need_concrete,
     register,
 )
@@ -150,6 +151,7 @@ class PReLU(_FloatOnly):
 
     torch_name = "nn.PReLU"
     positional = ("num_parameters", "init")
+    weights = (Weight("weight", 1),)
 
     class Params(Params):
         num_parameters: PosInt = 1

@@ -134,6 +134,17 @@ class MultiheadAttention(ExplicitBatchFirst):
                  vdim=v.shape[-1] if v.shape[-1] != e else None)
         return d
 
+    def own_weights(self, ctor):
+        """in_proj_weight (or q_, k_, v_proj_weight when kdim or vdim differ), in_proj_bias, bias_k
+        and bias_v; out_proj is a submodule (an nn.Linear)."""
+        same = ctor["kdim"] is None and ctor["vdim"] is None
+        out = {"in_proj_weight": 2} if same else {f"{x}_proj_weight": 2 for x in "qkv"}
+        if ctor["bias"]:
+            out["in_proj_bias"] = 1
+        if ctor["add_bias_kv"]:
+            out |= {"bias_k": 3, "bias_v": 3}
+        return out
+
     def forward(self, p, call, args):
         q = args[0]
         k = args[1] if len(args) > 1 else q

@@ -9,6 +9,7 @@ registry is built from the classes, never kept by hand.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -56,6 +57,27 @@ class Ctor:
 
 
 @dataclass(frozen=True)
+class Weight:
+    """A parameter tensor a layer's torch module owns itself (``named_parameters(recurse=False)``):
+    its attribute name, its number of dims (an int, or a function of the constructor arguments),
+    and the constructor arguments that must all be true for torch to create it (``bias``, ``affine``)."""
+
+    name: str
+    dims: int | Callable[[dict], int]
+    when: tuple[str, ...] = ()
+
+    def missing_because(self, ctor: dict) -> str | None:
+        """The constructor argument that switches this tensor off (``affine``), or None: it exists."""
+        return next((a for a in self.when if not ctor.get(a, True)), None)
+
+    def rank(self, ctor: dict | None) -> int | None:
+        """Its dims; None where they depend on constructor arguments not given."""
+        if isinstance(self.dims, int):
+            return self.dims
+        return None if ctor is None else self.dims(ctor)
+
+
+@dataclass(frozen=True)
 class TensorType:
     shape: Shape
     dtype: str = "float32"
@@ -81,6 +103,9 @@ class Layer:
     n_outputs: ClassVar[int | None] = 1  # tensors returned; None: decided by infer (chunk, split)
     needs_float: ClassVar[bool] = False  # integer or bool inputs are an error (torch raises)
     samples: ClassVar[tuple[Sample, ...]] = ()
+    # the tensors named weight or bias (what weight_init=, bias_init= and the init section may set);
+    # modules whose tensors have other names (LSTM, attention) declare them in own_weights
+    weights: ClassVar[tuple[Weight, ...]] = ()
 
     # -------------------------------------------------------------- shapes
     def infer(self, p: Params, ins: list[TensorType]) -> list[TensorType]:
@@ -94,6 +119,11 @@ class Layer:
     def macs(self, p: Params, ins: list[TensorType], outs: list[TensorType]) -> Dim:
         """Multiply-accumulates of one forward pass over the whole input (batch included)."""
         return 0
+
+    def own_weights(self, ctor: dict) -> dict[str, int]:
+        """Name -> dims of every parameter tensor the torch module owns itself (not its submodules')
+        for these constructor arguments; the registry test compares it with torch."""
+        return {w.name: w.rank(ctor) for w in self.weights if w.missing_because(ctor) is None}
 
     # ------------------------------------------------------------ emission
     def ctor(self, p: Params, ins: list[TensorType]) -> dict[str, Any]:

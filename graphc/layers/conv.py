@@ -19,6 +19,7 @@ from graphc.layers.base import (
     Sample,
     ShapeError,
     TensorType,
+    Weight,
     check_given,
     need_concrete,
     need_rank,
@@ -114,6 +115,10 @@ class _ConvBase(Layer):
                 raise ShapeError(f"{what} {v} is not divisible by groups={p.groups}", arg="groups",
                                  hint="groups must divide both in_channels and out_channels")
         return c
+
+    @property
+    def weights(self) -> tuple[Weight, ...]:
+        return Weight("weight", 2 + self.nd), Weight("bias", 1, ("bias",))
 
     def kernel_numel(self, p) -> int:
         return math.prod(ntuple(p.kernel_size, self.nd))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from graphc.layers.base import Layer, Params, PosInt, Sample, ShapeError, TensorType, register
+from graphc.layers.base import Layer, Params, PosInt, Sample, ShapeError, TensorType, Weight, register
 
 INDEX_DTYPES = ("int64", "int32")
 
@@ -15,6 +15,7 @@ class Embedding(Layer):
     category = "embedding"
     positional = ("num_embeddings", "embedding_dim")
     ctor_positional = 2
+    weights = (Weight("weight", 2),)
 
     class Params(Params):
         num_embeddings: PosInt

@@ -9,6 +9,7 @@ from graphc.layers.base import (
     Sample,
     ShapeError,
     TensorType,
+    Weight,
     check_given,
     need_concrete,
     register,
@@ -39,6 +40,8 @@ class Linear(Layer):
         n = need_concrete(x.shape[-1], "in_features (the input's last dimension)")
         check_given(p, "in_features", n)
         return [TensorType(x.shape[:-1] + (p.out_features,), x.dtype)]
+
+    weights = (Weight("weight", 2), Weight("bias", 1, ("bias",)))
 
     def ctor(self, p, ins):
         return {"in_features": ins[0].shape[-1], "out_features": p.out_features, "bias": p.bias}
@@ -98,6 +101,8 @@ class Bilinear(Layer):
         for name, x in (("in1_features", x1), ("in2_features", x2)):
             check_given(p, name, need_concrete(x.shape[-1], f"{name} (that input's last dimension)"))
         return [TensorType(x1.shape[:-1] + (p.out_features,), x1.dtype)]
+
+    weights = (Weight("weight", 3), Weight("bias", 1, ("bias",)))
 
     def ctor(self, p, ins):
         return {"in1_features": ins[0].shape[-1], "in2_features": ins[1].shape[-1],

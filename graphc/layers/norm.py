@@ -12,6 +12,7 @@ from graphc.layers.base import (
     Sample,
     ShapeError,
     TensorType,
+    Weight,
     check_given,
     need_concrete,
     need_rank,
@@ -20,6 +21,11 @@ from graphc.layers.base import (
 from graphc.shapes import numel, prod_int, shape_str
 
 Momentum = Annotated[float, Field(ge=0, le=1)] | None
+
+
+def _normalized_dims(ctor: dict) -> int:
+    ns = ctor["normalized_shape"]
+    return 1 if isinstance(ns, int) else len(ns)
 
 
 def _one_value(dims, x: TensorType, what: str) -> None:
@@ -56,6 +62,8 @@ class _FeatureNorm(Layer):
 
     def check_values(self, x: TensorType) -> None:
         _one_value(x.shape[:1] + x.shape[2:], x, "value per channel")
+
+    weights = (Weight("weight", 1, ("affine",)), Weight("bias", 1, ("affine", "bias")))
 
     def ctor(self, p, ins):
         d = p.model_dump()
@@ -210,6 +218,9 @@ class LayerNorm(Layer):
                              hint="leave normalized_shape out to normalize over the last dimension")
         return [TensorType(x.shape, x.dtype)]
 
+    weights = (Weight("weight", _normalized_dims, ("elementwise_affine",)),
+               Weight("bias", _normalized_dims, ("elementwise_affine", "bias")))
+
     def ctor(self, p, ins):
         d = p.model_dump()
         d["normalized_shape"] = p.normalized_shape or ins[0].shape[-1]
@@ -268,6 +279,8 @@ class GroupNorm(Layer):
                              f"with num_groups={g}", arg="num_groups",
                              hint="use fewer groups or a larger input")
         return [TensorType(x.shape, x.dtype)]
+
+    weights = (Weight("weight", 1, ("affine",)), Weight("bias", 1, ("affine", "bias")))
 
     def ctor(self, p, ins):
         return {"num_groups": p.num_groups, "num_channels": p.num_channels or ins[0].shape[1],

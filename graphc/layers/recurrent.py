@@ -85,6 +85,19 @@ class _Recurrent(ExplicitBatchFirst):
     def _h_out(self, p) -> int:
         return self._proj(p) or p.hidden_size
 
+    def own_weights(self, ctor):
+        """weight_ih_l0, weight_hh_l0, bias_ih_l0, ... (and weight_hr_l0 with proj_size), per layer
+        and direction: no single weight or bias for weight_init= or the init section."""
+        out = {}
+        for k in range(ctor["num_layers"]):
+            for sfx in ("", "_reverse") if ctor["bidirectional"] else ("",):
+                out |= {f"weight_ih_l{k}{sfx}": 2, f"weight_hh_l{k}{sfx}": 2}
+                if ctor["bias"]:
+                    out |= {f"bias_ih_l{k}{sfx}": 1, f"bias_hh_l{k}{sfx}": 1}
+                if ctor.get("proj_size"):
+                    out[f"weight_hr_l{k}{sfx}"] = 2
+        return out
+
     def ctor(self, p, ins):
         d = p.model_dump(exclude={"input_size", "output"})
         return {"input_size": ins[0].shape[-1], **d}
