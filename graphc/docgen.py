@@ -1,4 +1,4 @@
-"""Write docs/layers.md from the layer registry: ``python -m graphc.docgen [OUT]``.
+"""Write docs/layers.md and docs/components.md from the registries: ``python -m graphc.docgen [DIR]``.
 
 The reference is generated so that it cannot drift from the code; a test
 checks that the committed file is current.
@@ -80,11 +80,46 @@ def render() -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+COMPONENT_TITLES = [("loss", "Losses"), ("optimizer", "Optimizers"), ("scheduler", "Schedulers"),
+                    ("data set", "Data sets"), ("initializer", "Initializers")]
+
+
+def render_components() -> str:
+    from graphc.components import registry
+
+    lines = [
+        "# Training components",
+        "",
+        "Every loss, optimizer, scheduler, data set and initializer graphc knows, generated from",
+        "its registry (`python -m graphc.docgen`). Arguments carry PyTorch's names and defaults,",
+        "and *Positional* is PyTorch's order of positional arguments (a `.model` file may pass",
+        "these by position); both are tested against PyTorch's own signatures, and every sample",
+        "of every component is built and run in PyTorch (`tests/test_components_torch.py`).",
+        "How they fit together is in [training.md](training.md).",
+        "",
+    ]
+    for kind, title in COMPONENT_TITLES:
+        lines += [f"## {title}", "", "| Name | PyTorch | Positional | Arguments |", "|---|---|---|---|"]
+        recs = registry(kind)
+        for name, rec in recs.items():
+            torch_name = f"`{rec.torch_name}`" if rec.torch_name else "—"
+            lines.append(f"| `{name}` | {torch_name} | "
+                         f"{', '.join(f'`{p}`' for p in rec.signature().positional) or '—'} | {_args(rec)} |")
+        lines.append("")
+        for name, rec in recs.items():
+            doc = " ".join((rec.__class__.__doc__ or "").split())
+            notes = "".join(f" `{f}`: {why}." for f, why in rec.own_defaults.items())
+            lines.append(f"- `{name}`: {doc}{notes}")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    out = Path(argv[0]) if argv else Path(__file__).resolve().parent.parent / "docs" / "layers.md"
-    out.write_text(render(), encoding="utf-8")
-    print(f"wrote {out}")
+    folder = Path(argv[0]) if argv else Path(__file__).resolve().parent.parent / "docs"
+    for name, text in (("layers.md", render()), ("components.md", render_components())):
+        (folder / name).write_text(text, encoding="utf-8")
+        print(f"wrote {folder / name}")
     return 0
 
 

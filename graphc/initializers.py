@@ -1,98 +1,32 @@
-"""Initializers: ``weight_init=`` / ``bias_init=`` on a layer, and the model's ``init { }`` section.
-
-Each entry: a parameter schema (graphc.params) with torch.nn.init's argument names and defaults,
-and the fewest dimensions the tensor must have (fan-based initializers need 2).
+"""Where an initializer may apply: ``weight_init=`` / ``bias_init=`` on a layer and the model's
+``init { }`` section, checked against the tensors each layer declares it owns (``Layer.weights``).
+The initializers themselves are records in graphc/components/initializers.py.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Literal
 
-from graphc.params import Field, Params
+from graphc.components.base import registry
+from graphc.params import Params
 
-Nonlinearity = Literal["linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
-                       "conv_transpose3d", "sigmoid", "tanh", "relu", "leaky_relu", "selu"]
-
-
-class _None(Params):
-    pass
-
-
-class _Constant(Params):
-    val: float
-
-
-class _Normal(Params):
-    mean: float = 0.0
-    std: Annotated[float, Field(ge=0)] = 1.0
-
-
-class _Uniform(Params):
-    a: float = 0.0
-    b: float = 1.0
-
-
-class _Gain(Params):
-    gain: float = 1.0
-
-
-class _Kaiming(Params):
-    a: float = 0.0
-    mode: Literal["fan_in", "fan_out"] = "fan_in"
-    nonlinearity: Nonlinearity = "leaky_relu"
-
-
-class _TruncNormal(Params):
-    mean: float = 0.0
-    std: Annotated[float, Field(ge=0)] = 1.0
-    a: float = -2.0
-    b: float = 2.0
-
-
-@dataclass(frozen=True)
-class InitInfo:
-    schema: type[Params]
-    torch_fn: str
-    min_dims: int = 0
-    exact_dims: int | None = None
-
-
-INITIALIZERS: dict[str, InitInfo] = {
-    "zeros": InitInfo(_None, "zeros_"),
-    "ones": InitInfo(_None, "ones_"),
-    "constant": InitInfo(_Constant, "constant_"),
-    "eye": InitInfo(_None, "eye_", exact_dims=2),
-    "normal": InitInfo(_Normal, "normal_"),
-    "uniform": InitInfo(_Uniform, "uniform_"),
-    "xavier_normal": InitInfo(_Gain, "xavier_normal_", min_dims=2),
-    "xavier_uniform": InitInfo(_Gain, "xavier_uniform_", min_dims=2),
-    "kaiming_normal": InitInfo(_Kaiming, "kaiming_normal_", min_dims=2),
-    "kaiming_uniform": InitInfo(_Kaiming, "kaiming_uniform_", min_dims=2),
-    "orthogonal": InitInfo(_Gain, "orthogonal_", min_dims=2),
-    "trunc_normal": InitInfo(_TruncNormal, "trunc_normal_"),
-}
+#: Every initializer by name (graphc/components/initializers.py).
+INITIALIZERS = registry("initializer")
 
 
 @dataclass(frozen=True)
 class Init:
+    """An initializer as a model uses it: its record and the checked arguments."""
+
     name: str
     params: Params
 
     @property
-    def info(self) -> InitInfo:
+    def info(self):
         return INITIALIZERS[self.name]
 
     def call(self, tensor: str) -> str:
-        """``nn.init.kaiming_normal_(m.weight, mode='fan_out')``: only literals and ``tensor``."""
-        from graphc.emit import pyfmt
-
-        kw = []
-        for name, f in type(self.params).model_fields.items():
-            v = getattr(self.params, name)
-            if f.is_required() or v != f.default:
-                kw.append(f"{name}={pyfmt.literal(v)}")
-        return f"nn.init.{self.info.torch_fn}({', '.join([tensor] + kw)})"
+        return self.info.call(self.params, tensor)
 
 
 def _rank_error(init: Init, rank: int | None, what: str) -> str | None:

@@ -727,7 +727,7 @@ class Lowerer:
             self.error(e.kind_span, "unknown-component", f"unknown initializer '{e.kind}'",
                        self.suggest(e.kind, INITIALIZERS) or f"one of: {', '.join(INITIALIZERS)}")
             return None
-        b = bind(self, env, signature(e.kind, info.schema), e.span, e.args)
+        b = bind(self, env, info.signature(), e.span, e.args)
         return Init(e.kind, b.params) if b.ok else None
 
     def validate(self, layer: Layer, call: A.Call, args: list[A.Arg], env: _Env):

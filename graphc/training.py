@@ -1,11 +1,11 @@
-"""The training section: losses, optimizers, schedulers and datasets.
+"""The training section: ``train { data = ..., loss = ..., optimizer = ..., epochs = ... }``.
 
-Each table maps a name to a parameter schema (PyTorch's argument names and
-defaults) and what graphc needs to know statically.  ``check_training``
-validates a model's ``train { ... }`` section against the inferred program:
-the data against the model's input, the loss against its output and the
-targets.  The result, a :class:`TrainSpec`, is what the training-script
-emitter reads.
+The components (losses, optimizers, schedulers, data sets) are records in
+graphc/components/, each with its schema and its rules.  ``check_training``
+binds the section's calls to them and validates the whole against the inferred
+program: the data against the model's input, the loss against its output and the
+targets, the scheduler against the optimizer and the settings.  The result, a
+:class:`TrainSpec`, is what the training-script emitter reads.
 """
 
 from __future__ import annotations
@@ -14,183 +14,10 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from graphc import ast as A
+from graphc.components.base import Component, Pos, PosInt, registry
 from graphc.errors import Diagnostic, diag
 from graphc.params import Field, Params
 from graphc.shapes import shape_str
-
-Pos = Annotated[float, Field(gt=0)]
-NonNeg = Annotated[float, Field(ge=0)]
-Unit = Annotated[float, Field(ge=0, le=1)]
-PosInt = Annotated[int, Field(gt=0)]
-
-
-# ---------------------------------------------------------------- losses
-class _Reduction(Params):
-    reduction: Literal["mean", "sum"] = "mean"
-
-
-class _Beta(_Reduction):
-    beta: NonNeg = 1.0
-
-
-class _Delta(_Reduction):
-    delta: Pos = 1.0
-
-
-class _CE(_Reduction):
-    label_smoothing: Unit = 0.0
-    ignore_index: int = -100
-
-
-class _NLL(_Reduction):
-    ignore_index: int = -100
-
-
-@dataclass(frozen=True)
-class LossInfo:
-    schema: type[Params]
-    target: Literal["class", "binary", "regression"]  # what the targets must be
-
-
-LOSSES: dict[str, LossInfo] = {
-    "MSELoss": LossInfo(_Reduction, "regression"),
-    "L1Loss": LossInfo(_Reduction, "regression"),
-    "SmoothL1Loss": LossInfo(_Beta, "regression"),
-    "HuberLoss": LossInfo(_Delta, "regression"),
-    "BCELoss": LossInfo(_Reduction, "binary"),
-    "BCEWithLogitsLoss": LossInfo(_Reduction, "binary"),
-    "CrossEntropyLoss": LossInfo(_CE, "class"),
-    "NLLLoss": LossInfo(_NLL, "class"),
-}
-
-
-# ------------------------------------------------------------ optimizers
-class SGD(Params):
-    lr: Pos = 0.01
-    momentum: NonNeg = 0.0
-    dampening: NonNeg = 0.0
-    weight_decay: NonNeg = 0.0
-    nesterov: bool = False
-
-
-class Adam(Params):
-    lr: Pos = 1e-3
-    betas: tuple[Unit, Unit] = (0.9, 0.999)
-    eps: Pos = 1e-8
-    weight_decay: NonNeg = 0.0
-    amsgrad: bool = False
-
-
-class AdamW(Adam):
-    weight_decay: NonNeg = 0.01
-
-
-class Adagrad(Params):
-    lr: Pos = 0.01
-    lr_decay: NonNeg = 0.0
-    weight_decay: NonNeg = 0.0
-    eps: Pos = 1e-10
-
-
-class RMSprop(Params):
-    lr: Pos = 0.01
-    alpha: Unit = 0.99
-    eps: Pos = 1e-8
-    weight_decay: NonNeg = 0.0
-    momentum: NonNeg = 0.0
-    centered: bool = False
-
-
-OPTIMIZERS: dict[str, type[Params]] = {c.__name__: c for c in (SGD, Adam, AdamW, Adagrad, RMSprop)}
-
-
-# ------------------------------------------------------------ schedulers
-class StepLR(Params):
-    step_size: PosInt
-    gamma: Pos = 0.1
-
-
-class MultiStepLR(Params):
-    milestones: tuple[PosInt, ...]
-    gamma: Pos = 0.1
-
-
-class ExponentialLR(Params):
-    gamma: Pos
-
-
-class CosineAnnealingLR(Params):
-    T_max: PosInt | None = None  # default: the number of epochs
-    eta_min: NonNeg = 0.0
-
-
-class OneCycleLR(Params):
-    max_lr: Pos
-    pct_start: Annotated[float, Field(gt=0, lt=1)] = 0.3
-    anneal_strategy: Literal["cos", "linear"] = "cos"
-    div_factor: Pos = 25.0
-    final_div_factor: Pos = 1e4
-
-
-class ReduceLROnPlateau(Params):
-    mode: Literal["min", "max"] = "min"
-    factor: Annotated[float, Field(gt=0, lt=1)] = 0.1
-    patience: Annotated[int, Field(ge=0)] = 10
-    threshold: NonNeg = 1e-4
-    min_lr: NonNeg = 0.0
-
-
-SCHEDULERS: dict[str, type[Params]] = {c.__name__: c for c in (
-    StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR, OneCycleLR, ReduceLROnPlateau)}
-PER_BATCH_SCHEDULERS = {"OneCycleLR"}
-
-
-# -------------------------------------------------------------- datasets
-class _Digits(Params):
-    flatten: bool = False
-
-
-class _NoArgs(Params):
-    pass
-
-
-class _Arrays(Params):
-    path: str
-    x: str = "x"
-    y: str = "y"
-
-
-class _Csv(Params):
-    path: str
-    target: str = "target"
-
-
-class _Images(Params):
-    path: str
-    size: tuple[PosInt, PosInt] = (32, 32)
-    grayscale: bool = False
-
-
-@dataclass(frozen=True)
-class DataInfo:
-    schema: type[Params]
-    task: Literal["class", "regression", "file"]
-    classes: int | None = None
-    sample_shape: Any = None  # callable(params) -> tuple, or None when known only at run time
-
-
-DATASETS: dict[str, DataInfo] = {
-    "digits": DataInfo(_Digits, "class", 10, lambda p: (64,) if p.flatten else (1, 8, 8)),
-    "iris": DataInfo(_NoArgs, "class", 3, lambda p: (4,)),
-    "wine": DataInfo(_NoArgs, "class", 3, lambda p: (13,)),
-    "breast_cancer": DataInfo(_NoArgs, "class", 2, lambda p: (30,)),
-    "diabetes": DataInfo(_NoArgs, "regression", None, lambda p: (10,)),
-    "npz": DataInfo(_Arrays, "file"),
-    "pt": DataInfo(_Arrays, "file"),
-    "csv": DataInfo(_Csv, "file"),
-    "image_folder": DataInfo(_Images, "file",
-                             sample_shape=lambda p: (1 if p.grayscale else 3, *p.size)),
-}
 
 
 # -------------------------------------------------------------- settings
@@ -210,18 +37,24 @@ class Settings(Params):
 
 
 @dataclass(frozen=True)
-class Component:
-    name: str
+class Choice:
+    """A component as the training section chose it: its record and the checked arguments."""
+
+    record: Component
     params: Params
+
+    @property
+    def name(self) -> str:
+        return self.record.name
 
 
 @dataclass
 class TrainSpec:
-    data: Component
-    val_data: Component | None
-    loss: Component
-    optimizer: Component
-    scheduler: Component | None
+    data: Choice
+    val_data: Choice | None
+    loss: Choice
+    optimizer: Choice
+    scheduler: Choice | None
     settings: Settings
     task: str                          # "class", "binary" or "regression"
     classes: int | None
@@ -231,10 +64,9 @@ class TrainSpec:
     metrics: list[str] = field(default_factory=list)
 
 
-CALL_KEYS = {"data": DATASETS, "val_data": DATASETS, "loss": LOSSES, "optimizer": OPTIMIZERS,
-             "scheduler": SCHEDULERS}
-WHAT = {"data": "dataset", "val_data": "dataset", "loss": "loss", "optimizer": "optimizer",
-        "scheduler": "scheduler"}
+#: the settings that take a component, and the kind of component
+CALL_KEYS = {"data": "data set", "val_data": "data set", "loss": "loss", "optimizer": "optimizer",
+             "scheduler": "scheduler"}
 
 
 def check_training(prog) -> list[Diagnostic]:
@@ -246,7 +78,7 @@ def check_training(prog) -> list[Diagnostic]:
     ev = Lowerer(A.File(prog.path, (), tb.span))
     out: list[Diagnostic] = []
     seen: dict[str, A.Setting] = {}
-    comps: dict[str, Component] = {}
+    comps: dict[str, Choice] = {}
     scalars: dict[str, Any] = {}
     exprs: dict[str, A.Expr] = {}
     ok = True
@@ -260,27 +92,27 @@ def check_training(prog) -> list[Diagnostic]:
             continue
         seen[key] = st
         if key in CALL_KEYS:
-            table = CALL_KEYS[key]
+            what = CALL_KEYS[key]
+            table = registry(what)
             call = st.value
             if isinstance(call, A.Name):
                 call = A.Call(call.id, call.span, (), call.span, bare=True)
             if not isinstance(call, A.Call):
                 out.append(diag(st.value.span, "invalid-train",
-                                f"'{key}' takes a {WHAT[key]}, e.g. {key} = {next(iter(table))}(...)"))
+                                f"'{key}' takes a {what}, e.g. {key} = {next(iter(table))}(...)"))
                 ok = False
                 continue
             if call.kind not in table:
-                out.append(diag(call.kind_span, "unknown-component", f"unknown {WHAT[key]} '{call.kind}'",
+                out.append(diag(call.kind_span, "unknown-component", f"unknown {what} '{call.kind}'",
                                 ev.suggest(call.kind, table) or f"one of: {', '.join(table)}"))
                 ok = False
                 continue
-            entry = table[call.kind]
-            schema = entry.schema if isinstance(entry, (LossInfo, DataInfo)) else entry
-            b = bind(ev, prog.train_env, signature(call.kind, schema), call.span, call.args)
+            record = table[call.kind]
+            b = bind(ev, prog.train_env, record.signature(), call.span, call.args)
             if not b.ok:
                 ok = False
                 continue
-            comps[key] = Component(call.kind, b.params)
+            comps[key] = Choice(record, b.params)
         elif key in Settings.model_fields:
             if isinstance(st.value, A.Call):
                 out.append(diag(st.value.span, "invalid-train", f"'{key}' takes a value, not a call"))
@@ -309,17 +141,17 @@ def check_training(prog) -> list[Diagnostic]:
             ok = False
     if not ok:
         return out
-    comps.setdefault("optimizer", Component("Adam", Adam()))
+    adam = registry("optimizer")["Adam"]
+    comps.setdefault("optimizer", Choice(adam, adam.Params()))
     out += _check_semantics(prog, comps, settings, seen)
     if not any(d.severity == "error" for d in out):
         data = comps["data"]
-        info = DATASETS[data.name]
-        loss = LOSSES[comps["loss"].name]
+        loss = comps["loss"].record
         (_, in_ref), = prog.root.inputs
         (_, out_ref), = prog.outputs
         prog.training = TrainSpec(
             data=data, val_data=comps.get("val_data"), loss=comps["loss"], optimizer=comps["optimizer"],
-            scheduler=comps.get("scheduler"), settings=settings, task=loss.target, classes=info.classes,
+            scheduler=comps.get("scheduler"), settings=settings, task=loss.target, classes=data.record.classes,
             input_name=prog.nodes[in_ref[0]].name,
             input_shape=tuple(prog.type_of(in_ref).shape[1:]),
             output_shape=tuple(prog.type_of(out_ref).shape[1:]),
@@ -328,7 +160,7 @@ def check_training(prog) -> list[Diagnostic]:
     return out
 
 
-def _check_semantics(prog, comps: dict[str, Component], s: Settings, seen) -> list[Diagnostic]:
+def _check_semantics(prog, comps: dict[str, Choice], s: Settings, seen) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     span = {k: st.value.span for k, st in seen.items()}
     tb_span = prog.train.span
@@ -345,85 +177,49 @@ def _check_semantics(prog, comps: dict[str, Component], s: Settings, seen) -> li
         return out
     sample = tuple(xt.shape[1:])
     data = comps["data"]
-    info = DATASETS[data.name]
-    if info.sample_shape is not None:
-        want = info.sample_shape(data.params)
+    want = data.record.sample_shape(data.params)
+    if want is not None:
         if len(want) != len(sample) or any(isinstance(d, int) and d != w for d, w in zip(sample, want)):
-            hint = None
-            if data.name == "digits":
-                hint = "digits(flatten=true) gives (64,); digits() gives (1, 8, 8)"
             out.append(diag(span["data"], "data-mismatch",
                             f"{data.name}() gives samples of shape {shape_str(want)}, but input '{in_name}' "
-                            f"is {shape_str(xt.shape)}", hint or f"declare the input as [B, {', '.join(map(str, want))}]"))
+                            f"is {shape_str(xt.shape)}", data.record.shape_hint(data.params)
+                            or f"declare the input as [B, {', '.join(map(str, want))}]"))
         if xt.dtype not in ("float32", "float16", "bfloat16", "float64"):
             out.append(diag(span["data"], "data-mismatch",
                             f"{data.name}() gives float features, but input '{in_name}' is {xt.dtype}"))
-    # loss against output and targets
-    loss = comps["loss"]
-    linfo = LOSSES[loss.name]
-    oshape = tuple(yt.shape)
-    if info.task == "class" and linfo.target == "regression":
-        out.append(diag(span["loss"], "loss-mismatch",
-                        f"{loss.name} is a regression loss, but {data.name}() has class labels",
-                        "use CrossEntropyLoss (or BCEWithLogitsLoss for two classes)"))
-    elif info.task == "regression" and linfo.target != "regression":
-        out.append(diag(span["loss"], "loss-mismatch",
-                        f"{loss.name} needs class labels, but {data.name}() has real-valued targets",
-                        "use MSELoss, L1Loss, SmoothL1Loss or HuberLoss"))
-    elif linfo.target == "class":
-        if len(oshape) < 2:
-            out.append(diag(span["loss"], "loss-mismatch",
-                            f"{loss.name} needs (B, C) class scores, but output '{out_name}' is {shape_str(oshape)}"))
-        elif info.classes is not None and isinstance(oshape[1], int) and oshape[1] != info.classes:
-            out.append(diag(span["loss"], "loss-mismatch",
-                            f"{data.name}() has {info.classes} classes, but output '{out_name}' gives "
-                            f"{oshape[1]} scores {shape_str(oshape)}",
-                            f"end the model with Linear({info.classes})"))
-    elif linfo.target == "binary":
-        if info.classes not in (None, 2):
-            out.append(diag(span["loss"], "loss-mismatch",
-                            f"{loss.name} is for two classes, but {data.name}() has {info.classes}",
-                            "use CrossEntropyLoss"))
-        elif oshape[1:] not in ((), (1,)):
-            out.append(diag(span["loss"], "loss-mismatch",
-                            f"{loss.name} needs one score per sample, (B,) or (B, 1), but output '{out_name}' "
-                            f"is {shape_str(oshape)}", "end the model with Linear(1)"))
-    elif linfo.target == "regression" and info.task == "regression" and oshape[1:] not in ((), (1,)):
-        out.append(diag(span["loss"], "loss-mismatch",
-                        f"{data.name}() has one target per sample, but output '{out_name}' is {shape_str(oshape)}",
-                        "end the model with Linear(1)"))
-    # the activation right before the loss
+    # the loss against the output and the targets, and the layer before it
+    loss = comps["loss"].record
+    for msg, hint in loss.fits(tuple(yt.shape), out_name, data.name, data.record.task, data.record.classes):
+        out.append(diag(span["loss"], "loss-mismatch", msg, hint))
     last = prog.nodes[out_ref[0]]
-    if loss.name == "CrossEntropyLoss" and last.kind == "Softmax":
-        out.append(diag(last.call.span, "activation-before-loss",
-                        "Softmax before CrossEntropyLoss: the loss applies log-softmax itself",
-                        "remove the Softmax (apply it at inference time)"))
-    if loss.name == "BCEWithLogitsLoss" and last.kind == "Sigmoid":
-        out.append(diag(last.call.span, "activation-before-loss",
-                        "Sigmoid before BCEWithLogitsLoss: the loss applies the sigmoid itself",
-                        "remove the Sigmoid, or use BCELoss"))
-    if loss.name == "BCELoss" and last.kind != "Sigmoid":
-        out.append(diag(span["loss"], "activation-before-loss",
-                        "BCELoss needs probabilities in [0, 1], but the output is not a Sigmoid",
-                        "use BCEWithLogitsLoss, which takes raw scores"))
-    # optimizer and scheduler rules torch enforces at construction
+    problem = loss.last_layer(last.kind)
+    if problem:
+        msg, hint, at_layer = problem
+        out.append(diag(last.call.span if at_layer else span["loss"], "activation-before-loss", msg, hint))
+    # rules torch enforces when it builds the optimizer and the scheduler
     opt = comps["optimizer"]
-    if opt.name == "SGD" and opt.params.nesterov and (opt.params.momentum <= 0 or opt.params.dampening != 0):
-        out.append(diag(span["optimizer"], "invalid-train",
-                        "SGD with nesterov=true needs momentum > 0 and dampening = 0",
-                        "set momentum=0.9, or nesterov=false"))
+    for msg, hint in opt.record.problems(opt.params):
+        out.append(diag(span["optimizer"], "invalid-train", msg, hint))
     sch = comps.get("scheduler")
-    if sch is not None and s.warmup_epochs and sch.name in ("ReduceLROnPlateau", "OneCycleLR"):
-        out.append(diag(span["scheduler"], "invalid-train",
-                        f"{sch.name} cannot follow a linear warmup (warmup_epochs={s.warmup_epochs})",
-                        "OneCycleLR has its own warmup (pct_start); drop warmup_epochs"))
+    if sch is not None:
+        for msg, hint in sch.record.problems(sch.params) + sch.record.conflicts(sch.params, opt.record):
+            out.append(diag(span["scheduler"], "invalid-train", msg, hint))
+        if s.warmup_epochs and not sch.record.after_warmup:
+            out.append(diag(span["scheduler"], "invalid-train",
+                            f"{sch.name} cannot follow a linear warmup (warmup_epochs={s.warmup_epochs})",
+                            "OneCycleLR has its own warmup (pct_start); drop warmup_epochs"))
     if s.warmup_epochs >= s.epochs:
         out.append(diag(span.get("warmup_epochs", tb_span), "invalid-train",
                         f"warmup_epochs={s.warmup_epochs} leaves no epoch after the warmup (epochs={s.epochs})"))
-    if s.early_stopping_metric == "val_accuracy" and LOSSES[loss.name].target == "regression":
+    if s.early_stopping_metric == "val_accuracy" and loss.target == "regression":
         out.append(diag(span.get("early_stopping_metric", tb_span), "invalid-train",
                         "val_accuracy is measured for classification only", "use early_stopping_metric=\"val_loss\""))
-    if s.val_split == 0 and "val_data" not in comps and (s.early_stopping or (sch and sch.name == "ReduceLROnPlateau")):
+    if s.val_split == 0 and "val_data" not in comps and (
+            s.early_stopping or (sch is not None and sch.record.needs_validation)):
         out.append(diag(tb_span, "invalid-train", "early stopping and ReduceLROnPlateau need validation data",
                         "set val_split > 0 or val_data = ..."))
+    if "val_data" in comps and comps["val_data"].record.reader(comps["val_data"].params) is None:
+        out.append(diag(span["val_data"], "invalid-train",
+                        f"val_data must be read from a file, but {comps['val_data'].name}() is a built-in data set",
+                        "use npz, pt, csv or image_folder, or drop val_data (val_split holds out a part of data)"))
     return out

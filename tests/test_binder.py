@@ -45,7 +45,7 @@ CASES = [
     twice("block", "A(3, c=4)", "c", "positional parameter 1 at column {c0} is '{key}'", "block A", "parameter"),
     twice("weight_init", "normal(0.0, mean=1.0)", "mean"),
     twice("init_section", "normal(0.0, mean=1.0)", "mean"),
-    twice("loss", 'CrossEntropyLoss("sum", reduction="mean")', "reduction"),
+    twice("loss", 'HuberLoss("sum", reduction="mean")', "reduction"),
     twice("optimizer", "SGD(0.1, lr=0.5)", "lr"),
     twice("scheduler", "StepLR(2, step_size=3)", "step_size"),
     twice("data", "digits(true, flatten=false)", "flatten"),
@@ -80,8 +80,10 @@ CASES = [
      "normal takes 2 positional arguments (mean, std), got 3", None),
     ("init_section", "constant(1.0, 2.0)", "2.0", "too-many-arguments",
      "constant takes 1 positional argument (val), got 2", None),
-    ("loss", "MSELoss(\"mean\", 1)", "1", "too-many-arguments",
-     "MSELoss takes 1 positional argument (reduction), got 2", None),
+    ("loss", "HuberLoss(\"mean\", 1.0, 2)", "2", "too-many-arguments",
+     "HuberLoss takes 2 positional arguments (reduction, delta), got 3", None),
+    ("loss", "MSELoss(\"mean\")", "\"mean\"", "too-many-arguments",  # torch's first is size_average
+     "MSELoss takes no positional arguments, got 1", "pass the others by keyword, e.g. name=value"),
     ("optimizer", "SGD(0.1, 0.9, 0.0, 0.0, false, 1)", "1", "too-many-arguments",
      "SGD takes 5 positional arguments (lr, momentum, dampening, weight_decay, nesterov), got 6", None),
     ("scheduler", "StepLR(2, 0.5, 1)", "1", "too-many-arguments",
@@ -185,7 +187,7 @@ def test_valid_calls_bind_every_value():
     """Positional and keyword values reach the generated code at every site."""
     src = ("model M {\n    input image: [B, 64]\n    y = image -> Linear(10, "
            "weight_init=normal(0.5, std=2))\n    output y\n    init {\n        bias = constant(3)\n    }\n"
-           "    train {\n        data = digits(true)\n        loss = CrossEntropyLoss(\"sum\", 0.1)\n"
+           "    train {\n        data = digits(true)\n        loss = CrossEntropyLoss(reduction=\"sum\", label_smoothing=0.1)\n"
            "        optimizer = SGD(0.2, 0.9)\n        scheduler = StepLR(3, gamma=0.5)\n    }\n}\n")
     comp = compile_source(src, "t.model")
     assert not comp.diagnostics

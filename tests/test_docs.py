@@ -1,8 +1,8 @@
-"""The committed layer reference is generated from the registry and must be current."""
+"""The committed layer and component references are generated from the registries and must be current."""
 
 from pathlib import Path
 
-from graphc.docgen import render
+from graphc.docgen import render, render_components
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -10,6 +10,11 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_layers_md_is_current():
     committed = (ROOT / "docs" / "layers.md").read_text(encoding="utf-8")
     assert committed == render(), "docs/layers.md is stale: run `python -m graphc.docgen`"
+
+
+def test_components_md_is_current():
+    committed = (ROOT / "docs" / "components.md").read_text(encoding="utf-8")
+    assert committed == render_components(), "docs/components.md is stale: run `python -m graphc.docgen`"
 
 
 def test_layer_index_is_current():

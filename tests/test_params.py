@@ -21,10 +21,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from graphc.initializers import INITIALIZERS
+from graphc.components import KINDS, registry
 from graphc.layers.base import load_all
 from graphc.params import REJECT, UNSURE, Field, ParamError, Params, converter, validates
-from graphc.training import DATASETS, LOSSES, OPTIMIZERS, SCHEDULERS, Settings
+from graphc.training import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 REG = load_all()
@@ -32,11 +32,8 @@ REG = load_all()
 
 def _schemas() -> dict[str, type[Params]]:
     out = {f"layer {k}": layer.Params for k, layer in REG.items()}
-    out.update({f"loss {k}": v.schema for k, v in LOSSES.items()})
-    out.update({f"optimizer {k}": v for k, v in OPTIMIZERS.items()})
-    out.update({f"scheduler {k}": v for k, v in SCHEDULERS.items()})
-    out.update({f"data {k}": v.schema for k, v in DATASETS.items()})
-    out.update({f"init {k}": v.schema for k, v in INITIALIZERS.items()})
+    for kind in KINDS:
+        out.update({f"{kind} {k}": v.Params for k, v in registry(kind).items()})
     out["train settings"] = Settings
     out["synthetic overlapping unions"] = _Overlapping
     out["synthetic corners"] = _Corners

@@ -212,6 +212,24 @@ def test_training_section_is_checked_statically():
     assert "needs one score per sample" in comp.errors[0].message
 
 
+def test_component_rules_are_checked_statically():
+    """What torch would refuse when the script builds its parts is an error at check time."""
+    cases = [
+        ('optimizer = Adagrad(lr=0.01)\n        scheduler = OneCycleLR(max_lr=0.1)',
+         "OneCycleLR cycles the momentum, but Adagrad has none"),
+        ('optimizer = SGD(lr=0.1, momentum=0.9, dampening=0.1, nesterov=true)',
+         "SGD with nesterov=true needs momentum > 0 and dampening = 0"),
+        ('val_data = breast_cancer()',
+         "val_data must be read from a file, but breast_cancer() is a built-in data set"),
+    ]
+    for line, message in cases:
+        comp = compile_source(BINARY.replace("optimizer = Adam(lr=0.01)", line), "c.model")
+        assert [(d.code, d.message) for d in comp.errors] == [("invalid-train", message)], line
+    ok = BINARY.replace("optimizer = Adam(lr=0.01)",
+                        "optimizer = Adagrad(lr=0.01)\n        scheduler = OneCycleLR(0.1, cycle_momentum=false)")
+    assert not compile_source(ok, "c.model").errors
+
+
 def test_graphc_train_without_train_section_is_a_usage_error():
     proc = run_graphc("train", MODELS / "lenet.model")
     assert proc.returncode == 2 and "has no train section" in proc.stderr

@@ -300,17 +300,17 @@ class Gen:
 
     def train_section(self) -> str:
         rng = self.rng
-        from graphc.training import DATASETS, LOSSES, OPTIMIZERS, SCHEDULERS, Settings
+        from graphc.components import registry
+        from graphc.training import CALL_KEYS, Settings
 
         lines = []
-        tables = {"data": DATASETS, "val_data": DATASETS, "loss": LOSSES, "optimizer": OPTIMIZERS,
-                  "scheduler": SCHEDULERS}
+        tables = {key: registry(kind) for key, kind in CALL_KEYS.items()}
         for _ in range(rng.randint(0, 8)):
             key = rng.choice(list(tables) + list(Settings.model_fields) + ["foo", "lr"])
             if key in tables:
                 kind = rng.choice(list(tables[key]) + ["Foo"])
                 entry = tables[key].get(kind)
-                schema = entry.schema if hasattr(entry, "target") or hasattr(entry, "task") else entry
+                schema = entry.Params if entry is not None else None
                 args = []
                 if schema is not None:
                     for f, info in schema.model_fields.items():

@@ -1,0 +1,324 @@
+"""Data sets: ``data = digits()``, ``data = npz("train.npz")``, ``val_data = csv(...)``.
+
+A data set says what its targets are (``task``: class labels, real values, or
+whatever its file holds), how many classes it has and the shape of one sample where
+graphc can know them before run time, and the code the training script loads it
+with: ``load`` is the body of the script's ``load_data`` after its docstring, and a
+file data set's ``reader`` is an expression giving ``(x, y)`` (so it can also be
+``val_data``), with the functions it calls in ``helpers``.  Samples are loaded by
+the registry test through that very code: the built-in sets from scikit-learn, the
+file formats from files ``write_sample`` makes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from graphc.components.base import Component, Params, PosInt, Sample, register
+from graphc.emit import pyfmt
+
+
+class Dataset(Component):
+    kind = "data set"
+    task: ClassVar[Literal["class", "regression", "file"]]
+    classes: ClassVar[int | None] = None
+
+    def sample_shape(self, p: Params) -> tuple[int, ...] | None:
+        """One sample's shape (no batch), or None when only the file knows it."""
+        return None
+
+    def shape_hint(self, p: Params) -> str | None:
+        return None
+
+    def describe(self, p: Params) -> str:
+        return f"{self.name} {getattr(p, 'path', '')}"
+
+    def reader(self, p: Params) -> str | None:
+        """An expression giving ``(x, y)`` CPU tensors, for a data set read from a file."""
+        return None
+
+    def load(self, p: Params) -> list[str]:
+        return [f"    return _split_or_val(*{self.reader(p)}, seed)"]
+
+    #: the functions ``reader`` calls, as source text (never with anything a file says)
+    code: ClassVar[str] = ""
+    needs_targets: ClassVar[bool] = False  # its code calls ``_targets`` (TARGETS below)
+
+    def write_sample(self, folder: Path, n: int, shape: tuple[int, ...], classes: int) -> dict[str, Any]:
+        """Write ``n`` random samples of ``shape`` in this format under ``folder``; the arguments
+        of a call that reads them.  For the registry test (numpy, torch or pillow needed)."""
+        raise NotImplementedError
+
+
+class _Sklearn(Dataset):
+    """A data set shipped inside scikit-learn (no download)."""
+
+    loader: ClassVar[str]
+    features: ClassVar[int]
+
+    def sample_shape(self, p):
+        return (self.features,)
+
+    def describe(self, p):
+        return f"scikit-learn's {self.name} data set"
+
+    def load(self, p):
+        dtype = "torch.long" if self.task == "class" else "torch.float32"
+        return [f"    from sklearn.datasets import {self.loader}  # shipped inside scikit-learn: no download",
+                "",
+                f"    ds = {self.loader}()",
+                "    x = torch.tensor(ds.data, dtype=torch.float32)",
+                *self.transform(p),
+                f"    y = torch.tensor(ds.target, dtype={dtype})",
+                "    return _split_or_val(x, y, seed)"]
+
+    def transform(self, p) -> list[str]:
+        return []
+
+
+@register
+class digits(_Sklearn):  # noqa: N801 - the name a .model file writes
+    """scikit-learn's 1,797 8×8 images of handwritten digits, 10 classes."""
+
+    task, classes, loader, features = "class", 10, "load_digits", 64
+    samples = (Sample({}), Sample({"flatten": True}))
+
+    class Params(Params):
+        flatten: bool = False
+
+    def sample_shape(self, p):
+        return (64,) if p.flatten else (1, 8, 8)
+
+    def shape_hint(self, p):
+        return "digits(flatten=true) gives (64,); digits() gives (1, 8, 8)"
+
+    def describe(self, p):
+        return "scikit-learn's digits, 1,797 8×8 images of 10 digits" + (", flattened" if p.flatten else "")
+
+    def transform(self, p):
+        return ["    x = x / 16.0  # pixel values 0..16 -> 0..1"] + ([] if p.flatten else
+                                                                      ["    x = x.reshape(-1, 1, 8, 8)"])
+
+
+@register
+class iris(_Sklearn):  # noqa: N801
+    """scikit-learn's iris flowers: 150 samples of 4 measurements, 3 classes."""
+
+    task, classes, loader, features = "class", 3, "load_iris", 4
+    samples = (Sample({}),)
+
+
+@register
+class wine(_Sklearn):  # noqa: N801
+    """scikit-learn's wines: 178 samples of 13 measurements, 3 classes."""
+
+    task, classes, loader, features = "class", 3, "load_wine", 13
+    samples = (Sample({}),)
+
+
+@register
+class breast_cancer(_Sklearn):  # noqa: N801
+    """scikit-learn's breast cancer data: 569 samples of 30 features, 2 classes."""
+
+    task, classes, loader, features = "class", 2, "load_breast_cancer", 30
+    samples = (Sample({}),)
+
+
+@register
+class diabetes(_Sklearn):  # noqa: N801
+    """scikit-learn's diabetes progression: 442 samples of 10 features, one real target."""
+
+    task, loader, features = "regression", "load_diabetes", 10
+    samples = (Sample({}),)
+
+
+class _Arrays(Params):
+    path: str
+    x: str = "x"
+    y: str = "y"
+
+
+class _File(Dataset):
+    task = "file"
+    samples = (Sample({}, (3, 4, 4)), Sample({}, (5,)))
+
+
+@register
+class npz(_File):  # noqa: N801
+    """Arrays ``x`` and ``y`` (or the keys given) of a NumPy ``.npz`` file."""
+
+    Params = _Arrays
+    needs_targets = True
+    code = """
+def _read_npz(path, x_key, y_key):
+    import numpy as np
+
+    try:
+        arrays = np.load(path)
+    except OSError as e:
+        raise DataError(f'cannot read {path}: {e}') from None
+    for key in (x_key, y_key):
+        if key not in arrays:
+            raise DataError(f'{path} has no array {key!r} (it has {sorted(arrays.files)})')
+    x = torch.as_tensor(arrays[x_key]).float()
+    return x, _targets(torch.as_tensor(arrays[y_key]))
+"""
+
+    def reader(self, p):
+        return f"_read_npz({pyfmt.literal(p.path)}, {pyfmt.literal(p.x)}, {pyfmt.literal(p.y)})"
+
+    def write_sample(self, folder, n, shape, classes):
+        import numpy as np
+
+        rng = np.random.default_rng(0)
+        path = folder / "sample.npz"
+        np.savez(path, feats=rng.random((n, *shape), dtype=np.float32), labels=rng.integers(0, classes, n))
+        return {"path": str(path), "x": "feats", "y": "labels"}
+
+
+@register
+class pt(_File):  # noqa: N801
+    """Tensors ``x`` and ``y`` (or the keys given) of a dict saved with ``torch.save``."""
+
+    Params = _Arrays
+    needs_targets = True
+    code = """
+def _read_pt(path, x_key, y_key):
+    import pickle
+
+    try:
+        data = torch.load(path, map_location='cpu', weights_only=True)
+    except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as e:
+        raise DataError(f'cannot read {path}: {e}') from None
+    for key in (x_key, y_key):
+        if not isinstance(data, dict) or key not in data:
+            raise DataError(f'{path} has no tensor {key!r}')
+    return data[x_key].float(), _targets(data[y_key])
+"""
+
+    def reader(self, p):
+        return f"_read_pt({pyfmt.literal(p.path)}, {pyfmt.literal(p.x)}, {pyfmt.literal(p.y)})"
+
+    def write_sample(self, folder, n, shape, classes):
+        import torch
+
+        path = folder / "sample.pt"
+        torch.save({"x": torch.rand(n, *shape), "y": torch.randint(0, classes, (n,))}, path)
+        return {"path": str(path)}
+
+
+@register
+class csv(_File):  # noqa: N801
+    """A CSV file with a header: every column a feature but ``target``."""
+
+    needs_targets = True
+    code = """
+def _read_csv(path, target):
+    import csv
+
+    try:
+        with open(path, newline='') as f:
+            rows = list(csv.reader(f))
+    except OSError as e:
+        raise DataError(f'cannot read {path}: {e}') from None
+    header, rows = rows[0], [r for r in rows[1:] if r]
+    if target not in header:
+        raise DataError(f'{path} has no column {target!r} (columns: {header})')
+    t = header.index(target)
+    try:
+        x = torch.tensor([[float(v) for i, v in enumerate(r) if i != t] for r in rows])
+        y = torch.tensor([float(r[t]) for r in rows])
+    except ValueError as e:
+        raise DataError(f'{path}: every value must be a number ({e})') from None
+    return x, _targets(y)
+"""
+    samples = (Sample({}, (4,)), Sample({}, (1,)))
+
+    class Params(Params):
+        path: str
+        target: str = "target"
+
+    def reader(self, p):
+        return f"_read_csv({pyfmt.literal(p.path)}, {pyfmt.literal(p.target)})"
+
+    def write_sample(self, folder, n, shape, classes):
+        import random
+
+        rng = random.Random(0)
+        path = folder / "sample.csv"
+        rows = [",".join([*(f"f{i}" for i in range(shape[0])), "label"])]
+        rows += [",".join([*(f"{rng.random():.4f}" for _ in range(shape[0])), str(rng.randrange(classes))])
+                 for _ in range(n)]
+        path.write_text("\n".join(rows) + "\n")
+        return {"path": str(path), "target": "label"}
+
+
+@register
+class image_folder(_File):  # noqa: N801
+    """Images in one folder per class (the folder names, sorted, are the classes), resized."""
+
+    code = """
+def _read_images(path, size, grayscale):
+    from PIL import Image
+
+    root = Path(path)
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    if not classes:
+        raise DataError(f'{path} must hold one folder of images per class')
+    xs, ys = [], []
+    for label, name in enumerate(classes):
+        for f in sorted((root / name).iterdir()):
+            if f.suffix.lower() not in ('.png', '.jpg', '.jpeg', '.bmp', '.gif', '.webp'):
+                continue
+            img = Image.open(f).convert('L' if grayscale else 'RGB').resize((size[1], size[0]))
+            t = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8)
+            xs.append(t.reshape(size[0], size[1], -1).permute(2, 0, 1).float() / 255.0)
+            ys.append(label)
+    return torch.stack(xs), torch.tensor(ys, dtype=torch.long)
+"""
+    samples = (Sample({"size": (6, 5)}), Sample({"size": (4, 4), "grayscale": True}))
+
+    class Params(Params):
+        path: str
+        size: tuple[PosInt, PosInt] = (32, 32)
+        grayscale: bool = False
+
+    def sample_shape(self, p):
+        return (1 if p.grayscale else 3, *p.size)
+
+    def reader(self, p):
+        return (f"_read_images({pyfmt.literal(p.path)}, {pyfmt.literal(tuple(p.size))}, "
+                f"{pyfmt.literal(p.grayscale)})")
+
+    def write_sample(self, folder, n, shape, classes):
+        from PIL import Image
+
+        for i in range(n):
+            sub = folder / "images" / f"class{i % classes}"
+            sub.mkdir(parents=True, exist_ok=True)
+            Image.new("RGB", (7 + i, 9), (40 * i % 256, 90, 200)).save(sub / f"{i}.png")
+        return {"path": str(folder / "images")}
+
+
+#: Labels as a loss wants them, for the file readers: ``{dtype}`` is the task's label dtype.
+TARGETS = '''
+def _targets(y):
+    """Labels as the loss wants them (2-d float targets are class probabilities)."""
+    if TASK == 'class' and y.is_floating_point() and y.dim() == 2:
+        return y.float()
+    return y.to({dtype})
+'''
+
+
+def helper_code(records, task: str) -> list[str]:
+    """The helper functions the data sets ``records`` need, each once, in registry order."""
+    from graphc.components.base import registry
+
+    used = {r.name for r in records}
+    chosen = [r for name, r in registry("data set").items() if name in used and r.code]
+    blocks = []
+    if any(r.needs_targets for r in chosen):
+        blocks.append(TARGETS.format(dtype="torch.long" if task == "class" else "torch.float32"))
+    blocks += [r.code for r in chosen]
+    return "\n\n\n".join(b.strip("\n") for b in blocks).split("\n")

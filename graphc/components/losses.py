@@ -1,0 +1,173 @@
+"""Losses: ``loss = CrossEntropyLoss(label_smoothing=0.1)`` in a training section.
+
+A loss says what targets it wants (``target``: class labels, 0/1 labels or real
+values), checks the model's output against them (``fits``) and the layer the model
+ends with (``last_layer``: an activation the loss applies itself).  Samples are
+output shapes the registry test computes the loss on, with targets of the loss's
+kind made the way the training script makes them.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from graphc.components.base import Component, NonNeg, Params, Pos, Sample, Unit, register
+from graphc.shapes import shape_str
+
+
+class _Reduction(Params):
+    reduction: Literal["mean", "sum"] = "mean"
+
+
+class Loss(Component):
+    kind = "loss"
+    positional = ()  # torch's losses take weight= (a tensor) or deprecated arguments first
+    target: ClassVar[Literal["class", "binary", "regression"]]
+    threshold: ClassVar[float] = 0.0  # a binary loss's outputs above it predict 1 (0.5: probabilities)
+
+    def code(self, p: Params) -> str:
+        return f"{self.torch_name}({', '.join(self.kwargs(p))})"
+
+    def fits(self, out: tuple, out_name: str, data: str, task: str, classes: int | None):
+        """(message, hint) for each way the output ``out`` (batch first) or the data set's
+        targets (``task``: class, regression or file; ``classes``) do not fit this loss."""
+        if task == "class" and self.target == "regression":
+            return [(f"{self.name} is a regression loss, but {data}() has class labels",
+                     "use CrossEntropyLoss (or BCEWithLogitsLoss for two classes)")]
+        if task == "regression" and self.target != "regression":
+            return [(f"{self.name} needs class labels, but {data}() has real-valued targets",
+                     "use MSELoss, L1Loss, SmoothL1Loss or HuberLoss")]
+        if self.target == "class":
+            if len(out) < 2:
+                return [(f"{self.name} needs (B, C) class scores, but output '{out_name}' is {shape_str(out)}",
+                         None)]
+            if classes is not None and isinstance(out[1], int) and out[1] != classes:
+                return [(f"{data}() has {classes} classes, but output '{out_name}' gives {out[1]} scores "
+                         f"{shape_str(out)}", f"end the model with Linear({classes})")]
+        elif self.target == "binary":
+            if classes not in (None, 2):
+                return [(f"{self.name} is for two classes, but {data}() has {classes}", "use CrossEntropyLoss")]
+            if out[1:] not in ((), (1,)):
+                return [(f"{self.name} needs one score per sample, (B,) or (B, 1), but output '{out_name}' "
+                         f"is {shape_str(out)}", "end the model with Linear(1)")]
+        elif task == "regression" and out[1:] not in ((), (1,)):
+            return [(f"{data}() has one target per sample, but output '{out_name}' is {shape_str(out)}",
+                     "end the model with Linear(1)")]
+        return []
+
+    def last_layer(self, kind: str) -> tuple[str, str, bool] | None:
+        """(message, hint, at the layer) when the model's last layer ``kind`` does not suit this
+        loss (an activation the loss applies itself); ``at the layer``: report it there."""
+        return None
+
+
+class _Regression(Loss):
+    target = "regression"
+    samples = (Sample({}, (4, 1)), Sample({"reduction": "sum"}, (5,)), Sample({}, (3, 2)))
+
+
+@register
+class MSELoss(_Regression):
+    """Mean squared error."""
+
+    torch_name = "nn.MSELoss"
+    Params = _Reduction
+
+
+@register
+class L1Loss(_Regression):
+    """Mean absolute error."""
+
+    torch_name = "nn.L1Loss"
+    Params = _Reduction
+
+
+@register
+class SmoothL1Loss(_Regression):
+    """Squared error below ``beta``, absolute error above."""
+
+    torch_name = "nn.SmoothL1Loss"
+    samples = (*_Regression.samples, Sample({"beta": 0.5}, (4, 3)), Sample({"beta": 0.0}, (4,)))
+
+    class Params(_Reduction):
+        beta: NonNeg = 1.0
+
+
+@register
+class HuberLoss(_Regression):
+    """Squared error below ``delta``, linear above (SmoothL1Loss scaled by delta)."""
+
+    torch_name = "nn.HuberLoss"
+    positional = ("reduction", "delta")
+    samples = (*_Regression.samples, Sample({"delta": 0.1}, (4, 3)))
+
+    class Params(_Reduction):
+        delta: Pos = 1.0
+
+
+class _Binary(Loss):
+    target = "binary"
+    samples = (Sample({}, (4, 1)), Sample({"reduction": "sum"}, (6,)), Sample({}, (4, 3), rejects=True))
+
+
+@register
+class BCELoss(_Binary):
+    """Binary cross-entropy of probabilities (the model ends with a Sigmoid)."""
+
+    torch_name = "nn.BCELoss"
+    Params = _Reduction
+    threshold = 0.5
+
+    def last_layer(self, kind):
+        if kind != "Sigmoid":
+            return ("BCELoss needs probabilities in [0, 1], but the output is not a Sigmoid",
+                    "use BCEWithLogitsLoss, which takes raw scores", False)
+        return None
+
+
+@register
+class BCEWithLogitsLoss(_Binary):
+    """Binary cross-entropy of raw scores; applies the sigmoid itself."""
+
+    torch_name = "nn.BCEWithLogitsLoss"
+    Params = _Reduction
+
+    def last_layer(self, kind):
+        if kind == "Sigmoid":
+            return ("Sigmoid before BCEWithLogitsLoss: the loss applies the sigmoid itself",
+                    "remove the Sigmoid, or use BCELoss", True)
+        return None
+
+
+class _Class(Loss):
+    target = "class"
+    samples = (Sample({}, (4, 10)), Sample({"reduction": "sum", "ignore_index": 3}, (5, 3)),
+               Sample({}, (2, 4, 7)), Sample({}, (4,), rejects=True))
+
+
+@register
+class CrossEntropyLoss(_Class):
+    """Cross-entropy of class scores against labels (or class probabilities); applies log-softmax."""
+
+    torch_name = "nn.CrossEntropyLoss"
+    samples = (*_Class.samples, Sample({"label_smoothing": 0.1}, (4, 10)))
+
+    class Params(_Reduction):
+        label_smoothing: Unit = 0.0
+        ignore_index: int = -100
+
+    def last_layer(self, kind):
+        if kind == "Softmax":
+            return ("Softmax before CrossEntropyLoss: the loss applies log-softmax itself",
+                    "remove the Softmax (apply it at inference time)", True)
+        return None
+
+
+@register
+class NLLLoss(_Class):
+    """Negative log-likelihood of log-probabilities (the model ends with LogSoftmax) against labels."""
+
+    torch_name = "nn.NLLLoss"
+
+    class Params(_Reduction):
+        ignore_index: int = -100
