@@ -171,3 +171,24 @@ class NLLLoss(_Class):
 
     class Params(_Reduction):
         ignore_index: int = -100
+
+
+@register
+class MultiMarginLoss(_Class):
+    """Multi-class hinge loss of (B, C) class scores against labels."""
+
+    torch_name = "nn.MultiMarginLoss"
+    positional = ("p", "margin")
+    samples = (Sample({}, (4, 10)), Sample({"p": 2, "margin": 0.5, "reduction": "sum"}, (5, 3)),
+               Sample({}, (2, 4, 7), rejects=True), Sample({}, (4,), rejects=True))
+
+    class Params(Params):
+        p: Literal[1, 2] = 1
+        margin: float = 1.0
+        reduction: Literal["mean", "sum"] = "mean"
+
+    def fits(self, out, out_name, data, task, classes):
+        if len(out) > 2:
+            return [(f"MultiMarginLoss needs (B, C) class scores, but output '{out_name}' is {shape_str(out)}",
+                     "flatten the output, or use CrossEntropyLoss, which takes (B, C, ...)")]
+        return super().fits(out, out_name, data, task, classes)
