@@ -103,3 +103,20 @@ class RMSprop(Optimizer):
         weight_decay: NonNeg = 0.0
         momentum: NonNeg = 0.0
         centered: bool = False
+
+
+@register
+class NAdam(Optimizer):
+    """Adam with Nesterov's momentum."""
+
+    torch_name = "torch.optim.NAdam"
+    samples = (Sample({}), Sample({"lr": 0.01, "betas": (0.8, 0.99), "eps": 1e-6, "weight_decay": 0.01,
+                                   "momentum_decay": 0.001, "decoupled_weight_decay": True}))
+
+    class Params(Params):
+        lr: Pos = 2e-3
+        betas: tuple[Unit, Unit] = (0.9, 0.999)
+        eps: Pos = 1e-8
+        weight_decay: NonNeg = 0.0
+        momentum_decay: NonNeg = 4e-3
+        decoupled_weight_decay: bool = False
