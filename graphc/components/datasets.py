@@ -173,7 +173,7 @@ def _read_npz(path, x_key, y_key):
 
         rng = np.random.default_rng(0)
         path = folder / "sample.npz"
-        np.savez(path, feats=rng.random((n, *shape), dtype=np.float32), labels=rng.integers(0, classes, n))
+        np.savez(path, feats=rng.random((n, *shape), dtype=np.float32), labels=np.arange(n) % classes)
         return {"path": str(path), "x": "feats", "y": "labels"}
 
 
@@ -204,8 +204,8 @@ def _read_pt(path, x_key, y_key):
         import torch
 
         path = folder / "sample.pt"
-        torch.save({"x": torch.rand(n, *shape), "y": torch.randint(0, classes, (n,))}, path)
-        return {"path": str(path)}
+        torch.save({"inputs": torch.rand(n, *shape), "labels": torch.arange(n) % classes}, path)
+        return {"path": str(path), "x": "inputs", "y": "labels"}
 
 
 @register
@@ -248,8 +248,8 @@ def _read_csv(path, target):
         rng = random.Random(0)
         path = folder / "sample.csv"
         rows = [",".join([*(f"f{i}" for i in range(shape[0])), "label"])]
-        rows += [",".join([*(f"{rng.random():.4f}" for _ in range(shape[0])), str(rng.randrange(classes))])
-                 for _ in range(n)]
+        rows += [",".join([*(f"{rng.random():.4f}" for _ in range(shape[0])), str(i % classes)])
+                 for i in range(n)]
         path.write_text("\n".join(rows) + "\n")
         return {"path": str(path), "target": "label"}
 
@@ -322,3 +322,4 @@ def helper_code(records, task: str) -> list[str]:
         blocks.append(TARGETS.format(dtype="torch.long" if task == "class" else "torch.float32"))
     blocks += [r.code for r in chosen]
     return "\n\n\n".join(b.strip("\n") for b in blocks).split("\n")
+
