@@ -323,3 +323,64 @@ def helper_code(records, task: str) -> list[str]:
     blocks += [r.code for r in chosen]
     return "\n\n\n".join(b.strip("\n") for b in blocks).split("\n")
 
+
+@register
+class mnist(Dataset):  # noqa: N801
+    """MNIST's 28×28 handwritten digits, 10 classes, from its idx files (plain or gzipped) under
+    ``ROOT/MNIST/raw/``, where torchvision keeps them; ``train=false`` reads the 10,000 test images."""
+
+    task, classes = "class", 10
+    samples = (Sample({}), Sample({"train": False}))
+
+    class Params(Params):
+        root: str = "data"
+        train: bool = True
+
+    def sample_shape(self, p):
+        return (1, 28, 28)
+
+    def describe(self, p):
+        return f"MNIST's {'training' if p.train else 'test'} images under {p.root}/MNIST/raw"
+
+    def reader(self, p):
+        return f"_read_mnist({pyfmt.literal(p.root)}, {pyfmt.literal(p.train)})"
+
+    code = """
+def _read_mnist(root, train):
+    import gzip
+
+    raw = Path(root) / 'MNIST' / 'raw'
+    arrays = []
+    for kind, magic in (('images-idx3', 2051), ('labels-idx1', 2049)):
+        path = raw / f"{'train' if train else 't10k'}-{kind}-ubyte"
+        if not path.exists() and path.with_name(path.name + '.gz').exists():
+            path = path.with_name(path.name + '.gz')
+        try:
+            with (gzip.open if path.suffix == '.gz' else open)(path, 'rb') as f:
+                data = f.read()
+        except OSError as e:
+            raise DataError(f'cannot read {path}: {e} (MNIST idx files go under {raw})') from None
+        ndim = data[3] if len(data) >= 4 else 0
+        if int.from_bytes(data[:4], 'big') != magic or len(data) < 4 + 4 * ndim:
+            raise DataError(f'{path} is not an MNIST idx file')
+        dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], 'big') for i in range(ndim)]
+        body = data[4 + 4 * ndim:]
+        if len(body) != math.prod(dims):
+            raise DataError(f'{path} holds {len(body)} bytes of values, its header says {dims}')
+        arrays.append(torch.frombuffer(bytearray(body), dtype=torch.uint8).reshape(dims))
+    x, y = arrays
+    if len(x) != len(y):
+        raise DataError(f'{raw}: {len(x)} images but {len(y)} labels')
+    return x.unsqueeze(1).float() / 255.0, y.long()
+"""
+
+    def write_sample(self, folder, n, shape, classes):
+        raw = folder / "MNIST" / "raw"
+        raw.mkdir(parents=True)
+        images = bytes((i * 7 + j) % 256 for i in range(n) for j in range(28 * 28))
+        labels = bytes(i % 10 for i in range(n))
+        for prefix in ("train", "t10k"):
+            (raw / f"{prefix}-images-idx3-ubyte").write_bytes(
+                b"\0\0\x08\x03" + b"".join(d.to_bytes(4, "big") for d in (n, 28, 28)) + images)
+            (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(b"\0\0\x08\x01" + n.to_bytes(4, "big") + labels)
+        return {"root": str(folder)}
