@@ -192,10 +192,10 @@ def _check_semantics(prog, comps: dict[str, Choice], s: Settings, seen) -> list[
     for msg, hint in loss.fits(tuple(yt.shape), out_name, data.name, data.record.task, data.record.classes):
         out.append(diag(span["loss"], "loss-mismatch", msg, hint))
     last = prog.nodes[out_ref[0]]
-    problem = loss.last_layer(last.kind)
+    problem = loss.last_layer(last.layer) if last.layer is not None else None
     if problem:
-        msg, hint, at_layer = problem
-        out.append(diag(last.call.span if at_layer else span["loss"], "activation-before-loss", msg, hint))
+        code, msg, hint, at_layer = problem
+        out.append(diag(last.call.span if at_layer else span["loss"], code, msg, hint))
     # rules torch enforces when it builds the optimizer and the scheduler
     opt = comps["optimizer"]
     for msg, hint in opt.record.problems(opt.params):

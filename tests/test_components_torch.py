@@ -107,7 +107,8 @@ def _loss_case(rec, shape):
 def test_loss_sample_in_torch(name, i, sample):
     rec = registry("loss")[name]
     p = _params(rec, sample.params)
-    task = "class" if rec.target == "class" else "file"
+    # built-in class data has a label per sample; labels per position come from a file
+    task = "class" if rec.target == "class" and len(sample.shape) <= 2 else "file"
     classes = sample.shape[1] if rec.target == "class" and len(sample.shape) > 1 else None
     problems = rec.fits(sample.shape, "y", "data", task, classes)
     fn = eval(rec.code(p), {"nn": nn})
@@ -122,6 +123,32 @@ def test_loss_sample_in_torch(name, i, sample):
     assert loss.dim() == 0 and math.isfinite(loss.item())
     loss.backward()
     assert leaf.grad is not None and torch.isfinite(leaf.grad).all()
+
+
+ENDINGS = ["Sigmoid", "Tanh", "ReLU", "Softmax", "LogSoftmax", "Hardsigmoid", "Identity"]
+
+
+@pytest.mark.parametrize("name,ending", [(n, e) for n in registry("loss") for e in ENDINGS])
+def test_loss_error_for_the_last_layer_exactly_where_torch_fails(name, ending):
+    """An error a loss gives for the model's last layer (BCELoss after a layer whose values leave
+    [0, 1]) is one torch certainly raises on; otherwise torch computes the loss."""
+    from graphc.layers.base import LAYERS
+
+    rec, layer = registry("loss")[name], LAYERS[ending]
+    sample = next(s for s in rec.samples if not s.rejects)
+    shape = (64,) if rec.target == "binary" else (64, *sample.shape[1:])  # a batch: some values of each sign
+    _, _, y = _loss_case(rec, shape)
+    torch.manual_seed(1)
+    module = nn.Softmax(dim=-1) if ending == "Softmax" else nn.LogSoftmax(dim=-1) if ending == "LogSoftmax" \
+        else getattr(nn, ending)()
+    out = module(torch.randn(shape) * 3)
+    problem = rec.last_layer(layer)
+    fn = eval(rec.code(_params(rec, sample.params)), {"nn": nn})
+    if problem and problem[0] == "loss-mismatch":
+        with pytest.raises((RuntimeError, ValueError)):
+            fn(out, y)
+    else:
+        assert math.isfinite(fn(out, y).item())
 
 
 # --------------------------------------------------------------- optimizers

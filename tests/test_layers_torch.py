@@ -77,3 +77,22 @@ def test_layer_declares_the_weights_torch_makes(kind, i, sample):
     assert layer.own_weights(ctor) == want
     static = {w.name: w.rank(None) for w in layer.weights}  # what graphc says of a kind, no instance given
     assert all(static[n] in (None, d) for n, d in want.items() if n in static)
+
+
+RANGED = [(kind, i, s) for kind, i, s in CASES if REGISTRY[kind].output_range is not None]
+
+
+@pytest.mark.parametrize("kind,i,sample", RANGED, ids=[f"{k}-{i}" for k, i, _ in RANGED])
+def test_output_range_holds_in_torch(kind, i, sample):
+    """A declared output range (what BCELoss and NLLLoss ask of the model's last layer) holds for
+    inputs far out in both directions."""
+    layer = REGISTRY[kind]
+    params = layer.Params.model_validate(sample.params)
+    ins = [TensorType(tuple(s), sample.dtype) for s in sample.inputs]
+    layer.infer(params, ins)
+    torch.manual_seed(0)
+    tensors = [torch.randn(s) * 50 if sample.dtype == "float32" else torch.randint(-100, 100, s)
+               for s in sample.inputs]
+    _, result = _run_torch(layer, params, layer.ctor(params, ins), tensors)
+    lo, hi = layer.output_range
+    assert lo <= result.min().item() and result.max().item() <= hi

@@ -139,6 +139,17 @@ BINARY = """model Cancer {
 }
 """
 
+DIGITS_FLAT = """model Digits {
+    input x: [B, 64]
+    y = x -> Linear(32) -> ReLU -> Linear(10)
+    output y
+    train {
+        data = digits(flatten=true)
+        loss = CrossEntropyLoss()
+    }
+}
+"""
+
 REGRESSION = """model Diabetes {
     input x: [B, 10]
     y = x -> Linear(32) -> ReLU -> Linear(1)
@@ -228,6 +239,26 @@ def test_component_rules_are_checked_statically():
     ok = BINARY.replace("optimizer = Adam(lr=0.01)",
                         "optimizer = Adagrad(lr=0.01)\n        scheduler = OneCycleLR(0.1, cycle_momentum=false)")
     assert not compile_source(ok, "c.model").errors
+
+
+def test_the_last_layer_is_asked_what_its_values_can_be():
+    """BCELoss after a layer whose values leave [0, 1] fails in torch: an error; NLLLoss on raw
+    scores learns nothing: a warning; a Sigmoid or Hardsigmoid fits BCELoss."""
+    bce = BINARY.replace("BCEWithLogitsLoss()", "BCELoss()")
+    comp = compile_source(bce, "c.model")
+    assert [(d.code, d.severity) for d in comp.diagnostics] == [("loss-mismatch", "error")]
+    assert "ends with Linear, whose values are not confined to [0, 1]" in comp.diagnostics[0].message
+    for ending in ("Sigmoid", "Hardsigmoid"):
+        assert not compile_source(bce.replace("Linear(1)", f"Linear(1) -> {ending}"), "c.model").diagnostics
+    nll = DIGITS_FLAT.replace("CrossEntropyLoss()", "NLLLoss()")
+    comp = compile_source(nll, "c.model")
+    assert [(d.code, d.severity) for d in comp.diagnostics] == [("activation-before-loss", "warning")]
+    assert not compile_source(nll.replace("Linear(10)", "Linear(10) -> LogSoftmax(1)"), "c.model").diagnostics
+    dense = DIGITS_FLAT.replace("[B, 64]", "[B, 1, 8, 8]").replace("digits(flatten=true)", "digits()") \
+        .replace("Linear(32) -> ReLU -> Linear(10)", "Conv2d(10, 3, padding=1)")
+    comp = compile_source(dense, "c.model")
+    assert [d.code for d in comp.errors] == ["loss-mismatch"]
+    assert "one label per sample, but output 'y' is (B, 10, 8, 8)" in comp.errors[0].message
 
 
 def test_graphc_train_without_train_section_is_a_usage_error():

@@ -9,6 +9,7 @@ kind made the way the training script makes them.
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar, Literal
 
 from graphc.components.base import Component, NonNeg, Params, Pos, Sample, Unit, register
@@ -41,6 +42,10 @@ class Loss(Component):
             if len(out) < 2:
                 return [(f"{self.name} needs (B, C) class scores, but output '{out_name}' is {shape_str(out)}",
                          None)]
+            if task == "class" and len(out) > 2:
+                return [(f"{data}() has one label per sample, but output '{out_name}' is {shape_str(out)}: "
+                         f"{self.name} would need a label per position {shape_str((out[0], *out[2:]))}",
+                         "pool or flatten to (B, C) before the last Linear")]
             if classes is not None and isinstance(out[1], int) and out[1] != classes:
                 return [(f"{data}() has {classes} classes, but output '{out_name}' gives {out[1]} scores "
                          f"{shape_str(out)}", f"end the model with Linear({classes})")]
@@ -55,9 +60,10 @@ class Loss(Component):
                      "end the model with Linear(1)")]
         return []
 
-    def last_layer(self, kind: str) -> tuple[str, str, bool] | None:
-        """(message, hint, at the layer) when the model's last layer ``kind`` does not suit this
-        loss (an activation the loss applies itself); ``at the layer``: report it there."""
+    def last_layer(self, layer) -> tuple[str, str, str, bool] | None:
+        """(code, message, hint, at the layer) when the layer the model ends with (its record:
+        ``kind``, ``output_range``) does not suit this loss: an activation the loss applies itself,
+        values outside what the loss takes.  ``at the layer``: report it there, not at the loss."""
         return None
 
 
@@ -118,10 +124,12 @@ class BCELoss(_Binary):
     Params = _Reduction
     threshold = 0.5
 
-    def last_layer(self, kind):
-        if kind != "Sigmoid":
-            return ("BCELoss needs probabilities in [0, 1], but the output is not a Sigmoid",
-                    "use BCEWithLogitsLoss, which takes raw scores", False)
+    def last_layer(self, layer):
+        lo, hi = layer.output_range or (-math.inf, math.inf)
+        if lo < 0 or hi > 1:  # torch's BCELoss raises on any value outside [0, 1]
+            return ("loss-mismatch", f"BCELoss needs probabilities in [0, 1], but the model ends with "
+                    f"{layer.kind}, whose values are not confined to [0, 1]",
+                    "end the model with Sigmoid, or use BCEWithLogitsLoss, which takes raw scores", False)
         return None
 
 
@@ -132,9 +140,9 @@ class BCEWithLogitsLoss(_Binary):
     torch_name = "nn.BCEWithLogitsLoss"
     Params = _Reduction
 
-    def last_layer(self, kind):
-        if kind == "Sigmoid":
-            return ("Sigmoid before BCEWithLogitsLoss: the loss applies the sigmoid itself",
+    def last_layer(self, layer):
+        if layer.kind == "Sigmoid":
+            return ("activation-before-loss", "Sigmoid before BCEWithLogitsLoss: the loss applies the sigmoid itself",
                     "remove the Sigmoid, or use BCELoss", True)
         return None
 
@@ -156,9 +164,9 @@ class CrossEntropyLoss(_Class):
         label_smoothing: Unit = 0.0
         ignore_index: int = -100
 
-    def last_layer(self, kind):
-        if kind == "Softmax":
-            return ("Softmax before CrossEntropyLoss: the loss applies log-softmax itself",
+    def last_layer(self, layer):
+        if layer.kind == "Softmax":
+            return ("activation-before-loss", "Softmax before CrossEntropyLoss: the loss applies log-softmax itself",
                     "remove the Softmax (apply it at inference time)", True)
         return None
 
@@ -168,6 +176,14 @@ class NLLLoss(_Class):
     """Negative log-likelihood of log-probabilities (the model ends with LogSoftmax) against labels."""
 
     torch_name = "nn.NLLLoss"
+
+    def last_layer(self, layer):
+        lo, hi = layer.output_range or (-math.inf, math.inf)
+        if hi > 0:  # raw scores make the loss fall without end: training learns nothing
+            return ("activation-before-loss", f"NLLLoss needs log-probabilities, but the model ends with "
+                    f"{layer.kind}, not LogSoftmax", "end the model with LogSoftmax(dim=1), or use "
+                    "CrossEntropyLoss on raw scores", False)
+        return None
 
     class Params(_Reduction):
         ignore_index: int = -100

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from graphc.layers.base import (
@@ -50,6 +51,7 @@ class ReLU(_Elementwise):
     """max(0, x)."""
 
     torch_name = "nn.ReLU"
+    output_range = (0.0, math.inf)
     no_bool = True
     Params = _Inplace
     samples = (Sample({}, ((2, 3),)), Sample({"inplace": True}, ((2, 3, 4, 4),)),
@@ -61,6 +63,7 @@ class ReLU6(_Elementwise):
     """min(max(0, x), 6)."""
 
     torch_name = "nn.ReLU6"
+    output_range = (0.0, 6.0)
     no_bool = True
     Params = _Inplace
     samples = (Sample({}, ((2, 3),)), Sample({"inplace": True}, ((2, 3, 4),), "int64"))
@@ -98,6 +101,7 @@ class Tanh(_Elementwise):
     """Hyperbolic tangent."""
 
     torch_name = "nn.Tanh"
+    output_range = (-1.0, 1.0)
     to_float = True
     samples = (Sample({}, ((2, 7),)),)
 
@@ -107,6 +111,7 @@ class Sigmoid(_Elementwise):
     """1 / (1 + exp(-x))."""
 
     torch_name = "nn.Sigmoid"
+    output_range = (0.0, 1.0)
     to_float = True
     samples = (Sample({}, ((2, 1),)), Sample({}, ((3,),), "int64"))
 
@@ -230,6 +235,7 @@ class LogSigmoid(_FloatOnly):
     """log(sigmoid(x))."""
 
     torch_name = "nn.LogSigmoid"
+    output_range = (-math.inf, 0.0)
     samples = (Sample({}, ((2, 4),)),)
 
 
@@ -238,6 +244,7 @@ class Softplus(_FloatOnly):
     """log(1 + exp(beta × x)) / beta; linear above threshold."""
 
     torch_name = "nn.Softplus"
+    output_range = (0.0, math.inf)
     positional = ("beta", "threshold")
 
     class Params(Params):
@@ -255,6 +262,7 @@ class Hardsigmoid(_FloatOnly):
     """Piecewise-linear sigmoid: clamp(x / 6 + 1 / 2, 0, 1)."""
 
     torch_name = "nn.Hardsigmoid"
+    output_range = (0.0, 1.0)
     Params = _Inplace
     samples = (Sample({}, ((2, 4),)), Sample({"inplace": True}, ((2, 3, 2, 2),)))
 
@@ -292,6 +300,7 @@ class Softmax(_Softmax):
     """Normalizes to probabilities along ``dim``."""
 
     torch_name = "nn.Softmax"
+    output_range = (0.0, 1.0)
     samples = (Sample({"dim": 1}, ((2, 10),)), Sample({"dim": -1}, ((2, 3, 4),)))
 
 
@@ -300,6 +309,7 @@ class LogSoftmax(_Softmax):
     """log(softmax(x)) along ``dim``, computed stably."""
 
     torch_name = "nn.LogSoftmax"
+    output_range = (-math.inf, 0.0)
     samples = (Sample({"dim": 1}, ((2, 10),)), Sample({"dim": -3}, ((2, 3, 4),)), Sample({"dim": 0}, ((),)))
 
 

@@ -106,6 +106,8 @@ class Layer:
     # the tensors named weight or bias (what weight_init=, bias_init= and the init section may set);
     # modules whose tensors have other names (LSTM, attention) declare them in own_weights
     weights: ClassVar[tuple[Weight, ...]] = ()
+    # every output value lies in [lo, hi] whatever the input (Sigmoid: (0, 1)); what a loss may ask
+    output_range: ClassVar[tuple[float, float] | None] = None
 
     # -------------------------------------------------------------- shapes
     def infer(self, p: Params, ins: list[TensorType]) -> list[TensorType]:
