@@ -85,7 +85,7 @@ class Init:
 
     def call(self, tensor: str) -> str:
         """``nn.init.kaiming_normal_(m.weight, mode='fan_out')``: only literals and ``tensor``."""
-        from graphc.emit import pyfmt
+        from graphc import pyfmt
 
         kw = []
         for name, f in type(self.params).model_fields.items():

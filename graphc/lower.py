@@ -16,10 +16,10 @@ from graphc import ast as A
 from graphc.binder import _ERR, Signature, _fmt, bind, signature
 from graphc.binder import _constraints as _constraints  # re-exported: graphc.docgen imports them from here
 from graphc.binder import describe_type as describe_type
-from graphc.emit.names import Namespace, snake
 from graphc.errors import Diagnostic, diag, did_you_mean
 from graphc.graph import Node, Program, Repeat, Scope, ValueRef
 from graphc.layers.base import LAYERS, REGISTRY, Layer, TensorType
+from graphc.names import Namespace, snake
 from graphc.shapes import MAX_DIM, Sym
 from graphc.source import Span
 from graphc.syntax import MAX_INT, MAX_NESTING

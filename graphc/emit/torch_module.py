@@ -11,11 +11,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from graphc import __version__
+from graphc import __version__, pyfmt
 from graphc import ast as A
-from graphc.emit import pyfmt
-from graphc.emit.names import TRAIN_SCRIPT_NAMES, Namespace, legal
 from graphc.graph import Node, Program, Repeat, Scope, ValueRef
+from graphc.names import TRAIN_SCRIPT_NAMES, Namespace, legal
 from graphc.shapes import shape_str
 
 DTYPE_TORCH = {"float32": "torch.float32", "float16": "torch.float16", "bfloat16": "torch.bfloat16",

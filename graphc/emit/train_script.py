@@ -11,8 +11,7 @@ import os
 from importlib import resources
 from string import Template
 
-from graphc import __version__
-from graphc.emit import pyfmt
+from graphc import __version__, pyfmt
 from graphc.training import TrainSpec
 
 

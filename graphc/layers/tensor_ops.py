@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from typing import Annotated, ClassVar
 
-from graphc.emit.pyfmt import literal
 from graphc.layers.base import (
     FLOAT_DTYPES,
     Field,
@@ -24,6 +23,7 @@ from graphc.layers.base import (
     need_concrete,
     register,
 )
+from graphc.pyfmt import literal
 from graphc.shapes import Dim, Sym, normalize_dim, numel, shape_str
 
 
