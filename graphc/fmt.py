@@ -25,6 +25,8 @@ INDENT = "    "
 
 @dataclass
 class _Comment:
+    """A comment of the file (the lexer collects them, see ast.File.comments), and whether
+    it is placed yet."""
     line: int
     col: int
     text: str
@@ -40,35 +42,12 @@ class _Unit:
     trailing: str | None = None
 
 
-def _comments(text: str) -> list[_Comment]:
-    """Every '#' comment outside strings, with whether code precedes it on its line."""
-    out: list[_Comment] = []
-    for i, line in enumerate(text.split("\n"), start=1):  # lines as the parser counts them
-        quote = None
-        j = 0
-        while j < len(line):
-            c = line[j]
-            if quote:
-                if c == "\\":
-                    j += 2
-                    continue
-                if c == quote:
-                    quote = None
-            elif c in "\"'":
-                quote = c
-            elif c == "#":
-                out.append(_Comment(i, j + 1, line[j:].rstrip(), bool(line[:j].strip())))
-                break
-            j += 1
-    return out
-
-
 class Formatter:
     def __init__(self, text: str, path: str):
         self.text = text
         self.lines = text.split("\n")  # as the parser counts lines: '\r' or U+2028 do not end one
         self.tree = parse(text, path)
-        self.comments = _comments(text)
+        self.comments = [_Comment(c.span.line, c.span.col, c.text, c.trailing) for c in self.tree.comments]
         self.units: list[_Unit] = []
         self.printer = ModelText(self.src)
 
