@@ -309,7 +309,9 @@ def parse(text: str, path: str = "<string>") -> A.File:
 
 
 # ------------------------------------------------------------------ nesting
-# Comments and strings are skipped; an unterminated string ends at its line's end.
+# Comments and strings are skipped; an unterminated string ends at its line's end.  The one
+# scan of the raw text left: it runs before the lexer, on text that may not lex at all (the
+# comments and braces of a file that does come from the lexer, see _Lexed).
 _BRACKET_RE = re.compile(r"#[^\n]*|\"(?:[^\"\\\n]|\\.)*\"?|'(?:[^'\\\n]|\\.)*'?|[(\[\])]")
 #: Rules of the parse tree that nest an expression one level deeper.
 _NESTING_RULES = frozenset({"add", "sub", "mul", "div", "floordiv", "mod", "neg", "tuple", "list", "call"})
