@@ -34,7 +34,8 @@ OPERATORS: dict[str, tuple[int, str]] = {
 
 #: The expression node classes, leaves first.
 KINDS = (A.Num, A.Str, A.Const, A.Name, A.BinOp, A.Neg, A.TupleLit, A.ListLit, A.Call)
-_LEAVES = frozenset({A.Num, A.Str, A.Const, A.Name})
+#: The kinds without parts: literals and names.
+LEAVES = frozenset({A.Num, A.Str, A.Const, A.Name})
 #: Fields of other nodes that are not read: spans, and the names a statement binds.
 _NOT_READ = frozenset({"span", "kind_span", "name_span", "label", "targets", "name"})
 
@@ -61,7 +62,7 @@ def parts(node, calls: bool = False) -> tuple:
         return (node.operand,)
     if t is A.TupleLit or t is A.ListLit:
         return node.items
-    if t in _LEAVES:
+    if t in LEAVES:
         return ()
     if t is A.Call:
         return tuple(a.value for a in node.args) if calls else ()

@@ -22,7 +22,7 @@ from graphc.source import Source, Span
 #: ``limit`` diagnostic instead of costing unbounded time, memory or recursion.
 MAX_SOURCE_BYTES = 1_048_576  # 1 MiB of UTF-8
 MAX_NESTING = 100  # brackets, and operators, unary signs, calls, tuples and lists inside each other
-MAX_INT = 2**62  # the largest integer literal; also the limit of constant arithmetic (lower.py)
+MAX_INT = 2**62  # the largest integer literal; also the limit of constant arithmetic (graphc.lower.evaluate)
 
 
 def grammar_path() -> Path:
