@@ -54,53 +54,49 @@ def _parser(lexer: str = "contextual"):
         maybe_placeholders=True,
         lexer=lexer,
         cache=True,
-        lexer_callbacks={"COMMENT": _comment, "LBRACE": _open_brace, "RBRACE": _close_brace},
+        lexer_callbacks=_CALLBACKS,
     )
 
 
 class _Lexed:
-    """What the lexer hands over as it meets it (Lark's ``lexer_callbacks``): the comment
-    tokens, which the parser drops, and the '{' tokens still open.  Per thread: the parsers
-    are shared, so the callbacks fill the record of the parse now running."""
+    """What the lexer hands over as it meets it (Lark's ``lexer_callbacks``): the comments,
+    which the parser drops, and the '{' still open.  The parsers are shared, so the callbacks
+    fill the record of the parse running in their thread, ``_lexing.now``."""
 
     def __init__(self):
-        self.comments: list = []
-        self.open_braces: list = []
+        self.comments: list = []     # COMMENT tokens
+        self.open_braces: list = []  # LBRACE tokens not closed yet
+
+    def comment(self, tok):
+        self.comments.append(tok)
+        return tok
+
+    def brace(self, tok):
+        if tok.type == "LBRACE":
+            self.open_braces.append(tok)
+        elif self.open_braces:
+            self.open_braces.pop()
+        return tok
+
+    def comment_nodes(self, path: str, text: str) -> tuple[A.Comment, ...]:
+        out = []
+        for tok in self.comments:
+            body = str(tok).rstrip()
+            line_start = text.rfind("\n", 0, tok.start_pos) + 1
+            out.append(A.Comment(body, Span(path, tok.line, tok.column, tok.line, tok.column + len(body)),
+                                 bool(text[line_start:tok.start_pos].strip())))
+        return tuple(out)
 
 
 _lexing = threading.local()
-
-
-def _comment(tok):
-    _lexing.now.comments.append(tok)
-    return tok
-
-
-def _open_brace(tok):
-    _lexing.now.open_braces.append(tok)
-    return tok
-
-
-def _close_brace(tok):
-    if _lexing.now.open_braces:
-        _lexing.now.open_braces.pop()
-    return tok
+_CALLBACKS = {"COMMENT": lambda tok: _lexing.now.comment(tok), "LBRACE": lambda tok: _lexing.now.brace(tok),
+              "RBRACE": lambda tok: _lexing.now.brace(tok)}
 
 
 def _run(lexer: str, text: str):
     """Parse ``text`` with the parser of ``lexer``; returns the tree and what its lexer collected."""
     _lexing.now = lexed = _Lexed()
     return _parser(lexer).parse(text), lexed
-
-
-def _comment_nodes(path: str, text: str, tokens) -> tuple[A.Comment, ...]:
-    out = []
-    for tok in tokens:
-        body = str(tok).rstrip()
-        line_start = text.rfind("\n", 0, tok.start_pos) + 1
-        out.append(A.Comment(body, Span(path, tok.line, tok.column, tok.line, tok.column + len(body)),
-                             bool(text[line_start:tok.start_pos].strip())))
-    return tuple(out)
 
 
 def _unescape(body: str) -> str:
@@ -305,7 +301,7 @@ def parse(text: str, path: str = "<string>") -> A.File:
         raise GraphcError(transformer.problems)
     end = source.end_span()
     return A.File(path, tuple(items), Span(path, 1, 1, end.end_line, end.end_col),
-                  _comment_nodes(path, text, lexed.comments))
+                  lexed.comment_nodes(path, text))
 
 
 # ------------------------------------------------------------------ nesting
