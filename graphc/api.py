@@ -59,7 +59,7 @@ class Compilation:
     @property
     def module_stem(self) -> str:
         """The generated module's file stem: the .model file's stem, made importable."""
-        from graphc.emit.names import module_name
+        from graphc.names import module_name
 
         return module_name(Path(self.source.path).stem)
 
@@ -81,7 +81,7 @@ class Compilation:
 
         code = self.python_source()
         namespace: dict = {"__name__": f"graphc_generated_{self.program.name}"}
-        from graphc.emit.pyfmt import text
+        from graphc.pyfmt import text
 
         # the file name only labels tracebacks; text() keeps NUL and surrogates out of it
         exec(builtins.compile(code, f"<graphc:{text(self.source.path)}>", "exec"), namespace)

@@ -269,10 +269,25 @@ class BlockDef(Node):
         _set(self, "span", span)
 
 
-class File(Node):
-    __slots__ = _fields = ("path", "items", "span")
+class Comment(Node):
+    """A ``#`` comment, as the lexer found it: its text up to the end of its line (trailing
+    white space left out), the span of that text, and whether code precedes it on its line."""
 
-    def __init__(self, path: str, items: tuple[ConstDef | ModelDef | BlockDef, ...], span: Span):
+    __slots__ = _fields = ("text", "span", "trailing")
+
+    def __init__(self, text: str, span: Span, trailing: bool):
+        _set(self, "text", text)
+        _set(self, "span", span)
+        _set(self, "trailing", trailing)
+
+
+class File(Node):
+    __slots__ = _fields = ("path", "items", "span", "comments")
+    # comments: every comment of the file, in order; the parser drops them, the lexer keeps them
+
+    def __init__(self, path: str, items: tuple[ConstDef | ModelDef | BlockDef, ...], span: Span,
+                 comments: tuple[Comment, ...] = ()):
         _set(self, "path", path)
         _set(self, "items", items)
         _set(self, "span", span)
+        _set(self, "comments", comments)

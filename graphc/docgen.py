@@ -9,8 +9,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from graphc.binder import _constraints, _fmt, describe_type
 from graphc.layers.base import load_all
-from graphc.lower import _constraints, _fmt, describe_type
 
 CATEGORY_TITLES = [
     ("linear", "Linear"), ("conv", "Convolution"), ("pool", "Pooling"), ("norm", "Normalization"),

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from graphc import ast as A
 from graphc.errors import GraphcError
+from graphc.expr import ModelText
 from graphc.source import Span
 from graphc.syntax import parse
 
@@ -24,6 +25,8 @@ INDENT = "    "
 
 @dataclass
 class _Comment:
+    """A comment of the file (the lexer collects them, see ast.File.comments), and whether
+    it is placed yet."""
     line: int
     col: int
     text: str
@@ -39,36 +42,14 @@ class _Unit:
     trailing: str | None = None
 
 
-def _comments(text: str) -> list[_Comment]:
-    """Every '#' comment outside strings, with whether code precedes it on its line."""
-    out: list[_Comment] = []
-    for i, line in enumerate(text.split("\n"), start=1):  # lines as the parser counts them
-        quote = None
-        j = 0
-        while j < len(line):
-            c = line[j]
-            if quote:
-                if c == "\\":
-                    j += 2
-                    continue
-                if c == quote:
-                    quote = None
-            elif c in "\"'":
-                quote = c
-            elif c == "#":
-                out.append(_Comment(i, j + 1, line[j:].rstrip(), bool(line[:j].strip())))
-                break
-            j += 1
-    return out
-
-
 class Formatter:
     def __init__(self, text: str, path: str):
         self.text = text
         self.lines = text.split("\n")  # as the parser counts lines: '\r' or U+2028 do not end one
         self.tree = parse(text, path)
-        self.comments = _comments(text)
+        self.comments = [_Comment(c.span.line, c.span.col, c.text, c.trailing) for c in self.tree.comments]
         self.units: list[_Unit] = []
+        self.printer = ModelText(self.src)
 
     # ------------------------------------------------------------- source text
     def src(self, span: Span) -> str:
@@ -81,44 +62,14 @@ class Formatter:
 
     # ------------------------------------------------------------ expressions
     def expr(self, e) -> str:
-        if isinstance(e, (A.Num, A.Str)):
-            return self.src(e.span)
-        if isinstance(e, A.Const):
-            return {True: "true", False: "false", None: "none"}[e.value]
-        if isinstance(e, A.Name):
-            return e.id
-        if isinstance(e, A.Neg):
-            inner = self.expr(e.operand)
-            return f"-({inner})" if isinstance(e.operand, A.BinOp) else f"-{inner}"
-        if isinstance(e, A.TupleLit):
-            items = [self.expr(x) for x in e.items]
-            return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
-        if isinstance(e, A.ListLit):
-            return "[" + ", ".join(self.expr(x) for x in e.items) + "]"
-        if isinstance(e, A.Call):
-            return self.call(e)
-        if isinstance(e, A.BinOp):
-            prec = {"+": 1, "-": 1, "*": 2, "/": 2, "//": 2, "%": 2}
-
-            def side(x, right):
-                s = self.expr(x)
-                if isinstance(x, A.BinOp) and (prec[x.op] < prec[e.op] or (right and prec[x.op] == prec[e.op])):
-                    return f"({s})"
-                return s
-            return f"{side(e.left, False)} {e.op} {side(e.right, True)}"
-        raise AssertionError(e)  # pragma: no cover
-
-    def call(self, c: A.Call) -> str:
-        if not c.args:
-            return c.kind if c.bare else f"{c.kind}()"
-        args = [(f"{a.name}={self.expr(a.value)}" if a.name else self.expr(a.value)) for a in c.args]
-        return f"{c.kind}({', '.join(args)})"
+        """An expression or a call, numbers and strings as the source writes them."""
+        return self.printer.visit(e)
 
     def step(self, s: A.Step) -> str:
         if isinstance(s.call, A.Group):
-            body = "(" + " -> ".join(self.call(c) for c in s.call.calls) + ")"
+            body = "(" + " -> ".join(self.expr(c) for c in s.call.calls) + ")"
         else:
-            body = self.call(s.call)
+            body = self.expr(s.call)
         if s.repeat is not None:
             body += f" * {self.repeat(s.repeat)}"
         return f"{s.label.id}: {body}" if s.label else body
@@ -241,7 +192,7 @@ class Formatter:
         label = f"{s.label.id}: " if s.label else ""
         self.emit(s, f"-> {label}(", indent, out)
         for i, c in enumerate(s.call.calls):
-            self.emit(c, ("-> " if i else "") + self.call(c), indent + INDENT, out)
+            self.emit(c, ("-> " if i else "") + self.expr(c), indent + INDENT, out)
         out.append(indent + ")" + (f" * {self.repeat(s.repeat)}" if s.repeat is not None else ""))
 
     def item(self, item) -> list[str]:
@@ -296,7 +247,7 @@ class Formatter:
             self.emit(st, "output " + ", ".join(n.id for n in st.names), indent, out)
         elif isinstance(st, A.Assign):
             head = ", ".join(t.id for t in st.targets) + " = "
-            src = st.chain.source.id if isinstance(st.chain.source, A.Name) else self.call(st.chain.source)
+            src = st.chain.source.id if isinstance(st.chain.source, A.Name) else self.expr(st.chain.source)
             if st.chain.source_label is not None:
                 src = f"{st.chain.source_label.id}: {src}"
             steps = [self.step(s) for s in st.chain.steps]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from graphc.errors import Diagnostic, diag
+from graphc.expr import names_used
 from graphc.graph import Program
 
 
@@ -34,7 +35,7 @@ def lint(prog: Program) -> list[Diagnostic]:
                             f"{node.kind} right before output '{name}' zeroes some of the model's outputs "
                             f"in training", "move it before the last layer, or remove it"))
     for block in prog.blocks.values():
-        used = _names_used(block.body)
+        used = names_used(block.body)
         for p in block.params:
             if p.name.id not in used:
                 out.append(diag(p.name.span, "unused-parameter",
@@ -42,19 +43,3 @@ def lint(prog: Program) -> list[Diagnostic]:
                                 "use it in the block's layers or remove it"))
     return out
 
-
-def _names_used(node) -> set[str]:
-    """Every name an AST subtree refers to (layer kinds aside)."""
-    from graphc import ast as A
-
-    out: set[str] = set()
-    if isinstance(node, A.Name):
-        out.add(node.id)
-    elif isinstance(node, (list, tuple)):
-        for x in node:
-            out |= _names_used(x)
-    elif isinstance(node, A.Node):
-        for f in node._fields:
-            if f not in ("span", "kind_span", "name_span", "label", "targets", "name"):
-                out |= _names_used(getattr(node, f))
-    return out

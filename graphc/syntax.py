@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import threading
 from pathlib import Path
 
 from graphc import ast as A
@@ -21,7 +22,7 @@ from graphc.source import Source, Span
 #: ``limit`` diagnostic instead of costing unbounded time, memory or recursion.
 MAX_SOURCE_BYTES = 1_048_576  # 1 MiB of UTF-8
 MAX_NESTING = 100  # brackets, and operators, unary signs, calls, tuples and lists inside each other
-MAX_INT = 2**62  # the largest integer literal; also the limit of constant arithmetic (lower.py)
+MAX_INT = 2**62  # the largest integer literal; also the limit of constant arithmetic (graphc.lower.evaluate)
 
 
 def grammar_path() -> Path:
@@ -53,7 +54,49 @@ def _parser(lexer: str = "contextual"):
         maybe_placeholders=True,
         lexer=lexer,
         cache=True,
+        lexer_callbacks=_CALLBACKS,
     )
+
+
+class _Lexed:
+    """What the lexer hands over as it meets it (Lark's ``lexer_callbacks``): the comments,
+    which the parser drops, and the '{' still open.  The parsers are shared, so the callbacks
+    fill the record of the parse running in their thread, ``_lexing.now``."""
+
+    def __init__(self):
+        self.comments: list = []     # COMMENT tokens
+        self.open_braces: list = []  # LBRACE tokens not closed yet
+
+    def comment(self, tok):
+        self.comments.append(tok)
+        return tok
+
+    def brace(self, tok):
+        if tok.type == "LBRACE":
+            self.open_braces.append(tok)
+        elif self.open_braces:
+            self.open_braces.pop()
+        return tok
+
+    def comment_nodes(self, path: str, text: str) -> tuple[A.Comment, ...]:
+        out = []
+        for tok in self.comments:
+            body = str(tok).rstrip()
+            line_start = text.rfind("\n", 0, tok.start_pos) + 1
+            out.append(A.Comment(body, Span(path, tok.line, tok.column, tok.line, tok.column + len(body)),
+                                 bool(text[line_start:tok.start_pos].strip())))
+        return tuple(out)
+
+
+_lexing = threading.local()
+_CALLBACKS = {"COMMENT": lambda tok: _lexing.now.comment(tok), "LBRACE": lambda tok: _lexing.now.brace(tok),
+              "RBRACE": lambda tok: _lexing.now.brace(tok)}
+
+
+def _run(lexer: str, text: str):
+    """Parse ``text`` with the parser of ``lexer``; returns the tree and what its lexer collected."""
+    _lexing.now = lexed = _Lexed()
+    return _parser(lexer).parse(text), lexed
 
 
 def _unescape(body: str) -> str:
@@ -239,12 +282,12 @@ def parse(text: str, path: str = "<string>") -> A.File:
         raise GraphcError([_nesting_diagnostic(Span(path, *_offset_to_linecol(text, deep),
                                                     *_offset_to_linecol(text, deep + 1)))])
     try:
-        tree = _parser("basic").parse(text)
+        tree, lexed = _run("basic", text)
     except UnexpectedInput:
         try:
-            tree = _parser().parse(text)
+            tree, lexed = _run("contextual", text)
         except UnexpectedInput as e:
-            raise GraphcError([syntax_diagnostic(e, source)]) from None
+            raise GraphcError([syntax_diagnostic(e, source, _lexing.now)]) from None
     deep = _tree_too_deep(tree)
     if deep is not None:  # the transformer and every later pass recurse over expressions
         m = deep.meta
@@ -257,11 +300,14 @@ def parse(text: str, path: str = "<string>") -> A.File:
     if transformer.problems:
         raise GraphcError(transformer.problems)
     end = source.end_span()
-    return A.File(path, tuple(items), Span(path, 1, 1, end.end_line, end.end_col))
+    return A.File(path, tuple(items), Span(path, 1, 1, end.end_line, end.end_col),
+                  lexed.comment_nodes(path, text))
 
 
 # ------------------------------------------------------------------ nesting
-# Comments and strings are skipped; an unterminated string ends at its line's end.
+# Comments and strings are skipped; an unterminated string ends at its line's end.  The one
+# scan of the raw text left: it runs before the lexer, on text that may not lex at all (the
+# comments and braces of a file that does come from the lexer, see _Lexed).
 _BRACKET_RE = re.compile(r"#[^\n]*|\"(?:[^\"\\\n]|\\.)*\"?|'(?:[^'\\\n]|\\.)*'?|[(\[\])]")
 #: Rules of the parse tree that nest an expression one level deeper.
 _NESTING_RULES = frozenset({"add", "sub", "mul", "div", "floordiv", "mod", "neg", "tuple", "list", "call"})
@@ -330,38 +376,15 @@ def _describe_token(tok) -> str:
     return f"'{text}'"
 
 
-def _unclosed_brace(text: str, upto: int) -> int | None:
-    """Offset of the innermost '{' still open at ``upto`` (strings and comments skipped)."""
-    stack: list[int] = []
-    i, n = 0, min(upto, len(text))
-    while i < n:
-        c = text[i]
-        if c == "#":
-            while i < n and text[i] != "\n":
-                i += 1
-            continue
-        if c in "\"'":
-            j = i + 1
-            while j < n and text[j] not in (c, "\n"):
-                j += 2 if text[j] == "\\" else 1
-            i = j + 1
-            continue
-        if c == "{":
-            stack.append(i)
-        elif c == "}" and stack:
-            stack.pop()
-        i += 1
-    return stack[-1] if stack else None
-
-
 def _offset_to_linecol(text: str, offset: int) -> tuple[int, int]:
     line = text.count("\n", 0, offset) + 1
     col = offset - (text.rfind("\n", 0, offset) + 1) + 1
     return line, col
 
 
-def syntax_diagnostic(e, source: Source) -> Diagnostic:
-    """Turn a Lark UnexpectedInput into one friendly ``syntax`` diagnostic."""
+def syntax_diagnostic(e, source: Source, lexed: _Lexed) -> Diagnostic:
+    """Turn a Lark UnexpectedInput into one friendly ``syntax`` diagnostic; ``lexed`` is what
+    the lexer collected up to the error."""
     from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
 
     path, text = source.path, source.text
@@ -390,10 +413,10 @@ def syntax_diagnostic(e, source: Source) -> Diagnostic:
         tok = getattr(e, "token", None)
         expected = set(getattr(e, "expected", None) or getattr(e, "accepts", None) or ())
         if tok is None or tok.type == "$END" or isinstance(e, UnexpectedEOF):
-            open_at = _unclosed_brace(text, len(text))
             end = source.end_span()
-            if open_at is not None:
-                line, col = _offset_to_linecol(text, open_at)
+            if lexed.open_braces:  # at the end of the file, the lexer has seen every brace
+                brace = lexed.open_braces[-1]
+                line, col = brace.line, brace.column
                 return diag(at(line, col), "syntax",
                             f"'{{' opened at line {line} is never closed",
                             "add '}' at the end of the model or block")

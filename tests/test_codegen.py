@@ -11,7 +11,7 @@ import pytest
 from conftest import MODELS, import_generated, run_graphc
 
 from graphc.api import compile, compile_source
-from graphc.emit.names import NN_MODULE_ATTRS
+from graphc.names import NN_MODULE_ATTRS
 from graphc.shapes import substitute
 from graphc.summary import batch_symbols
 
@@ -199,7 +199,7 @@ def test_strings_cannot_inject_code(tmp_path):
     assert not comp.ok  # not one of Conv2d's padding modes
     assert comp.diagnostics[0].code == "invalid-argument"
     # a string that is accepted is emitted as a repr()'d literal
-    from graphc.emit.pyfmt import literal
+    from graphc.pyfmt import literal
 
     hostile = 'a"); import os; os.system("x")  #\n'
     assert eval(literal(hostile)) == hostile  # noqa: S307 - a literal round-trips, nothing runs

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from graphc import pyfmt
 from graphc.api import compile_source
-from graphc.emit import pyfmt
 from graphc.shapes import substitute
 from graphc.summary import batch_symbols
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from graphc import lower
+from graphc import binder, lower
 from graphc.api import compile_source
 from graphc.cli import main
 from graphc.files import write_atomic
@@ -300,9 +300,9 @@ def test_messages_never_write_a_huge_value_whole():
     assert time.perf_counter() - started < 30
     [d] = comp.errors
     assert d.message == f'cannot negate the string "{"a" * 59}… (more than 1,000 characters)'
-    assert lower._fmt((1, "x\"y", (True, None, 2.5), ())) == '(1, "x\\"y", (true, none, 2.5), ())'
-    assert lower._fmt(("a" * 70,)) == lower._fmt(("a" * 70,))
-    assert lower._fmt("b" * 200).endswith("(202 characters)")  # exact below 1,000 characters
+    assert binder._fmt((1, "x\"y", (True, None, 2.5), ())) == '(1, "x\\"y", (true, none, 2.5), ())'
+    assert binder._fmt(("a" * 70,)) == binder._fmt(("a" * 70,))
+    assert binder._fmt("b" * 200).endswith("(202 characters)")  # exact below 1,000 characters
 
 
 def test_normal_models_take_few_steps():

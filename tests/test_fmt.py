@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 from conftest import MODELS, run_graphc
 
-from graphc.fmt import _comments, format_text, same_meaning
+from graphc.fmt import format_text, same_meaning
+from graphc.syntax import parse
 
 CASES = sorted(MODELS.glob("*.model")) + sorted((Path(__file__).parent / "cases").glob("*.model"))
 
@@ -86,7 +87,7 @@ def test_idempotent_meaning_and_comments_kept(path):
     once = format_text(text)
     assert format_text(once) == once
     assert same_meaning(text, once)
-    assert [c.text.strip() for c in _comments(text)] == [c.text.strip() for c in _comments(once)]
+    assert [c.text.strip() for c in parse(text).comments] == [c.text.strip() for c in parse(once).comments]
 
 
 def _perturb(text: str, rnd: random.Random) -> str:

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from conftest import run_graphc
 
+from graphc import pyfmt
 from graphc.api import compile_source
-from graphc.emit import pyfmt
-from graphc.emit.names import IMPORTED_PACKAGES, TRAIN_SCRIPT_NAMES, module_name
+from graphc.names import IMPORTED_PACKAGES, TRAIN_SCRIPT_NAMES, module_name
 
 torch = pytest.importorskip("torch")
 
@@ -218,7 +218,7 @@ def test_reserved_packages_cover_what_torch_and_the_script_load():
     assert proc.returncode == 0, proc.stderr
     loaded = {m for m in proc.stdout.split() if not m.startswith("_")}
     missing = loaded - set(sys.stdlib_module_names) - IMPORTED_PACKAGES
-    assert not missing, f"add to graphc.emit.names.IMPORTED_PACKAGES: {sorted(missing)}"
+    assert not missing, f"add to graphc.names.IMPORTED_PACKAGES: {sorted(missing)}"
 
 
 @pytest.mark.parametrize("name", ["a%(prog)s%(foo)s", "50%", "%%"])

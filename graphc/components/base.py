@@ -67,7 +67,7 @@ class Component:
     @staticmethod
     def kwargs(p: Params, skip: tuple[str, ...] = ()) -> list[str]:
         """``name=value`` for every value that is required or differs from the schema's default."""
-        from graphc.emit import pyfmt
+        from graphc import pyfmt
 
         out = []
         for name, f in type(p).model_fields.items():

@@ -15,8 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+from graphc import pyfmt
 from graphc.components.base import Component, Params, PosInt, Sample, register
-from graphc.emit import pyfmt
 
 
 class Dataset(Component):

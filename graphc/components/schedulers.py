@@ -91,7 +91,7 @@ class CosineAnnealingLR(Scheduler):
         eta_min: NonNeg = 0.0
 
     def code(self, p):
-        from graphc.emit import pyfmt
+        from graphc import pyfmt
 
         t_max = pyfmt.literal(p.T_max) if p.T_max is not None else "max(1, epochs - WARMUP_EPOCHS)"
         extra = f", eta_min={pyfmt.literal(p.eta_min)}" if p.eta_min else ""

@@ -1,1 +1,1 @@
-"""Emitters: PyTorch source, graphviz diagrams, and the legal-identifier namer they share."""
+"""Emitters: the PyTorch module, the training script and graphviz diagrams."""

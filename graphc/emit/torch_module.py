@@ -11,11 +11,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from graphc import __version__
+from graphc import __version__, pyfmt
 from graphc import ast as A
-from graphc.emit import pyfmt
-from graphc.emit.names import TRAIN_SCRIPT_NAMES, Namespace, legal
+from graphc.expr import names as expr_names
 from graphc.graph import Node, Program, Repeat, Scope, ValueRef
+from graphc.names import TRAIN_SCRIPT_NAMES, Namespace, legal
 from graphc.shapes import shape_str
 
 DTYPE_TORCH = {"float32": "torch.float32", "float16": "torch.float16", "bfloat16": "torch.bfloat16",
@@ -240,7 +240,7 @@ class Emitter:
         return plan.derived_keys[k]
 
     def _uses_params(self, e: A.Expr, plan: _ClassPlan, scope: Scope) -> bool:
-        names = _names_in(e)
+        names = set(expr_names(e))
         return bool(names & plan.block_params) or any(
             self._const_uses_params(c, plan, scope) for n in names
             if (c := _visible_const(scope, n, e.span)) is not None)
@@ -256,7 +256,7 @@ class Emitter:
             if id(c) in memo:
                 todo.pop()
                 continue
-            names = _names_in(c.expr)
+            names = set(expr_names(c.expr))
             deps = [d for n in names if (d := _visible_const(scope, n, c.span)) is not None]
             pending = [d for d in deps if id(d) not in memo]
             if pending and not names & plan.block_params:
@@ -440,7 +440,7 @@ class Emitter:
         lines = [f"class {name}(nn.Module):"]
         defn = s0.definition
         if plan:
-            sig = pyfmt.text(", ".join(p.name.id + (f"={_src_text(p.default)}" if p.default else "")
+            sig = pyfmt.text(", ".join(p.name.id + (f"={pyfmt.expr(p.default, str)}" if p.default else "")
                                        for p in defn.params))
             lines.append(f'    """block {defn.name.id}({sig}), line {defn.span.line}; '
                          f'used {len(insts)} time{"s" if len(insts) != 1 else ""}."""')
@@ -577,21 +577,6 @@ def _attr_path(node_id: str) -> str:
     return out
 
 
-def _names_in(e: A.Expr) -> set[str]:
-    if isinstance(e, A.Name):
-        return {e.id}
-    if isinstance(e, A.BinOp):
-        return _names_in(e.left) | _names_in(e.right)
-    if isinstance(e, A.Neg):
-        return _names_in(e.operand)
-    if isinstance(e, (A.TupleLit, A.ListLit)):
-        out: set[str] = set()
-        for x in e.items:
-            out |= _names_in(x)
-        return out
-    return set()
-
-
 def _visible_const(scope: Scope, name: str, at):
     """Block constant ``name`` of ``scope`` where it is defined before span ``at``, else None
     (the name is then a top-level constant: in ``const a = a + 1`` the right ``a``, and any
@@ -600,10 +585,6 @@ def _visible_const(scope: Scope, name: str, at):
     if c is None or getattr(c, "expr", None) is None or (c.span.line, c.span.col) >= (at.line, at.col):
         return None
     return c
-
-
-def _src_text(e: A.Expr) -> str:
-    return pyfmt.expr(e, lambda n: n)
 
 
 def emit_module(prog: Program, source) -> str:

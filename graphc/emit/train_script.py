@@ -11,9 +11,8 @@ import os
 from importlib import resources
 from string import Template
 
-from graphc import __version__
+from graphc import __version__, pyfmt
 from graphc.components.datasets import helper_code
-from graphc.emit import pyfmt
 from graphc.training import TrainSpec
 
 

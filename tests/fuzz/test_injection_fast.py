@@ -56,7 +56,7 @@ def test_random_cases_of_a_fixed_seed():
 
 def test_the_checks_catch_an_unescaped_docstring(monkeypatch):
     """The fuzzer's checks can fail: with text() made the identity, they find the bug."""
-    from graphc.emit import pyfmt
+    from graphc import pyfmt
 
     monkeypatch.setattr(pyfmt, "text", lambda s: str(s))
     o = injection.check_text_place("csv-path", '"""+__import__("os").system("true")+"""')

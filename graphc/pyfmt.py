@@ -18,6 +18,7 @@ import math
 import re
 
 from graphc import ast as A
+from graphc.expr import Printer
 
 
 def literal(v) -> str:
@@ -70,29 +71,27 @@ def call(func: str, args: list[str], kwargs: list[tuple[str, str]]) -> str:
     return f"{func}({', '.join(parts)})"
 
 
-_PREC = {"+": 1, "-": 1, "*": 2, "/": 2, "//": 2, "%": 2}
+class _Python(Printer):
+    """Python source for a constant expression: values as :func:`literal` writes them, a list
+    as a tuple (graphc's values are tuples), names as ``name_src(name)`` renders them."""
+
+    def __init__(self, name_src):
+        self.name_src = name_src
+
+    def visit_Num(self, e) -> str:
+        return literal(e.value)
+
+    visit_Str = visit_Const = visit_Num
+
+    def visit_Name(self, e) -> str:
+        return self.name_src(e.id)
+
+    visit_ListLit = Printer.visit_TupleLit
 
 
 def expr(e: A.Expr, name_src) -> str:
     """Python source for a constant expression; ``name_src(name)`` renders names."""
-    if isinstance(e, (A.Num, A.Str, A.Const)):
-        return literal(e.value)
-    if isinstance(e, A.Name):
-        return name_src(e.id)
-    if isinstance(e, A.Neg):
-        inner = expr(e.operand, name_src)
-        return f"-({inner})" if isinstance(e.operand, A.BinOp) else f"-{inner}"
-    if isinstance(e, (A.TupleLit, A.ListLit)):
-        items = [expr(x, name_src) for x in e.items]
-        return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
-    if isinstance(e, A.BinOp):
-        def side(x, right: bool) -> str:
-            s = expr(x, name_src)
-            if isinstance(x, A.BinOp) and (_PREC[x.op] < _PREC[e.op] or (right and _PREC[x.op] == _PREC[e.op])):
-                return f"({s})"
-            return s
-        return f"{side(e.left, False)} {e.op} {side(e.right, True)}"
-    raise AssertionError(e)  # pragma: no cover
+    return _Python(name_src).visit(e)
 
 
 def _code_chars(text: str):

@@ -1,0 +1,130 @@
+"""Lowering: AST -> Program (layer nodes, block tree; see graphc.graph).
+
+Resolves names, evaluates constant expressions, expands blocks and repeats,
+validates every layer's arguments with its parameter schema (graphc.params), and records a
+diagnostic for each problem instead of stopping at the first.
+
+One Lowerer does it, its methods by concern in the modules of this package:
+
+- env: names, scopes and the environment (what a name is bound to, did-you-mean hints);
+- evaluate: constant evaluation, within MAX_EVAL_STEPS;
+- arguments: binding the arguments of layer calls, block uses and initializers;
+- blocks: block expansion, repeats and groups;
+- init_section: the ``init { ... }`` section;
+- body: a model's or block's statements, its chains and their layer calls.
+"""
+
+from __future__ import annotations
+
+from graphc import ast as A
+from graphc.errors import Diagnostic, diag
+from graphc.graph import Node, Program, Scope
+from graphc.layers.base import LAYERS, REGISTRY
+from graphc.lower.arguments import Arguments
+from graphc.lower.blocks import MAX_BLOCK_DEPTH, MAX_REPEAT, Blocks
+from graphc.lower.body import DTYPES, MAX_NODES, MAX_STATEMENTS, Body
+from graphc.lower.env import HINT_BUDGET, RESERVED_WORDS, Names, _Abort, _Const, _Env
+from graphc.lower.evaluate import MAX_EVAL_STEPS, Evaluator
+from graphc.lower.init_section import InitSection
+from graphc.source import Span
+
+
+class Lowerer(Names, Evaluator, Arguments, Blocks, InitSection, Body):
+    """Lowers one file: ``run()`` gives its Program (None after an error that stops
+    lowering), ``diags`` its diagnostics."""
+
+    def __init__(self, file: A.File):
+        self.file = file
+        self.path = file.path
+        self.reg = LAYERS
+        self.diags: list[Diagnostic] = []
+        self.nodes: dict[str, Node] = {}
+        self.blocks: dict[str, A.BlockDef] = {}
+        self.globals = _Env()
+        self.stack: list[str] = []
+        self.symbols: dict[str, int | None] = {}
+        self.reported_no_output: set[str] = set()
+        self._seen: set[Diagnostic] = set()
+        self.train: A.TrainBlock | None = None
+        self.train_env: _Env | None = None
+        self.bindings: dict[str, int] = {}   # symbol -> value, from --set
+        self.init_rules: dict = {}            # init section: kind | "weight" | "bias" -> (Init, span)
+        self.statements = 0                   # lowered so far (MAX_STATEMENTS)
+        self.hint_budget = HINT_BUDGET
+        self.eval_steps = 0                   # charged so far (MAX_EVAL_STEPS)
+        self._expr_info: dict[int, tuple] = {}   # id(expr) -> (expr, size, free names or None)
+        self._memo: dict[tuple, tuple] = {}      # (id(expr), values of its names) -> outcome
+        self._tuples: dict[int, tuple] = {}      # id(tuple value) -> (value, items, depth)
+
+    # ------------------------------------------------------------------ api
+    def error(self, span: Span, code: str, message: str, hint: str | None = None) -> None:
+        d = diag(span, code, message, hint)
+        if d not in self._seen:  # a block used N times reports a mistake in it once
+            self._seen.add(d)
+            self.diags.append(d)
+
+    def run(self) -> Program | None:
+        models: list[A.ModelDef] = []
+        for item in self.file.items:
+            if isinstance(item, A.ConstDef):
+                self.const_def(item, self.globals)
+            elif isinstance(item, A.BlockDef):
+                if item.name.id in self.blocks:
+                    first = self.blocks[item.name.id].name.span
+                    self.error(item.name.span, "duplicate-name",
+                               f"block '{item.name.id}' is already defined at line {first.line}",
+                               "rename one of the blocks")
+                elif item.name.id in self.reg:
+                    self.error(item.name.span, "duplicate-name",
+                               f"block '{item.name.id}' has the name of a built-in layer",
+                               "choose another block name")
+                else:
+                    self.blocks[item.name.id] = item
+                    seen: dict[str, A.Name] = {}
+                    for prm in item.params:
+                        self.reserved(prm.name)
+                        if prm.name.id in seen:
+                            self.error(prm.name.span, "duplicate-name",
+                                       f"block '{item.name.id}' has two parameters named '{prm.name.id}' "
+                                       f"(the first at column {seen[prm.name.id].span.col})",
+                                       "rename one of the parameters")
+                        seen.setdefault(prm.name.id, prm.name)
+            else:
+                models.append(item)
+        if not models:
+            self.error(self.file.span.__class__(self.path, 1, 1, 1, 2), "missing-model",
+                       "the file defines no model", "add 'model Name { ... }'")
+            return None
+        for extra in models[1:]:
+            self.error(extra.name.span, "duplicate-name",
+                       f"a second model '{extra.name.id}' in one file (the first is "
+                       f"'{models[0].name.id}' at line {models[0].span.line})",
+                       "put each model in its own file")
+        model = models[0]
+        root = Scope("", model.name.id, model, model.span)
+        try:
+            self.body(model.body, root, _Env(self.globals), tensor_inputs=None)
+        except _Abort:
+            return None
+        if not any(isinstance(st, A.OutputDecl) for st in model.body):
+            self.error(model.name.span, "invalid-output", f"model '{model.name.id}' has no output",
+                       "add 'output <name>' naming the value the model returns")
+        consts = {k: b.value for k, b in self.globals.names.items() if isinstance(b, _Const)}
+        defaults = {
+            name: {p.name.id: self.eval(p.default, self.globals) for p in b.params if p.default is not None}
+            for name, b in self.blocks.items()
+        }
+        return Program(self.path, model.name.id, root, self.nodes, self.blocks,
+                       self.symbols, consts, defaults, self.train, self.train_env,
+                       init_rules=self.init_rules)
+
+
+def lower(file: A.File, bindings: dict[str, int] | None = None) -> tuple[Program | None, list[Diagnostic]]:
+    lw = Lowerer(file)
+    lw.bindings = dict(bindings or {})
+    prog = lw.run()
+    return prog, lw.diags
+
+
+__all__ = ["lower", "Lowerer", "REGISTRY", "DTYPES", "RESERVED_WORDS", "MAX_REPEAT", "MAX_NODES",
+           "MAX_BLOCK_DEPTH", "MAX_STATEMENTS", "HINT_BUDGET", "MAX_EVAL_STEPS"]

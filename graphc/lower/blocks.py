@@ -1,0 +1,105 @@
+"""Expanding a block use (its body lowered again in a scope of its own) and a repeat or a
+group (``Kind(...) * N``, ``(A -> B)``: one nn.Sequential)."""
+
+from __future__ import annotations
+
+from graphc import ast as A
+from graphc.binder import _ERR
+from graphc.graph import Repeat, Scope
+from graphc.lower.env import _Abort, _Const, _Env, _ScopeState
+from graphc.lower.evaluate import _describe
+from graphc.names import Namespace, snake
+
+#: Limits that keep a hostile or mistaken file from exhausting time or memory.
+MAX_REPEAT = 10_000
+MAX_BLOCK_DEPTH = 64
+
+
+class _ArityError(Exception):
+    def __init__(self, n: int):
+        self.n = n
+
+
+class Blocks:
+    """Blocks and repeats (a mixin of graphc.lower.Lowerer)."""
+
+    def instantiate(self, call: A.Call, tensors, args, ss: _ScopeState, name: str,
+                    unknown_input: bool, chain_var: str | None = None):
+        block = self.blocks[call.kind]
+        if call.kind in self.stack:
+            self.error(call.kind_span, "recursion",
+                       f"block '{call.kind}' uses itself ({' -> '.join(self.stack + [call.kind])})",
+                       "blocks cannot be recursive; repeat with '* N' instead")
+            return None
+        if len(self.stack) >= MAX_BLOCK_DEPTH:
+            self.error(call.span, "limit", f"blocks nested deeper than {MAX_BLOCK_DEPTH}")
+            raise _Abort()
+        if unknown_input:
+            return None
+        if ss.group is not None and len(tensors) != 1:
+            self.error(call.span, "arity",
+                       f"block {call.kind} takes only the incoming tensor inside a repeat or group",
+                       "write it as its own step outside the parentheses or the '* N'")
+            return None
+        bound = self.block_arguments(call, block, args, ss.env)
+        if bound is None:
+            return None
+        values, exprs = bound
+        env = _Env(self.globals)
+        for p in block.params:
+            env.names[p.name.id] = _Const(values[p.name.id], p.default, p.name.span, is_param=True)
+        sid = (f"{ss.prefix}.{name}" if ss.prefix else ss.scope.path(name))
+        scope = Scope(sid, name, block, call.span, ss.scope, values, exprs, chain_var=chain_var)
+        (ss.group.members if ss.group is not None else ss.scope.items).append(scope)
+        self.stack.append(call.kind)
+        try:
+            self.body(block.body, scope, env, tensor_inputs=tensors)
+        except _ArityError as e:
+            self.error(call.span, "arity",
+                       f"block {call.kind} takes {e.n} tensor(s), got {len(tensors)}",
+                       "in a chain the incoming value is the first tensor")
+            return None
+        finally:
+            self.stack.pop()
+        if not any(isinstance(st, A.OutputDecl) for st in block.body):
+            if call.kind not in self.reported_no_output:
+                self.reported_no_output.add(call.kind)
+                self.error(block.name.span, "invalid-output", f"block '{call.kind}' has no output",
+                           "add 'output <name>'")
+            return None
+        if getattr(scope, "poisoned", False) or not scope.outputs:
+            return None
+        return [ref for _, ref in scope.outputs]
+
+    def sequence(self, step: A.Step, refs, ss, default, target):
+        """A repeat (``Kind(...) * N``) or a group (``(A -> B)``): one nn.Sequential."""
+        n = 1
+        if step.repeat is not None:
+            n = self.eval(step.repeat, ss.env)
+            if n is _ERR:
+                return None
+            if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+                self.error(step.repeat.span, "invalid-argument",
+                           f"a repeat count must be a positive integer, got {_describe(n)}")
+                return None
+            if n > MAX_REPEAT:
+                self.error(step.repeat.span, "limit", f"repeat count {n} exceeds the limit of {MAX_REPEAT}")
+                return None
+        calls = step.call.calls if isinstance(step.call, A.Group) else (step.call,)
+        name = ss.legal_of[step.label.id] if step.label else (
+            ss.legal_of[default] if default else ss.ns.fresh(
+                "sequential" if isinstance(step.call, A.Group) else snake(step.call.kind)))
+        rep = Repeat(ss.scope.path(name), name, step.span,
+                     chain_var=ss.legal_of[target.id] if target else None)
+        ss.scope.items.append(rep)
+        sub = _ScopeState(ss.scope, ss.env, Namespace(), ss.legal_of, prefix=rep.id, group=rep)
+        for i in range(n * len(calls)):
+            call = calls[i % len(calls)]
+            refs = self.apply(call, refs, sub, label=None, default_name=None, forced_name=str(i),
+                              chain_var=None)
+            if refs is None:
+                return None
+            if len(refs) != 1:
+                self.error(call.span, "arity", "each step of a repeat or group must return one tensor")
+                return None
+        return refs
