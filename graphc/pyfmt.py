@@ -54,7 +54,7 @@ def _escape(c: str) -> str:
 
 
 def text(s: str) -> str:
-    """``s`` as the body of a docstring, a comment or a double-quoted string literal in
+    """``s`` as the body of a docstring or of a double-quoted string literal in
     generated code, such that the literal's value is exactly ``s`` and nothing can end
     it early: a backslash and a double quote are escaped, and so is every character that
     is not printable (newlines, NUL, other control characters, line and paragraph
@@ -64,6 +64,17 @@ def text(s: str) -> str:
     if s.isprintable() and '"' not in s and "\\" not in s:
         return s
     return "".join(_escape(c) if c in '"\\' or not c.isprintable() else c for c in s)
+
+
+def comment(s: str) -> str:
+    """``s`` as the text of a ``#`` comment in generated code: every character that is not
+    printable (a newline of any kind, NUL, other control characters, line and paragraph
+    separators, lone surrogates) escaped as :func:`text` escapes it, so the comment ends
+    where the line does; printable text, quotes and backslashes included, stays as written."""
+    s = str(s)
+    if s.isprintable():
+        return s
+    return "".join(c if c.isprintable() else _escape(c) for c in s)
 
 
 def call(func: str, args: list[str], kwargs: list[tuple[str, str]]) -> str:
