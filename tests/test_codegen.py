@@ -224,12 +224,16 @@ def test_blocks_become_classes_with_parameters(built):
 
 def test_inferred_sizes_are_written_as_the_block_writes_them(built):
     """An inferred in_channels equal to an argument written in the block (the out_channels
-    one layer before, ``inp * t``) is passed as that expression, not as an extra parameter."""
+    one layer before, ``inp * t``) is passed as that expression, not as an extra parameter;
+    the input's channels, which the block does not tie to ``inp``, are a parameter of their own."""
     _, mod, path = built["mobilenet_v2"]
     text = path.read_text()
-    assert "def __init__(self, inp, c, stride=1, t=6):" in text
+    assert "def __init__(self, in_channels, inp, c, stride=1, t=6):" in text
+    assert "ConvBN(in_channels, inp * t, k=1)" in text
     assert "ConvBN(inp * t, inp * t, stride=stride, groups=inp * t)" in text
     assert "nn.Conv2d(inp * t, c, 1, bias=False)" in text
     # so the class works for sizes no instance of the model uses
-    blk = mod.InvertedResidual(8, 12, stride=2, t=3)
+    blk = mod.InvertedResidual(8, 8, 12, stride=2, t=3)
     assert tuple(blk(torch.zeros(1, 8, 16, 16)).shape) == (1, 12, 8, 8)
+    blk = mod.InvertedResidual(5, 8, 12, stride=2, t=3)  # in .model too: x need not have inp channels
+    assert tuple(blk(torch.zeros(1, 5, 16, 16)).shape) == (1, 12, 8, 8)
