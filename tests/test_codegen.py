@@ -185,7 +185,7 @@ def test_hostile_names_are_made_safe(tmp_path):
     path = tmp_path / "hostile.py"
     path.write_text(code)
     mod = import_generated(path, "hostile_gen")
-    model = getattr(mod, mod.__all__[0])()
+    model = mod.MODEL()
     assert tuple(model(*mod.example_inputs()).shape) == (2, 3)
 
 
