@@ -267,7 +267,9 @@ class Emitter:
 
     def _symbols(self) -> dict[str, tuple[str, int]]:
         out: dict[str, tuple[str, int]] = {}
-        args = Namespace({"batch_size"})  # the other sizes' argument names: never batch_size
+        # the other sizes' argument names: never batch_size, nor a name of the module (a
+        # constant that example_inputs() uses)
+        args = Namespace({"batch_size"} | self.ns.taken)
         for node in self.prog.inputs:
             for i, d in enumerate(node.declared.shape):
                 if isinstance(d, int) or str(d) in out:
