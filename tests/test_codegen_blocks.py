@@ -45,6 +45,10 @@ USES = [
     (CASES / "single_use_block_features.model", "Encoder", {"input_size": 5, "h": 3}, [(2, 7, 5)]),
     (CASES / "single_use_block_features.model", "Head", {"fc_in_features": 50, "n": 7}, [(2, 2, 5, 5)]),
     (CASES / "single_use_block_features.model", "Attend", {"d_model": 12, "heads": 3}, [(2, 5, 12)]),
+    (CASES / "single_use_block_features.model", "Recur", {"input_size": 5, "fc_in_features": 3, "h": 3, "bi": False},
+     [(2, 7, 5)]),
+    (CASES / "single_use_block_features.model", "Recur", {"input_size": 5, "fc_in_features": 6, "h": 3, "bi": True},
+     [(2, 7, 5)]),
 ]
 
 
@@ -58,7 +62,8 @@ def reference(text: str, block: str, args: dict, shapes: list) -> str:
     shapes = iter(shapes)
     body = re.sub(r"^(\s*)input (\w+)\s*$",
                   lambda g: f"{g.group(1)}input {g.group(2)}: [{', '.join(map(str, next(shapes)))}]", body, flags=re.M)
-    consts = "".join(f"    const {p} = {args[p]}\n" for p in params)
+    consts = "".join(f"    const {p} = {str(args[p]).lower() if isinstance(args[p], bool) else args[p]}\n"
+                     for p in params)
     return text[:model_at] + "model Reference {\n" + consts + body + "}\n"
 
 
@@ -116,14 +121,14 @@ def test_the_check_fails_without_trials(tmp_path, monkeypatch):
     from graphc.emit.provenance import Trials
 
     monkeypatch.setattr(Trials, "run", lambda self, s0, signature: [])
-    path, cls, args, shapes = USES[-6]  # Stem
+    path, cls, args, shapes = next(u for u in USES if u[1] == "Stem")
     assert problems(path, cls, args, shapes, tmp_path)
-    path, cls, args, shapes = USES[-2]  # Head: Linear(36) after Flatten, 36 == n
+    path, cls, args, shapes = next(u for u in USES if u[1] == "Head")  # Linear(36) after Flatten, 36 == n
     assert problems(path, cls, {"n": 7}, shapes, tmp_path)
 
 
 def test_the_check_fails_for_a_wrong_size(tmp_path):
-    path, cls, args, shapes = USES[-4]  # Up: concat of c + skip_channels
+    path, cls, args, shapes = next(u for u in USES if u[1] == "Up" and "cases" in str(u[0]))  # c + skip_channels
     assert problems(path, cls, {**args, "skip_channels": 5}, shapes, tmp_path)
 
 

@@ -8,15 +8,17 @@ equal values): 16 may be the parameter ``c`` and also the channels of the input,
 
 So each block class is lowered and inferred again on its own, in *trials*: a one-use model
 whose inputs have the shapes of the class's first use, with the same arguments, except that
-one *variable* is doubled — a positive integer argument of the block, or an integer size of
-one of its inputs.  Variables with equal values in that use are also doubled together (an
+one *variable* is changed — a positive integer argument of the block or an integer size of
+one of its inputs doubled, a boolean argument negated (``bidirectional=b`` doubles a size).
+Integer variables with equal values in that use are also doubled together (an
 ``add(x)`` may tie the input's channels to ``c``: neither can change alone), and at the end
 all at once.  A trial that fails to check, or gives the block another structure (a repeat
 count, a ``dim`` used in forward), is dropped.  The emitter then treats the trials' block
 scopes as more uses of the class: a size is written as a parameter (or an expression of
 parameters, see graphc.emit.values) only if that expression gives its value in every use
 *and* every trial, so a size that moved with another variable than the one named is caught,
-and a size that moved with no variable is a literal.
+and a size that moved with no variable is a literal.  (Arguments of other types, strings and
+tuples, are not varied: a size that depends on one only is written as in the first use.)
 
 Trials cost a lowering of the block's body each; their total size is bounded (TRIAL_BUDGET),
 inner blocks first.  Past it, a class keeps only the evidence of its uses (a size that
@@ -26,6 +28,7 @@ agrees with a parameter in every use is written as it).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 from graphc import ast as A
 from graphc.graph import Program, Repeat, Scope
@@ -71,12 +74,12 @@ class Trials:
         variables = self.variables(s0)
         if not variables:
             return []
-        # doubled together: every group of equal values, then each member of a group alone,
+        # changed together: every group of equal integers, then each member of a group alone,
         # then all variables at once (evidence against a sum that fits the others by chance)
         groups: dict[object, list[Var]] = {}
         for v, value in variables.items():
-            groups.setdefault(value, []).append(v)
-        plans = [g for g in groups.values()]
+            groups.setdefault((type(value), value) if type(value) is int else v, []).append(v)
+        plans = list(groups.values())
         plans += [[v] for g in groups.values() if len(g) > 1 for v in g]
         if len(groups) > 1:
             plans.append(list(variables))
@@ -85,16 +88,18 @@ class Trials:
             if self.budget < cost:
                 break
             self.budget -= cost
-            scope = self._trial(s0, {v: 2 * variables[v] for v in changed})
+            scope = self._trial(s0, {v: _changed(variables[v]) for v in changed})
             if scope is not None and tuple(_signature(i) for i in scope.items) == signature:
                 out.append(scope)
         return out
 
-    def variables(self, s0: Scope) -> dict[Var, int]:
-        out: dict[Var, int] = {}
+    def variables(self, s0: Scope) -> dict[Var, int | bool]:
+        """What a trial changes: positive integer and boolean arguments (``bidirectional=b``
+        doubles a size), positive integer sizes of the inputs."""
+        out: dict[Var, int | bool] = {}
         for p in s0.definition.params:
             v = s0.args.get(p.name.id)
-            if type(v) is int and v > 0:
+            if type(v) is bool or (type(v) is int and v > 0):
                 out[("arg", p.name.id)] = v
         for j, (_, ref) in enumerate(s0.inputs):
             t = self.type_of(s0, ref)
@@ -136,7 +141,7 @@ class Trials:
         args = []
         for p in block.params:
             value = changed.get(("arg", p.name.id), s0.args[p.name.id])
-            args.append(A.Arg(p.name.id, _expr(value, span), span))
+            args.append(A.Arg(p.name.id, value_expr(value, span), span))
         outs = tuple(A.Name(fresh("y"), span) for _ in s0.outputs) or (A.Name(fresh("y"), span),)
         call = A.Call(block.name.id, span, tuple(tensors + args), span)
         body.append(A.Assign(outs, A.Chain(call, (), span), span))
@@ -157,6 +162,10 @@ class Trials:
         return scope
 
 
+def _changed(value: int | bool) -> int | bool:
+    return (not value) if type(value) is bool else 2 * value
+
+
 class _Fresh:
     def __init__(self, taken: set[str]):
         self.taken = taken
@@ -169,7 +178,7 @@ class _Fresh:
         return f"{base}{i}"
 
 
-def _expr(value, span) -> A.Expr:
+def value_expr(value, span) -> A.Expr:
     """A value as a ``.model`` expression that evaluates to it (its type included)."""
     if value is None or isinstance(value, bool):
         return A.Const(value, span)
@@ -178,7 +187,7 @@ def _expr(value, span) -> A.Expr:
     if isinstance(value, str):
         return A.Str(value, span)
     assert isinstance(value, tuple), value
-    return A.TupleLit(tuple(_expr(v, span) for v in value), span)
+    return A.TupleLit(tuple(value_expr(v, span) for v in value), span)
 
 
 def _kinds(s0: Scope) -> list[str]:
@@ -213,3 +222,29 @@ def _signature(item) -> tuple:
     from graphc.emit.plan import signature
 
     return signature(item)
+
+
+def solve_exact(columns: list[list[int]], target: list[int]) -> list[Fraction] | None:
+    """x with sum(x[k] * columns[k][i]) == target[i] for every i, or None.  A column that is
+    a combination of those before it (a size the block ties to others: the skip input twice
+    as wide as x) gets 0, so the solution is unique: the earlier columns are preferred."""
+    n, m = len(columns), len(target)
+    rows = [[Fraction(col[i]) for col in columns] + [Fraction(target[i])] for i in range(m)]
+    pivot_of: dict[int, int] = {}  # column -> its pivot row
+    r = 0
+    for c in range(n):
+        p = next((i for i in range(r, m) if rows[i][c] != 0), None)
+        if p is None:
+            continue  # dependent on the columns before: left out
+        rows[r], rows[p] = rows[p], rows[r]
+        pivot = rows[r][c]
+        rows[r] = [x / pivot for x in rows[r]]
+        for i in range(m):
+            if i != r and rows[i][c] != 0:
+                f = rows[i][c]
+                rows[i] = [x - f * y for x, y in zip(rows[i], rows[r])]
+        pivot_of[c] = r
+        r += 1
+    if any(row[n] != 0 for row in rows[r:]):
+        return None  # inconsistent: no such sum
+    return [rows[pivot_of[c]][n] if c in pivot_of else Fraction(0) for c in range(n)]

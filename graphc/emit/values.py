@@ -21,13 +21,11 @@ by coincidence of the first use (16 is ``c`` and also the input's channels) is t
 
 from __future__ import annotations
 
-from fractions import Fraction
-
 from graphc import ast as A
 from graphc.emit import pyfmt
 from graphc.emit.names import Namespace, legal
 from graphc.emit.plan import ClassPlan, Param
-from graphc.emit.provenance import Trials
+from graphc.emit.provenance import Trials, solve_exact, value_expr
 from graphc.graph import Node, Program, Repeat, Scope
 from graphc.layers.base import Ctor
 
@@ -219,7 +217,7 @@ class Constructors:
                 kept[var] = col
         if not kept:
             return None
-        coefs = _solve_exact([kept[v] for v in kept], values)
+        coefs = solve_exact([kept[v] for v in kept], values)
         if coefs is None:
             return None
         terms = [(int(c), v) for c, v in zip(coefs, kept) if c != 0]
@@ -311,7 +309,7 @@ class Constructors:
                 if c is not None:
                     if self._const_free(c, plan, scope, False):
                         return subst(c.expr, c.span, depth + 1)
-                    return _value_expr(c.value, x.span)
+                    return value_expr(c.value, x.span)
                 return A.Name(self.const_ref(x.id), x.span)
             if t is A.BinOp:
                 return A.BinOp(x.op, subst(x.left, at, depth), subst(x.right, at, depth), x.span)
@@ -427,32 +425,6 @@ def _same_all(a: list, b: list) -> bool:
     return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
 
 
-def _solve_exact(columns: list[list[int]], target: list[int]) -> list[Fraction] | None:
-    """x with sum(x[k] * columns[k][i]) == target[i] for every i, or None.  A column that is
-    a combination of those before it (a size the block ties to others: the skip input twice
-    as wide as x) gets 0, so the solution is unique: the earlier columns are preferred."""
-    n, m = len(columns), len(target)
-    rows = [[Fraction(col[i]) for col in columns] + [Fraction(target[i])] for i in range(m)]
-    pivot_of: dict[int, int] = {}  # column -> its pivot row
-    r = 0
-    for c in range(n):
-        p = next((i for i in range(r, m) if rows[i][c] != 0), None)
-        if p is None:
-            continue  # dependent on the columns before: left out
-        rows[r], rows[p] = rows[p], rows[r]
-        pivot = rows[r][c]
-        rows[r] = [x / pivot for x in rows[r]]
-        for i in range(m):
-            if i != r and rows[i][c] != 0:
-                f = rows[i][c]
-                rows[i] = [x - f * y for x, y in zip(rows[i], rows[r])]
-        pivot_of[c] = r
-        r += 1
-    if any(row[n] != 0 for row in rows[r:]):
-        return None  # inconsistent: no such sum
-    return [rows[pivot_of[c]][n] if c in pivot_of else Fraction(0) for c in range(n)]
-
-
 def _rel(node: Node) -> str:
     """A node's path inside the scope that holds it (``conv1``, ``layers.0``)."""
     sid = node.scope.id
@@ -468,12 +440,6 @@ def _find(scope: Scope, rel: str) -> Scope:
         else:
             it = next(i for i in it.items if i.name == part)
     return it
-
-
-def _value_expr(value, span) -> A.Expr:
-    from graphc.emit.provenance import _expr
-
-    return _expr(value, span)
 
 
 def _names_in(e) -> set[str]:
