@@ -138,13 +138,14 @@ def test_generated_code_is_ruff_clean(built):
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_output_is_deterministic_across_runs_and_hash_seeds(tmp_path):
+@pytest.mark.parametrize("stem", ["resnet18", "unet", "transformer_classifier"])
+def test_output_is_deterministic_across_runs_and_hash_seeds(tmp_path, stem):
     outs = []
     for seed in ("0", "1", "12345"):
         d = tmp_path / seed
-        proc = run_graphc("build", MODELS / "resnet18.model", "-o", d, env={"PYTHONHASHSEED": seed})
+        proc = run_graphc("build", MODELS / f"{stem}.model", "-o", d, env={"PYTHONHASHSEED": seed})
         assert proc.returncode == 0
-        outs.append((d / "resnet18.py").read_bytes())
+        outs.append((d / f"{stem}.py").read_bytes())
     assert outs[0] == outs[1] == outs[2]
 
 
