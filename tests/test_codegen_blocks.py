@@ -37,6 +37,8 @@ USES = [
     (MODELS / "mobilenet_v2.model", "InvertedResidualAdd", {"c": 6, "t": 2}, [(2, 6, 8, 8)]),
     (MODELS / "resnet50.model", "Bottleneck", {"c": 5}, [(2, 20, 6, 6)]),
     (MODELS / "resnet50.model", "BottleneckDown", {"in_channels": 7, "c": 5, "stride": 2}, [(2, 7, 6, 6)]),
+    (CASES / "block_one_tensor_twice.model", "Pair", {"in_channels": 9, "c": 12, "g": 3},
+     [(2, 9, 5, 5), (2, 9, 5, 5)]),
     # blocks used once, where the first use's sizes agree by chance
     (CASES / "single_use_block_sizes.model", "Stem", {"in_channels": 3, "c": 8}, [(2, 3, 8, 8)]),
     (CASES / "single_use_block_sizes.model", "Residual", {"c": 8}, [(2, 8, 5, 5)]),

@@ -65,7 +65,10 @@ class Emitter:
 
     # ------------------------------------------------------------ forward
     def _forward_lines(self, plan: ClassPlan) -> tuple[list[str], list[str]]:
-        s0 = plan.instances[0]
+        # a use that passes one tensor to two inputs cannot tell them apart (add(a, b) would
+        # read a + a): write forward from a use or trial whose inputs are distinct tensors
+        s0 = next((s for s in plan.observed if len({r for _, r in s.inputs}) == len(s.inputs)),
+                  plan.instances[0])
         var: dict[ValueRef, str] = {}
         params = []
         for name, ref in s0.inputs:
