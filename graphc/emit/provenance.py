@@ -148,10 +148,13 @@ class Trials:
         body.append(A.OutputDecl(outs, span))
         model = A.ModelDef(A.Name(fresh("Trial"), span), tuple(body), span)
         blocks = tuple(self.prog.blocks[k] for k in _kinds(s0))
-        prog, diags = self._lower(A.File(self.prog.path, blocks + (model,), span))
-        if prog is None or any(d.severity == "error" for d in diags):
-            return None
-        if any(d.severity == "error" for d in infer(prog)):
+        try:
+            prog, diags = self._lower(A.File(self.prog.path, blocks + (model,), span))
+            if prog is None or any(d.severity == "error" for d in diags):
+                return None
+            if any(d.severity == "error" for d in infer(prog)):
+                return None
+        except Exception:  # noqa: BLE001 - values no file wrote tripped a layer: the trial says nothing
             return None
         scope = next((it for it in prog.root.items if isinstance(it, Scope)), None)
         if scope is None:
