@@ -15,7 +15,7 @@ A value in a class's ``__init__`` is written, by preference, as:
    solved exactly from the uses and trials and checked against all of them;
 5. else a derived parameter of its own (``fc_in_features``), passed by the caller.
 
-Trials double one parameter or input size at a time, so a value that 2 and 3 give only
+Trials change one parameter or input size at a time, so a value that 2 and 3 give only
 by coincidence of the first use (16 is ``c`` and also the input's channels) is told apart.
 """
 
@@ -49,7 +49,7 @@ class Constructors:
     def __init__(self, prog: Program, ns: Namespace, trials: Trials):
         self.prog, self.ns, self.trials = prog, ns, trials
         self.plan_of: dict[int, ClassPlan] = {}   # id(block scope) -> its class
-        self._free: dict[int, bool] = {}           # id(block constant) -> it uses a free name
+        self._free: dict[tuple, bool] = {}         # (id(block constant), params only) -> it uses a free name
         self.const_names: dict[str, str] = {}      # top-level constant -> its Python name
         self.used_consts: set[str] = set()
 
