@@ -163,4 +163,4 @@ def build_module(model_file: Path, out_dir: Path):
 
 
 def model_class(mod):
-    return getattr(mod, mod.__all__[0])
+    return mod.MODEL

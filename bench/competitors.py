@@ -14,7 +14,7 @@ tool, path = sys.argv[1], sys.argv[2]
 spec = importlib.util.spec_from_file_location("generated", path)
 mod = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(mod)
-cls = getattr(mod, mod.__all__[0])
+cls = mod.MODEL
 inputs = mod.example_inputs(1)
 
 if tool == "torchinfo":  # runs a real forward pass with hooks on every module

@@ -85,7 +85,7 @@ class Compilation:
 
         # the file name only labels tracebacks; text() keeps NUL and surrogates out of it
         exec(builtins.compile(code, f"<graphc:{text(self.source.path)}>", "exec"), namespace)
-        return namespace[namespace["__all__"][0]]()
+        return namespace["MODEL"]()
 
 
 @contextlib.contextmanager

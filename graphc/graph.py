@@ -119,6 +119,7 @@ class Program:
     train_env: Any = None                    # its constant scope (for evaluating settings)
     training: Any = None                     # graphc.training.TrainSpec, once checked
     init_rules: dict = field(default_factory=dict)  # the init section: key -> (Init, span)
+    file: A.File | None = None               # the syntax tree it was lowered from
 
     @cached_property
     def graph(self):

@@ -138,13 +138,14 @@ def test_generated_code_is_ruff_clean(built):
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_output_is_deterministic_across_runs_and_hash_seeds(tmp_path):
+@pytest.mark.parametrize("stem", ["resnet18", "unet", "transformer_classifier"])
+def test_output_is_deterministic_across_runs_and_hash_seeds(tmp_path, stem):
     outs = []
     for seed in ("0", "1", "12345"):
         d = tmp_path / seed
-        proc = run_graphc("build", MODELS / "resnet18.model", "-o", d, env={"PYTHONHASHSEED": seed})
+        proc = run_graphc("build", MODELS / f"{stem}.model", "-o", d, env={"PYTHONHASHSEED": seed})
         assert proc.returncode == 0
-        outs.append((d / "resnet18.py").read_bytes())
+        outs.append((d / f"{stem}.py").read_bytes())
     assert outs[0] == outs[1] == outs[2]
 
 
@@ -185,7 +186,7 @@ def test_hostile_names_are_made_safe(tmp_path):
     path = tmp_path / "hostile.py"
     path.write_text(code)
     mod = import_generated(path, "hostile_gen")
-    model = getattr(mod, mod.__all__[0])()
+    model = mod.MODEL()
     assert tuple(model(*mod.example_inputs()).shape) == (2, 3)
 
 
@@ -224,12 +225,16 @@ def test_blocks_become_classes_with_parameters(built):
 
 def test_inferred_sizes_are_written_as_the_block_writes_them(built):
     """An inferred in_channels equal to an argument written in the block (the out_channels
-    one layer before, ``inp * t``) is passed as that expression, not as an extra parameter."""
+    one layer before, ``inp * t``) is passed as that expression, not as an extra parameter;
+    the input's channels, which the block does not tie to ``inp``, are a parameter of their own."""
     _, mod, path = built["mobilenet_v2"]
     text = path.read_text()
-    assert "def __init__(self, inp, c, stride=1, t=6):" in text
+    assert "def __init__(self, in_channels, inp, c, stride=1, t=6):" in text
+    assert "ConvBN(in_channels, inp * t, k=1)" in text
     assert "ConvBN(inp * t, inp * t, stride=stride, groups=inp * t)" in text
     assert "nn.Conv2d(inp * t, c, 1, bias=False)" in text
     # so the class works for sizes no instance of the model uses
-    blk = mod.InvertedResidual(8, 12, stride=2, t=3)
+    blk = mod.InvertedResidual(8, 8, 12, stride=2, t=3)
     assert tuple(blk(torch.zeros(1, 8, 16, 16)).shape) == (1, 12, 8, 8)
+    blk = mod.InvertedResidual(5, 8, 12, stride=2, t=3)  # in .model too: x need not have inp channels
+    assert tuple(blk(torch.zeros(1, 5, 16, 16)).shape) == (1, 12, 8, 8)

@@ -36,7 +36,7 @@ def test_case_runs_as_checked(path):
     code = comp.python_source()
     ns: dict = {}
     exec(compile(code, str(path), "exec"), ns)
-    model = ns[ns["__all__"][0]]()
+    model = ns["MODEL"]()
     with torch.no_grad():
         out = model(*ns["example_inputs"](batch_size=3))
     outs = out if isinstance(out, tuple) else (out,)

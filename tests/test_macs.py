@@ -32,7 +32,7 @@ def test_total_macs_equal_flop_counter(path, tmp_path):
     gen = tmp_path / f"{path.stem}.py"
     gen.write_text(comp.python_source())
     mod = import_generated(gen, f"macs_{path.stem}")
-    model = getattr(mod, mod.__all__[0])().train()
+    model = mod.MODEL().train()
     counter = FlopCounterMode(display=False)
     with counter:
         model(*mod.example_inputs(batch_size=2))

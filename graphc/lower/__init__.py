@@ -16,6 +16,8 @@ One Lowerer does it, its methods by concern in the modules of this package:
 
 from __future__ import annotations
 
+from typing import Any
+
 from graphc import ast as A
 from graphc.errors import Diagnostic, diag
 from graphc.graph import Node, Program, Scope
@@ -123,8 +125,28 @@ def lower(file: A.File, bindings: dict[str, int] | None = None) -> tuple[Program
     lw = Lowerer(file)
     lw.bindings = dict(bindings or {})
     prog = lw.run()
+    if prog is not None:
+        prog.file = file  # the emitter writes the top-level constants as they are written
     return prog, lw.diags
 
 
-__all__ = ["lower", "Lowerer", "REGISTRY", "DTYPES", "RESERVED_WORDS", "MAX_REPEAT", "MAX_NODES",
+def lowerer_with_constants(consts: dict[str, Any], path: str):
+    """A function ``lower_file(file) -> (Program | None, diagnostics)`` that lowers files of
+    blocks and one model against the top-level constants ``consts`` (name -> value, as
+    ``Program.consts`` holds them), bound once for every call, instead of evaluating const
+    definitions (the files hold none).  graphc.emit.provenance lowers single uses of a block
+    this way, many times, without paying for the constants of the file again."""
+    shared = _Env()
+    span = Span(path, 1, 1, 1, 2)
+    shared.names.update((name, _Const(value, None, span)) for name, value in consts.items())
+
+    def lower_file(file: A.File) -> tuple[Program | None, list[Diagnostic]]:
+        lw = Lowerer(file)
+        lw.globals = _Env(shared)  # what lowering binds at top level goes here, not in ``shared``
+        return lw.run(), lw.diags
+
+    return lower_file
+
+
+__all__ = ["lower", "lowerer_with_constants", "Lowerer", "REGISTRY", "DTYPES", "RESERVED_WORDS", "MAX_REPEAT", "MAX_NODES",
            "MAX_BLOCK_DEPTH", "MAX_STATEMENTS", "HINT_BUDGET", "MAX_EVAL_STEPS"]

@@ -16,7 +16,8 @@ training script are checked:
   equal once string constants are masked — so the text changed nothing but string
   values; where the text is a value the script uses (a path, a column, an array key),
   it reaches the script as that exact string;
-- name places (models, blocks, inputs, values, labels, constants, block parameters):
+- name places (models, blocks, inputs, values, labels, constants — module-level names of
+  the generated module, in input shapes, block defaults and other constants — block parameters):
   every name is a legal identifier that shadows nothing the generated code uses, the
   model class imported into the training script is not rebound there, and the module
   is named like no module the generated code imports.
@@ -158,7 +159,8 @@ TEXT_PLACES = {
 BENIGN = "placeholder"
 
 NAMED = """const {c} = 4
-block {b}({p}, {q}=2) {{
+const {c2} = {c} // 2
+block {b}({p}, {q}={c2}) {{
     input {i}
     {v} = {i} -> {l}: Linear({p}) -> ReLU -> Linear({q})
     output {v}
@@ -174,7 +176,7 @@ model {m} {{
     }}
 }}
 """
-NAME_SLOTS = ("c", "b", "p", "q", "i", "v", "l", "l2", "m")
+NAME_SLOTS = ("c", "c2", "b", "p", "q", "i", "v", "l", "l2", "m")
 
 
 def named_model(rng: random.Random) -> str:

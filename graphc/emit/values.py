@@ -1,0 +1,457 @@
+"""Constructor values of generated classes: literals, parameters, expressions, constants.
+
+A value in a class's ``__init__`` is written, by preference, as:
+
+1. the expression written in the ``.model`` file at that place, when it uses a block
+   parameter or a top-level constant (``Conv2d(c * t, ...)``, ``Linear(hidden)``), with
+   block constants replaced by their expressions and top-level constants by their names;
+2. a literal, when the value is the same in every use and every trial of the class
+   (graphc.emit.provenance): it depends on no parameter and no input size;
+3. a block parameter, an expression written elsewhere in the block (an inferred
+   ``in_channels`` is most often the ``out_channels`` written one layer before), or an
+   input size (a derived parameter of the class), whichever gives the value in every use
+   and every trial;
+4. a sum of those with small integer factors (``c + skip_channels``, ``2 * hidden``),
+   solved exactly from the uses and trials and checked against all of them;
+5. else a derived parameter of its own (``fc_in_features``), passed by the caller.
+
+Trials change one parameter or input size at a time, so a value that 2 and 3 give only
+by coincidence of the first use (16 is ``c`` and also the input's channels) is told apart.
+"""
+
+from __future__ import annotations
+
+from graphc import ast as A
+from graphc import pyfmt
+from graphc.emit.plan import ClassPlan, Param
+from graphc.emit.provenance import Trials, solve_exact, value_expr
+from graphc.expr import names as expr_names
+from graphc.graph import Node, Program, Repeat, Scope
+from graphc.layers.base import Ctor
+from graphc.names import Namespace, legal
+
+#: A written expression is inlined with its block constants replaced by their expressions
+#: unless that makes it longer than this, or nests more constants than INLINE_MAX_DEPTH;
+#: then the value itself is passed (a literal, or a constructor argument of the class), so
+#: constants that each use the one before twice cannot make the code exponentially long.
+INLINE_MAX_CHARS = 200
+INLINE_MAX_DEPTH = 16
+#: A sum (rule 4) has at most this many terms, each factor at most this large.
+MAX_TERMS, MAX_FACTOR = 3, 8
+
+
+class TooLong(Exception):
+    """An expression past INLINE_MAX_CHARS or INLINE_MAX_DEPTH."""
+
+
+class Constructors:
+    """Writes the ``__init__`` bodies and constructor calls of every class."""
+
+    def __init__(self, prog: Program, ns: Namespace, trials: Trials):
+        self.prog, self.ns, self.trials = prog, ns, trials
+        self.plan_of: dict[int, ClassPlan] = {}   # id(block scope) -> its class
+        self._free: dict[tuple, bool] = {}         # (id(block constant), params only) -> it uses a free name
+        self.const_names: dict[str, str] = {}      # top-level constant -> its Python name
+        self.used_consts: set[str] = set()
+
+    # ------------------------------------------------------- constants
+    def name_constants(self) -> None:
+        """Python names for the top-level constants: upper case, legal, unique."""
+        for name in self.prog.consts:
+            self.const_names[name] = self.ns.fresh(name.upper())
+
+    def constant_lines(self) -> list[str]:
+        """``HIDDEN = 128`` for every top-level constant the code uses, and those they use,
+        in the order of the file, each as written (or as its value, if that is too long)."""
+        defs = {it.name.id: it for it in self.prog.file.items if isinstance(it, A.ConstDef)} \
+            if self.prog.file is not None else {}
+        for name in reversed(list(self.prog.consts)):  # a constant uses only those above it
+            if name in self.used_consts and name in defs:
+                self.used_consts |= _names_in(defs[name].value) & set(self.prog.consts)
+        lines = []
+        for name in self.prog.consts:
+            if name not in self.used_consts:
+                continue
+            value = pyfmt.literal(self.prog.consts[name])
+            if name in defs and _names_in(defs[name].value):
+                text = pyfmt.expr(defs[name].value, lambda n: self.const_names[n])
+                value = text if len(text) <= INLINE_MAX_CHARS else value
+            lines.append(f"{self.const_names[name]} = {value}")
+        return lines
+
+    def const_ref(self, name: str) -> str:
+        self.used_consts.add(name)
+        return self.const_names[name]
+
+    # ------------------------------------------------------- parameters
+    def param(self, plan: ClassPlan, name: str) -> str:
+        """A block parameter's name in the generated constructor: legal, unique in the block
+        (``list`` and ``list_`` both become ``list_`` by legal()), and not the name of a class,
+        a constant or an import of the module (a constructor builds the classes of its blocks)."""
+        if not plan.param_names:
+            for bp in plan.block_params:
+                legal_name = legal(bp.name.id)
+                while legal_name in self.ns.taken or legal_name in plan.param_names.values():
+                    legal_name += "_"
+                plan.param_names[bp.name.id] = legal_name
+        return plan.param_names[name]
+
+    def plan_params(self, plan: ClassPlan) -> None:
+        """The class's parameters: derived ones (collected by a dry run of its constructor),
+        then the block's, required before those with defaults."""
+        self.ctor_lines(plan)
+        required, optional = [], []
+        for bp in plan.block_params:
+            p = Param(self.param(plan, bp.name.id), ("arg", bp.name.id))
+            if bp.default is not None:
+                p.has_default = True
+                p.default = self.prog.block_defaults[plan.block.name.id][bp.name.id]
+                optional.append(p)
+            else:
+                required.append(p)
+        plan.params = [p for p in plan.params if p.derived] + required + optional
+
+    def default_src(self, plan: ClassPlan, p: Param) -> str:
+        """A parameter's default: as written when it uses top-level constants."""
+        bp = next(b for b in plan.block_params if b.name.id == p.source[1])
+        if _names_in(bp.default) and _names_in(bp.default) <= set(self.prog.consts):
+            return pyfmt.expr(bp.default, self.const_ref)
+        return pyfmt.literal(p.default)
+
+    def param_value(self, p: Param, scope: Scope):
+        """The value of parameter ``p`` of a class in one of its uses or trials."""
+        kind = p.source[0]
+        if kind == "arg":
+            return scope.args.get(p.source[1])
+        if kind == "in":
+            _, j, d = p.source
+            t = self.trials.type_of(scope, scope.inputs[j][1])
+            return t.shape[d] if t is not None and len(t.shape) >= -d else None
+        if kind == "node":
+            n = self.trials.node(scope, p.source[1])
+            v = n.ctor if n is not None else None
+            for k in p.source[2]:
+                v = (v.kwargs if isinstance(v, Ctor) else v or {}).get(k)
+            return v
+        _, rel, child_param = p.source  # "sub": a value the class of a nested use takes
+        return self.param_value(child_param, _find(scope, rel))
+
+    def _derived(self, plan: ClassPlan, key: tuple, want: str) -> str:
+        if key not in plan.derived_keys:
+            taken = {p.name for p in plan.params} | {self.param(plan, p.name.id) for p in plan.block_params}
+            name = Namespace(taken | self.ns.taken).fresh(want)  # never a class's name
+            plan.derived_keys[key] = name
+            plan.params.append(Param(name, key))
+        return plan.derived_keys[key]
+
+    # ------------------------------------------------------- values
+    def value_src(self, plan: ClassPlan, scopes: list[Scope], values: list, written: A.Expr | None,
+                  key: str, slot: tuple, own: str) -> str:
+        """Source for one constructor value of ``plan``: ``values`` in its ``scopes`` (uses, then
+        trials); ``written`` the expression at that place; ``slot`` and ``own`` the key and the
+        name of the derived parameter that passes it when nothing else gives it."""
+        if written is not None and self.uses_free(written, plan, scopes[0]):
+            try:
+                return self.render(written, plan, scopes[0])
+            except TooLong:
+                pass  # the values themselves, below
+        if all(_same(v, values[0]) for v in values) or plan.is_model:
+            return pyfmt.literal(values[0])
+        for bp in plan.block_params:
+            if _same_all([s.args.get(bp.name.id) for s in scopes], values):  # 2.0 is not 2 here
+                return self.param(plan, bp.name.id)
+        for expr, vals in self.written_values(plan, scopes):
+            if _same_all(vals, values):
+                try:
+                    return self.render(expr, plan, scopes[0])
+                except TooLong:
+                    break
+        sizes = self.input_sizes(plan, scopes)
+        for var, vals in sizes.items():
+            if _same_all(vals, values):
+                return self._derived(plan, var, key if var[1] == 0 else self._size_name(plan, var))
+        terms = self.solve(plan, scopes, values, sizes)
+        if terms is not None:
+            return self.sum_src(plan, terms)
+        return self._derived(plan, slot, own)
+
+    def _size_name(self, plan: ClassPlan, var: tuple) -> str:
+        _, j, d = var
+        s0 = plan.instances[0]
+        name, ref = s0.inputs[j]
+        rank = len(self.prog.type_of(ref).shape)
+        what = "channels" if rank >= 3 and rank + d == 1 else "features" if d == -1 else f"size{rank + d}"
+        return f"{s0.legal_of.get(name, legal(name))}_{what}"
+
+    def input_sizes(self, plan: ClassPlan, scopes: list[Scope]) -> dict[tuple, list]:
+        """("in", input, dim) -> that size in each scope, for every integer size of an input."""
+        out = {}
+        for j, (_, ref) in enumerate(scopes[0].inputs):
+            t0 = self.trials.type_of(scopes[0], ref)
+            for d in range(-1, -len(t0.shape) - 1, -1) if t0 is not None else ():
+                dims = []
+                for s in scopes:
+                    t = self.trials.type_of(s, s.inputs[j][1])
+                    dims.append(t.shape[d] if t is not None and len(t.shape) >= -d else None)
+                if all(type(x) is int for x in dims):
+                    out[("in", j, d)] = dims
+        return out
+
+    def solve(self, plan: ClassPlan, scopes: list[Scope], values: list, sizes: dict,
+              existing: bool = False) -> list[tuple[int, tuple]] | None:
+        """``values`` as a sum of integer parameters and input sizes with small integer factors,
+        exact in every scope, and the only such sum: [(factor, variable)], or None.  With
+        ``existing``, only parameters the class already has."""
+        if not all(type(v) is int for v in values):
+            return None
+        columns: dict[tuple, list] = {}
+        for bp in plan.block_params:
+            col = [s.args.get(bp.name.id) for s in scopes]
+            if all(type(v) is int for v in col):
+                columns[("arg", bp.name.id)] = col
+        for var, col in sizes.items():
+            if not existing or var in plan.derived_keys:
+                columns[var] = col
+        kept: dict[tuple, list] = {}
+        for var, col in columns.items():  # a variable that never moved says nothing
+            if len(set(col)) > 1 and col not in kept.values():
+                kept[var] = col
+        if not kept:
+            return None
+        coefs = solve_exact([kept[v] for v in kept], values)
+        if coefs is None:
+            return None
+        terms = [(int(c), v) for c, v in zip(coefs, kept) if c != 0]
+        if not 1 <= len(terms) <= MAX_TERMS or any(c.denominator != 1 or abs(c) > MAX_FACTOR for c in coefs):
+            return None
+        if len(terms) == 1 and terms[0][0] == 1:
+            return None  # one variable as it is: matched above, or not (a trial disagrees)
+        return terms
+
+    def sum_src(self, plan: ClassPlan, terms: list[tuple[int, tuple]]) -> str:
+        out = ""
+        for c, var in sorted(terms, key=lambda t: t[0] < 0):  # positive terms first
+            name = self.param(plan, var[1]) if var[0] == "arg" else \
+                self._derived(plan, var, self._size_name(plan, var))
+            text = name if abs(c) == 1 else f"{abs(c)} * {name}"
+            out += (" - " if c < 0 else " + ") + text if out else ("-" if c < 0 else "") + text
+        return out
+
+    def written_values(self, plan: ClassPlan, scopes: list[Scope]) -> list[tuple[A.Expr, list]]:
+        """(expression, its value in each of ``scopes``) for every argument written in the
+        block's body that uses a block parameter, in the order written."""
+        out: list[tuple[A.Expr, list]] = []
+
+        def walk(items_per_scope: list[list]) -> None:
+            for column in zip(*items_per_scope):
+                it = column[0]
+                if isinstance(it, Repeat):
+                    for i in range(len(it.members)):
+                        walk([[r.members[i]] for r in column])
+                    continue
+                for key, expr in it.arg_exprs.items():
+                    if isinstance(it, Node):
+                        vals = [n.ctor.get(key) if n.ctor else None for n in column]
+                    else:
+                        vals = [sc.args.get(key) for sc in column]
+                    if None not in vals and self.uses_free(expr, plan, scopes[0], params_only=True):
+                        out.append((expr, vals))
+
+        walk([s.items for s in scopes])
+        return out
+
+    # ------------------------------------------------------- expressions
+    def uses_free(self, e: A.Expr, plan: ClassPlan, scope: Scope, params_only: bool = False) -> bool:
+        """Whether ``e`` uses a block parameter or a top-level constant (``params_only``: a
+        block parameter), directly or through block constants."""
+        for n in _names_in(e):
+            c = _visible_const(scope, n, e.span)
+            if n in plan.block_param_names or (c is None and not params_only and n in self.prog.consts):
+                return True
+            if c is not None and self._const_free(c, plan, scope, params_only):
+                return True
+        return False
+
+    def _const_free(self, const, plan: ClassPlan, scope: Scope, params_only: bool) -> bool:
+        """uses_free() for a block constant, iterative and memoized: a chain of constants may
+        be thousands long, and each may use the one before several times."""
+        memo, todo = self._free, [const]
+        while todo:
+            c = todo[-1]
+            if (id(c), params_only) in memo:
+                todo.pop()
+                continue
+            names = _names_in(c.expr)
+            deps = [d for n in names if (d := _visible_const(scope, n, c.span)) is not None]
+            direct = bool(names & plan.block_param_names) or (not params_only and any(
+                n in self.prog.consts and _visible_const(scope, n, c.span) is None for n in names))
+            pending = [d for d in deps if (id(d), params_only) not in memo]
+            if pending and not direct:
+                todo += pending  # defined above c: no cycles
+                continue
+            memo[id(c), params_only] = direct or any(memo[id(d), params_only] for d in deps)
+            todo.pop()
+        return memo[id(const), params_only]
+
+    def render(self, e: A.Expr, plan: ClassPlan, scope: Scope) -> str:
+        """``e`` as Python: block parameters by their names, top-level constants by theirs,
+        block constants that use either replaced by their expressions, others by their values."""
+        budget = [INLINE_MAX_CHARS]
+
+        def subst(x: A.Expr, at, depth: int) -> A.Expr:
+            budget[0] -= 1
+            if budget[0] < 0 or depth > INLINE_MAX_DEPTH:
+                raise TooLong()
+            t = type(x)
+            if t is A.Name:
+                if x.id in plan.block_param_names:
+                    return A.Name(self.param(plan, x.id), x.span)
+                c = _visible_const(scope, x.id, at)
+                if c is not None:
+                    if self._const_free(c, plan, scope, False):
+                        return subst(c.expr, c.span, depth + 1)
+                    return value_expr(c.value, x.span)
+                return A.Name(self.const_ref(x.id), x.span)
+            if t is A.BinOp:
+                return A.BinOp(x.op, subst(x.left, at, depth), subst(x.right, at, depth), x.span)
+            if t is A.Neg:
+                return A.Neg(subst(x.operand, at, depth), x.span)
+            if t is A.TupleLit or t is A.ListLit:
+                return t(tuple(subst(i, at, depth) for i in x.items), x.span)
+            return x
+
+        text = pyfmt.expr(subst(e, e.span, 0), lambda n: n)
+        if len(text) > INLINE_MAX_CHARS:
+            raise TooLong()
+        return text
+
+    # ------------------------------------------------------- constructors
+    def node_ctor(self, plan: ClassPlan, nodes: list[Node]) -> str:
+        n0 = nodes[0]
+        layer = n0.layer
+        defaults = layer.ctor_defaults()
+        args, kwargs = [], []
+        scopes = [n.scope for n in nodes]
+        for idx, key in enumerate(n0.ctor):
+            values = [n.ctor.get(key) for n in nodes]
+            written = _written(nodes, key, values)
+            if idx >= layer.ctor_positional and key in defaults and all(_same(v, defaults[key]) for v in values) \
+                    and (written is None or not self.uses_free(written, plan, scopes[0])):
+                continue
+            src = self._slot(plan, nodes, scopes, (key,), values, written)
+            if idx < layer.ctor_positional:
+                args.append(src)
+            else:
+                kwargs.append((key, src))
+        return pyfmt.call(layer.torch_name, args, kwargs)
+
+    def _slot(self, plan: ClassPlan, nodes: list[Node], scopes: list[Scope], path: tuple, values: list,
+              written: A.Expr | None) -> str:
+        v0 = values[0]
+        if isinstance(v0, Ctor) and all(
+                isinstance(v, Ctor) and v.func == v0.func and list(v.kwargs) == list(v0.kwargs) for v in values):
+            parts = []
+            for k in v0.kwargs:
+                sub = [v.kwargs[k] for v in values]
+                parts.append((k, self._slot(plan, nodes, scopes, path + (k,), sub, _written(nodes, k, sub))))
+            return pyfmt.call(v0.func, [], parts)
+        rel = _rel(nodes[0])
+        return self.value_src(plan, scopes, values, written, path[-1], ("node", rel, path),
+                              f"{nodes[0].name}_{path[-1]}")
+
+    def scope_ctor(self, plan: ClassPlan, subs: list[Scope]) -> str:
+        child = self.plan_of[id(subs[0])]
+        parents = [s.parent for s in subs]
+        args, kwargs = [], []
+        for p in child.params:
+            values = [self.param_value(p, s) for s in subs]
+            written = subs[0].arg_exprs.get(p.source[1]) if not p.derived else None
+            if p.has_default and written is None and all(_same(v, p.default) for v in values):
+                continue
+            src = self.value_src(plan, parents, values, written, p.name, ("sub", subs[0].id[len(parents[0].id):]
+                                 .lstrip("."), p), f"{subs[0].name}_{p.name}")
+            if p.has_default:
+                kwargs.append((p.name, src))
+            else:
+                args.append(src)
+        return pyfmt.call(child.name, args, kwargs)
+
+    def item_ctor(self, plan: ClassPlan, items: list) -> str | None:
+        it = items[0]
+        if isinstance(it, Node):
+            return self.node_ctor(plan, items) if it.has_module else None
+        if isinstance(it, Scope):
+            return self.scope_ctor(plan, items)
+        # Repeat: one constructor per member, across uses and trials
+        members = [self.item_ctor(plan, [r.members[i] for r in items]) for i in range(len(it.members))]
+        if all(m == members[0] for m in members) and len(members) > 4:
+            return f"nn.Sequential(*[{members[0]} for _ in range({len(members)})])"
+        inner = "".join(f"\n            {m}," for m in members)
+        return f"nn.Sequential({inner}\n        )"
+
+    def ctor_lines(self, plan: ClassPlan) -> list[str]:
+        scopes = plan.observed
+        lines = []
+        for i, it in enumerate(scopes[0].items):
+            src = self.item_ctor(plan, [s.items[i] for s in scopes])
+            if src is not None:
+                lines += pyfmt.wrap(f"self.{it.name} = ", src, "        ") if "\n" not in src else \
+                    [f"        self.{it.name} = {src}"]
+        return lines
+
+
+def _written(nodes: list[Node], key: str, values: list) -> A.Expr | None:
+    """The expression written for ``key`` at these nodes, if it is what gives ``values``
+    (a layer may fill in or change a constructor value)."""
+    e = nodes[0].arg_exprs.get(key)
+    if e is None or any(n.params is None or not _same(getattr(n.params, key, _MISSING), v)
+                        for n, v in zip(nodes, values)):
+        return None
+    return e
+
+
+_MISSING = object()
+
+
+def _same(a, b) -> bool:
+    """Equal values of equal types (1 == 1.0 == True in Python)."""
+    if type(a) is not type(b):
+        return False
+    if type(a) is tuple:
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def _same_all(a: list, b: list) -> bool:
+    return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+
+
+def _rel(node: Node) -> str:
+    """A node's path inside the scope that holds it (``conv1``, ``layers.0``)."""
+    sid = node.scope.id
+    return node.id[len(sid) + 1:] if sid else node.id
+
+
+def _find(scope: Scope, rel: str) -> Scope:
+    """The nested scope at path ``rel`` of ``scope``."""
+    it = scope
+    for part in rel.split("."):
+        if isinstance(it, Repeat):
+            it = it.members[int(part)]
+        else:
+            it = next(i for i in it.items if i.name == part)
+    return it
+
+
+def _names_in(e) -> set[str]:
+    return set(expr_names(e))
+
+
+def _visible_const(scope: Scope, name: str, at):
+    """Block constant ``name`` of ``scope`` where it is defined before span ``at``, else None
+    (the name is then a top-level constant: in ``const a = a + 1`` the right ``a``, and any
+    use above a block constant that shadows a top-level one)."""
+    c = scope.consts.get(name)
+    if c is None or getattr(c, "expr", None) is None or (c.span.line, c.span.col) >= (at.line, at.col):
+        return None
+    return c
