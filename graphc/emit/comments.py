@@ -7,9 +7,11 @@ can end the line early):
 - a paragraph at the top of the file, set apart from the first definition by a blank line,
   goes below the module docstring;
 - a comment inside a body goes above the forward line of the first call written after
-  it; a comment at the end of a line goes above the line of the last call that starts
-  before it on that line (``-> pool: MaxPool2d(2)  # 8×8 -> 4×4``);
-- comments after the last call of a body go above its ``return``.
+  it; a comment at the end of a line goes above the forward line of the first call on
+  that line (``-> pool: MaxPool2d(2)  # 8×8 -> 4×4``);
+- comments after the last call of a body go above its ``return``;
+- the comments right above a top-level constant, or at the end of its line, go above its
+  module-level constant (``HIDDEN = 128``), when the code uses it.
 
 Comments inside ``train { }`` and ``init { }`` describe the training set-up and the
 initialization, which the generated module does not spell out line by line: they are
@@ -30,6 +32,7 @@ class Placed:
     before_def: dict[str, list[str]] = field(default_factory=dict)        # block / model name ->
     at_call: dict[tuple[int, int], list[str]] = field(default_factory=dict)  # a call's (line, col) ->
     before_return: dict[str, list[str]] = field(default_factory=dict)     # block / model name ->
+    before_const: dict[str, list[str]] = field(default_factory=dict)      # top-level constant ->
 
 
 
@@ -60,27 +63,31 @@ def place(file: A.File | None, anchors) -> Placed:
             if c.trailing:
                 same = [a for a in calls if a[0] == c.span.line and a[1] < c.span.col]
                 if same:
-                    placed.at_call.setdefault(same[-1], []).append(_text(c))
+                    placed.at_call.setdefault(same[0], []).append(_text(c))
                     continue
             after = [a for a in calls if a > (c.span.line, c.span.col)]
             if after:
                 placed.at_call.setdefault(after[0], []).append(_text(c))
             else:
                 placed.before_return.setdefault(name, []).append(_text(c))
-    # comments outside every definition: the ones right above a definition are its own
+    # comments outside every definition: the ones right above a definition (or a top-level
+    # constant), and those at the end of a constant's line, are its own
     outside = [c for c in todo if not any(_inside(d.span, c) for d in defs)]
-    starts = {d.span.line: d.name.id for d in defs}
+    consts = [d for d in file.items if isinstance(d, A.ConstDef)]
     taken: set[int] = set()
     by_line = {c.span.line: c for c in outside if not c.trailing}
-    for line, name in sorted(starts.items()):
+    for d in sorted(defs + consts, key=lambda d: d.span.line):
         above = []
-        at = line - 1
+        at = d.span.line - 1
         while at in by_line and id(by_line[at]) not in taken:
             above.insert(0, by_line[at])
             at -= 1
+        if isinstance(d, A.ConstDef):
+            above += [c for c in outside if c.trailing and d.span.line <= c.span.line <= d.span.end_line]
         if above:
             taken.update(id(c) for c in above)
-            placed.before_def[name] = [_text(c) for c in above]
+            table = placed.before_const if isinstance(d, A.ConstDef) else placed.before_def
+            table[d.name.id] = [_text(c) for c in above]
     rest = [c for c in outside if id(c) not in taken]
     placed.module = [_text(c) for c in rest]
     return placed

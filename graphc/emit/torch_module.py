@@ -19,10 +19,11 @@ from functools import cmp_to_key
 
 from graphc import __version__, pyfmt
 from graphc import ast as A
+from graphc.emit.comments import place
 from graphc.emit.plan import ClassPlan, group_blocks, item_inputs, item_outputs
 from graphc.emit.provenance import Trials
 from graphc.emit.values import Constructors, TooLong
-from graphc.graph import Node, Program, ValueRef
+from graphc.graph import Node, Program, Repeat, ValueRef
 from graphc.names import TRAIN_SCRIPT_NAMES, Namespace, legal
 from graphc.shapes import shape_str
 
@@ -53,6 +54,9 @@ class Emitter:
         self.root = ClassPlan(self.model_cls, prog.root.definition, [prog.root])
         self.ctors.name_constants()
         self._planned = False
+        self.comments = place(prog.file, _anchors(prog))
+        self.ctors.comments = self.comments.at_call
+        self.ctors.const_comments = self.comments.before_const
 
     def _plan(self) -> None:
         """Trials and constructor parameters of every class, inner classes first."""
@@ -109,10 +113,14 @@ class Emitter:
                 target += ","  # a one-piece chunk/split returns a 1-tuple: unpack it
             for r, n in zip(outs, names):
                 var[r] = n
-            lines.append((f"        {target} = {expr}", self._comment(plan, i, len(outs))))
-        width = min(max((len(code) for code, _ in lines), default=0), 72)
-        body = [f"{code.ljust(width)}  # {comment}" for code, comment in lines]
+            above = self.comments.at_call.get((it.span.line, it.span.col), [])
+            lines.append((above, f"        {target} = {expr}", self._comment(plan, i, len(outs))))
+        width = min(max((len(code) for _, code, _ in lines), default=0), 72)
+        body = []
+        for above, code, comment in lines:
+            body += [f"        {c}" for c in above] + [f"{code.ljust(width)}  # {comment}"]
         rets = [var[ref] for _, ref in s0.outputs]
+        body += [f"        {c}" for c in self.comments.before_return.get(plan.block.name.id, [])]
         body.append(f"        return {', '.join(rets)}")
         return params, body
 
@@ -134,7 +142,10 @@ class Emitter:
             for s, (arg, default) in syms.items():
                 what = "batch size" if arg == "batch_size" else "size"
                 out.append(f"    {s}: {what}, default {default}")
-        out += [f"Parameters: {total:,}", '"""', "", "import torch", "from torch import nn", ""]
+        out += [f"Parameters: {total:,}", '"""', ""]
+        if self.comments.module:
+            out += [*self.comments.module, ""]
+        out += ["import torch", "from torch import nn", ""]
         classes: list[str] = []
         for plan in self.plans:
             classes += ["", ""] + self._class(plan)
@@ -151,7 +162,7 @@ class Emitter:
 
     def _class(self, plan: ClassPlan) -> list[str]:
         defn = plan.block
-        lines = [f"class {plan.name}(nn.Module):"]
+        lines = [*self.comments.before_def.get(defn.name.id, []), f"class {plan.name}(nn.Module):"]
         if not plan.is_model:
             n = len(plan.instances)
             sig = pyfmt.text(", ".join(p.name.id + (f"={_src_text(p.default)}" if p.default else "")
@@ -315,6 +326,17 @@ class Emitter:
         body = ", ".join(items) + ("," if len(items) == 1 else "")
         lines.append(f"    return ({body})")
         return lines
+
+
+def _anchors(prog: Program):
+    """Where each item the module writes a line for starts: forward lines, and the layers of
+    groups and repeats (their nn.Sequential lines)."""
+    todo = [it for s in prog.scopes() for it in s.items]
+    while todo:
+        it = todo.pop()
+        yield it.span.line, it.span.col
+        if isinstance(it, Repeat):
+            todo += it.members
 
 
 def _attr_path(node_id: str) -> str:

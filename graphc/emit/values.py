@@ -53,6 +53,8 @@ class Constructors:
         self._free: dict[tuple, bool] = {}         # (id(block constant), params only) -> it uses a free name
         self.const_names: dict[str, str] = {}      # top-level constant -> its Python name
         self.used_consts: set[str] = set()
+        self.comments: dict[tuple[int, int], list[str]] = {}  # a call's (line, col) -> comment lines above
+        self.const_comments: dict[str, list[str]] = {}         # a top-level constant -> comment lines above
 
     # ------------------------------------------------------- constants
     def name_constants(self) -> None:
@@ -76,7 +78,7 @@ class Constructors:
             if name in defs and _names_in(defs[name].value):
                 text = pyfmt.expr(defs[name].value, lambda n: self.const_names[n])
                 value = text if len(text) <= INLINE_MAX_CHARS else value
-            lines.append(f"{self.const_names[name]} = {value}")
+            lines += [*self.const_comments.get(name, []), f"{self.const_names[name]} = {value}"]
         return lines
 
     def const_ref(self, name: str) -> str:
@@ -386,7 +388,12 @@ class Constructors:
         members = [self.item_ctor(plan, [r.members[i] for r in items]) for i in range(len(it.members))]
         if all(m == members[0] for m in members) and len(members) > 4:
             return f"nn.Sequential(*[{members[0]} for _ in range({len(members)})])"
-        inner = "".join(f"\n            {m}," for m in members)
+        inner = ""
+        for m, member in zip(members, it.members):
+            at = (member.span.line, member.span.col)
+            if at != (it.span.line, it.span.col):  # a group's layer, not a repeated block's copy
+                inner += "".join(f"\n            {c}" for c in self.comments.get(at, []))
+            inner += f"\n            {m},"
         return f"nn.Sequential({inner}\n        )"
 
     def ctor_lines(self, plan: ClassPlan) -> list[str]:
