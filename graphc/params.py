@@ -36,7 +36,7 @@ import sys
 import types
 from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
 
-__all__ = ["Field", "FieldSpec", "ParamError", "Params", "validates"]
+__all__ = ["Field", "FieldSpec", "ParamError", "Params", "same_value", "validates"]
 
 
 class Field:
@@ -154,12 +154,12 @@ def _literal(choices: tuple):
     return check
 
 
-def _same(a, b) -> bool:
+def same_value(a, b) -> bool:
     """Equal, with equal types all the way down (1 and 1.0 are not the same value here)."""
     if type(a) is not type(b):
         return False
     if type(a) is tuple:
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b))
     return a == b
 
 
@@ -176,7 +176,7 @@ def _union(options: list):
             return REJECT
         first = accepted[0]
         # several forms fit: pydantic's smart union picks one; only equal answers are certain
-        return first if all(_same(first, r) for r in accepted[1:]) else UNSURE
+        return first if all(same_value(first, r) for r in accepted[1:]) else UNSURE
 
     return check
 

@@ -29,6 +29,7 @@ from graphc.expr import names as expr_names
 from graphc.graph import Node, Program, Repeat, Scope
 from graphc.layers.base import Ctor
 from graphc.names import Namespace, legal
+from graphc.params import same_value as _same
 
 #: A written expression is inlined with its block constants replaced by their expressions
 #: unless that makes it longer than this, or nests more constants than INLINE_MAX_DEPTH;
@@ -418,15 +419,6 @@ def _written(nodes: list[Node], key: str, values: list) -> A.Expr | None:
 
 
 _MISSING = object()
-
-
-def _same(a, b) -> bool:
-    """Equal values of equal types (1 == 1.0 == True in Python)."""
-    if type(a) is not type(b):
-        return False
-    if type(a) is tuple:
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
-    return a == b
 
 
 def _same_all(a: list, b: list) -> bool:
