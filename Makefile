@@ -46,7 +46,7 @@ test: setup
 	$(PY) -m pytest -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests"; exit 1; fi; exit $$rc
 
-# Regenerate docs/layers.md, docs/tutorial.md and the diagrams in docs/images/.
+# Regenerate docs/layers.md, docs/components.md, docs/tutorial.md and the diagrams in docs/images/.
 docs: setup
 	$(PY) docs/build.py
 

@@ -1,6 +1,6 @@
 """Regenerate the generated parts of the docs: ``python docs/build.py`` (or ``make docs``).
 
-- docs/layers.md from the layer registry;
+- docs/layers.md and docs/components.md from the registries;
 - docs/tutorial.md from docs/tutorial.in.md, whose directives are replaced by real output:
   ``@model PATH`` (the file), ``@explain PATH`` (``graphc check --explain``),
   ``@summary PATH [DEPTH]``, ``@forward PATH`` (the generated model class), ``@image PATH [opts]``;
@@ -21,6 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from graphc.api import compile  # noqa: E402
 from graphc.docgen import render as render_layers  # noqa: E402
+from graphc.docgen import render_components  # noqa: E402
 from graphc.emit.dot import render, to_dot  # noqa: E402
 from graphc.explain import explain  # noqa: E402
 
@@ -84,6 +85,7 @@ def draw(path: str, opts: list[str]) -> None:
 
 def main() -> int:
     (ROOT / "docs" / "layers.md").write_text(render_layers())
+    (ROOT / "docs" / "components.md").write_text(render_components())
     text, images = render_tutorial()
     (ROOT / "docs" / "tutorial.md").write_text(text)
     extra = [("models/resnet18.model", ["--depth", "1"]), ("models/lenet.model", []), ("models/unet.model", ["--collapse"])]
@@ -93,7 +95,7 @@ def main() -> int:
         (ROOT / "docs" / "images").mkdir(exist_ok=True)
         for path, opts in list(dict.fromkeys(map(lambda x: (x[0], tuple(x[1])), images + extra))):
             draw(path, list(opts))
-    print("wrote docs/layers.md, docs/tutorial.md and docs/images/")
+    print("wrote docs/layers.md, docs/components.md, docs/tutorial.md and docs/images/")
     return 0
 
 
