@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import MODELS, import_generated, run_graphc
+from conftest import import_generated, run_graphc
 
 from graphc.api import compile_source
 
@@ -403,3 +403,22 @@ def test_early_stopping_metric_is_checked_against_the_task(src, metric, message)
     for ok in ("val_loss", "val_f1", "val_auc", "val_accuracy"):
         good = compile_source(BINARY.replace('"val_auc"', f'"{ok}"'), "b.model")
         assert not good.errors, ok
+
+
+def test_binary_metrics_under_torchrun_gather_every_score(tmp_path):
+    """Two processes with validation shards of 60 and 59 samples: AUC over all 119 scores."""
+    script = build(tmp_path, BINARY.replace("epochs = 2", "epochs = 1\n        val_split = 0.21"), "cancer")
+    out = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+                           str(script), "--out", str(out), "--device", "cpu", "--quiet"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    x, y = datasets.load_breast_cancer(return_X_y=True)
+    val = val_split(len(x), fraction=0.21)
+    assert len(val) == 119
+    scores = outputs(script, "cancer", "Cancer", out / "last.pt", torch.tensor(x, dtype=torch.float32)[val])
+    scores, truth = scores.reshape(-1).numpy(), y[val.numpy()]
+    rec = records(out)[-1]
+    assert rec["world_size"] == 2
+    assert rec["val_auc"] == pytest.approx(metrics.roc_auc_score(truth, scores), rel=1e-9)
+    assert rec["val_f1"] == pytest.approx(metrics.f1_score(truth, scores > 0))
