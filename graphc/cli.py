@@ -169,96 +169,16 @@ def build_outputs(comp, out_dir: Path) -> list[Path]:
     return list(files)
 
 
-def _check_not_in_use(out: Path) -> None:
-    """A run folder whose training still runs is not rewritten: the script locks
-    OUT/train.lock while it runs (a second script would stop at that lock, but only after
-    graphc had replaced the files of the running one)."""
-    lock = out / "train.lock"
-    if os.name == "nt" or not lock.is_file():
-        return
-    import fcntl
-
-    try:
-        with open(lock, "a+") as f:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                f.seek(0)
-                pid = f.read().strip()
-                raise UsageError(f"{out} is in use by another training process"
-                                 f"{f' (pid {pid})' if pid else ''}: wait for it to end, or pass "
-                                 "another --out (nothing was written)") from None
-    except OSError:
-        return  # unreadable: the script reports it
-
-
 def cmd_train(args) -> int:
-    import importlib.util
-    import signal
-    import subprocess
+    from graphc.cli_train import train
 
-    comp = load(args.file)
-    if not comp.ok:
-        return _report_failure(comp)
-    if comp.program.training is None:
-        raise UsageError(f"{args.file} has no train section: add 'train {{ data = ... loss = ... }}' "
-                         "to the model (see docs/training.md)")
-    if importlib.util.find_spec("torch") is None:
-        raise UsageError("graphc train runs the generated script, which needs torch: "
-                         "pip install 'graphc[train]'")
-    out = Path(args.out or f"runs/{comp.module_stem}")
-    _check_not_in_use(out)
-    build_outputs(comp, out)
-    script = out / f"train_{comp.module_stem}.py"
-    # an absolute script path and --out=...: a folder named '-c...' is no interpreter option
-    cmd = [sys.executable, str(script.resolve()), f"--out={out}"]
-    for flag in ("epochs", "batch_size", "lr", "device", "precision", "seed"):
-        v = getattr(args, flag)
-        if v is not None:
-            cmd += [f"--{flag.replace('_', '-')}", str(v)]
-    for flag in ("compile", "resume", "quiet", "tensorboard"):
-        if getattr(args, flag):
-            cmd.append(f"--{flag}")
-    if not args.quiet:
-        print(f"graphc: training with {script}", file=sys.stderr)
-    preexec = None
-    if sys.platform.startswith("linux"):
-        # The child gets SIGKILL when graphc dies, even by SIGKILL (which no handler sees).
-        # Elsewhere the OS has no such thing: only the forwarded signals below reach it.
-        import ctypes
+    return train(args)
 
-        prctl, parent = ctypes.CDLL(None, use_errno=True).prctl, os.getpid()
 
-        def preexec():  # in the child, between fork and exec
-            prctl(ctypes.c_int(1), ctypes.c_ulong(signal.SIGKILL))  # 1: PR_SET_PDEATHSIG
-            if os.getppid() != parent:  # graphc died before that
-                os._exit(128 + signal.SIGKILL)
+def cmd_eval(args) -> int:
+    from graphc.cli_train import evaluate
 
-    proc = subprocess.Popen(cmd, preexec_fn=preexec)
-
-    def forward(signum, frame):  # graphc stops when the training process does, not before
-        if os.name != "nt":  # Windows delivers Ctrl-C to the child itself; it has no SIGHUP
-            proc.send_signal(signum)
-
-    forwarded = [s for s in ("SIGTERM", "SIGINT", "SIGHUP") if hasattr(signal, s)]
-    previous = {s: signal.signal(getattr(signal, s), forward) for s in forwarded}
-    try:
-        code = proc.wait()
-    finally:
-        for s, handler in previous.items():
-            signal.signal(getattr(signal, s), handler)
-    if code < 0:  # killed by a signal: the shell's convention, 128 + its number
-        code = 128 - code
-    if code == 0 and importlib.util.find_spec("matplotlib") is not None:
-        from graphc.plot import PlotError, plot
-
-        try:
-            png = plot(out)
-            if not args.quiet:
-                print(f"graphc: wrote {png}", file=sys.stderr)
-        except PlotError as e:
-            print(f"graphc: note: no curves: {e}", file=sys.stderr)
-    return code
+    return evaluate(args)
 
 
 def cmd_summary(args) -> int:
@@ -422,7 +342,18 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true")
     t.add_argument("--quiet", action="store_true")
     t.add_argument("--tensorboard", action="store_true")
+    t.add_argument("--max-steps", type=int, metavar="N", help="stop after N optimizer steps (a smoke run)")
     t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("eval", help="metrics of a trained checkpoint on the validation split or a data file")
+    e.add_argument("file", metavar="FILE")
+    e.add_argument("--checkpoint", metavar="CKPT", required=True, help="e.g. runs/<stem>/best.pt")
+    e.add_argument("--data", metavar="DATA", help="a .npz, .pt or .csv file (default: the validation split)")
+    e.add_argument("--format", choices=("text", "json"), default="text")
+    e.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
+    e.add_argument("--batch-size", type=int)
+    e.add_argument("--seed", type=int, help="of the validation split (default: the checkpoint's run)")
+    e.set_defaults(func=cmd_eval)
 
     s = sub.add_parser("summary", help="per-layer shapes, parameters and MACs")
     s.add_argument("file", metavar="FILE")

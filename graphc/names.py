@@ -38,9 +38,11 @@ argparse json math os random sys time nullcontext Path torch dist nn
 EPOCHS BATCH_SIZE LR SEED VAL_SPLIT NORMALIZE CLIP_GRAD_NORM WARMUP_EPOCHS EARLY_STOPPING
 EARLY_STOPPING_METRIC DEVICE PRECISION TASK NUM_CLASSES INPUT_SHAPE OUTPUT_SHAPE
 parse_args DataError load_data split check_data Batches make_loss make_optimizer make_scheduler
-targets_for count_correct save_atomic load_checkpoint unwrap pick_device main
+targets_for save_atomic load_checkpoint unwrap pick_device main
 signal timedelta NONFINITE_LOSS one_line copy_atomic load_model_state lock_run_dir json_line
-interrupted leave
+interrupted leave warnings INPUT_DTYPE ID_LIMIT METRICS BINARY_THRESHOLD COLUMNS MAXIMIZED SHORT
+as_input metric_size metric_sums auc summarize gather evaluate replan read_data_file run_eval
+summarize_or_none
 """.split())
 
 # Packages that generated code imports, directly or through torch, numpy, scikit-learn,

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from graphc import ast as A
 from graphc.components.base import Component, Pos, PosInt, registry
 from graphc.errors import Diagnostic, diag
+from graphc.layers.base import FLOAT_DTYPES
 from graphc.params import Field, Params
 from graphc.shapes import shape_str
 
@@ -30,7 +31,8 @@ class Settings(Params):
     clip_grad_norm: Pos | None = None
     warmup_epochs: Annotated[int, Field(ge=0)] = 0
     early_stopping: PosInt | None = None  # patience in epochs
-    early_stopping_metric: Literal["val_loss", "val_accuracy"] = "val_loss"
+    early_stopping_metric: Literal["val_loss", "val_accuracy", "val_top5_accuracy", "val_f1", "val_auc",
+                                   "val_mae", "val_r2"] = "val_loss"
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     nonfinite_loss: Literal["stop", "skip"] = "stop"  # a NaN or infinite training loss
@@ -62,6 +64,14 @@ class TrainSpec:
     input_shape: tuple                 # without the batch
     output_shape: tuple                # without the batch
     metrics: list[str] = field(default_factory=list)
+    input_dtype: str = "float32"       # the model input's declared dtype
+    id_limit: int | None = None        # integer input: ids must be below it (the Embedding's num_embeddings)
+
+
+#: the metrics each task records, besides the loss (``val_<name>`` in metrics.jsonl)
+TASK_METRICS = {"class": ("accuracy", "top5_accuracy"), "binary": ("accuracy", "f1", "auc"),
+                "regression": ("mae", "r2")}
+TASK_NAMES = {"class": "classification", "binary": "binary classification", "regression": "regression"}
 
 
 #: the settings that take a component, and the kind of component
@@ -149,15 +159,36 @@ def check_training(prog) -> list[Diagnostic]:
         loss = comps["loss"].record
         (_, in_ref), = prog.root.inputs
         (_, out_ref), = prog.outputs
+        classes = data.record.classes
         prog.training = TrainSpec(
             data=data, val_data=comps.get("val_data"), loss=comps["loss"], optimizer=comps["optimizer"],
             scheduler=comps.get("scheduler"), settings=settings, task=loss.target, classes=data.record.classes,
             input_name=prog.nodes[in_ref[0]].name,
             input_shape=tuple(prog.type_of(in_ref).shape[1:]),
             output_shape=tuple(prog.type_of(out_ref).shape[1:]),
-            metrics=["accuracy"] if loss.target in ("class", "binary") else [],
+            metrics=_metrics(loss.target, _class_count(prog, out_ref, classes)),
+            input_dtype=prog.type_of(in_ref).dtype, id_limit=_id_limit(prog, in_ref),
         )
     return out
+
+
+def _class_count(prog, out_ref, classes: int | None) -> int | None:
+    """The number of classes, from the data set or the output's (B, C) scores."""
+    shape = prog.type_of(out_ref).shape
+    return classes or (shape[1] if len(shape) > 1 and isinstance(shape[1], int) else None)
+
+
+def _metrics(task: str, classes: int | None) -> list[str]:
+    """The task's metrics: top-5 accuracy only with more than five classes."""
+    return [m for m in TASK_METRICS[task] if m != "top5_accuracy" or (classes or 0) > 5]
+
+
+def _id_limit(prog, in_ref) -> int | None:
+    """For integer ids read by Embedding layers: the smallest num_embeddings, which every id must
+    stay below (torch raises on an id out of range)."""
+    limits = [n.params.num_embeddings for n in prog.nodes.values()
+              if in_ref in n.inputs and n.kind == "Embedding" and n.params is not None]
+    return min(limits) if limits else None
 
 
 def _check_semantics(prog, comps: dict[str, Choice], s: Settings, seen) -> list[Diagnostic]:
@@ -184,7 +215,7 @@ def _check_semantics(prog, comps: dict[str, Choice], s: Settings, seen) -> list[
                             f"{data.name}() gives samples of shape {shape_str(want)}, but input '{in_name}' "
                             f"is {shape_str(xt.shape)}", data.record.shape_hint(data.params)
                             or f"declare the input as [B, {', '.join(map(str, want))}]"))
-        if xt.dtype not in ("float32", "float16", "bfloat16", "float64"):
+        if xt.dtype not in FLOAT_DTYPES:
             out.append(diag(span["data"], "data-mismatch",
                             f"{data.name}() gives float features, but input '{in_name}' is {xt.dtype}"))
     # the loss against the output and the targets, and the layer before it
@@ -211,9 +242,20 @@ def _check_semantics(prog, comps: dict[str, Choice], s: Settings, seen) -> list[
     if s.warmup_epochs >= s.epochs:
         out.append(diag(span.get("warmup_epochs", tb_span), "invalid-train",
                         f"warmup_epochs={s.warmup_epochs} leaves no epoch after the warmup (epochs={s.epochs})"))
-    if s.early_stopping_metric == "val_accuracy" and loss.target == "regression":
-        out.append(diag(span.get("early_stopping_metric", tb_span), "invalid-train",
-                        "val_accuracy is measured for classification only", "use early_stopping_metric=\"val_loss\""))
+    metric = s.early_stopping_metric.removeprefix("val_")
+    measured = _metrics(loss.target, _class_count(prog, out_ref, data.record.classes))
+    if metric != "loss" and metric not in measured:
+        task = TASK_NAMES[loss.target]
+        why = (f"val_top5_accuracy needs more than five classes, but the model gives "
+               f"{_class_count(prog, out_ref, data.record.classes) or 'an unknown number of'}"
+               if metric == "top5_accuracy" and loss.target == "class"
+               else f"{s.early_stopping_metric} is not measured for {task} ({loss.name})")
+        out.append(diag(span.get("early_stopping_metric", tb_span), "invalid-train", why,
+                        "use one of: " + ", ".join(f'"val_{m}"' for m in ["loss", *measured])))
+    if s.normalize and xt.dtype not in FLOAT_DTYPES:
+        out.append(diag(span.get("normalize", tb_span), "invalid-train",
+                        f"normalize = true standardizes float features, but input '{in_name}' is {xt.dtype} "
+                        "(integer ids are not scaled)", "drop normalize"))
     if s.val_split == 0 and "val_data" not in comps and (
             s.early_stopping or (sch is not None and sch.record.needs_validation)):
         out.append(diag(tb_span, "invalid-train", "early stopping and ReduceLROnPlateau need validation data",

@@ -15,7 +15,8 @@ from graphc.api import compile_source
 torch = pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
-RECORD_KEYS = {"epoch", "train_loss", "val_loss", "val_accuracy", "lr", "seconds", "world_size"}
+RECORD_KEYS = {"epoch", "train_loss", "val_loss", "val_accuracy", "val_top5_accuracy", "steps", "lr", "seconds",
+               "world_size"}
 
 
 def build(tmp_path, src: str, name="net"):

@@ -35,7 +35,8 @@ class Dataset(Component):
         return f"{self.name} {getattr(p, 'path', '')}"
 
     def reader(self, p: Params) -> str | None:
-        """An expression giving ``(x, y)`` CPU tensors, for a data set read from a file."""
+        """An expression giving ``(x, y)`` CPU tensors, for a data set read from a file; ``x`` keeps
+        the file's dtype (integer ids stay integers): the script converts it to the model input's."""
         return None
 
     def load(self, p: Params) -> list[str]:
@@ -161,8 +162,7 @@ def _read_npz(path, x_key, y_key):
     for key in (x_key, y_key):
         if key not in arrays:
             raise DataError(f'{path} has no array {key!r} (it has {sorted(arrays.files)})')
-    x = torch.as_tensor(arrays[x_key]).float()
-    return x, _targets(torch.as_tensor(arrays[y_key]))
+    return torch.as_tensor(arrays[x_key]), _targets(torch.as_tensor(arrays[y_key]))
 """
 
     def reader(self, p):
@@ -194,7 +194,7 @@ def _read_pt(path, x_key, y_key):
     for key in (x_key, y_key):
         if not isinstance(data, dict) or key not in data:
             raise DataError(f'{path} has no tensor {key!r}')
-    return data[x_key].float(), _targets(data[y_key])
+    return data[x_key], _targets(data[y_key])
 """
 
     def reader(self, p):
@@ -226,8 +226,12 @@ def _read_csv(path, target):
     if target not in header:
         raise DataError(f'{path} has no column {target!r} (columns: {header})')
     t = header.index(target)
+    feats = [[v for i, v in enumerate(r) if i != t] for r in rows]
     try:
-        x = torch.tensor([[float(v) for i, v in enumerate(r) if i != t] for r in rows])
+        try:  # integers (token ids) stay integers
+            x = torch.tensor([[int(v) for v in r] for r in feats])
+        except ValueError:
+            x = torch.tensor([[float(v) for v in r] for r in feats])
         y = torch.tensor([float(r[t]) for r in rows])
     except ValueError as e:
         raise DataError(f'{path}: every value must be a number ({e})') from None

@@ -12,6 +12,7 @@ from importlib import resources
 from string import Template
 
 from graphc import __version__, pyfmt
+from graphc.components.base import registry
 from graphc.components.datasets import helper_code
 from graphc.training import TrainSpec
 
@@ -27,9 +28,31 @@ def _load_data(spec: TrainSpec) -> str:
         lines.append("    return split(x, y, VAL_SPLIT, seed)")
     else:  # check_training made sure it is read from a file
         lines += [f"    x_val, y_val = {v.record.reader(v.params)}", "    return x, y, x_val, y_val"]
-    helpers = helper_code([c.record for c in (spec.data, spec.val_data) if c is not None], spec.task)
+    files = [registry("data set")[name] for name in ("npz", "pt", "csv")]  # for --eval --data FILE
+    helpers = helper_code([c.record for c in (spec.data, spec.val_data) if c is not None] + files, spec.task)
     if helpers != [""]:
         lines += ["", "", *helpers]
+    return "\n".join(lines)
+
+
+def _read_data_file(spec: TrainSpec) -> str:
+    """``read_data_file(path)``: a file read by its suffix, with the training data's arguments
+    (array keys, target column) when it is of the same format."""
+    d = spec.data
+    keys = (pyfmt.literal(d.params.x), pyfmt.literal(d.params.y)) if d.name in ("npz", "pt") else ("'x'", "'y'")
+    target = pyfmt.literal(d.params.target) if d.name == "csv" else "'target'"
+    lines = ["def read_data_file(path):",
+             '    """(x, y) of --data FILE, read by its suffix like the training data."""',
+             "    suffix = Path(path).suffix.lower()",
+             f"    if suffix == '.npz':\n        return _read_npz(path, {keys[0]}, {keys[1]})",
+             f"    if suffix == '.pt':\n        return _read_pt(path, {keys[0]}, {keys[1]})",
+             f"    if suffix == '.csv':\n        return _read_csv(path, {target})"]
+    formats = "a .npz, .pt or .csv file"
+    if d.name == "image_folder":
+        lines.append(f"    if Path(path).is_dir():\n        return _read_images(path, {pyfmt.literal(tuple(d.params.size))}, "
+                     f"{pyfmt.literal(d.params.grayscale)})")
+        formats += ", or a folder of class folders"
+    lines.append(f'    raise DataError(f"--data {{path}}: give {formats}")')
     return "\n".join(lines)
 
 
@@ -83,8 +106,14 @@ def _argparse_text(s: str) -> str:
     return s.replace("%", "%%") if "%(prog)" in s else s
 
 
+#: the model input's dtype in the script (graphc's dtype names; anything else is float32)
+TORCH_DTYPES = {d: f"torch.{d}" for d in ("float16", "bfloat16", "float32", "float64", "int64", "int32")}
+
+
 def emit_train_script(spec: TrainSpec, model_class: str, stem: str, path: str) -> str:
-    template = resources.files("graphc.emit").joinpath("templates/train.py.tmpl").read_text(encoding="utf-8")
+    templates = resources.files("graphc.emit").joinpath("templates")
+    template = templates.joinpath("train.py.tmpl").read_text(encoding="utf-8")
+    metrics = templates.joinpath("metrics.py.tmpl").read_text(encoding="utf-8")
     loss, opt = spec.loss, spec.optimizer
     values = {
         "MODEL": model_class,
@@ -105,5 +134,10 @@ def emit_train_script(spec: TrainSpec, model_class: str, stem: str, path: str) -
         "OPTIMIZER": opt.record.code(opt.params),
         "SCHEDULER": _scheduler(spec),
         "BINARY_THRESHOLD": pyfmt.literal(loss.record.threshold),
+        "INPUT_DTYPE": TORCH_DTYPES.get(spec.input_dtype, "torch.float32"),
+        "ID_LIMIT": pyfmt.literal(spec.id_limit),
+        "METRICS": pyfmt.literal(tuple(spec.metrics)),
+        "READ_DATA_FILE": _read_data_file(spec),
     }
+    values["METRICS_CODE"] = Template(metrics).substitute(values).rstrip("\n")
     return Template(template).substitute(values)
