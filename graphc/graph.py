@@ -152,6 +152,13 @@ class Program:
     def node(self, ref: ValueRef) -> Node:
         return self.nodes[ref[0]]
 
+    def id_limit(self, ref: ValueRef) -> int | None:
+        """The ids an integer value may hold: below the smallest limit of the layers that index
+        with it (``Layer.id_limit``: an Embedding's num_embeddings); None where none does."""
+        limits = [lim for n in self.nodes.values() if ref in n.inputs and n.params is not None
+                  and n.layer is not None and (lim := n.layer.id_limit(n.params)) is not None]
+        return min(limits) if limits else None
+
     def type_of(self, ref: ValueRef) -> TensorType | None:
         n = self.nodes[ref[0]]
         if n.outs is None or ref[1] >= len(n.outs):

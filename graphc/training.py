@@ -167,7 +167,7 @@ def check_training(prog) -> list[Diagnostic]:
             input_shape=tuple(prog.type_of(in_ref).shape[1:]),
             output_shape=tuple(prog.type_of(out_ref).shape[1:]),
             metrics=_metrics(loss.target, _class_count(prog, out_ref, classes)),
-            input_dtype=prog.type_of(in_ref).dtype, id_limit=_id_limit(prog, in_ref),
+            input_dtype=prog.type_of(in_ref).dtype, id_limit=prog.id_limit(in_ref),
         )
     return out
 
@@ -181,14 +181,6 @@ def _class_count(prog, out_ref, classes: int | None) -> int | None:
 def _metrics(task: str, classes: int | None) -> list[str]:
     """The task's metrics: top-5 accuracy only with more than five classes."""
     return [m for m in TASK_METRICS[task] if m != "top5_accuracy" or (classes or 0) > 5]
-
-
-def _id_limit(prog, in_ref) -> int | None:
-    """For integer ids read by Embedding layers: the smallest num_embeddings, which every id must
-    stay below (torch raises on an id out of range)."""
-    limits = [n.params.num_embeddings for n in prog.nodes.values()
-              if in_ref in n.inputs and n.kind == "Embedding" and n.params is not None]
-    return min(limits) if limits else None
 
 
 def _check_semantics(prog, comps: dict[str, Choice], s: Settings, seen) -> list[Diagnostic]:

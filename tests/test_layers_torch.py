@@ -96,3 +96,27 @@ def test_output_range_holds_in_torch(kind, i, sample):
     _, result = _run_torch(layer, params, layer.ctor(params, ins), tensors)
     lo, hi = layer.output_range
     assert lo <= result.min().item() and result.max().item() <= hi
+
+
+INDEXING = [(kind, i, s) for kind, i, s in CASES if s.dtype == "int64"
+            and REGISTRY[kind].id_limit(REGISTRY[kind].Params.model_validate(s.params)) is not None]
+
+
+@pytest.mark.parametrize("kind,i,sample", INDEXING, ids=[f"{k}-{i}" for k, i, _ in INDEXING])
+def test_id_limit_is_where_torch_stops(kind, i, sample):
+    """A layer's id limit (what the training script and example_inputs keep ids below): the
+    largest id below it works in torch, the limit itself raises."""
+    layer = REGISTRY[kind]
+    params = layer.Params.model_validate(sample.params)
+    ins = [TensorType(tuple(s), sample.dtype) for s in sample.inputs]
+    layer.infer(params, ins)
+    ctor = layer.ctor(params, ins)
+    limit = layer.id_limit(params)
+    _run_torch(layer, params, ctor, [torch.full(s, limit - 1) for s in sample.inputs])
+    with pytest.raises(IndexError):
+        _run_torch(layer, params, ctor, [torch.full(s, limit) for s in sample.inputs])
+
+
+def test_the_indexing_layers_are_known():
+    """Every layer that takes int64 ids and raises on an id too large declares its limit."""
+    assert {k for k, _, _ in INDEXING} == {"Embedding"}

@@ -320,8 +320,9 @@ class Emitter:
                 t = f"torch.randn({shape}" + (f", dtype={DTYPE_TORCH[dt]})" if dt != "float32" else ")")
             elif dt == "bool":
                 t = f"torch.rand({shape}) < 0.5"
-            else:
-                t = f"torch.randint(0, 2, {shape}, dtype={DTYPE_TORCH[dt]})"
+            else:  # ids an Embedding can look up (any id below its num_embeddings), else 0 or 1
+                high = self.prog.id_limit((node.id, 0)) or 2
+                t = f"torch.randint(0, {high}, {shape}, dtype={DTYPE_TORCH[dt]})"
             items.append(t)
         body = ", ".join(items) + ("," if len(items) == 1 else "")
         lines.append(f"    return ({body})")

@@ -122,6 +122,11 @@ class Layer:
         """Multiply-accumulates of one forward pass over the whole input (batch included)."""
         return 0
 
+    def id_limit(self, p: Params) -> int | None:
+        """For a layer that indexes with its integer input (Embedding): every id must be below
+        this, or torch raises; None for any other layer."""
+        return None
+
     def own_weights(self, ctor: dict) -> dict[str, int]:
         """Name -> dims of every parameter tensor the torch module owns itself (not its submodules')
         for these constructor arguments; the registry test compares it with torch."""

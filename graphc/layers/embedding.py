@@ -42,6 +42,9 @@ class Embedding(Layer):
     def param_count(self, p, ins):
         return p.num_embeddings * p.embedding_dim
 
+    def id_limit(self, p):
+        return p.num_embeddings
+
     def label(self, p, ins):
         return f"{p.num_embeddings}×{p.embedding_dim}"
 
