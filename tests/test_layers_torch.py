@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from graphc.layers.base import TensorType, load_all  # noqa: E402
-from tests.fuzz.harness import TRAINING, instantiate, make_tensor  # noqa: E402
+from tests.fuzz.harness import TRAINING, flatten, instantiate, make_tensor  # noqa: E402
 
 REGISTRY = load_all()
 CASES = [(kind, i, s) for kind, layer in sorted(REGISTRY.items()) for i, s in enumerate(layer.samples)]
@@ -53,7 +53,7 @@ def test_layer_matches_torch(kind, i, sample):
     torch.manual_seed(0)
     tensors = [make_tensor(s, d) for s, d in zip(sample.inputs, sample.dtypes())]
     module, result = _run_torch(layer, params, ctor, tensors)
-    results = result if isinstance(result, tuple) else (result,)
+    results = flatten(result)
     assert [tuple(r.shape) for r in results] == [t.shape for t in outs]
     assert [str(r.dtype).replace("torch.", "") for r in results] == [t.dtype for t in outs]
     want_params = sum(p.numel() for p in module.parameters()) if module is not None else 0

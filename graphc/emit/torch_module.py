@@ -326,6 +326,8 @@ class Emitter:
                 t = f"torch.randint(0, 2, {shape}, dtype={DTYPE_TORCH[dt]})"
             items.append(t)
         body = ", ".join(items) + ("," if len(items) == 1 else "")
+        if len(body) > 100:  # one input a line (ruff's 120 columns)
+            return lines + ["    return ("] + [f"        {t}," for t in items] + ["    )"]
         lines.append(f"    return ({body})")
         return lines
 

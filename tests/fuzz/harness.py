@@ -50,6 +50,13 @@ def make_tensor(shape, dtype: str, scale: float = 1.0):
     return torch.randint(0, 3, shape, dtype=tdt)
 
 
+def flatten(out) -> list:
+    """The tensors of a forward result: LSTM's (output, (h_n, c_n)) gives three."""
+    if isinstance(out, (tuple, list)):
+        return [t for o in out for t in flatten(o)]
+    return [out]
+
+
 # what a module-less forward text may read besides torch: ``self.training`` (StochasticDepth)
 TRAINING = type("Training", (), {"training": True})()
 
@@ -74,7 +81,7 @@ def _torch_run(layer, params, ctor, shapes, dtype):
             out = eval(call, {"torch": torch, "module": module},
                        {f"t{i}": t for i, t in enumerate(tensors)})
             n_params = sum(p.numel() for p in module.parameters())
-    outs = out if isinstance(out, (tuple, list)) else (out,)
+    outs = flatten(out)
     return [(tuple(o.shape), str(o.dtype).replace("torch.", "")) for o in outs], n_params
 
 

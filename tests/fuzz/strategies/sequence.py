@@ -68,11 +68,30 @@ def _recurrent(**extra):
                       "batch_first": st.booleans(),
                       "dropout": st.sampled_from([0.0, 0.3, 1.0, 0.0, 0.3, 1.5]),
                       "bidirectional": st.booleans(), "input_size": dims,
-                      "output": st.sampled_from(["sequence", "last", "hidden"]), **extra}))
+                      "output": st.sampled_from(["sequence", "last", "hidden"]),
+                      "state": st.booleans(), **extra}))
+        if params.get("state"):  # graphc's own pairing (no torch counterpart): state=true takes the
+            params.pop("output", None)  # whole sequence; test_layers_sequence checks the error
         rank = draw(ranks)
-        return params, [tuple(draw(st.lists(dims, min_size=rank, max_size=rank)))], draw(floats)
+        x = tuple(draw(st.lists(dims, min_size=rank, max_size=rank)))
+        return params, [x] + _states(draw, params, x, lstm="proj_size" in extra), draw(floats)
 
     return draw_case()
+
+
+def _states(draw, params, x, lstm: bool) -> list[tuple]:
+    """No initial state mostly; else h0 (and c0 for an LSTM), right-shaped or bent, sometimes
+    one tensor too few or too many."""
+    if not draw(st.integers(0, 2)):
+        return []
+    h = params["hidden_size"]
+    proj = params.get("proj_size", 0)
+    lead = ((2 if params.get("bidirectional") else 1) * params.get("num_layers", 1),)
+    if len(x) == 3:
+        lead += (x[0 if params.get("batch_first", True) else 1],)
+    want = [lead + ((proj if 0 < proj < h else h),)] + ([lead + (h,)] if lstm else [])
+    n = _sometimes(draw, len(want), st.integers(1, 2))
+    return [_maybe_bend(draw, s) for s in (want + want)[:n]]
 
 
 # ------------------------------------------------------------ attention
