@@ -270,7 +270,7 @@ class Body:
         if tensor_args:
             tensors += [tensor_args[n] for n in layer.tensor_args if n in tensor_args]
             if params is not None:
-                params = params.model_copy(update=dict.fromkeys(tensor_args, True))
+                params = type(params).model_validate({**params.model_dump(), **dict.fromkeys(tensor_args, True)})
         if ss.group is not None and params is not None and layer.forward(params, "m", ["x"]) != "m(x)":
             self.error(call.span, "arity",
                        f"{call.kind} cannot be a step of a repeat or group: nn.Sequential would call it "

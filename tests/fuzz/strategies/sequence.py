@@ -112,7 +112,21 @@ def _attention(draw):
                   "vdim": st.just(_sometimes(draw, v[-1])),
                   "dropout": st.sampled_from([0.0, 0.2, 1.0]), "bias": st.booleans(),
                   "add_bias_kv": st.booleans(), "add_zero_attn": st.booleans()}))
-    return params, [q, k, v][:n], draw(floats)
+    dtype = draw(floats)
+    shapes, dtypes = [q, k, v][:n], [dtype] * n
+    mask_dt = st.sampled_from(["bool", "bool", dtype, "int64", "float64"])
+    if draw(st.booleans()):  # attn_mask: (L, S) or (N·heads, L, S), sometimes bent
+        full = (b * heads if rank == 3 else heads, lq, s)
+        am = full[1:] if draw(st.booleans()) else full
+        params["attn_mask"] = True
+        params["is_causal"] = draw(st.booleans())
+        shapes.append(_maybe_bend(draw, am)), dtypes.append(draw(mask_dt))
+    elif draw(st.integers(0, 5)) == 0:
+        params["is_causal"] = True  # without attn_mask: rejected by both
+    if draw(st.booleans()):  # key_padding_mask: (N, S), or (S,) unbatched
+        params["key_padding_mask"] = True
+        shapes.insert(n, _maybe_bend(draw, (b, s) if rank == 3 else (s,))), dtypes.insert(n, draw(mask_dt))
+    return params, shapes, tuple(dtypes)
 
 
 def _transformer_params(draw, d, batch_first):
