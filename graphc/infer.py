@@ -44,7 +44,8 @@ def _infer_node(prog: Program, node) -> Diagnostic | None:
         return None
     where = f"{node.kind} '{node.name}'" if node.user_named else node.kind
     if node.layer.needs_float:
-        bad = [t.dtype for t in ins if t.dtype not in FLOAT_DTYPES]
+        floats = node.layer.split_inputs(node.params, ins)[0]  # a mask may be bool: infer checks it
+        bad = [t.dtype for t in floats if t.dtype not in FLOAT_DTYPES]
         if bad:
             return diag(node.call.span, "dtype", f"{where}: needs a floating-point input, got {bad[0]}",
                         "declare the input as float32, or map integer ids with Embedding")

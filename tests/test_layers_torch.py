@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from graphc.layers.base import TensorType, load_all  # noqa: E402
-from tests.fuzz.harness import instantiate  # noqa: E402
+from tests.fuzz.harness import TRAINING, flatten, instantiate, make_tensor  # noqa: E402
 
 REGISTRY = load_all()
 CASES = [(kind, i, s) for kind, layer in sorted(REGISTRY.items()) for i, s in enumerate(layer.samples)]
@@ -40,20 +40,20 @@ def _run_torch(layer, params, ctor, inputs):
         module = instantiate(layer.torch_name, ctor)
         module.train()
         return module, eval(layer.forward(params, "module", names), {"torch": torch, "module": module}, env)
-    return None, eval(layer.forward(params, None, names), {"torch": torch}, env)
+    return None, eval(layer.forward(params, None, names), {"torch": torch, "self": TRAINING}, env)
 
 
 @pytest.mark.parametrize("kind,i,sample", CASES, ids=[f"{k}-{i}" for k, i, _ in CASES])
 def test_layer_matches_torch(kind, i, sample):
     layer = REGISTRY[kind]
     params = layer.Params.model_validate(sample.params)
-    ins = [TensorType(tuple(s), sample.dtype) for s in sample.inputs]
+    ins = [TensorType(tuple(s), d) for s, d in zip(sample.inputs, sample.dtypes())]
     outs = layer.infer(params, ins)
     ctor = layer.ctor(params, ins)
     torch.manual_seed(0)
-    tensors = [torch.randn(s) if sample.dtype == "float32" else torch.randint(0, 3, s) for s in sample.inputs]
+    tensors = [make_tensor(s, d) for s, d in zip(sample.inputs, sample.dtypes())]
     module, result = _run_torch(layer, params, ctor, tensors)
-    results = result if isinstance(result, tuple) else (result,)
+    results = flatten(result)
     assert [tuple(r.shape) for r in results] == [t.shape for t in outs]
     assert [str(r.dtype).replace("torch.", "") for r in results] == [t.dtype for t in outs]
     want_params = sum(p.numel() for p in module.parameters()) if module is not None else 0
@@ -67,7 +67,7 @@ def test_layer_declares_the_weights_torch_makes(kind, i, sample):
     layers) owns none itself, and a layer that is not a module owns none."""
     layer = REGISTRY[kind]
     params = layer.Params.model_validate(sample.params)
-    ins = [TensorType(tuple(s), sample.dtype) for s in sample.inputs]
+    ins = [TensorType(tuple(s), d) for s, d in zip(sample.inputs, sample.dtypes())]
     layer.infer(params, ins)
     ctor = layer.ctor(params, ins)
     want = {}
@@ -88,11 +88,11 @@ def test_output_range_holds_in_torch(kind, i, sample):
     inputs far out in both directions."""
     layer = REGISTRY[kind]
     params = layer.Params.model_validate(sample.params)
-    ins = [TensorType(tuple(s), sample.dtype) for s in sample.inputs]
+    ins = [TensorType(tuple(s), d) for s, d in zip(sample.inputs, sample.dtypes())]
     layer.infer(params, ins)
     torch.manual_seed(0)
-    tensors = [torch.randn(s) * 50 if sample.dtype == "float32" else torch.randint(-100, 100, s)
-               for s in sample.inputs]
+    tensors = [torch.randn(s) * 50 if d == "float32" else torch.randint(-100, 100, s)
+               for s, d in zip(sample.inputs, sample.dtypes())]
     _, result = _run_torch(layer, params, layer.ctor(params, ins), tensors)
     lo, hi = layer.output_range
     assert lo <= result.min().item() and result.max().item() <= hi

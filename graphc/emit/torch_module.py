@@ -109,8 +109,10 @@ class Emitter:
                 else:
                     target = ", ".join(f"{it.name}_{k}" for k in range(len(outs)))
             names = [target] if len(outs) == 1 else target.split(", ")
-            if isinstance(it, Node) and it.layer.n_outputs is None and len(outs) == 1:
+            if isinstance(it, Node) and it.layer.count_outputs(it.params) is None and len(outs) == 1:
                 target += ","  # a one-piece chunk/split returns a 1-tuple: unpack it
+            elif isinstance(it, Node) and len(outs) > 1:
+                target = it.layer.unpack(it.params, names)  # LSTM's state: out, (h, c)
             for r, n in zip(outs, names):
                 var[r] = n
             above = self.comments.at_call.get((it.span.line, it.span.col), [])
@@ -325,6 +327,8 @@ class Emitter:
                 t = f"torch.randint(0, {high}, {shape}, dtype={DTYPE_TORCH[dt]})"
             items.append(t)
         body = ", ".join(items) + ("," if len(items) == 1 else "")
+        if len(body) > 100:  # one input a line (ruff's 120 columns)
+            return lines + ["    return ("] + [f"        {t}," for t in items] + ["    )"]
         lines.append(f"    return ({body})")
         return lines
 

@@ -60,6 +60,7 @@ KINDS: dict[str, tuple[str, bool]] = {
     "Sigmoid": ("activation", True),
     "Softmax": ("activation", True),
     "Softplus": ("activation", True),
+    "StochasticDepth": ("stochastic", False),
     "Tanh": ("activation", True),
     "TransformerDecoderLayer": ("attention", True),
     "TransformerEncoder": ("attention", True),

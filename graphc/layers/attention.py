@@ -80,6 +80,50 @@ def _attention_macs(b: Dim, lq: Dim, s: Dim, e: int, kdim: int, vdim: int, extra
     return b * (2 * lq * e * e + s * e * (kdim + vdim) + 2 * lq * (s + extra) * e)
 
 
+def _mask_dtype(name: str, m: TensorType, q: TensorType) -> None:
+    if m.dtype != "bool" and m.dtype != q.dtype:
+        raise ShapeError(f"{name} must be bool or of the query's dtype {q.dtype}, got {m.dtype}",
+                         code="dtype", arg=name,
+                         hint="a bool mask is true where attention is not allowed; a float mask is added")
+
+
+def _check_masks(p, q: TensorType, k: TensorType, masks: dict, heads: int, batch_first: bool,
+                 names: tuple[str, str] = ("attn_mask", "key_padding_mask")) -> None:
+    """torch's checks of an attention mask, (L, S) or (N·heads, L, S), and of a key padding
+    mask, (N, S) or (S,) unbatched; bool or the query's dtype."""
+    b, lq = _seq(q, batch_first)
+    s = _seq(k, batch_first)[1]
+    am, kpm = masks.get(names[0]), masks.get(names[1])
+    if am is not None:
+        _mask_dtype(names[0], am, q)
+        full = (b * heads if len(q.shape) == 3 else heads, lq, s)
+        if len(am.shape) not in (2, 3):
+            raise ShapeError(f"{names[0]} must be 2-d (L, S) or 3-d (N·heads, L, S), got "
+                             f"{len(am.shape)}-d {shape_str(am.shape)}", code="shape-rank", arg=names[0],
+                             hint=f"here (L, S) is {shape_str(full[1:])}")
+        want = full[1:] if len(am.shape) == 2 else full
+        if tuple(am.shape) != tuple(want):
+            raise ShapeError(f"{names[0]} must be {shape_str(want)} for a query of length {lq} and "
+                             f"keys of length {s}" + (f" ({heads} heads)" if len(want) == 3 else "")
+                             + f", got {shape_str(am.shape)}", arg=names[0],
+                             hint="(L, S) is shared by every batch item and head; (N·heads, L, S) "
+                                  "gives each its own")
+    if kpm is not None:
+        _mask_dtype(names[1], kpm, q)
+        want = (b, s) if len(q.shape) == 3 else (s,)
+        if tuple(kpm.shape) != want:
+            raise ShapeError(f"{names[1]} must be {shape_str(want)} (batch, key length), got "
+                             f"{shape_str(kpm.shape)}", arg=names[1],
+                             code="shape-rank" if len(kpm.shape) != len(want) else "shape-mismatch",
+                             hint="true (or -inf) marks the padded key positions")
+
+
+def _mask_kwargs(masks: dict, flags: dict) -> str:
+    parts = [f"{n}={v}" for n, v in masks.items()]
+    parts += [f"{n}=True" for n, on in flags.items() if on]
+    return "".join(f", {x}" for x in parts)
+
+
 # ----------------------------------------------------------------- layers
 @register
 class MultiheadAttention(ExplicitBatchFirst):
@@ -94,6 +138,8 @@ class MultiheadAttention(ExplicitBatchFirst):
     positional = ("num_heads",)
     ctor_positional = 2
     n_inputs = (1, 3)
+    tensor_args = ("key_padding_mask", "attn_mask")
+    forward_only = ("key_padding_mask", "attn_mask", "is_causal")
 
     class Params(Params):
         embed_dim: PosInt | None = None
@@ -105,16 +151,25 @@ class MultiheadAttention(ExplicitBatchFirst):
         kdim: PosInt | None = None
         vdim: PosInt | None = None
         batch_first: bool = True
+        key_padding_mask: bool = False  # a tensor argument: key_padding_mask=mask
+        attn_mask: bool = False         # a tensor argument: attn_mask=mask
+        is_causal: bool = False         # torch's hint that attn_mask is the causal mask
 
-    @staticmethod
-    def _qkv(ins):
+    def _qkv(self, ins, p=None):
+        if p is not None:
+            ins = self.split_inputs(p, ins)[0]
         q = ins[0]
         k = ins[1] if len(ins) > 1 else q
         return q, k, ins[2] if len(ins) > 2 else k
 
     def infer(self, p, ins):
+        ins, masks = self.split_inputs(p, ins)
         q, k, v = self._qkv(ins)
         _same_dtype(ins, "query, key and value")
+        if p.is_causal and not p.attn_mask:
+            raise ShapeError("is_causal is a hint that attn_mask is the causal mask: it needs attn_mask",
+                             code="invalid-argument", arg="is_causal",
+                             hint="give attn_mask=mask, an (L, L) mask true above the diagonal")
         _ranks(q, [("key", k), ("value", v)])
         _embed(p, "embed_dim", "num_heads", q)
         for name, x in (("kdim", k), ("vdim", v)):
@@ -124,12 +179,13 @@ class MultiheadAttention(ExplicitBatchFirst):
                              "in every dimension but the last",
                              hint="keys and values come in pairs: one of each per source position")
         _same_batch(q, k, p.batch_first, ("the query", "the key"))
+        _check_masks(p, q, k, masks, p.num_heads, p.batch_first)
         return [TensorType(q.shape, q.dtype)]
 
     def ctor(self, p, ins):
-        q, k, v = self._qkv(ins)
+        q, k, v = self._qkv(ins, p)
         e = q.shape[-1]
-        d = p.model_dump()
+        d = p.model_dump(exclude=set(self.forward_only))
         d.update(embed_dim=e, kdim=k.shape[-1] if k.shape[-1] != e else None,
                  vdim=v.shape[-1] if v.shape[-1] != e else None)
         return d
@@ -146,18 +202,19 @@ class MultiheadAttention(ExplicitBatchFirst):
         return out
 
     def forward(self, p, call, args):
+        args, masks = self.split_inputs(p, args)
         q = args[0]
         k = args[1] if len(args) > 1 else q
         v = args[2] if len(args) > 2 else k
-        return f"{call}({q}, {k}, {v}, need_weights=False)[0]"
+        return f"{call}({q}, {k}, {v}{_mask_kwargs(masks, {'is_causal': p.is_causal})}, need_weights=False)[0]"
 
     def param_count(self, p, ins):
-        q, k, v = self._qkv(ins)
+        q, k, v = self._qkv(ins, p)
         e = q.shape[-1]
         return _attention_weights(e, k.shape[-1], v.shape[-1], p.bias) + (2 * e if p.add_bias_kv else 0)
 
     def macs(self, p, ins, outs):
-        q, k, v = self._qkv(ins)
+        q, k, v = self._qkv(ins, p)
         b, lq = _seq(q, p.batch_first)
         s = _seq(k, p.batch_first)[1]
         return _attention_macs(b, lq, s, q.shape[-1], k.shape[-1], v.shape[-1],
@@ -173,6 +230,14 @@ class MultiheadAttention(ExplicitBatchFirst):
                ((2, 4, 6), (2, 7, 3), (2, 7, 5))),
         Sample({"num_heads": 1, "batch_first": False, "add_zero_attn": True}, ((5, 2, 4), (3, 2, 6))),
         Sample({"num_heads": 3, "add_bias_kv": True, "add_zero_attn": True}, ((4, 6), (2, 6), (2, 3))),
+        Sample({"num_heads": 2, "attn_mask": True, "is_causal": True}, ((2, 5, 8), (5, 5)),
+               ("float32", "bool")),
+        Sample({"num_heads": 2, "key_padding_mask": True, "attn_mask": True},
+               ((2, 4, 8), (2, 6, 8), (2, 6), (4, 4, 6)), ("float32", "float32", "bool", "bool")),
+        Sample({"num_heads": 2, "key_padding_mask": True, "batch_first": False},
+               ((4, 3, 8), (3, 4)), ("float32", "float32")),
+        Sample({"num_heads": 2, "attn_mask": True, "key_padding_mask": True},
+               ((4, 8), (7, 8), (7,), (2, 4, 7)), ("float32", "float32", "bool", "float32")),
     )
 
 

@@ -44,7 +44,11 @@ class Sample:
 
     params: dict[str, Any]
     inputs: tuple[tuple[int, ...], ...]
-    dtype: str = "float32"
+    dtype: str | tuple[str, ...] = "float32"  # one for every input, or one each (masks: "bool")
+
+    def dtypes(self) -> list[str]:
+        d = self.dtype
+        return [d] * len(self.inputs) if isinstance(d, str) else list(d)
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,10 @@ class Layer:
     ctor_positional: ClassVar[int] = 0           # ctor values emitted positionally
     n_inputs: ClassVar[tuple[int, int | None]] = (1, 1)  # min, max tensors (None: any)
     n_outputs: ClassVar[int | None] = 1  # tensors returned; None: decided by infer (chunk, split)
+    # keyword arguments that take a tensor value (``attn_mask=mask``): each has a bool field of the
+    # same name in Params, set true by the lowering when given; the tensors follow the positional
+    # ones in ``infer`` and ``forward``, in this order (see ``split_inputs``)
+    tensor_args: ClassVar[tuple[str, ...]] = ()
     needs_float: ClassVar[bool] = False  # integer or bool inputs are an error (torch raises)
     samples: ClassVar[tuple[Sample, ...]] = ()
     # the tensors named weight or bias (what weight_init=, bias_init= and the init section may set);
@@ -113,6 +121,20 @@ class Layer:
     def infer(self, p: Params, ins: list[TensorType]) -> list[TensorType]:
         """Output types; raise ShapeError with the numbers when the inputs do not fit."""
         raise NotImplementedError
+
+    def count_outputs(self, p: Params | None) -> int | None:
+        """Tensors returned for these parameters; None: decided by infer (chunk, split)."""
+        return self.n_outputs
+
+    def unpack(self, p: Params, names: list[str]) -> str:
+        """The assignment target that receives several outputs: ``a, b`` (LSTM's state: ``a, (b, c)``)."""
+        return ", ".join(names)
+
+    def split_inputs(self, p: Params, ins: list) -> tuple[list, dict[str, Any]]:
+        """The positional tensors (or their names) and the given tensor arguments by name."""
+        given = [n for n in self.tensor_args if getattr(p, n, False)]
+        k = len(ins) - len(given)
+        return list(ins[:k]), dict(zip(given, ins[k:]))
 
     # ----------------------------------------------------------- counts
     def param_count(self, p: Params, ins: list[TensorType]) -> int:

@@ -4,6 +4,10 @@ The torch modules return ``(output, h_n)`` (LSTM: ``(output, (h_n, c_n))``);
 graphc's ``output`` parameter picks one tensor of that, so a recurrent layer is
 one value in a model: the whole sequence, its last time step, or the last
 layer's final hidden state (both directions side by side when bidirectional).
+
+An initial state comes as extra leading tensors (``GRU(x, h0, 64)``; LSTM:
+``LSTM(x, h0, c0, 64)``), and ``state=true`` returns the final state too:
+``out, h = x -> GRU(64, state=true)``, ``out, h, c = x -> LSTM(64, state=true)``.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from graphc.layers.base import (
     need_rank,
     register,
 )
-from graphc.shapes import numel
+from graphc.shapes import numel, shape_str
 
 Output = Literal["sequence", "last", "hidden"]
 
@@ -47,6 +51,7 @@ class _RecurrentParams(Params):
     bidirectional: bool = False
     input_size: PosInt | None = None
     output: Output = "sequence"
+    state: bool = False
 
 
 class _Recurrent(ExplicitBatchFirst):
@@ -55,11 +60,45 @@ class _Recurrent(ExplicitBatchFirst):
     positional = ("hidden_size", "num_layers")
     ctor_positional = 2
     Params = _RecurrentParams
+    n_inputs = (1, 2)  # the sequence, then h0
     gates = 1
-    state = "[1]"  # the h_n part of the module's result
+    h_n = "[1]"  # the h_n part of the module's result
+    states = ("h0",)
+
+    def count_outputs(self, p):
+        return 1 + (len(self.states) if p is not None and p.state else 0)
+
+    def _state_shapes(self, p, x: TensorType) -> list[tuple]:
+        """h0's shape (and c0's): (D·num_layers, N, H_out), without N when unbatched."""
+        lead = (self._directions(p) * p.num_layers,)
+        if len(x.shape) == 3:
+            lead += (x.shape[0 if p.batch_first else 1],)
+        return [lead + (self._h_out(p),)] + [lead + (p.hidden_size,)] * (len(self.states) - 1)
+
+    def _check_states(self, p, x: TensorType, given: list[TensorType]) -> None:
+        if not given:
+            return
+        if len(given) != len(self.states):
+            raise ShapeError(f"{self.kind} takes an initial state of {len(self.states)} tensors "
+                             f"({', '.join(self.states)}), got {len(given)}", code="arity",
+                             hint=f"write {self.kind}(x, {', '.join(self.states)}, ...)")
+        for name, h, want in zip(self.states, given, self._state_shapes(p, x)):
+            if h.dtype != x.dtype:
+                raise ShapeError(f"{name} must have the input's dtype {x.dtype}, got {h.dtype}",
+                                 code="dtype", hint="convert the state to the input's dtype")
+            if len(h.shape) != len(want):
+                raise ShapeError(f"for a {len(x.shape)}-d input {shape_str(x.shape)}, {name} must be "
+                                 f"{len(want)}-d {shape_str(want)}, got {len(h.shape)}-d "
+                                 f"{shape_str(h.shape)}", code="shape-rank",
+                                 hint="(num_layers·directions, batch, hidden), without the batch "
+                                      "when the input is unbatched")
+            if tuple(h.shape) != tuple(want):
+                raise ShapeError(f"{name} must be {shape_str(want)} (num_layers·directions, batch, "
+                                 f"hidden), got {shape_str(h.shape)}",
+                                 hint="the batch of a state is dim 1 whatever batch_first says")
 
     def infer(self, p, ins):
-        (x,) = ins
+        x = ins[0]
         need_rank(x, (2, 3), "(B, T, F), (T, B, F) or unbatched (T, F)")
         n = need_concrete(x.shape[-1], "input_size (the input's last dimension)")
         check_given(p, "input_size", n)
@@ -68,9 +107,16 @@ class _Recurrent(ExplicitBatchFirst):
             raise ShapeError(f"proj_size={proj} must be smaller than hidden_size={p.hidden_size}",
                              code="invalid-argument", arg="proj_size",
                              hint=f"use a proj_size below {p.hidden_size}, or 0 for no projection")
+        self._check_states(p, x, ins[1:])
         features = self._directions(p) * self._h_out(p)
+        if p.state and p.output != "sequence":
+            raise ShapeError(f"state=true returns the whole sequence and the final state; "
+                             f"output='{p.output}' cannot go with it", code="invalid-argument",
+                             arg="output", hint="drop output= (the final state holds each layer's "
+                                                "last hidden state)")
         if p.output == "sequence":
-            return [TensorType(x.shape[:-1] + (features,), x.dtype)]
+            out = TensorType(x.shape[:-1] + (features,), x.dtype)
+            return [out] + ([TensorType(s, x.dtype) for s in self._state_shapes(p, x)] if p.state else [])
         time = 1 if p.batch_first and len(x.shape) == 3 else 0
         return [TensorType(x.shape[:time] + x.shape[time + 1:-1] + (features,), x.dtype)]
 
@@ -99,16 +145,23 @@ class _Recurrent(ExplicitBatchFirst):
         return out
 
     def ctor(self, p, ins):
-        d = p.model_dump(exclude={"input_size", "output"})
+        d = p.model_dump(exclude={"input_size", "output", "state"})
         return {"input_size": ins[0].shape[-1], **d}
 
+    def unpack(self, p, names):
+        return f"{names[0]}, ({', '.join(names[1:])})" if len(names) > 2 else ", ".join(names)
+
     def forward(self, p, call, args):
-        out = f"{call}({args[0]})"
+        x, states = args[0], args[1:]
+        state = "" if not states else f", {states[0]}" if len(states) == 1 else f", ({', '.join(states)})"
+        out = f"{call}({x}{state})"
+        if p.state:
+            return out
         if p.output == "sequence":
             return f"{out}[0]"
         if p.output == "last":
             return f"{out}[0][..., -1, :]" if p.batch_first else f"{out}[0][-1]"
-        h = f"{out}{self.state}"
+        h = f"{out}{self.h_n}"
         return f"torch.cat({h}[-2:].unbind(), dim=-1)" if p.bidirectional else f"{h}[-1]"
 
     def _per_step(self, p, n: int, with_bias: bool) -> int:
@@ -135,6 +188,8 @@ class _Recurrent(ExplicitBatchFirst):
             parts.append("bi")
         if p.output != "sequence":
             parts.append(f"→{p.output}")
+        if p.state:
+            parts.append("+state")
         return " ".join(parts)
 
     def explain(self, p, ins, outs):
@@ -165,6 +220,10 @@ class RNN(_Recurrent):
         Sample({"hidden_size": 4, "num_layers": 3, "bidirectional": True, "output": "hidden",
                 "bias": False}, ((2, 5, 3),)),
         Sample({"hidden_size": 6, "input_size": 3, "output": "hidden"}, ((5, 3),)),
+        Sample({"hidden_size": 4, "num_layers": 2, "state": True}, ((2, 5, 3), (2, 2, 4))),
+        Sample({"hidden_size": 4, "bidirectional": True, "batch_first": False, "state": True},
+               ((5, 3, 2), (2, 3, 4))),
+        Sample({"hidden_size": 4, "output": "last"}, ((5, 3), (1, 4))),
     )
 
 
@@ -174,7 +233,9 @@ class LSTM(_Recurrent):
 
     torch_name = "nn.LSTM"
     gates = 4
-    state = "[1][0]"
+    h_n = "[1][0]"
+    n_inputs = (1, 3)  # the sequence, then h0 and c0
+    states = ("h0", "c0")
 
     class Params(_RecurrentParams):
         proj_size: NonNegInt = 0
@@ -189,6 +250,10 @@ class LSTM(_Recurrent):
                ((5, 2, 3),)),
         Sample({"hidden_size": 4, "output": "last", "input_size": 3}, ((2, 5, 3),)),
         Sample({"hidden_size": 4, "output": "last", "bidirectional": True}, ((5, 3),)),
+        Sample({"hidden_size": 6, "proj_size": 2, "num_layers": 2, "state": True},
+               ((3, 5, 4), (2, 3, 2), (2, 3, 6))),
+        Sample({"hidden_size": 4, "bidirectional": True, "state": True}, ((5, 3),)),
+        Sample({"hidden_size": 4, "output": "hidden"}, ((2, 5, 3), (1, 2, 4), (1, 2, 4))),
     )
 
 
@@ -207,4 +272,7 @@ class GRU(_Recurrent):
                ((5, 2, 3),)),
         Sample({"hidden_size": 5, "input_size": 2, "output": "hidden", "bidirectional": True},
                ((4, 2),)),
+        Sample({"hidden_size": 4, "state": True}, ((2, 5, 3), (1, 2, 4))),
+        Sample({"hidden_size": 3, "num_layers": 2, "bidirectional": True, "state": True},
+               ((4, 2), (4, 3))),
     )

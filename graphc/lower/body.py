@@ -245,6 +245,9 @@ class Body:
             return None
         if unknown_input:
             return None
+        args, tensor_args = self.tensor_arguments(layer, call, args, ss.env)
+        if tensor_args is None:
+            return None
         lo, hi = layer.n_inputs
         if not tensors:
             self.error(call.span, "missing-input", f"{call.kind} has no input tensor",
@@ -264,6 +267,10 @@ class Body:
             return None
         args, inits = self.split_inits(layer, call, args, ss.env)
         params, arg_exprs = self.validate(layer, call, args, ss.env)
+        if tensor_args:
+            tensors += [tensor_args[n] for n in layer.tensor_args if n in tensor_args]
+            if params is not None:
+                params = type(params).model_validate({**params.model_dump(), **dict.fromkeys(tensor_args, True)})
         if ss.group is not None and params is not None and layer.forward(params, "m", ["x"]) != "m(x)":
             self.error(call.span, "arity",
                        f"{call.kind} cannot be a step of a repeat or group: nn.Sequential would call it "
@@ -278,10 +285,34 @@ class Body:
         (ss.group.members if ss.group is not None else ss.scope.items).append(node)
         if params is None:
             node.outs = None
-        if layer.n_outputs is None:  # decided by the shapes (chunk, split): infer checks the count
+        n_out = layer.count_outputs(params) if params is not None else layer.n_outputs
+        if n_out is None:  # decided by the shapes (chunk, split): infer checks the count
             node.expected_outputs = want
             return [(node.id, i) for i in range(want)]
-        return [(node.id, i) for i in range(layer.n_outputs)]
+        return [(node.id, i) for i in range(n_out)]
+
+    def tensor_arguments(self, layer, call: A.Call, args: list, env):
+        """Take the keyword arguments that name tensors (``attn_mask=mask``) out of ``args``:
+        (the other arguments, {name: tensor}); None after an error."""
+        if not layer.tensor_args:
+            return args, {}
+        rest, found = [], {}
+        for a in args:
+            if a.name not in layer.tensor_args:
+                rest.append(a)
+                continue
+            v = env.lookup(a.value.id) if isinstance(a.value, A.Name) else None
+            if not isinstance(v, _Value):
+                self.error(a.value.span, "invalid-argument",
+                           f"{call.kind}'s {a.name} is a tensor: give the name of a tensor value",
+                           f"e.g. input mask: [L, S] bool, then {a.name}=mask")
+                return args, None
+            if a.name in found:
+                self.error(a.name_span or a.span, "duplicate-argument",
+                           f"{call.kind} gets argument '{a.name}' twice")
+                return args, None
+            found[a.name] = v.ref
+        return rest, found
 
     def add_node(self, node: Node) -> None:
         if len(self.nodes) >= MAX_NODES:

@@ -36,28 +36,52 @@ class Outcome:
         return f"graphc={self.graphc!r} torch={self.torch!r}"
 
 
-def _torch_run(layer, params, ctor, shapes, dtype):
+def dtypes_of(dtype, n: int) -> list[str]:
+    """One dtype for every input, or one each (a mask is "bool")."""
+    return [dtype] * n if isinstance(dtype, str) else list(dtype)
+
+
+def make_tensor(shape, dtype: str, scale: float = 1.0):
     tdt = getattr(torch, dtype)
     if dtype in FLOAT_DTYPES:
-        tensors = [torch.randn(s, dtype=tdt) for s in shapes]
-    else:
-        tensors = [torch.randint(0, 3, s, dtype=tdt) for s in shapes]
+        return torch.randn(shape, dtype=tdt) * scale
+    if dtype == "bool":
+        return torch.rand(shape) < 0.3
+    return torch.randint(0, 3, shape, dtype=tdt)
+
+
+def flatten(out) -> list:
+    """The tensors of a forward result: LSTM's (output, (h_n, c_n)) gives three."""
+    if isinstance(out, (tuple, list)):
+        return [t for o in out for t in flatten(o)]
+    return [out]
+
+
+# what a module-less forward text may read besides torch: ``self.training`` (StochasticDepth)
+TRAINING = type("Training", (), {"training": True})()
+
+
+def _torch_run(layer, params, ctor, shapes, dtype):
+    dts = dtypes_of(dtype, len(shapes))
+    tdt = getattr(torch, dts[0])
+    tensors = [make_tensor(s, d) for s, d in zip(shapes, dts)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if layer.torch_name is None:
             names = [f"t{i}" for i in range(len(tensors))]
-            out = eval(layer.forward(params, None, names), {"torch": torch}, dict(zip(names, tensors)))
+            out = eval(layer.forward(params, None, names), {"torch": torch, "self": TRAINING},
+                       dict(zip(names, tensors)))
             n_params = 0
         else:
             module = instantiate(layer.torch_name, ctor)
-            if dtype in FLOAT_DTYPES and dtype != "float32":
+            if dts[0] in FLOAT_DTYPES and dts[0] != "float32":
                 module = module.to(tdt)
             module.train()
             call = layer.forward(params, "module", [f"t{i}" for i in range(len(tensors))])
             out = eval(call, {"torch": torch, "module": module},
                        {f"t{i}": t for i, t in enumerate(tensors)})
             n_params = sum(p.numel() for p in module.parameters())
-    outs = out if isinstance(out, (tuple, list)) else (out,)
+    outs = flatten(out)
     return [(tuple(o.shape), str(o.dtype).replace("torch.", "")) for o in outs], n_params
 
 
@@ -91,10 +115,11 @@ def compare(kind: str, params: dict, shapes: list[tuple[int, ...]], dtype: str =
         p = layer.Params.model_validate(params)
     except ParamError as e:
         return Outcome(True, f"invalid params: {e.errors()[0]['msg']}", "not run", False)
-    ins = [TensorType(tuple(s), dtype) for s in shapes]
+    dts = dtypes_of(dtype, len(shapes))
+    ins = [TensorType(tuple(s), d) for s, d in zip(shapes, dts)]
     try:
-        if layer.needs_float and dtype not in FLOAT_DTYPES:
-            raise ShapeError(f"needs a floating-point input, got {dtype}")
+        if layer.needs_float and dts and dts[0] not in FLOAT_DTYPES:
+            raise ShapeError(f"needs a floating-point input, got {dts[0]}")
         outs = layer.infer(p, ins)
         g = [(tuple(o.shape), o.dtype) for o in outs]
         g_params = layer.param_count(p, ins)

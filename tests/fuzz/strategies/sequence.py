@@ -68,11 +68,30 @@ def _recurrent(**extra):
                       "batch_first": st.booleans(),
                       "dropout": st.sampled_from([0.0, 0.3, 1.0, 0.0, 0.3, 1.5]),
                       "bidirectional": st.booleans(), "input_size": dims,
-                      "output": st.sampled_from(["sequence", "last", "hidden"]), **extra}))
+                      "output": st.sampled_from(["sequence", "last", "hidden"]),
+                      "state": st.booleans(), **extra}))
+        if params.get("state"):  # graphc's own pairing (no torch counterpart): state=true takes the
+            params.pop("output", None)  # whole sequence; test_layers_sequence checks the error
         rank = draw(ranks)
-        return params, [tuple(draw(st.lists(dims, min_size=rank, max_size=rank)))], draw(floats)
+        x = tuple(draw(st.lists(dims, min_size=rank, max_size=rank)))
+        return params, [x] + _states(draw, params, x, lstm="proj_size" in extra), draw(floats)
 
     return draw_case()
+
+
+def _states(draw, params, x, lstm: bool) -> list[tuple]:
+    """No initial state mostly; else h0 (and c0 for an LSTM), right-shaped or bent, sometimes
+    one tensor too few or too many."""
+    if not draw(st.integers(0, 2)):
+        return []
+    h = params["hidden_size"]
+    proj = params.get("proj_size", 0)
+    lead = ((2 if params.get("bidirectional") else 1) * params.get("num_layers", 1),)
+    if len(x) == 3:
+        lead += (x[0 if params.get("batch_first", True) else 1],)
+    want = [lead + ((proj if 0 < proj < h else h),)] + ([lead + (h,)] if lstm else [])
+    n = _sometimes(draw, len(want), st.integers(1, 2))
+    return [_maybe_bend(draw, s) for s in (want + want)[:n]]
 
 
 # ------------------------------------------------------------ attention
@@ -93,7 +112,21 @@ def _attention(draw):
                   "vdim": st.just(_sometimes(draw, v[-1])),
                   "dropout": st.sampled_from([0.0, 0.2, 1.0]), "bias": st.booleans(),
                   "add_bias_kv": st.booleans(), "add_zero_attn": st.booleans()}))
-    return params, [q, k, v][:n], draw(floats)
+    dtype = draw(floats)
+    shapes, dtypes = [q, k, v][:n], [dtype] * n
+    mask_dt = st.sampled_from(["bool", "bool", dtype, "int64", "float64"])
+    if draw(st.booleans()):  # attn_mask: (L, S) or (N·heads, L, S), sometimes bent
+        full = (b * heads if rank == 3 else heads, lq, s)
+        am = full[1:] if draw(st.booleans()) else full
+        params["attn_mask"] = True
+        params["is_causal"] = draw(st.booleans())
+        shapes.append(_maybe_bend(draw, am)), dtypes.append(draw(mask_dt))
+    elif draw(st.integers(0, 5)) == 0:
+        params["is_causal"] = True  # without attn_mask: rejected by both
+    if draw(st.booleans()):  # key_padding_mask: (N, S), or (S,) unbatched
+        params["key_padding_mask"] = True
+        shapes.insert(n, _maybe_bend(draw, (b, s) if rank == 3 else (s,))), dtypes.insert(n, draw(mask_dt))
+    return params, shapes, tuple(dtypes)
 
 
 def _transformer_params(draw, d, batch_first):
