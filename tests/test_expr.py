@@ -88,8 +88,8 @@ def test_python_text_means_what_graphc_evaluates(e):
     source = pyfmt.expr(e, lambda n: n)
     try:
         want = eval(source, {}, dict(CONSTS))  # noqa: S307 - numbers and the four names only
-    except ZeroDivisionError:
-        assert error == "division by zero", source
+    except ZeroDivisionError:  # graphc stops there too, or at one of its own limits met first
+        assert error == "division by zero" or (error or "").startswith("number too large"), source
         return
     except OverflowError:
         assert error is not None, source
