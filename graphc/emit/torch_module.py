@@ -109,10 +109,13 @@ class Emitter:
                 else:
                     target = ", ".join(f"{it.name}_{k}" for k in range(len(outs)))
             names = [target] if len(outs) == 1 else target.split(", ")
+            if len(outs) > 1:  # a value nothing reads is unpacked into _
+                shown = [n if r in consumers or r in out_refs else "_" for r, n in zip(outs, names)]
+                target = ", ".join(shown)
             if isinstance(it, Node) and it.layer.count_outputs(it.params) is None and len(outs) == 1:
                 target += ","  # a one-piece chunk/split returns a 1-tuple: unpack it
             elif isinstance(it, Node) and len(outs) > 1:
-                target = it.layer.unpack(it.params, names)  # LSTM's state: out, (h, c)
+                target = it.layer.unpack(it.params, shown)  # LSTM's state: out, (h, c)
             for r, n in zip(outs, names):
                 var[r] = n
             above = self.comments.at_call.get((it.span.line, it.span.col), [])
