@@ -1,6 +1,7 @@
 """Training: the generated script runs, records, resumes and fails clearly."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -73,8 +74,10 @@ def test_sigkill_then_resume_records_every_epoch_once(tmp_path):
     script = build(tmp_path, (MODELS / "digits.model").read_text(), "digits")
     out = tmp_path / "run"
     args = [sys.executable, str(script), "--epochs", "6", "--batch-size", "2", "--out", str(out), "--quiet"]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.time() + 240
+    # one torch thread: on a busy machine, oversubscribed threads made two epochs take minutes
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    deadline = time.time() + 600
     metrics = out / "metrics.jsonl"
     while time.time() < deadline:
         if metrics.exists() and len(metrics.read_text().splitlines()) >= 2:
