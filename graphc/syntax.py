@@ -398,6 +398,11 @@ def syntax_diagnostic(e, source: Source, lexed: _Lexed) -> Diagnostic:
         if ch in "\"'":
             return diag(span, "syntax", "unterminated string",
                         f"close the string with {ch} on the same line")
+        before = text[e.pos_in_stream - 1] if e.pos_in_stream > 0 else ""
+        if ch == "." and (before.isalpha() or before == "_" or before in ")]"):
+            return diag(span, "syntax", "attribute access ('a.b') is not in the language",
+                        "call an operation instead: exp(x), x -> transpose(1, 2), chunk(2); "
+                        "see docs/language.md, 'Tensor expressions'")
         if ch.isdigit() or ch == ".":
             return diag(span, "syntax", f"malformed number starting at '{ch}'",
                         "write numbers like 3, 0.5, 1e-5 or 1_000")

@@ -20,10 +20,10 @@ from functools import cmp_to_key
 from graphc import __version__, pyfmt
 from graphc import ast as A
 from graphc.emit.comments import place
-from graphc.expr import UNARY_PRECEDENCE
 from graphc.emit.plan import ClassPlan, group_blocks, item_inputs, item_outputs
 from graphc.emit.provenance import Trials
 from graphc.emit.values import Constructors, TooLong
+from graphc.expr import UNARY_PRECEDENCE
 from graphc.graph import Node, Program, Repeat, ValueRef
 from graphc.names import TRAIN_SCRIPT_NAMES, Namespace, legal
 from graphc.shapes import shape_str

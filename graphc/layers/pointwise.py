@@ -72,7 +72,7 @@ class scalar_op(Layer):
     def infer(self, p, ins):
         (x,) = ins
         if p.op == "-":
-            _no_bool(x, "cannot subtract with", "convert the mask to a number type first, or use ~mask")
+            _no_bool(x, "cannot subtract with", "declare the input as a number type (input m: float[...])")
         dtype = scalar_result(x.dtype, p.value)
         if p.op == "/":
             dtype = _float_of(dtype)
@@ -115,7 +115,7 @@ class neg(Layer):
         return UNARY_PRECEDENCE
 
     def infer(self, p, ins):
-        _no_bool(ins[0], "cannot negate", "use ~mask or logical_not")
+        _no_bool(ins[0], "cannot negate", "declare the input as a number type (input m: float[...])")
         return [TensorType(ins[0].shape, ins[0].dtype)]
 
     def operand_is_right(self, p, i: int) -> bool:
@@ -139,7 +139,7 @@ class _Unary(Layer):
     def infer(self, p, ins):
         (x,) = ins
         if not self.floating:
-            _no_bool(x, f"{self.kind} is not defined for", "convert the mask to a number type first")
+            _no_bool(x, f"{self.kind} is not defined for", "declare the input as a number type (input m: float[...])")
         return [TensorType(x.shape, _float_of(x.dtype) if self.floating else x.dtype)]
 
     def forward(self, p, call, args):
@@ -176,7 +176,6 @@ class clamp(Layer):
         if p.min is None and p.max is None:
             raise ShapeError("needs min= or max=", code="invalid-argument",
                              hint="e.g. clamp(x, min=0.0) or clamp(x, min=-1, max=1)")
-        _no_bool(x, "cannot clamp", "convert the mask to a number type first")
         dtype = x.dtype
         for v in (p.min, p.max):
             if v is not None:
@@ -210,7 +209,7 @@ class softmax(Layer):
         if x.dtype not in FLOAT_DTYPES:
             raise ShapeError(f"needs a floating-point tensor, got {x.dtype}", code="dtype",
                              hint="convert it first, e.g. x * 1.0")
-        if normalize_dim(p.dim, len(x.shape)) is None:
+        if normalize_dim(p.dim, max(len(x.shape), 1)) is None:  # a 0-d tensor takes dim 0 or -1
             raise ShapeError(f"dim={p.dim} is out of range for a {len(x.shape)}-d tensor",
                              arg="dim", code="shape-rank")
         return [TensorType(x.shape, x.dtype)]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from graphc import ast as A
+from graphc import expr
 from graphc.binder import _ERR
 from graphc.graph import Node, Scope, ValueRef
 from graphc.layers.base import TensorType
@@ -272,9 +273,12 @@ class Body:
             return None
         if len(tensors) < lo or (hi is not None and len(tensors) > hi):
             want = f"{lo}" if lo == hi else (f"at least {lo}" if hi is None else f"{lo} to {hi}")
-            self.error(call.span, "arity",
-                       f"{call.kind} takes {want} tensor(s), got {len(tensors)}",
-                       "in a chain the incoming value is the first tensor" if incoming else None)
+            op = getattr(layer, "op", None)
+            hint = "in a chain the incoming value is the first tensor" if incoming else None
+            if op is not None and len(tensors) == 1 and args and args[0].name is None:
+                hint = (f"a number is not a tensor argument: write an expression, "
+                        f"'y = x {op} {expr.to_model(args[0].value)}'")
+            self.error(call.span, "arity", f"{call.kind} takes {want} tensor(s), got {len(tensors)}", hint)
             return None
         if ss.group is not None and (len(tensors) != 1 or layer.torch_name is None):
             self.error(call.span, "arity",
