@@ -437,6 +437,15 @@ def syntax_diagnostic(e, source: Source, lexed: _Lexed) -> Diagnostic:
                 return diag(span, "syntax", "'->' twice in a row", "put a layer between the arrows, or remove one")
             return diag(span, "syntax", "misplaced '->'",
                         "a chain starts from a value: write 'y = x -> Layer(...)'")
+        if str(tok) == "*" and prev.endswith("*") and text[tok.start_pos - 1] == "*":
+            return diag(Span(path, tok.line, tok.column - 1, tok.line, tok.column + 1), "syntax",
+                        "'**' is not in the language yet",
+                        "multiply instead (x * x), or use sqrt, rsqrt or exp(k * log(x))")
+        line_start = prev[prev.rfind("\n") + 1:].lstrip()
+        if tok.type == "LSQB" and prev and (prev[-1].isalnum() or prev[-1] in "_)") and \
+                not line_start.startswith("input"):
+            return diag(span, "syntax", "indexing ('x[0]') is not in the language",
+                        "use x -> slice(...), chunk or split; see docs/language.md")
         if tok.type == "COMMA" or str(tok) == ",":
             if prev.endswith(",") or prev.endswith("("):
                 return diag(span, "syntax", "stray ','", "remove the extra comma")

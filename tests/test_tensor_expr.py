@@ -66,6 +66,8 @@ def test_an_expression_can_start_a_chain_and_a_call_can_take_one():
     ("    y = x -> mul(0.5)\n    output y", "write an expression, 'y = x * 0.5'"),
     ("    y = sqrt(-1) * x\n    output y", "sqrt(-1) has no value"),
     ("    y = x.exp()\n    output y", "attribute access ('a.b') is not in the language"),
+    ("    y = x ** 2\n    output y", "'**' is not in the language yet"),
+    ("    y = x[0]\n    output y", "indexing ('x[0]') is not in the language"),
 ])
 def test_what_does_not_fit_is_diagnosed(body, wanted):
     errors = _errors(_model(body, "    input x: [B, 16]\n    input h: [B, 4]\n    input n: bool[B, 4]\n"))

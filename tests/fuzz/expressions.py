@@ -1,5 +1,6 @@
 """Differential testing of tensor expressions: random expressions over two or three inputs
-of broadcastable or unbroadcastable shapes and mixed dtypes.  graphc must accept exactly what
+of broadcastable or unbroadcastable shapes and mixed dtypes (``python -m
+tests.fuzz.expressions 5000``; the default suite runs a slice, test_expressions_fast.py).  graphc must accept exactly what
 torch computes, with the same shape and dtype, and its generated forward must give torch's
 values: the expression is written once as ``.model`` text, which graphc parses with its own
 grammar and Python evaluates with its own (so every precedence combination is checked too).
@@ -103,3 +104,19 @@ def check(text: str, ins) -> str | None:
         return f"values differ: generated {got} torch {want}\n{src}"
     return None
 
+
+
+if __name__ == "__main__":
+    import sys
+
+    from hypothesis import HealthCheck, given, settings
+
+    @settings(max_examples=int(sys.argv[1]) if len(sys.argv) > 1 else 2000, deadline=None,
+              suppress_health_check=list(HealthCheck))
+    @given(cases())
+    def _run(case):
+        problem = check(*case)
+        assert problem is None, problem
+
+    _run()
+    print("tensor expressions: graphc agrees with torch")
