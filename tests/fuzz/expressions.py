@@ -1,9 +1,11 @@
 """Differential testing of tensor expressions: random expressions over two or three inputs
-of broadcastable or unbroadcastable shapes and mixed dtypes (``python -m
-tests.fuzz.expressions 5000``; the default suite runs a slice, test_expressions_fast.py).  graphc must accept exactly what
+of broadcastable or unbroadcastable shapes and mixed dtypes.  graphc must accept exactly what
 torch computes, with the same shape and dtype, and its generated forward must give torch's
 values: the expression is written once as ``.model`` text, which graphc parses with its own
 grammar and Python evaluates with its own (so every precedence combination is checked too).
+
+``python -m tests.fuzz.expressions 5000`` runs more cases than the default suite's slice
+(tests/fuzz/test_expressions_fast.py).
 """
 
 from __future__ import annotations
