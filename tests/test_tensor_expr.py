@@ -63,7 +63,8 @@ def test_an_expression_can_start_a_chain_and_a_call_can_take_one():
     ("    y = x * \"a\"\n    output y", "'*' combines a tensor with a number, not the string"),
     ("    y = 2 * d\n    output y", "a statement's value is a tensor, and this expression mentions none"),
     ("    const k = exp(x)\n    y = x\n    output y", "'x' is a tensor, not a constant"),
-    ("    y = x -> mul(0.5)\n    output y", "write an expression, 'y = x * 0.5'"),
+    ("    y = x -> mul(0.5)\n    output y", "write it as an expression, 'y = x * 0.5'"),
+    ("    y = mul(h, 2)\n    output y", "write it as an expression, 'y = h * 2'"),
     ("    y = sqrt(-1) * x\n    output y", "sqrt(-1) has no value"),
     ("    y = x.exp()\n    output y", "attribute access ('a.b') is not in the language"),
     ("    y = x ** 2\n    output y", "'**' is not in the language yet"),
@@ -72,6 +73,11 @@ def test_an_expression_can_start_a_chain_and_a_call_can_take_one():
 def test_what_does_not_fit_is_diagnosed(body, wanted):
     errors = _errors(_model(body, "    input x: [B, 16]\n    input h: [B, 4]\n    input n: bool[B, 4]\n"))
     assert any(wanted in e for e in errors), errors
+
+
+def test_a_labelled_expression_names_its_value():
+    lines = _forward(_model("    y = e: exp(x * 2) -> Linear(4)\n    z = e + 1\n    output y, z"))
+    assert lines[:3] == ["e = torch.exp(x * 2)", "y = self.linear(e)", "z = e + 1"]
 
 
 def test_symbolic_sizes_broadcast():

@@ -163,8 +163,10 @@ class Body:
             refs: list[ValueRef] | None = [b.ref]
             if not chain.steps and target is not None:
                 pass  # an alias: y = x
-        elif chain.source_label is None and not is_plain_call(chain.source, ss.env):
+        elif not is_plain_call(chain.source, ss.env):
             refs = self.expression_source(st, ss)
+            if refs is not None and chain.source_label is not None:
+                self.define(ss.env, chain.source_label, _Value(refs[0], chain.source_label.span))
         else:
             refs = self.apply(chain.source, [], ss, label=chain.source_label,
                               default_name=(target.id if (target and not chain.steps) else None),
@@ -223,7 +225,7 @@ class Body:
                        "gives one tensor", None)
             return None
         ref = self.tensor_expr(chain.source, ss, None if chain.steps else target.id,
-                               ss.legal_of[target.id])
+                               ss.legal_of[target.id], label=chain.source_label)
         return None if ref is None else [ref]
 
     def apply(self, call: A.Call, incoming: list[ValueRef], ss: _ScopeState, label: A.Name | None,
@@ -276,8 +278,10 @@ class Body:
             op = getattr(layer, "op", None)
             hint = "in a chain the incoming value is the first tensor" if incoming else None
             if op is not None and len(tensors) == 1 and args and args[0].name is None:
-                hint = (f"a number is not a tensor argument: write an expression, "
-                        f"'y = x {op} {expr.to_model(args[0].value)}'")
+                first = call.args[0].value if call.args and not incoming else None
+                first = first.id if isinstance(first, A.Name) else "x"
+                hint = (f"a number is not a tensor argument: write it as an expression, "
+                        f"'y = {first} {op} {expr.to_model(args[0].value)}'")
             self.error(call.span, "arity", f"{call.kind} takes {want} tensor(s), got {len(tensors)}", hint)
             return None
         if ss.group is not None and (len(tensors) != 1 or layer.torch_name is None):

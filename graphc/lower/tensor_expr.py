@@ -38,12 +38,13 @@ class TensorExpr:
     """Lowering of tensor expressions (a mixin of graphc.lower.Lowerer)."""
 
     def tensor_expr(self, e: A.Expr, ss: _ScopeState, default_name: str | None,
-                    chain_var: str | None) -> ValueRef | None:
-        """Lower ``e`` (which mentions a tensor) into nodes; the root is named ``default_name``
-        when given.  Returns the root's value, or None after an error (reported)."""
-        return self._texpr(e, ss, default_name, chain_var, root=True)
+                    chain_var: str | None, label: A.Name | None = None) -> ValueRef | None:
+        """Lower ``e`` (which mentions a tensor) into nodes; the root is labelled ``label`` or
+        named ``default_name`` when given.  Returns the root's value, or None after an error
+        (reported)."""
+        return self._texpr(e, ss, default_name, chain_var, root=True, label=label)
 
-    def _texpr(self, e, ss, default_name, chain_var, root=False) -> ValueRef | None:
+    def _texpr(self, e, ss, default_name, chain_var, root=False, label=None) -> ValueRef | None:
         env = ss.env
         t = e.__class__
         if t is A.Name:
@@ -90,7 +91,7 @@ class TensorExpr:
             return None
         if any(r is None for r in ins):
             return None
-        refs = self.apply(call, ins, ss, label=None, default_name=default_name if root else None,
+        refs = self.apply(call, ins, ss, label=label, default_name=default_name if root else None,
                           chain_var=chain_var)
         if refs is None:
             return None
