@@ -190,7 +190,7 @@ class clamp(Layer):
     def label(self, p, ins):
         return f"[{'' if p.min is None else p.min}, {'' if p.max is None else p.max}]"
 
-    samples = (Sample({"min": 0.0}, ((2, 3),)), Sample({"min": -1, "max": 1}, ((4,),), "int64"),
+    samples = (Sample({"min": 0.25}, ((2, 3),)), Sample({"min": -1, "max": 1}, ((4,),), "int64"),
                Sample({"max": 0.5}, ((3,),), "int64"))
 
 
