@@ -31,6 +31,9 @@ OPERATORS: dict[str, tuple[int, str]] = {
     "+": (1, "left"), "-": (1, "left"),
     "*": (2, "left"), "/": (2, "left"), "//": (2, "left"), "%": (2, "left"),
 }
+#: How tightly a unary minus binds: above every binary operator, as in Python (``-a * b`` is
+#: ``(-a) * b``).  A call or a name binds tightest of all.
+UNARY_PRECEDENCE = 3
 
 #: The expression node classes, leaves first.
 KINDS = (A.Num, A.Str, A.Const, A.Name, A.BinOp, A.Neg, A.TupleLit, A.ListLit, A.Call)

@@ -43,6 +43,7 @@ class Node:
     binds: str | None = None        # the name an assignment gives this node's value
     binds_all: tuple[str, ...] | None = None
     user_named: bool = False
+    folded: bool = False            # a part of a tensor expression: written inside its parent's line
     # filled by infer
     outs: list[TensorType] | None = None
     ctor: dict[str, Any] | None = None

@@ -175,8 +175,11 @@ def _union(options: list):
         if not accepted:
             return REJECT
         first = accepted[0]
-        # several forms fit: pydantic's smart union picks one; only equal answers are certain
-        return first if all(same_value(first, r) for r in accepted[1:]) else UNSURE
+        # several forms fit: pydantic's smart union picks one; only equal answers are certain,
+        # and a number of exactly a member's type, which smart mode keeps (1 for int | float)
+        if all(same_value(first, r) for r in accepted[1:]):
+            return first
+        return v if type(v) in (int, float) and any(same_value(v, r) for r in accepted) else UNSURE
 
     return check
 

@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 
 from graphc import ast as A
+from graphc import unsupported
 from graphc.errors import Diagnostic, GraphcError, diag
 from graphc.source import Source, Span
 
@@ -398,6 +399,8 @@ def syntax_diagnostic(e, source: Source, lexed: _Lexed) -> Diagnostic:
         if ch in "\"'":
             return diag(span, "syntax", "unterminated string",
                         f"close the string with {ch} on the same line")
+        if (said := unsupported.at_char(text, e.pos_in_stream)) is not None:
+            return diag(span, "syntax", *said)
         if ch.isdigit() or ch == ".":
             return diag(span, "syntax", f"malformed number starting at '{ch}'",
                         "write numbers like 3, 0.5, 1e-5 or 1_000")
@@ -432,6 +435,9 @@ def syntax_diagnostic(e, source: Source, lexed: _Lexed) -> Diagnostic:
                 return diag(span, "syntax", "'->' twice in a row", "put a layer between the arrows, or remove one")
             return diag(span, "syntax", "misplaced '->'",
                         "a chain starts from a value: write 'y = x -> Layer(...)'")
+        if (said := unsupported.at_token(text, tok)) is not None:
+            back = 1 if str(tok) == "*" else 0  # '**' starts a character before the second '*'
+            return diag(Span(path, tok.line, tok.column - back, span.end_line, span.end_col), "syntax", *said)
         if tok.type == "COMMA" or str(tok) == ",":
             if prev.endswith(",") or prev.endswith("("):
                 return diag(span, "syntax", "stray ','", "remove the extra comma")

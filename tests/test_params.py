@@ -274,7 +274,7 @@ def test_schema_mistakes_are_caught_when_the_schema_is_first_used():
     (int, True, REJECT), (int, 2.0, UNSURE), (int, 5, 5), (float, 3, 3.0), (float, float("nan"), UNSURE),
     (bool, 1, REJECT), (typing.Literal[1], True, UNSURE), (typing.Literal[1], 2, REJECT),
     (typing.Literal["a"], 1, REJECT), (tuple[int, ...], [1], REJECT), (tuple[int, int], (1,), REJECT),
-    (int | float, 1, UNSURE), (int | float, 1.5, 1.5), (int | tuple[int, int], (1, 2), (1, 2)),
+    (int | float, 1, 1), (float | int, 1, 1), (int | float, 1.5, 1.5), (int | tuple[int, int], (1, 2), (1, 2)),
     (typing.Annotated[int, Field(ge=0, le=3)], 4, REJECT), (typing.Annotated[int, Field(ge=0, le=3)], 3, 3),
 ])
 def test_converter_outcomes(ann, value, expected):

@@ -23,6 +23,7 @@ from graphc.emit.comments import place
 from graphc.emit.plan import ClassPlan, group_blocks, item_inputs, item_outputs
 from graphc.emit.provenance import Trials
 from graphc.emit.values import Constructors, TooLong
+from graphc.expr import UNARY_PRECEDENCE
 from graphc.graph import Node, Program, Repeat, ValueRef
 from graphc.names import TRAIN_SCRIPT_NAMES, Namespace, legal
 from graphc.shapes import shape_str
@@ -84,6 +85,7 @@ class Emitter:
             for r in item_inputs(it):
                 consumers.setdefault(r, []).append(i)
         lines = []
+        precedence: dict[ValueRef, int] = {}  # a folded value's text binds this tightly
         for i, it in enumerate(s0.items):
             outs = item_outputs(it)
             chain_var = it.chain_var
@@ -95,9 +97,14 @@ class Emitter:
             else:
                 target = None
             if isinstance(it, Node):
-                args = [var[r] for r in it.inputs]
+                args = _operands(it, var, precedence)
                 call = f"self.{it.name}" if it.has_module else None
                 expr = it.layer.forward(it.params, call, args)
+                if it.folded and len(outs) == 1 and outs[0] not in out_refs and \
+                        len(consumers.get(outs[0], [])) == 1:
+                    var[outs[0]] = expr  # written inside the line of the expression's root
+                    precedence[outs[0]] = _precedence(it)
+                    continue
             else:
                 args = [var[r] for r in item_inputs(it)]
                 expr = f"self.{it.name}({', '.join(args)})"
@@ -414,3 +421,25 @@ _DIGITS = frozenset("0123456789")
 
 def emit_module(prog: Program, source) -> str:
     return Emitter(prog, source.path).run()
+
+
+def _precedence(node: Node) -> int:
+    """How tightly a node's forward text binds (graphc.expr.OPERATORS' scale): an operator's
+    says; a call or a name binds tightest."""
+    of = getattr(node.layer, "precedence_of", None)
+    return of(node.params) if of is not None else UNARY_PRECEDENCE + 1
+
+
+def _operands(node: Node, var: dict, precedence: dict) -> list[str]:
+    """The forward's arguments, a folded operand bracketed where the node's operator binds
+    more tightly than it, or as tightly on its right (Python's left associativity)."""
+    args = [var[r] for r in node.inputs]
+    of = getattr(node.layer, "precedence_of", None)
+    if of is None:
+        return args
+    outer = of(node.params)
+    for i, r in enumerate(node.inputs):
+        inner = precedence.get(r)
+        if inner is not None and (inner < outer or (inner == outer and node.layer.operand_is_right(node.params, i))):
+            args[i] = f"({args[i]})"
+    return args

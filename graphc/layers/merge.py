@@ -5,6 +5,7 @@ They have no parameters and no module: the forward line is a tensor expression.
 
 from __future__ import annotations
 
+from graphc.expr import OPERATORS
 from graphc.layers.base import FLOAT_DTYPES, Layer, Params, Sample, ShapeError, TensorType, promote, register
 from graphc.shapes import broadcast, normalize_dim, numel, shape_str
 
@@ -47,6 +48,13 @@ class _Broadcast(Layer):
 
     def forward(self, p, call, args):
         return f" {self.op} ".join(args)
+
+    def precedence_of(self, p) -> int:
+        """How the forward text binds (graphc.expr.OPERATORS), for the emitter's brackets."""
+        return OPERATORS[self.op][0]
+
+    def operand_is_right(self, p, i: int) -> bool:
+        return i > 0
 
     def label(self, p, ins):
         return self.op

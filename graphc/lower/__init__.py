@@ -28,10 +28,11 @@ from graphc.lower.body import DTYPES, MAX_NODES, MAX_STATEMENTS, Body
 from graphc.lower.env import HINT_BUDGET, RESERVED_WORDS, Names, _Abort, _Const, _Env
 from graphc.lower.evaluate import MAX_EVAL_STEPS, Evaluator
 from graphc.lower.init_section import InitSection
+from graphc.lower.tensor_expr import TensorExpr
 from graphc.source import Span
 
 
-class Lowerer(Names, Evaluator, Arguments, Blocks, InitSection, Body):
+class Lowerer(Names, Evaluator, Arguments, Blocks, InitSection, TensorExpr, Body):
     """Lowers one file: ``run()`` gives its Program (None after an error that stops
     lowering), ``diags`` its diagnostics."""
 

@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 from graphc import ast as A
+from graphc import expr
 from graphc.binder import _ERR
 from graphc.graph import Node, Scope, ValueRef
 from graphc.layers.base import TensorType
 from graphc.lower.blocks import _ArityError
 from graphc.lower.env import RESERVED_WORDS, _Abort, _Const, _declared_names, _Env, _ScopeState, _Value
 from graphc.lower.evaluate import MAX_EVAL_STEPS, _describe
+from graphc.lower.tensor_expr import is_plain_call, mentions_tensor
 from graphc.names import Namespace, snake
 from graphc.shapes import MAX_DIM, Sym
 
@@ -161,6 +163,10 @@ class Body:
             refs: list[ValueRef] | None = [b.ref]
             if not chain.steps and target is not None:
                 pass  # an alias: y = x
+        elif not is_plain_call(chain.source, ss.env):
+            refs = self.expression_source(st, ss)
+            if refs is not None and chain.source_label is not None:
+                self.define(ss.env, chain.source_label, _Value(refs[0], chain.source_label.span))
         else:
             refs = self.apply(chain.source, [], ss, label=chain.source_label,
                               default_name=(target.id if (target and not chain.steps) else None),
@@ -199,11 +205,28 @@ class Body:
             return
         for t, r in zip(st.targets, refs):
             self.define(ss.env, t, _Value(r, t.span))
-        if (chain.steps or isinstance(chain.source, A.Call)) and ss.scope.items:
+        if (chain.steps or not isinstance(chain.source, A.Name)) and ss.scope.items:
             if target is not None:
                 ss.scope.items[-1].binds = ss.legal_of[target.id]
             elif not any(t.id in RESERVED_WORDS for t in st.targets):
                 ss.scope.items[-1].binds_all = tuple(ss.legal_of[t.id] for t in st.targets)
+
+    def expression_source(self, st: A.Assign, ss: _ScopeState) -> list[ValueRef] | None:
+        """A chain whose source is an expression: a tensor expression, or an error."""
+        chain, target = st.chain, (st.targets[0] if len(st.targets) == 1 else None)
+        if not mentions_tensor(chain.source, ss.env):
+            if self.eval(chain.source, ss.env) is not _ERR:
+                self.error(chain.source.span, "missing-input",
+                           "a statement's value is a tensor, and this expression mentions none",
+                           "a constant is written 'const " + (target.id if target else "k") + " = ...'")
+            return None
+        if target is None:
+            self.error(st.span, "arity", f"{len(st.targets)} names on the left, but an expression "
+                       "gives one tensor", None)
+            return None
+        ref = self.tensor_expr(chain.source, ss, None if chain.steps else target.id,
+                               ss.legal_of[target.id], label=chain.source_label)
+        return None if ref is None else [ref]
 
     def apply(self, call: A.Call, incoming: list[ValueRef], ss: _ScopeState, label: A.Name | None,
               default_name: str | None, chain_var: str | None = None,
@@ -255,9 +278,14 @@ class Body:
             return None
         if len(tensors) < lo or (hi is not None and len(tensors) > hi):
             want = f"{lo}" if lo == hi else (f"at least {lo}" if hi is None else f"{lo} to {hi}")
-            self.error(call.span, "arity",
-                       f"{call.kind} takes {want} tensor(s), got {len(tensors)}",
-                       "in a chain the incoming value is the first tensor" if incoming else None)
+            op = getattr(layer, "op", None)
+            hint = "in a chain the incoming value is the first tensor" if incoming else None
+            if op is not None and len(tensors) == 1 and args and args[0].name is None:
+                first = call.args[0].value if call.args and not incoming else None
+                first = first.id if isinstance(first, A.Name) else "x"
+                hint = (f"a number is not a tensor argument: write it as an expression, "
+                        f"'y = {first} {op} {expr.to_model(args[0].value)}'")
+            self.error(call.span, "arity", f"{call.kind} takes {want} tensor(s), got {len(tensors)}", hint)
             return None
         if ss.group is not None and (len(tensors) != 1 or layer.torch_name is None):
             self.error(call.span, "arity",

@@ -175,7 +175,8 @@ class Evaluator(expr.Visitor):
         if isinstance(b, _Value):
             raise _EvalError(e.span, "invalid-expression",
                              f"'{e.id}' is a tensor, not a constant",
-                             "tensors go first in a call, e.g. add(a, b) or concat(a, b, dim=1)")
+                             "a tensor expression is a statement's value (y = x * 0.5); in a call "
+                             "tensors go first, e.g. add(a, b) or concat(a, b, dim=1)")
         raise _EvalError(e.span, "undefined-name", f"undefined name '{e.id}'",
                          self._name_hint(e.id, env))
 
@@ -197,6 +198,22 @@ class Evaluator(expr.Visitor):
     visit_ListLit = visit_TupleLit
 
     def visit_Call(self, e: A.Call, env: _Env):
+        fn = CONST_FUNCS.get(e.kind)
+        if fn is not None and len(e.args) == 1 and e.args[0].name is None:
+            v = self.visit(e.args[0].value, env)
+            if not _is_num(v):
+                raise _EvalError(e.span, "invalid-expression",
+                                 f"{e.kind}(...) of a constant needs a number, got {_describe(v)}")
+            try:
+                return fn(v)
+            except (ValueError, OverflowError):
+                raise _EvalError(e.span, "invalid-expression", f"{e.kind}({v}) has no value",
+                                 "math on constants follows Python's math module") from None
+        if self.reg.get(e.kind) is not None and self.reg.get(e.kind).torch_name is None:
+            raise _EvalError(e.span, "invalid-expression",
+                             f"'{e.kind}' takes a tensor, and its arguments here are constants",
+                             f"give it a tensor: y = {e.kind}(x, ...)"
+                             + (f"; on constants: {', '.join(CONST_FUNCS)}" if e.kind in CONST_FUNCS else ""))
         raise _EvalError(e.span, "invalid-expression", f"a call ('{e.kind}(...)') is not a value here",
                          "calls are layers in a chain, or initializers in weight_init=, bias_init= "
                          "and the init section")
@@ -221,6 +238,8 @@ def _describe(v) -> str:
 
 
 _NUMBER = frozenset({int, float})
+#: The functions a constant expression may call, on one number: ``x / sqrt(d)``.
+CONST_FUNCS = {"sqrt": math.sqrt, "exp": math.exp, "log": math.log, "abs": abs, "tanh": math.tanh}
 _BINOPS = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
            "//": operator.floordiv, "%": operator.mod}
 

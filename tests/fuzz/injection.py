@@ -154,6 +154,7 @@ TEXT_PLACES = {
     "init-string": (lambda t: _fill(init=f"Linear = kaiming_normal(mode={model_string(t)})"), "refused"),
     "train-device": (lambda t: _fill(settings=f"device = {model_string(t)}"), "refused"),
     "train-metric": (lambda t: _fill(settings=f"early_stopping_metric = {model_string(t)}"), "refused"),
+    "tensor-expression": (lambda t: _fill(consts=f"z = x * {model_string(t)} + 1"), "refused"),
     "file-name": (lambda t: _fill(), "file"),
 }
 BENIGN = "placeholder"
@@ -168,7 +169,8 @@ block {b}({p}, {q}={c2}) {{
 model {m} {{
     input {i}: [B, {c}]
     {v} = {i} -> {l}: {b}(8) -> {l2}: Linear(3)
-    output {v}
+    {e} = 1 - {v} * 0.5 + exp(-{v}) / {c}
+    output {e}
     train {{
         data = csv("d.csv", target="t")
         loss = CrossEntropyLoss()
@@ -176,7 +178,7 @@ model {m} {{
     }}
 }}
 """
-NAME_SLOTS = ("c", "c2", "b", "p", "q", "i", "v", "l", "l2", "m")
+NAME_SLOTS = ("c", "c2", "b", "p", "q", "i", "v", "l", "l2", "m", "e")
 
 
 def named_model(rng: random.Random) -> str:
