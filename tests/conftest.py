@@ -18,6 +18,20 @@ def run_graphc(*args, cwd=None, env=None, input=None):
     )
 
 
+def build_scripts(tmp_path, src, stem):
+    """What `graphc build` writes for ``src``, in tmp_path/gen_<stem>: the module and the
+    training script (tests/test_training.py runs the command itself); the script's path."""
+    from graphc.api import compile_source
+
+    comp = compile_source(src, f"{stem}.model")
+    assert comp.ok, comp.diagnostics
+    gen = tmp_path / f"gen_{stem}"
+    gen.mkdir()
+    (gen / f"{stem}.py").write_text(comp.python_source())
+    (gen / f"train_{stem}.py").write_text(comp.train_source())
+    return gen / f"train_{stem}.py"
+
+
 @pytest.fixture
 def graphc_cli():
     return run_graphc

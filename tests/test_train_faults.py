@@ -14,8 +14,7 @@ import time
 
 import pytest
 from conftest import ROOT, run_graphc
-
-from graphc.api import compile_source
+from conftest import build_scripts as build
 
 torch = pytest.importorskip("torch")
 np = pytest.importorskip("numpy")
@@ -54,17 +53,6 @@ def classes(path, n=48, bad=None, seed=0):
         x[5, 2] = bad
     np.savez(path, x=x, y=y)
     return path
-
-
-def build(tmp_path, src, stem):
-    """What `graphc build` writes (tests/test_training.py runs the command itself)."""
-    comp = compile_source(src, f"{stem}.model")
-    assert comp.ok, comp.diagnostics
-    gen = tmp_path / f"gen_{stem}"
-    gen.mkdir()
-    (gen / f"{stem}.py").write_text(comp.python_source())
-    (gen / f"train_{stem}.py").write_text(comp.train_source())
-    return gen / f"train_{stem}.py"
 
 
 def strict_records(out):

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import build_scripts as build
 from conftest import import_generated, run_graphc
 
 from graphc.api import compile_source
@@ -17,16 +18,6 @@ torch = pytest.importorskip("torch")
 np = pytest.importorskip("numpy")
 metrics = pytest.importorskip("sklearn.metrics")
 datasets = pytest.importorskip("sklearn.datasets")
-
-
-def build(tmp_path, src, stem):
-    comp = compile_source(src, f"{stem}.model")
-    assert comp.ok, comp.diagnostics
-    gen = tmp_path / f"gen_{stem}"
-    gen.mkdir()
-    (gen / f"{stem}.py").write_text(comp.python_source())
-    (gen / f"train_{stem}.py").write_text(comp.train_source())
-    return gen / f"train_{stem}.py"
 
 
 def run(script, *args, cwd=None):
