@@ -138,3 +138,45 @@ def test_vae_equals_a_hand_written_reference(tmp_path):
     torch.manual_seed(8)
     assert not torch.equal(ours(image)[0], got[0])  # new noise each forward
     assert comp.summary().total_params == sum(p.numel() for p in ref.parameters())
+
+
+FOLDS = """const d = 16
+const drop = sqrt(d) / d / 4
+
+block B(c, s = 1 / sqrt(d)) {
+    input x
+    y = x -> Linear(c) -> Dropout(s)
+    output y
+}
+
+model T {
+    input a: [B, 3, 4]
+    input b: [B, 3, 4]
+    t = transpose(a + b, 1, 2)
+    u = unsqueeze(-a, 1)
+    v = StochasticDepth(a, 0.2, "row") + b
+    w = 2.0 * StochasticDepth(b, 0.5, "batch")
+    r = randn_like(a) -> Flatten -> Dropout(drop) -> B(5)
+    output t, u, v, w, r
+}
+"""
+
+
+def test_an_expression_is_folded_only_into_an_expression():
+    """A method call (x.transpose), a conditional (StochasticDepth) or a form that repeats its
+    argument never takes a folded operand, nor is written inside one: the results are torch's
+    for the expressions as written. Constants made with math functions build (their values)."""
+    import torch
+
+    comp = compile_source(FOLDS, "t.model")
+    assert not comp.errors, comp.errors
+    ns = {}
+    exec(comp.python_source(), ns)
+    model = ns["MODEL"]().eval()
+    a, b = torch.randn(2, 3, 4), torch.randn(2, 3, 4)
+    t, u, v, w, r = model(a, b)
+    assert torch.equal(t, (a + b).transpose(1, 2))
+    assert torch.equal(u, (-a).unsqueeze(1))
+    assert torch.equal(v, a + b) and torch.equal(w, 2.0 * b)
+    assert r.shape == (2, 5)
+    assert "DROP = 0.0625" in comp.python_source()

@@ -23,7 +23,7 @@ from graphc.emit.comments import place
 from graphc.emit.plan import ClassPlan, group_blocks, item_inputs, item_outputs
 from graphc.emit.provenance import Trials
 from graphc.emit.values import Constructors, TooLong
-from graphc.expr import UNARY_PRECEDENCE
+from graphc.expr import UNARY_PRECEDENCE, to_model
 from graphc.graph import Node, Program, Repeat, ValueRef
 from graphc.names import TRAIN_SCRIPT_NAMES, Namespace, legal
 from graphc.shapes import shape_str
@@ -100,8 +100,8 @@ class Emitter:
                 args = _operands(it, var, precedence)
                 call = f"self.{it.name}" if it.has_module else None
                 expr = it.layer.forward(it.params, call, args)
-                if it.folded and len(outs) == 1 and outs[0] not in out_refs and \
-                        len(consumers.get(outs[0], [])) == 1:
+                if it.folded and it.layer.expression and len(outs) == 1 and outs[0] not in out_refs and \
+                        len(consumers.get(outs[0], [])) == 1 and _takes_expressions(s0.items[consumers[outs[0]][0]]):
                     var[outs[0]] = expr  # written inside the line of the expression's root
                     precedence[outs[0]] = _precedence(it)
                     continue
@@ -363,7 +363,8 @@ def _attr_path(node_id: str) -> str:
 
 
 def _src_text(e: A.Expr) -> str:
-    return pyfmt.expr(e, lambda n: n)
+    """A block parameter's default as the .model file writes it (for the class docstring)."""
+    return to_model(e)
 
 
 def ruff_sort_key(name: str):
@@ -421,6 +422,13 @@ _DIGITS = frozenset("0123456789")
 
 def emit_module(prog: Program, source) -> str:
     return Emitter(prog, source.path).run()
+
+
+def _takes_expressions(item) -> bool:
+    """Whether a folded expression may be written inside this item's forward text: only an
+    expression layer's (a method call on it, ``x.transpose(1, 2)``, or a form that repeats its
+    argument, StochasticDepth's, would read it wrongly or twice)."""
+    return isinstance(item, Node) and item.layer is not None and item.layer.expression
 
 
 def _precedence(node: Node) -> int:

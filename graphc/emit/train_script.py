@@ -100,10 +100,12 @@ def _config(spec: TrainSpec) -> str:
     return "\n".join(out)
 
 
-def _argparse_text(s: str) -> str:
-    """argparse %-formats a description that holds "%(prog)" (and only then): there, a
-    literal % must be written %%."""
-    return s.replace("%", "%%") if "%(prog)" in s else s
+def _argparse_text(s: str, model_class: str) -> str:
+    """The file name as the script's description shows it, ``Train M (s).``: argparse
+    %-formats a description that holds "%(prog)" (and only then), so there a literal % must
+    be written %%.  Judged on the whole description: ``m%(prog`` forms "%(prog)" with the
+    bracket after it."""
+    return s.replace("%", "%%") if "%(prog)" in f"Train {model_class} ({s})." else s
 
 
 #: the model input's dtype in the script (graphc's dtype names; anything else is float32)
@@ -119,7 +121,7 @@ def emit_train_script(spec: TrainSpec, model_class: str, stem: str, path: str) -
         "MODEL": model_class,
         "STEM": stem,
         "FILE": pyfmt.text(os.path.basename(path)),
-        "FILE_HELP": pyfmt.text(_argparse_text(os.path.basename(path))),
+        "FILE_HELP": pyfmt.text(_argparse_text(os.path.basename(path), model_class)),
         "VERSION": __version__,
         "DATA_DESC": pyfmt.text(spec.data.record.describe(spec.data.params)),
         "CONFIG": _config(spec),

@@ -26,6 +26,7 @@ from graphc import pyfmt
 from graphc.emit.plan import ClassPlan, Param
 from graphc.emit.provenance import Trials, solve_exact, value_expr
 from graphc.expr import names as expr_names
+from graphc.expr import walk as expr_walk
 from graphc.graph import Node, Program, Repeat, Scope
 from graphc.layers.base import Ctor
 from graphc.names import Namespace, legal
@@ -76,7 +77,7 @@ class Constructors:
             if name not in self.used_consts:
                 continue
             value = pyfmt.literal(self.prog.consts[name])
-            if name in defs and _names_in(defs[name].value):
+            if name in defs and _names_in(defs[name].value) and _printable(defs[name].value):
                 text = pyfmt.expr(defs[name].value, lambda n: self.const_names[n])
                 value = text if len(text) <= INLINE_MAX_CHARS else value
             lines += [*self.const_comments.get(name, []), f"{self.const_names[name]} = {value}"]
@@ -117,7 +118,7 @@ class Constructors:
     def default_src(self, plan: ClassPlan, p: Param) -> str:
         """A parameter's default: as written when it uses top-level constants."""
         bp = next(b for b in plan.block_params if b.name.id == p.source[1])
-        if _names_in(bp.default) and _names_in(bp.default) <= set(self.prog.consts):
+        if _names_in(bp.default) and _names_in(bp.default) <= set(self.prog.consts) and _printable(bp.default):
             return pyfmt.expr(bp.default, self.const_ref)
         return pyfmt.literal(p.default)
 
@@ -440,6 +441,12 @@ def _find(scope: Scope, rel: str) -> Scope:
         else:
             it = next(i for i in it.items if i.name == part)
     return it
+
+
+def _printable(e) -> bool:
+    """Whether pyfmt.expr can write ``e`` as Python: arithmetic of names and numbers, not a call
+    of a constant math function (``sqrt(d)``), whose value is written instead."""
+    return not any(isinstance(x, A.Call) for x in expr_walk(e, calls=True))
 
 
 def _names_in(e) -> set[str]:

@@ -114,6 +114,10 @@ class Layer:
     # the tensors named weight or bias (what weight_init=, bias_init= and the init section may set);
     # modules whose tensors have other names (LSTM, attention) declare them in own_weights
     weights: ClassVar[tuple[Weight, ...]] = ()
+    # its forward text is one Python expression that uses each argument once, as an operator's
+    # operand (the layer then says how it binds: precedence_of) or as a whole call argument: it may
+    # be written inside another such expression, and take such expressions as its arguments
+    expression: ClassVar[bool] = False
     # every output value lies in [lo, hi] whatever the input (Sigmoid: (0, 1)); what a loss may ask
     output_range: ClassVar[tuple[float, float] | None] = None
 

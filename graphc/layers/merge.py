@@ -33,6 +33,7 @@ def _out_of_range(arg: str, dim: int, rank: int, what: str) -> ShapeError:
 
 class _Broadcast(Layer):
     category = "merge"
+    expression = True
     n_inputs = (2, None)
     op = "+"
 
@@ -96,6 +97,8 @@ class mul(_Broadcast):
 class matmul(Layer):
     """``torch.matmul(a, b)``: 1-d operands are vectors, batch dims broadcast; one dtype for both."""
 
+    expression = True
+
     category = "merge"
     n_inputs = (2, 2)
 
@@ -141,6 +144,8 @@ class matmul(Layer):
 @register
 class concat(Layer):
     """Concatenation along ``dim`` (default 1, the channels)."""
+
+    expression = True
 
     category = "merge"
     n_inputs = (1, None)
@@ -195,6 +200,8 @@ class concat(Layer):
 @register
 class stack(Layer):
     """``torch.stack``: tensors of one shape joined along a new dim ``dim`` (default 0, as torch)."""
+
+    expression = True
 
     category = "merge"
     n_inputs = (1, None)

@@ -60,6 +60,8 @@ class scalar_op(Layer):
     """A tensor and a number: ``x * 0.5`` (``op="*", value=0.5``), ``1 - gate`` (``left=true``:
     the number is the left operand).  The dtype follows torch's rule for Python numbers."""
 
+    expression = True
+
     category = "merge"
 
     class Params(Params):
@@ -109,6 +111,8 @@ class scalar_op(Layer):
 class neg(Layer):
     """Negation ``-x``; bool tensors are an error, as in torch."""
 
+    expression = True
+
     category = "merge"
 
     def precedence_of(self, p) -> int:
@@ -132,6 +136,8 @@ class neg(Layer):
 
 class _Unary(Layer):
     """``torch.<kind>(x)``, shape kept; ``floating``: integers and bools give float32."""
+
+    expression = True
 
     category = "activation"
     floating: ClassVar[bool] = True
@@ -164,6 +170,8 @@ for _name, _doc in (("abs", "absolute value"), ("relu", "max(x, 0)")):
 @register
 class clamp(Layer):
     """``torch.clamp(x, min=, max=)``: each element limited to [min, max] (either may be left out)."""
+
+    expression = True
 
     category = "activation"
 
@@ -198,6 +206,8 @@ class clamp(Layer):
 class softmax(Layer):
     """``torch.softmax(x, dim)``: exponentials normalised to sum 1 along ``dim``; a float input."""
 
+    expression = True
+
     category = "activation"
     positional = ("dim",)
 
@@ -225,6 +235,8 @@ class softmax(Layer):
 
 class _Like(Layer):
     """A random tensor of the shape and floating dtype of its input."""
+
+    expression = True
 
     category = "other"
 
