@@ -180,3 +180,20 @@ def test_an_expression_is_folded_only_into_an_expression():
     assert torch.equal(v, a + b) and torch.equal(w, 2.0 * b)
     assert r.shape == (2, 5)
     assert "DROP = 0.0625" in comp.python_source()
+
+
+@pytest.mark.parametrize("bound,fits", [(2**31 - 1, True), (2**31, False), (-2**31, True), (-2**31 - 1, False)])
+def test_clamp_bounds_must_fit_an_integer_tensor(bound, fits):
+    """torch converts clamp's bounds to the tensor's integer dtype and raises on overflow; so
+    does graphc's check, as it does for x + number."""
+    import torch
+
+    src = f"model C {{\n    input x: int32[B, 4]\n    y = clamp(x, min={bound})\n    output y\n}}\n"
+    errors = compile_source(src, "c.model").errors
+    assert [e.code for e in errors] == ([] if fits else ["dtype"])
+    try:
+        torch.clamp(torch.zeros(2, 4, dtype=torch.int32), min=bound)
+        raised = False
+    except RuntimeError:
+        raised = True
+    assert raised == (not fits)

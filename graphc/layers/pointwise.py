@@ -55,6 +55,14 @@ class div(_Broadcast):
     samples = (Sample({}, ((2, 3), (3,))), Sample({}, ((2, 1), (2, 4)), "int64"))
 
 
+def _check_fits(dtype: str, value, arg: str) -> None:
+    """torch converts a Python int to the tensor's integer dtype and raises when it overflows."""
+    bound = _INT_RANGE.get(dtype)
+    if bound is not None and isinstance(value, int) and not -bound <= value < bound:
+        raise ShapeError(f"{value} does not fit the {dtype} tensor it is combined with",
+                         code="dtype", arg=arg, hint="use a smaller number, or a float")
+
+
 @register
 class scalar_op(Layer):
     """A tensor and a number: ``x * 0.5`` (``op="*", value=0.5``), ``1 - gate`` (``left=true``:
@@ -78,10 +86,7 @@ class scalar_op(Layer):
         dtype = scalar_result(x.dtype, p.value)
         if p.op == "/":
             dtype = _float_of(dtype)
-        bound = _INT_RANGE.get(dtype)
-        if bound is not None and isinstance(p.value, int) and not -bound <= p.value < bound:
-            raise ShapeError(f"{p.value} does not fit the {dtype} tensor it is combined with",
-                             code="dtype", arg="value", hint="use a smaller number, or a float")
+        _check_fits(dtype, p.value, "value")
         return [TensorType(x.shape, dtype)]
 
     def precedence_of(self, p) -> int:
@@ -188,6 +193,8 @@ class clamp(Layer):
         for v in (p.min, p.max):
             if v is not None:
                 dtype = scalar_result(dtype, v)
+        for key, v in (("min", p.min), ("max", p.max)):
+            _check_fits(dtype, v, key)
         return [TensorType(x.shape, dtype)]
 
     def forward(self, p, call, args):
