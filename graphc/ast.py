@@ -238,7 +238,18 @@ class InitBlock(Node):
         _set(self, "span", span)
 
 
-Stmt = ConstDef | InputDecl | OutputDecl | Assign | TrainBlock | InitBlock
+class Tie(Node):
+    """``tie head.weight = tok.weight``: each side a dotted path (labels, then a parameter)."""
+
+    __slots__ = _fields = ("left", "right", "span")
+
+    def __init__(self, left: tuple[Name, ...], right: tuple[Name, ...], span: Span):
+        _set(self, "left", left)
+        _set(self, "right", right)
+        _set(self, "span", span)
+
+
+Stmt = ConstDef | InputDecl | OutputDecl | Assign | TrainBlock | InitBlock | Tie
 
 
 class Param(Node):

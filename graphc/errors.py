@@ -35,6 +35,7 @@ CODES: dict[str, tuple[Severity, str]] = {
     "missing-model": ("error", "the file defines no model"),
     "arity": ("error", "a call given the wrong number of tensors"),
     "recursion": ("error", "a block that uses itself"),
+    "invalid-sharing": ("error", "a layer or block applied again, or a tie, that cannot be one module"),
     "limit": ("error", "a size beyond graphc's stated limits"),
     "shape-mismatch": ("error", "tensor shapes that do not fit together"),
     "shape-rank": ("error", "a tensor of the wrong number of dimensions"),

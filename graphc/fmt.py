@@ -245,6 +245,9 @@ class Formatter:
             self.emit(st, text, indent, out)
         elif isinstance(st, A.OutputDecl):
             self.emit(st, "output " + ", ".join(n.id for n in st.names), indent, out)
+        elif isinstance(st, A.Tie):
+            self.emit(st, "tie " + ".".join(n.id for n in st.left) + " = " + ".".join(n.id for n in st.right),
+                      indent, out)
         elif isinstance(st, A.Assign):
             head = ", ".join(t.id for t in st.targets) + " = "
             src = st.chain.source.id if isinstance(st.chain.source, A.Name) else self.expr(st.chain.source)

@@ -44,6 +44,10 @@ class Node:
     binds_all: tuple[str, ...] | None = None
     user_named: bool = False
     folded: bool = False            # a part of a tensor expression: written inside its parent's line
+    # a second use of a layer (``x2 -> tower``): the node it applies again, and where; it owns no
+    # module and no parameters, and infer checks that its constructor is the first use's
+    shares: Node | None = None
+    shared_at: Span | None = None
     # filled by infer
     outs: list[TensorType] | None = None
     ctor: dict[str, Any] | None = None
@@ -77,6 +81,8 @@ class Scope:
     legal_of: dict[str, str] = field(default_factory=dict)   # user name -> identifier
     chain_var: str | None = None
     binds: str | None = None
+    shares: Scope | None = None      # a second use of a block instance: the instance it applies again
+    ties: list = field(default_factory=list)  # ``tie a.weight = b.weight``: (Tie, left Node, right Node)
 
     @property
     def kind(self) -> str:
@@ -178,11 +184,12 @@ class Program:
         return [n for n in self.nodes.values() if not n.is_input]
 
     def scopes(self):
-        """Every scope (the model first), depth-first in definition order."""
+        """Every scope that is built (the model first), depth-first in definition order; a second
+        use of a block instance (``Scope.shares``) builds nothing and is left out."""
         def walk(s: Scope):
             yield s
             for it in s.items:
-                if isinstance(it, Scope):
+                if isinstance(it, Scope) and it.shares is None:
                     yield from walk(it)
                 elif isinstance(it, Repeat):
                     for m in it.members:

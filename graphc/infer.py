@@ -10,6 +10,7 @@ from __future__ import annotations
 from graphc.errors import Diagnostic, diag, shorten
 from graphc.graph import Program
 from graphc.layers.base import FLOAT_DTYPES, ShapeError
+from graphc.lower.sharing import check_shared, check_ties
 from graphc.shapes import MAX_DIM, MAX_SYMBOLIC_NESTING, MAX_SYMBOLIC_TERMS, SymbolicLimit, symbolic_budget
 
 
@@ -34,6 +35,8 @@ def infer(prog: Program) -> list[Diagnostic]:
                 continue
             if d is not None:
                 diags.append(d)
+    diags += check_shared(prog)
+    diags += check_ties(prog)
     return diags
 
 

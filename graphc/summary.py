@@ -135,7 +135,8 @@ def summarize(prog: Program, batch_size: int = 1) -> Summary:
             act = dim_sum(substitute(numel(t.shape), batch) * BYTES.get(t.dtype, 4) for t in node.outs)
         else:
             shape, act = "?", 0
-        return Row(node.id, node.kind, depth, shape, node.n_params or 0, macs, act)
+        kind = node.kind if node.shares is None else f"{node.kind} (shares {node.shares.id})"
+        return Row(node.id, kind, depth, shape, node.n_params or 0, macs, act)
 
     def walk(items, depth: int) -> tuple[int, Dim, Dim]:
         done: list[Row] = []
@@ -144,7 +145,10 @@ def summarize(prog: Program, batch_size: int = 1) -> Summary:
                 r = node_row(it, depth)
                 rows.append(r)
             else:
-                head = Row(it.id, it.kind if isinstance(it, Scope) else "Sequential", depth, "", 0, 0, 0, True)
+                kind = it.kind if isinstance(it, Scope) else "Sequential"
+                if getattr(it, "shares", None) is not None:
+                    kind += f" (shares {it.shares.id})"
+                head = Row(it.id, kind, depth, "", 0, 0, 0, True)
                 rows.append(head)
                 children = it.items if isinstance(it, Scope) else it.members
                 head.params, head.macs, head.activation_bytes = walk(children, depth + 1)

@@ -248,6 +248,12 @@ def _make_transformer(path: str):
         def init_block(self, meta, c):
             return A.InitBlock(tuple(c), sp(meta))
 
+        def path(self, meta, c):
+            return tuple(name(t) for t in c)
+
+        def tie_decl(self, meta, c):
+            return A.Tie(c[0], c[1], sp(meta))
+
         def const_def(self, meta, c):
             return A.ConstDef(name(c[0]), c[1], sp(meta))
 

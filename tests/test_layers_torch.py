@@ -77,6 +77,10 @@ def test_layer_declares_the_weights_torch_makes(kind, i, sample):
     assert layer.own_weights(ctor) == want
     static = {w.name: w.rank(None) for w in layer.weights}  # what graphc says of a kind, no instance given
     assert all(static[n] in (None, d) for n, d in want.items() if n in static)
+    if layer.torch_name is not None:  # a declared shape (what ``tie`` checks) is torch's
+        for name, p in module.named_parameters(recurse=False):
+            shape = layer.weight_shape(ctor, name)
+            assert shape is None or shape == tuple(p.shape), (name, shape, tuple(p.shape))
 
 
 RANGED = [(kind, i, s) for kind, i, s in CASES if REGISTRY[kind].output_range is not None]

@@ -42,7 +42,9 @@ def _node_label(prog: Program, n: Node) -> str:
         extra = n.layer.label(n.params, [prog.type_of(r) for r in n.inputs])
     rows.append(_esc(n.kind + (f"  {extra}" if extra else "")))
     rows.append(_esc(" ".join(shape_str(t.shape) for t in n.outs) if n.outs else "?"))
-    if n.n_params:
+    if n.shares is not None:
+        rows.append(f'<font point-size="9">shares {_esc(n.shares.id)}</font>')
+    elif n.n_params:
         rows.append(f'<font point-size="9">{n.n_params:,} params</font>')
     return "<" + "<br/>".join(rows) + ">"
 
@@ -104,6 +106,8 @@ def to_dot(prog: Program, rankdir: str = "TB", depth: int | None = None, collaps
                              f"fillcolor=\"#f3f4f6\", style=\"rounded,filled,bold\"];")
             else:
                 kind = it.kind if isinstance(it, Scope) else "Sequential"
+                if getattr(it, "shares", None) is not None:
+                    kind += f" (shares {it.shares.id})"
                 style = "rounded,dashed" if isinstance(it, Scope) else "rounded"
                 lines.append(f"{indent}subgraph {_qid('cluster_' + it.id)} {{")
                 lines.append(f"{indent}  label=<<b>{_esc(it.id)}</b>: {_esc(kind)}>; "

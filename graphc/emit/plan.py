@@ -21,9 +21,12 @@ def signature(item) -> tuple:
         # the forward text too: an argument used only in forward (transpose(1, d), concat's
         # dim) makes instances that need classes of their own
         args = [f"a{i}" for i in range(len(item.inputs))]
-        return ("n", item.name, item.kind, item.layer.forward(item.params, "m" if item.has_module else None, args))
+        return ("n", item.name, item.kind, item.layer.forward(item.params, "m" if item.has_module else None, args),
+                item.shares.name if item.shares is not None else None)
     if isinstance(item, Repeat):
         return ("r", item.name, tuple(signature(m) for m in item.members))
+    if item.shares is not None:  # a second use of an instance: its structure is the first's
+        return ("s", item.name, item.kind, item.shares.name)
     return ("s", item.name, item.kind, tuple(signature(i) for i in item.items))
 
 

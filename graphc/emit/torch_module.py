@@ -98,7 +98,7 @@ class Emitter:
                 target = None
             if isinstance(it, Node):
                 args = _operands(it, var, precedence)
-                call = f"self.{it.name}" if it.has_module else None
+                call = f"self.{(it.shares or it).name}" if it.has_module else None
                 expr = it.layer.forward(it.params, call, args)
                 if it.folded and it.layer.expression and len(outs) == 1 and outs[0] not in out_refs and \
                         len(consumers.get(outs[0], [])) == 1 and _takes_expressions(s0.items[consumers[outs[0]][0]]):
@@ -107,7 +107,7 @@ class Emitter:
                     continue
             else:
                 args = [var[r] for r in item_inputs(it)]
-                expr = f"self.{it.name}({', '.join(args)})"
+                expr = f"self.{(getattr(it, 'shares', None) or it).name}({', '.join(args)})"
             if target is None:
                 if len(outs) == 1:
                     target = it.name

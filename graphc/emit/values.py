@@ -382,6 +382,8 @@ class Constructors:
 
     def item_ctor(self, plan: ClassPlan, items: list) -> str | None:
         it = items[0]
+        if getattr(it, "shares", None) is not None:
+            return None  # a second use of a layer or block instance builds nothing
         if isinstance(it, Node):
             return self.node_ctor(plan, items) if it.has_module else None
         if isinstance(it, Scope):
@@ -406,6 +408,9 @@ class Constructors:
             if src is not None:
                 lines += pyfmt.wrap(f"self.{it.name} = ", src, "        ") if "\n" not in src else \
                     [f"        self.{it.name} = {src}"]
+        scope = scopes[0]
+        for _, left, lp, right, rp in scope.ties:  # one tensor: the left layer takes the right's
+            lines.append(f"        {_attr(scope, left)}.{legal(lp)} = {_attr(scope, right)}.{legal(rp)}")
         return lines
 
 
@@ -424,6 +429,14 @@ _MISSING = object()
 
 def _same_all(a: list, b: list) -> bool:
     return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+
+
+def _attr(scope: Scope, node: Node) -> str:
+    """``self.encoder.layers[0].fc``: the attribute of ``node`` seen from ``scope``'s module."""
+    out = "self"
+    for part in (node.id[len(scope.id) + 1:] if scope.id else node.id).split("."):
+        out += f"[{part}]" if part.isdigit() else f".{part}"
+    return out
 
 
 def _rel(node: Node) -> str:

@@ -64,11 +64,13 @@ class Ctor:
 class Weight:
     """A parameter tensor a layer's torch module owns itself (``named_parameters(recurse=False)``):
     its attribute name, its number of dims (an int, or a function of the constructor arguments),
-    and the constructor arguments that must all be true for torch to create it (``bias``, ``affine``)."""
+    and the constructor arguments that must all be true for torch to create it (``bias``, ``affine``);
+    its shape as a function of the constructor arguments where graphc knows it (what a ``tie`` checks)."""
 
     name: str
     dims: int | Callable[[dict], int]
     when: tuple[str, ...] = ()
+    shape: Callable[[dict], tuple[int, ...]] | None = None
 
     def missing_because(self, ctor: dict) -> str | None:
         """The constructor argument that switches this tensor off (``affine``), or None: it exists."""
@@ -152,6 +154,11 @@ class Layer:
         """For a layer that indexes with its integer input (Embedding): every id must be below
         this, or torch raises; None for any other layer."""
         return None
+
+    def weight_shape(self, ctor: dict, name: str) -> tuple[int, ...] | None:
+        """The shape of parameter ``name`` for these constructor arguments; None where unknown."""
+        w = next((w for w in self.weights if w.name == name), None)
+        return None if w is None or w.shape is None else tuple(w.shape(ctor))
 
     def own_weights(self, ctor: dict) -> dict[str, int]:
         """Name -> dims of every parameter tensor the torch module owns itself (not its submodules')

@@ -99,6 +99,8 @@ def _transposed_params(nd: int) -> type[Params]:
 class _ConvBase(Layer):
     """What convolutions and transposed convolutions share: channels, groups, counts, label."""
 
+    transposed = False
+
     needs_float = True
     category = "conv"
     positional = ("out_channels", "kernel_size", "stride", "padding")
@@ -118,7 +120,14 @@ class _ConvBase(Layer):
 
     @property
     def weights(self) -> tuple[Weight, ...]:
-        return Weight("weight", 2 + self.nd), Weight("bias", 1, ("bias",))
+        return (Weight("weight", 2 + self.nd, shape=self._weight_shape),
+                Weight("bias", 1, ("bias",), shape=lambda c: (c["out_channels"],)))
+
+    def _weight_shape(self, c: dict) -> tuple[int, ...]:
+        k = ntuple(c["kernel_size"], self.nd)
+        if self.transposed:
+            return (c["in_channels"], c["out_channels"] // c["groups"], *k)
+        return (c["out_channels"], c["in_channels"] // c["groups"], *k)
 
     def kernel_numel(self, p) -> int:
         return math.prod(ntuple(p.kernel_size, self.nd))
@@ -200,6 +209,8 @@ class _ConvNd(_ConvBase):
 
 
 class _ConvTransposeNd(_ConvBase):
+    transposed = True
+
     def infer(self, p, ins):
         (x,) = ins
         self.channels(p, x)

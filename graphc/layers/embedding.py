@@ -15,7 +15,7 @@ class Embedding(Layer):
     category = "embedding"
     positional = ("num_embeddings", "embedding_dim")
     ctor_positional = 2
-    weights = (Weight("weight", 2),)
+    weights = (Weight("weight", 2, shape=lambda c: (c["num_embeddings"], c["embedding_dim"])),)
 
     class Params(Params):
         num_embeddings: PosInt

@@ -41,7 +41,8 @@ class Linear(Layer):
         check_given(p, "in_features", n)
         return [TensorType(x.shape[:-1] + (p.out_features,), x.dtype)]
 
-    weights = (Weight("weight", 2), Weight("bias", 1, ("bias",)))
+    weights = (Weight("weight", 2, shape=lambda c: (c["out_features"], c["in_features"])),
+               Weight("bias", 1, ("bias",), shape=lambda c: (c["out_features"],)))
 
     def ctor(self, p, ins):
         return {"in_features": ins[0].shape[-1], "out_features": p.out_features, "bias": p.bias}

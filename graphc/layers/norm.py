@@ -23,6 +23,11 @@ from graphc.shapes import numel, prod_int, shape_str
 Momentum = Annotated[float, Field(ge=0, le=1)] | None
 
 
+def _normalized_shape(ctor: dict) -> tuple[int, ...]:
+    ns = ctor["normalized_shape"]
+    return (ns,) if isinstance(ns, int) else tuple(ns)
+
+
 def _normalized_dims(ctor: dict) -> int:
     ns = ctor["normalized_shape"]
     return 1 if isinstance(ns, int) else len(ns)
@@ -63,7 +68,8 @@ class _FeatureNorm(Layer):
     def check_values(self, x: TensorType) -> None:
         _one_value(x.shape[:1] + x.shape[2:], x, "value per channel")
 
-    weights = (Weight("weight", 1, ("affine",)), Weight("bias", 1, ("affine", "bias")))
+    weights = (Weight("weight", 1, ("affine",), shape=lambda c: (c["num_features"],)),
+               Weight("bias", 1, ("affine", "bias"), shape=lambda c: (c["num_features"],)))
 
     def ctor(self, p, ins):
         d = p.model_dump()
@@ -218,8 +224,8 @@ class LayerNorm(Layer):
                              hint="leave normalized_shape out to normalize over the last dimension")
         return [TensorType(x.shape, x.dtype)]
 
-    weights = (Weight("weight", _normalized_dims, ("elementwise_affine",)),
-               Weight("bias", _normalized_dims, ("elementwise_affine", "bias")))
+    weights = (Weight("weight", _normalized_dims, ("elementwise_affine",), shape=_normalized_shape),
+               Weight("bias", _normalized_dims, ("elementwise_affine", "bias"), shape=_normalized_shape))
 
     def ctor(self, p, ins):
         d = p.model_dump()
@@ -280,7 +286,8 @@ class GroupNorm(Layer):
                              hint="use fewer groups or a larger input")
         return [TensorType(x.shape, x.dtype)]
 
-    weights = (Weight("weight", 1, ("affine",)), Weight("bias", 1, ("affine", "bias")))
+    weights = (Weight("weight", 1, ("affine",), shape=lambda c: (c["num_channels"],)),
+               Weight("bias", 1, ("affine", "bias"), shape=lambda c: (c["num_channels"],)))
 
     def ctor(self, p, ins):
         return {"num_groups": p.num_groups, "num_channels": p.num_channels or ins[0].shape[1],

@@ -24,11 +24,14 @@ class Blocks:
     """Blocks and repeats (a mixin of graphc.lower.Lowerer)."""
 
     def instantiate(self, call: A.Call, tensors, args, ss: _ScopeState, name: str,
-                    unknown_input: bool, chain_var: str | None = None):
-        block = self.blocks[call.kind]
-        if call.kind in self.stack:
+                    unknown_input: bool, chain_var: str | None = None, label: A.Name | None = None,
+                    shares: Scope | None = None):
+        """A block use: its body lowered in a new scope.  ``shares``: a second use of that
+        instance (``x2 -> tower``), lowered again for its own inputs with the same arguments."""
+        block = self.blocks[shares.kind if shares is not None else call.kind]
+        if block.name.id in self.stack:
             self.error(call.kind_span, "recursion",
-                       f"block '{call.kind}' uses itself ({' -> '.join(self.stack + [call.kind])})",
+                       f"block '{block.name.id}' uses itself ({' -> '.join(self.stack + [block.name.id])})",
                        "blocks cannot be recursive; repeat with '* N' instead")
             return None
         if len(self.stack) >= MAX_BLOCK_DEPTH:
@@ -41,7 +44,7 @@ class Blocks:
                        f"block {call.kind} takes only the incoming tensor inside a repeat or group",
                        "write it as its own step outside the parentheses or the '* N'")
             return None
-        bound = self.block_arguments(call, block, args, ss.env)
+        bound = self.block_arguments(call, block, args, ss.env) if shares is None else (shares.args, shares.arg_exprs)
         if bound is None:
             return None
         values, exprs = bound
@@ -49,9 +52,11 @@ class Blocks:
         for p in block.params:
             env.names[p.name.id] = _Const(values[p.name.id], p.default, p.name.span, is_param=True)
         sid = (f"{ss.prefix}.{name}" if ss.prefix else ss.scope.path(name))
-        scope = Scope(sid, name, block, call.span, ss.scope, values, exprs, chain_var=chain_var)
+        scope = Scope(sid, name, block, call.span, ss.scope, values, exprs, chain_var=chain_var, shares=shares)
         (ss.group.members if ss.group is not None else ss.scope.items).append(scope)
-        self.stack.append(call.kind)
+        if label is not None and ss.group is None:
+            ss.instances[label.id] = scope
+        self.stack.append(block.name.id)
         try:
             self.body(block.body, scope, env, tensor_inputs=tensors)
         except _ArityError as e:
@@ -62,9 +67,9 @@ class Blocks:
         finally:
             self.stack.pop()
         if not any(isinstance(st, A.OutputDecl) for st in block.body):
-            if call.kind not in self.reported_no_output:
-                self.reported_no_output.add(call.kind)
-                self.error(block.name.span, "invalid-output", f"block '{call.kind}' has no output",
+            if block.name.id not in self.reported_no_output:
+                self.reported_no_output.add(block.name.id)
+                self.error(block.name.span, "invalid-output", f"block '{block.name.id}' has no output",
                            "add 'output <name>'")
             return None
         if getattr(scope, "poisoned", False) or not scope.outputs:
@@ -93,6 +98,7 @@ class Blocks:
                      chain_var=ss.legal_of[target.id] if target else None)
         ss.scope.items.append(rep)
         sub = _ScopeState(ss.scope, ss.env, Namespace(), ss.legal_of, prefix=rep.id, group=rep)
+        sub.instances = ss.instances  # a shared layer there is an error (Body.apply_shared)
         for i in range(n * len(calls)):
             call = calls[i % len(calls)]
             refs = self.apply(call, refs, sub, label=None, default_name=None, forced_name=str(i),

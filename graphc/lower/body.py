@@ -70,6 +70,8 @@ class Body:
                     n_in += 1
             elif isinstance(st, A.Assign):
                 self.assign(st, scope_state)
+            elif isinstance(st, A.Tie):
+                self.tie(st, scope_state)
             elif isinstance(st, A.InitBlock):
                 if tensor_inputs is not None:
                     self.error(st.span, "invalid-argument", "an init section belongs in a model, not a block",
@@ -260,9 +262,12 @@ class Body:
             name = ss.ns.fresh(snake(call.kind))
         user_named = forced_name is None and label is not None
         if call.kind in self.blocks:
-            return self.instantiate(call, tensors, args, ss, name, unknown_input, chain_var)
+            return self.instantiate(call, tensors, args, ss, name, unknown_input, chain_var, label=label)
+        if layer is None and call.kind in ss.instances:
+            return self.apply_shared(call, ss.instances[call.kind], tensors, args, ss, label, name, chain_var)
         if layer is None:
-            hint = self.suggest(call.kind, list(self.reg) + list(self.blocks))
+            hint = self.not_a_layer_hint(call.kind, ss) or \
+                self.suggest(call.kind, list(self.reg) + list(self.blocks) + list(ss.instances))
             self.error(call.kind_span, "unknown-layer", f"unknown layer '{call.kind}'",
                        hint or "see docs/language.md for the layer list, or define a block")
             return None
@@ -311,6 +316,8 @@ class Body:
                     chain_var=chain_var, inits=inits)
         self.add_node(node)
         (ss.group.members if ss.group is not None else ss.scope.items).append(node)
+        if label is not None and ss.group is None:
+            ss.instances[label.id] = node
         if params is None:
             node.outs = None
         n_out = layer.count_outputs(params) if params is not None else layer.n_outputs

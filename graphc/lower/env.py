@@ -10,7 +10,7 @@ from typing import Any
 from graphc import ast as A
 from graphc.binder import _ERR
 from graphc.errors import did_you_mean
-from graphc.graph import Repeat, Scope, ValueRef
+from graphc.graph import Node, Repeat, Scope, ValueRef
 from graphc.names import Namespace
 from graphc.source import Span
 
@@ -59,6 +59,7 @@ class _ScopeState:
                  prefix: str | None = None, group: Repeat | None = None):
         self.scope, self.env, self.ns, self.legal_of = scope, env, ns, legal_of
         self.prefix, self.group = prefix, group
+        self.instances: dict[str, Node | Scope] = {}  # label -> the layer or block use it names
 
 
 def _declared_names(body) -> list[str]:
