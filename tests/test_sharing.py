@@ -254,3 +254,39 @@ def test_viz_and_summary_name_what_is_shared():
     from graphc.emit.dot import to_dot
 
     assert "shares tower" in to_dot(comp.program)
+
+
+def test_models_siamese_equals_a_hand_written_siamese():
+    from pathlib import Path
+
+    from graphc.api import compile as compile_file
+
+    comp = compile_file(str(Path(__file__).resolve().parent.parent / "models" / "siamese.model"))
+    assert comp.ok, [str(d) for d in comp.diagnostics]
+    m = comp.to_module()
+
+    class Tower(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv2d, self.relu, self.max_pool2d = nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)
+            self.conv2d_1, self.relu_1 = nn.Conv2d(16, 32, 3, padding=1), nn.ReLU()
+            self.max_pool2d_1, self.flatten, self.linear = nn.MaxPool2d(2), nn.Flatten(), nn.Linear(128, 64)
+
+        def forward(self, x):
+            x = self.max_pool2d(self.relu(self.conv2d(x)))
+            return self.linear(self.flatten(self.max_pool2d_1(self.relu_1(self.conv2d_1(x)))))
+
+    class Ref(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.tower, self.head = Tower(), nn.Linear(64, 1)
+
+        def forward(self, left, right):
+            return self.head(torch.abs(self.tower(left) - self.tower(right)))
+
+    ref = Ref()
+    assert list(m.state_dict()) == list(ref.state_dict())
+    assert _n_params(m) == _n_params(ref) == summarize(comp.program).total_params
+    left, right = torch.randn(4, 1, 8, 8), torch.randn(4, 1, 8, 8)
+    _same_outputs(m, ref, left, right)
+    assert torch.equal(m(left, right), m(right, left))  # one tower: the score is symmetric
