@@ -2,6 +2,7 @@
 
 import ast
 import builtins
+import inspect
 import keyword
 import subprocess
 import sys
@@ -47,8 +48,11 @@ def test_model_runs_forward_with_inferred_shapes(built, stem):
     outs = out if isinstance(out, tuple) else (out,)
     prog = comp.program
     assert len(outs) == len(prog.outputs)
-    # example_inputs(batch_size=3): the batch symbol is 3, other symbols their default, 16
-    binds = {s: (3 if s in batch_symbols(prog) else 16) for s in prog.symbols}
+    # example_inputs(batch_size=3): the batch symbol is 3, other symbols their defaults (16 for a
+    # plain symbol, 2 for one in a multiple such as 16 * h), read from its signature
+    defaults = {k: v.default for k, v in inspect.signature(mod.example_inputs).parameters.items()}
+    assert all(defaults.get(s) in (2, 16) for s in prog.symbols if s not in batch_symbols(prog))
+    binds = {s: (3 if s in batch_symbols(prog) else defaults[s]) for s in prog.symbols}
     for o, (_, ref) in zip(outs, prog.outputs):
         assert tuple(o.shape) == tuple(substitute(d, binds) for d in prog.type_of(ref).shape)
 
@@ -83,11 +87,12 @@ def test_every_layer_shape_comment_matches_torch(built, stem):
     with torch.no_grad():
         model(*mod.example_inputs(batch_size=2))
     def plain(n):  # the module's own output is the node's value (not e.g. lstm(x)[0])
-        return (n.has_module and n.layer.forward(n.params, "m", ["x"]) == "m(x)"
+        return (n.has_module and n.layer.forward(n.params, "m", ["x"]) == "m(x)" and n.shares is None
                 and n.layer.count_outputs(n.params) == 1)  # GRU(state=true) returns (out, h)
 
     checked = 0
-    binds = {s: (2 if s in batch_symbols(comp.program) else 16) for s in comp.program.symbols}
+    defaults = {k: v.default for k, v in inspect.signature(mod.example_inputs).parameters.items()}
+    binds = {s: (2 if s in batch_symbols(comp.program) else defaults[s]) for s in comp.program.symbols}
     for node in comp.program.layer_nodes():
         if plain(node) and node.id in seen:
             want = tuple(substitute(d, binds) for d in node.outs[0].shape)

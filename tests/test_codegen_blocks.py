@@ -152,7 +152,7 @@ def test_trials_stop_at_their_budget(monkeypatch, tmp_path):
 
     monkeypatch.setattr(provenance.Trials, "__post_init__", lambda self: None)  # a budget of 0
     mod = _build((MODELS / "unet.model").read_text(), MODELS / "unet.model", tmp_path, "unet_no_trials")
-    assert tuple(mod.MODEL()(*mod.example_inputs(1)).shape) == (1, 2, 128, 128)
+    assert tuple(mod.MODEL()(*mod.example_inputs(1)).shape) == (1, 2, 32, 32)  # 16 * h, h = 2
 
 
 # ---------------------------------------------------------------- lint and names

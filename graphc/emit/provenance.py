@@ -131,10 +131,10 @@ class Trials:
                 dim = changed.get(("in", j, d), t.shape[d])
                 if isinstance(dim, int):
                     dims.append(A.Num(dim, span))
-                else:  # a symbol: its own name when it is one, else a new one (no algebra)
-                    name = str(dim) if str(dim).isidentifier() and str(dim) not in self.prog.consts \
-                        else fresh("s")
-                    dims.append(A.Name(name, span))
+                else:  # a symbol: its own name when it is one, a sum or product of symbols as written
+                    # (16*h: the halvings and skips of a U-Net stay equal), else a new one (no algebra)
+                    e = _sym_ast(dim, span, self.prog.consts)
+                    dims.append(e if e is not None else A.Name(fresh("s"), span))
             name = fresh("x")
             tensors.append(A.Arg(None, A.Name(name, span), span))
             body.append(A.InputDecl(A.Name(name, span), t.dtype, tuple(reversed(dims)), span))
@@ -163,6 +163,41 @@ class Trials:
         for s in prog.scopes():
             self.program_of[id(s)] = prog
         return scope
+
+
+def _sym_ast(dim, span, consts) -> A.Expr | None:
+    """A symbolic size as an input declaration can write it: a symbol, or sums and products of
+    symbols and positive integers (``2*h + 1``); None for anything else (floor, a difference)."""
+    from graphc.shapes import Sym
+
+    if dim.name is not None:  # a plain symbol: no sympy needed
+        return A.Name(dim.name, span) if dim.name not in consts else None
+    e = Sym.as_expr(dim)
+
+    def walk(x):
+        if x.is_Symbol:
+            return A.Name(str(x), span) if str(x) not in consts else None
+        if x.is_Integer and int(x) > 0:
+            return A.Num(int(x), span)
+        if (x.is_Add or x.is_Mul) and x.args:
+            parts = [walk(a) for a in x.args]
+            if any(p is None for p in parts):
+                return None
+            out = parts[0]
+            for p in parts[1:]:
+                out = A.BinOp("+" if x.is_Add else "*", out, p, span)
+            return out
+        if x.is_Pow and x.exp.is_Integer and 1 < int(x.exp) <= 4:
+            base = walk(x.base)
+            if base is None:
+                return None
+            out = base
+            for _ in range(int(x.exp) - 1):
+                out = A.BinOp("*", out, base, span)
+            return out
+        return None
+
+    return walk(e)
 
 
 def _changed(value: int | bool) -> int | bool:

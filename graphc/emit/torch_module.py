@@ -26,7 +26,7 @@ from graphc.emit.values import Constructors, TooLong
 from graphc.expr import UNARY_PRECEDENCE, to_model
 from graphc.graph import Node, Program, Repeat, ValueRef
 from graphc.names import TRAIN_SCRIPT_NAMES, Namespace, legal
-from graphc.shapes import shape_str
+from graphc.shapes import Sym, shape_str
 
 DTYPE_TORCH = {"float32": "torch.float32", "float16": "torch.float16", "bfloat16": "torch.bfloat16",
                "float64": "torch.float64", "int64": "torch.long", "int32": "torch.int32",
@@ -297,9 +297,15 @@ class Emitter:
         args = Namespace({"batch_size"} | self.ns.taken)
         for node in self.prog.inputs:
             for i, d in enumerate(node.declared.shape):
-                if isinstance(d, int) or str(d) in out:
+                if isinstance(d, int):
                     continue
-                out[str(d)] = ("batch_size", 2) if i == 0 else (args.fresh(str(d)), SYMBOL_DEFAULT)
+                if d.name is None:  # 16*h: its symbols, each an argument, default 2 (32: small, and a
+                    # U-Net's four halvings leave 2×2, enough for BatchNorm to train on one sample)
+                    for s in sorted(d.free_names):
+                        if s not in out:
+                            out[s] = (args.fresh(s), 2)
+                elif d.name not in out:
+                    out[d.name] = ("batch_size", 2) if i == 0 else (args.fresh(d.name), SYMBOL_DEFAULT)
         return out
 
     def _dim_src(self, value: int, written) -> str:
@@ -325,7 +331,9 @@ class Emitter:
         for (name, _), node in zip(self.prog.root.inputs, self.prog.inputs):
             written = decls[name].dims if name in decls else None
             dims = ", ".join(self._dim_src(d, written[i] if written else None) if isinstance(d, int)
-                             else syms[str(d)][0] for i, d in enumerate(node.declared.shape))
+                             else syms[d.name][0] if d.name is not None
+                             else _sym_src(d, {s: a for s, (a, _) in syms.items()})
+                             for i, d in enumerate(node.declared.shape))
             shape = f"({dims},)" if len(node.declared.shape) == 1 else f"({dims})"
             dt = node.declared.dtype
             if dt.startswith("float") or dt == "bfloat16":
@@ -352,6 +360,15 @@ def _anchors(prog: Program):
         yield it.span.line, it.span.col
         if isinstance(it, Repeat):
             todo += it.members
+
+
+def _sym_src(d, args: dict[str, str]) -> str:
+    """A size written with symbols (``16*h + 2``) as Python over example_inputs' arguments (the
+    lowering admits only sums and products of symbols and positive integers)."""
+    import sympy as sp
+
+    e = Sym.as_expr(d)
+    return sp.sstr(e.subs({s: sp.Symbol(args[str(s)]) for s in e.free_symbols}))
 
 
 def _attr_path(node_id: str) -> str:

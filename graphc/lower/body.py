@@ -120,6 +120,11 @@ class Body:
                     self.symbols.setdefault(d.id, None)
                     continue
                 v = self.symbols[d.id] = self.bindings[d.id]  # --set: checked as a written size
+            elif any(isinstance(x, A.Name) and ss.env.lookup(x.id) is None for x in expr.walk(d)):
+                v = self.symbolic_dim(d, ss.env)  # 16*h: a size that is a multiple of 16
+                if isinstance(v, Sym):
+                    dims.append(v)
+                    continue
             else:
                 v = self.eval(d, ss.env)
             if v is _ERR:
@@ -144,6 +149,40 @@ class Body:
         self.add_node(node)
         ss.scope.inputs.append((st.name.id, (node.id, 0)))
         self.define(ss.env, st.name, _Value((node.id, 0), st.name.span))
+
+    def symbolic_dim(self, d: A.Expr, env):
+        """An input size written with symbols (``16*h``, ``2*k + 1``): sums and products of
+        symbols and positive integers, so it is at least 1 for every value of the symbols (each is
+        at least 1).  Returns the Dim (an int when --set binds every symbol), or _ERR after an error."""
+        if isinstance(d, A.Name):
+            b = env.lookup(d.id)
+            if b is None:
+                if d.id in self.bindings:
+                    self.symbols[d.id] = self.bindings[d.id]
+                    return self.bindings[d.id]
+                self.symbols.setdefault(d.id, None)
+                return Sym(d.id)
+        if isinstance(d, A.BinOp) and d.op in ("+", "*"):
+            a, b = self.symbolic_dim(d.left, env), self.symbolic_dim(d.right, env)
+            if a is _ERR or b is _ERR:
+                return _ERR
+            return a + b if d.op == "+" else a * b
+        if not any(isinstance(x, A.Name) and env.lookup(x.id) is None for x in expr.walk(d)):
+            v = self.eval(d, env)  # a constant part: 2 * STRIDE
+        else:
+            self.error(d.span, "invalid-input",
+                       f"a size written with symbols may only add and multiply them with positive integers, "
+                       f"not '{expr.to_model(d)}'",
+                       "write the size as a multiple: '16*h' for a height divisible by 16 (h is then symbolic)")
+            return _ERR
+        if v is _ERR:
+            return _ERR
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            self.error(d.span, "invalid-input",
+                       f"in a size written with symbols every number must be a positive integer, got {_describe(v)}",
+                       "e.g. '16*h' or '2*k + 1'")
+            return _ERR
+        return v
 
     def assign(self, st: A.Assign, ss: _ScopeState) -> None:
         chain = st.chain
