@@ -120,7 +120,7 @@ def _compile_source(text: str, path: str, bindings: dict[str, int] | None) -> Co
         tree = parse(text, path)
     except GraphcError as e:
         return Compilation(src, None, e.diagnostics)
-    prog, diags = lower(tree, bindings)
+    prog, diags = lower(tree, bindings, sources=src.imported)
     if prog is not None:
         diags += infer(prog)
         if prog.init_rules or any(n.inits for n in prog.nodes.values()):
@@ -133,7 +133,7 @@ def _compile_source(text: str, path: str, bindings: dict[str, int] | None) -> Co
                 from graphc.training import check_training
 
                 diags += check_training(prog)
-    diags.sort(key=lambda d: (d.span.line, d.span.col))
+    diags.sort(key=lambda d: (d.span.path != path, d.span.path, d.span.line, d.span.col))  # this file first
     return Compilation(src, prog, diags)
 
 

@@ -292,6 +292,17 @@ class Comment(Node):
         _set(self, "trailing", trailing)
 
 
+class Import(Node):
+    """``import "blocks.model"``: the path as written (unescaped), relative to the importing file."""
+
+    __slots__ = _fields = ("path", "span", "path_span")
+
+    def __init__(self, path: str, span: Span, path_span: Span):
+        _set(self, "path", path)
+        _set(self, "span", span)
+        _set(self, "path_span", path_span)
+
+
 class File(Node):
     __slots__ = _fields = ("path", "items", "span", "comments")
     # comments: every comment of the file, in order; the parser drops them, the lexer keeps them

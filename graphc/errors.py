@@ -33,6 +33,8 @@ CODES: dict[str, tuple[Severity, str]] = {
     "invalid-output": ("error", "a malformed output declaration"),
     "missing-input": ("error", "a layer or block call without the tensors it needs"),
     "missing-model": ("error", "the file defines no model"),
+    "library": ("note", "a file of blocks and no model, for other files to import"),
+    "invalid-import": ("error", "an import that does not name a .model file"),
     "arity": ("error", "a call given the wrong number of tensors"),
     "recursion": ("error", "a block that uses itself"),
     "invalid-sharing": ("error", "a layer or block applied again, or a tie, that cannot be one module"),

@@ -200,6 +200,9 @@ class Formatter:
         if isinstance(item, A.ConstDef):
             self.emit(item, f"const {item.name.id} = {self.expr(item.value)}", "", out)
             return out
+        if isinstance(item, A.Import):
+            self.emit(item, f"import {self.expr(A.Str(item.path, item.path_span))}", "", out)
+            return out
         if isinstance(item, A.ModelDef):
             head = f"model {item.name.id} {{"
         else:

@@ -127,6 +127,8 @@ class Program:
     training: Any = None                     # graphc.training.TrainSpec, once checked
     init_rules: dict = field(default_factory=dict)  # the init section: key -> (Init, span)
     file: A.File | None = None               # the syntax tree it was lowered from
+    const_defs: list = field(default_factory=list)  # top-level constant definitions, imported ones too
+    sources: dict = field(default_factory=dict)     # imported path -> its graphc.source.Source
 
     @cached_property
     def graph(self):

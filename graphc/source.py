@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +28,9 @@ class Span:
 class Source:
     path: str
     text: str
+    # the files this one imports (path -> Source), transitively: a diagnostic in one of them
+    # shows that file's line
+    imported: dict = field(default_factory=dict, compare=False, hash=False)
 
     def lines(self) -> tuple[str, ...]:
         """The text's lines as the parser counts them: split at '\\n' only (a '\\r', a form
@@ -47,7 +50,10 @@ class Source:
         return Span(self.path, last, col, last, col + 1)
 
     def snippet(self, span: Span) -> str:
-        """The span's first line with a caret/underline under the spanned text."""
+        """The span's first line with a caret/underline under the spanned text (in the imported
+        file the span is in, when it is in one)."""
+        if span.path != self.path and span.path in self.imported:
+            return self.imported[span.path].snippet(span)
         # one space for each tab or other control character: the caret stays under its column
         text = "".join(" " if c < " " or c == "\x7f" else c for c in self.line_text(span.line))
         if not text.strip():

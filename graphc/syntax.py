@@ -248,6 +248,9 @@ def _make_transformer(path: str):
         def init_block(self, meta, c):
             return A.InitBlock(tuple(c), sp(meta))
 
+        def import_def(self, meta, c):
+            return A.Import(_unescape(str(c[0])[1:-1]), sp(meta), tsp(c[0]))
+
         def path(self, meta, c):
             return tuple(name(t) for t in c)
 

@@ -125,7 +125,8 @@ class Emitter:
                 target = it.layer.unpack(it.params, shown)  # LSTM's state: out, (h, c)
             for r, n in zip(outs, names):
                 var[r] = n
-            above = self.comments.at_call.get((it.span.line, it.span.col), [])
+            above = self.comments.at_call.get((it.span.line, it.span.col), []) \
+                if it.span.path == self.prog.path else []  # an imported block's comments stay there
             lines.append((above, f"        {target} = {expr}", self._comment(plan, i, len(outs))))
         width = min(max((len(code) for _, code, _ in lines), default=0), 72)
         body = []
@@ -179,7 +180,11 @@ class Emitter:
             n = len(plan.instances)
             sig = pyfmt.text(", ".join(p.name.id + (f"={_src_text(p.default)}" if p.default else "")
                                        for p in defn.params))
-            lines.append(f'    """block {defn.name.id}({sig}), line {defn.span.line}; '
+            where = f"line {defn.span.line}"
+            if defn.span.path != self.prog.path:  # an imported block: its file, as the importer names it
+                rel = os.path.relpath(defn.span.path, os.path.dirname(self.prog.path) or ".").replace(os.sep, "/")
+                where = f"{pyfmt.text(rel)} line {defn.span.line}"
+            lines.append(f'    """block {defn.name.id}({sig}), {where}; '
                          f'used {n} time{"s" if n != 1 else ""}."""')
         else:
             lines.append(f'    """model {defn.name.id}, line {defn.span.line}."""')
@@ -357,7 +362,8 @@ def _anchors(prog: Program):
     todo = [it for s in prog.scopes() for it in s.items]
     while todo:
         it = todo.pop()
-        yield it.span.line, it.span.col
+        if it.span.path == prog.path:  # not an imported file's
+            yield it.span.line, it.span.col
         if isinstance(it, Repeat):
             todo += it.members
 

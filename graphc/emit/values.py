@@ -67,8 +67,7 @@ class Constructors:
     def constant_lines(self) -> list[str]:
         """``HIDDEN = 128`` for every top-level constant the code uses, and those they use,
         in the order of the file, each as written (or as its value, if that is too long)."""
-        defs = {it.name.id: it for it in self.prog.file.items if isinstance(it, A.ConstDef)} \
-            if self.prog.file is not None else {}
+        defs = {it.name.id: it for it in self.prog.const_defs}  # imported ones too
         for name in reversed(list(self.prog.consts)):  # a constant uses only those above it
             if name in self.used_consts and name in defs:
                 self.used_consts |= _names_in(defs[name].value) & set(self.prog.consts)
@@ -395,7 +394,7 @@ class Constructors:
         inner = ""
         for m, member in zip(members, it.members):
             at = (member.span.line, member.span.col)
-            if at != (it.span.line, it.span.col):  # a group's layer, not a repeated block's copy
+            if at != (it.span.line, it.span.col) and member.span.path == self.prog.path:  # a group's layer
                 inner += "".join(f"\n            {c}" for c in self.comments.get(at, []))
             inner += f"\n            {m},"
         return f"nn.Sequential({inner}\n        )"

@@ -10,6 +10,7 @@ One Lowerer does it, its methods by concern in the modules of this package:
 - evaluate: constant evaluation, within MAX_EVAL_STEPS;
 - arguments: binding the arguments of layer calls, block uses and initializers;
 - blocks: block expansion, repeats and groups;
+- imports: ``import "blocks.model"``;
 - init_section: the ``init { ... }`` section;
 - sharing: a layer or block instance applied again, and tied parameters;
 - body: a model's or block's statements, its chains and their layer calls.
@@ -17,6 +18,7 @@ One Lowerer does it, its methods by concern in the modules of this package:
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from graphc import ast as A
@@ -28,13 +30,14 @@ from graphc.lower.blocks import MAX_BLOCK_DEPTH, MAX_REPEAT, Blocks
 from graphc.lower.body import DTYPES, MAX_NODES, MAX_STATEMENTS, Body
 from graphc.lower.env import HINT_BUDGET, RESERVED_WORDS, Names, _Abort, _Const, _Env
 from graphc.lower.evaluate import MAX_EVAL_STEPS, Evaluator
+from graphc.lower.imports import Imports
 from graphc.lower.init_section import InitSection
 from graphc.lower.sharing import Sharing
 from graphc.lower.tensor_expr import TensorExpr
 from graphc.source import Span
 
 
-class Lowerer(Names, Evaluator, Arguments, Blocks, InitSection, TensorExpr, Sharing, Body):
+class Lowerer(Names, Evaluator, Arguments, Blocks, Imports, InitSection, TensorExpr, Sharing, Body):
     """Lowers one file: ``run()`` gives its Program (None after an error that stops
     lowering), ``diags`` its diagnostics."""
 
@@ -60,51 +63,61 @@ class Lowerer(Names, Evaluator, Arguments, Blocks, InitSection, TensorExpr, Shar
         self._expr_info: dict[int, tuple] = {}   # id(expr) -> (expr, size, free names or None)
         self._memo: dict[tuple, tuple] = {}      # (id(expr), values of its names) -> outcome
         self._tuples: dict[int, tuple] = {}      # id(tuple value) -> (value, items, depth)
+        self.sources: dict = {}                  # imported path -> its Source (graphc.lower.imports)
+        self.import_failed = False               # an imported file could not be read or parsed
+        self.import_stack: list[str] = [file.path]
+        self.imported_files: list[A.File] = []
+        self.const_defs: list[A.ConstDef] = []   # top-level, of this file and the imported ones
 
     # ------------------------------------------------------------------ api
     def error(self, span: Span, code: str, message: str, hint: str | None = None) -> None:
+        if self.import_failed and code in ("undefined-name", "unknown-layer"):
+            return  # a name the file that failed to import may well define: that failure is reported
         d = diag(span, code, message, hint)
         if d not in self._seen:  # a block used N times reports a mistake in it once
             self._seen.add(d)
             self.diags.append(d)
 
+    def block_def(self, item: A.BlockDef) -> None:
+        if item.name.id in self.blocks:
+            first = self.blocks[item.name.id].name.span
+            where = f"line {first.line}" if first.path == item.name.span.path else f"{first.path}:{first.line}"
+            self.error(item.name.span, "duplicate-name",
+                       f"block '{item.name.id}' is already defined at {where}",
+                       "rename one of the blocks")
+        elif item.name.id in self.reg:
+            self.error(item.name.span, "duplicate-name",
+                       f"block '{item.name.id}' has the name of a built-in layer",
+                       "choose another block name")
+        else:
+            self.blocks[item.name.id] = item
+            seen: dict[str, A.Name] = {}
+            for prm in item.params:
+                self.reserved(prm.name)
+                if prm.name.id in seen:
+                    self.error(prm.name.span, "duplicate-name",
+                               f"block '{item.name.id}' has two parameters named '{prm.name.id}' "
+                               f"(the first at column {seen[prm.name.id].span.col})",
+                               "rename one of the parameters")
+                seen.setdefault(prm.name.id, prm.name)
+
     def run(self) -> Program | None:
         models: list[A.ModelDef] = []
-        for item in self.file.items:
-            if isinstance(item, A.ConstDef):
-                self.const_def(item, self.globals)
-            elif isinstance(item, A.BlockDef):
-                if item.name.id in self.blocks:
-                    first = self.blocks[item.name.id].name.span
-                    self.error(item.name.span, "duplicate-name",
-                               f"block '{item.name.id}' is already defined at line {first.line}",
-                               "rename one of the blocks")
-                elif item.name.id in self.reg:
-                    self.error(item.name.span, "duplicate-name",
-                               f"block '{item.name.id}' has the name of a built-in layer",
-                               "choose another block name")
-                else:
-                    self.blocks[item.name.id] = item
-                    seen: dict[str, A.Name] = {}
-                    for prm in item.params:
-                        self.reserved(prm.name)
-                        if prm.name.id in seen:
-                            self.error(prm.name.span, "duplicate-name",
-                                       f"block '{item.name.id}' has two parameters named '{prm.name.id}' "
-                                       f"(the first at column {seen[prm.name.id].span.col})",
-                                       "rename one of the parameters")
-                        seen.setdefault(prm.name.id, prm.name)
-            else:
-                models.append(item)
+        self.top_level(self.file.items, models)
         if not models:
-            self.error(self.file.span.__class__(self.path, 1, 1, 1, 2), "missing-model",
-                       "the file defines no model", "add 'model Name { ... }'")
+            at = self.file.span.__class__(self.path, 1, 1, 1, 2)
+            if any(isinstance(it, (A.BlockDef, A.Import)) for it in self.file.items):
+                self.error(at, "library", "the file defines blocks but no model: a library for other "
+                           "files to import; its blocks are checked where a model uses them",
+                           'use it from a model file: import "' + os.path.basename(self.path) + '"')
+            else:
+                self.error(at, "missing-model", "the file defines no model", "add 'model Name { ... }'")
             return None
         for extra in models[1:]:
             self.error(extra.name.span, "duplicate-name",
                        f"a second model '{extra.name.id}' in one file (the first is "
                        f"'{models[0].name.id}' at line {models[0].span.line})",
-                       "put each model in its own file")
+                       'put each model in its own file; files share blocks and constants with import "x.model"')
         model = models[0]
         root = Scope("", model.name.id, model, model.span)
         try:
@@ -121,13 +134,17 @@ class Lowerer(Names, Evaluator, Arguments, Blocks, InitSection, TensorExpr, Shar
         }
         return Program(self.path, model.name.id, root, self.nodes, self.blocks,
                        self.symbols, consts, defaults, self.train, self.train_env,
-                       init_rules=self.init_rules)
+                       init_rules=self.init_rules, const_defs=self.const_defs, sources=self.sources)
 
 
-def lower(file: A.File, bindings: dict[str, int] | None = None) -> tuple[Program | None, list[Diagnostic]]:
+def lower(file: A.File, bindings: dict[str, int] | None = None,
+          sources: dict | None = None) -> tuple[Program | None, list[Diagnostic]]:
+    """``sources``, when given, receives the imported files' texts (path -> Source)."""
     lw = Lowerer(file)
     lw.bindings = dict(bindings or {})
     prog = lw.run()
+    if sources is not None:
+        sources.update(lw.sources)
     if prog is not None:
         prog.file = file  # the emitter writes the top-level constants as they are written
     return prog, lw.diags

@@ -113,8 +113,10 @@ class Names:
             return
         prev = env.names.get(name.id)
         if prev is not None:
+            where = f"line {prev.span.line}" if prev.span.path == name.span.path else \
+                f"{prev.span.path}:{prev.span.line}"
             self.error(name.span, "duplicate-name",
-                       f"'{name.id}' is already defined at line {prev.span.line}",
+                       f"'{name.id}' is already defined at {where}",
                        "choose another name: names in a model or block are defined once")
             return
         env.names[name.id] = binding
