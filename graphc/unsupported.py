@@ -11,9 +11,13 @@ def at_char(text: str, pos: int) -> tuple[str, str] | None:
     """(message, hint) for a character the lexer cannot start a token with, or None."""
     before = text[pos - 1] if pos > 0 else ""
     if text[pos:pos + 1] == "." and (before.isalpha() or before == "_" or before in ")]"):
-        return ("attribute access ('a.b') is not in the language",
-                f"call an operation instead: exp(x), x -> transpose(1, 2), chunk(2); {_SEE}")
+        return _ATTRIBUTE
     return None
+
+
+_ATTRIBUTE = ("attribute access ('a.b') is not in the language",
+              f"call an operation instead: exp(x), x -> transpose(1, 2), chunk(2); a layer's tensor is "
+              f"named only to tie it ('tie head.weight = tok.weight'); {_SEE}")
 
 
 def at_token(text: str, tok) -> tuple[str, str] | None:
@@ -23,6 +27,8 @@ def at_token(text: str, tok) -> tuple[str, str] | None:
         return ("'**' is not in the language yet",
                 "multiply instead (x * x), or use sqrt, rsqrt or exp(k * log(x))")
     line = prev[prev.rfind("\n") + 1:].lstrip()
+    if str(tok) == "." and prev == text[:tok.start_pos] and prev and (prev[-1].isalnum() or prev[-1] in "_)]"):
+        return _ATTRIBUTE  # '.' lexes (tie paths use it), but only a tie may write one
     if tok.type == "LSQB" and prev and (prev[-1].isalnum() or prev[-1] in "_)") \
             and not line.startswith("input"):
         return "indexing ('x[0]') is not in the language", f"use x -> slice(...), chunk or split; {_SEE}"
