@@ -19,8 +19,25 @@ from graphc.source import Source
 @dataclass
 class Compilation:
     source: Source
-    program: Program | None
+    program: Program | None              # the file's first model (MODEL in the generated module)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    programs: list[Program] = field(default_factory=list)  # every model of the file, in order
+
+    def __post_init__(self):
+        if not self.programs and self.program is not None:
+            self.programs = [self.program]
+
+    def model(self, name: str) -> Program:
+        """The program of the model named ``name``; KeyError when the file has none."""
+        for p in self.programs:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    @property
+    def trained(self) -> Program | None:
+        """The model with a training section, if one has."""
+        return next((p for p in self.programs if p.train is not None), None)
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -42,19 +59,20 @@ class Compilation:
     def graph(self):
         return self.program.graph if self.program else None
 
-    def summary(self, batch_size: int = 1):
+    def summary(self, batch_size: int = 1, program: Program | None = None):
+        """The summary of the first model, or of ``program`` (one of ``programs``)."""
         from graphc.summary import summarize
 
         self.raise_for_errors()
         with gc_paused():
-            return summarize(self.program, batch_size)
+            return summarize(program or self.program, batch_size)
 
     def python_source(self) -> str:
         from graphc.emit.torch_module import emit_module
 
         self.raise_for_errors()
         with gc_paused():
-            return emit_module(self.program, self.source)
+            return emit_module(self.programs, self.source)
 
     @property
     def module_stem(self) -> str:
@@ -69,14 +87,16 @@ class Compilation:
         from graphc.emit.train_script import emit_train_script
 
         self.raise_for_errors()
-        if self.program.training is None:
+        prog = self.trained
+        if prog is None or prog.training is None:
             return None
         with gc_paused():
-            cls = Emitter(self.program, self.source.path).model_cls
-            return emit_train_script(self.program.training, cls, self.module_stem, self.source.path)
+            cls = Emitter(self.programs, self.source.path).class_of(prog)
+            return emit_train_script(prog.training, cls, self.module_stem, self.source.path)
 
-    def to_module(self):
-        """A fresh instance of the model as an nn.Module, built in memory (imports torch)."""
+    def to_module(self, name: str | None = None):
+        """A fresh instance of the model (the first, or the one named ``name``) as an nn.Module,
+        built in memory (imports torch)."""
         import builtins
 
         code = self.python_source()
@@ -85,7 +105,10 @@ class Compilation:
 
         # the file name only labels tracebacks; text() keeps NUL and surrogates out of it
         exec(builtins.compile(code, f"<graphc:{text(self.source.path)}>", "exec"), namespace)
-        return namespace["MODEL"]()
+        if name is None:
+            return namespace["MODEL"]()
+        self.model(name)  # KeyError for a model the file does not have
+        return namespace["MODELS"][name]() if "MODELS" in namespace else namespace["MODEL"]()
 
 
 @contextlib.contextmanager
@@ -110,9 +133,10 @@ def compile_source(text: str, path: str = "<string>", bindings: dict[str, int] |
 
 
 def _compile_source(text: str, path: str, bindings: dict[str, int] | None) -> Compilation:
+    from graphc.errors import diag
     from graphc.infer import infer
     from graphc.lint import lint
-    from graphc.lower import lower
+    from graphc.lower import lower_all
     from graphc.syntax import parse
 
     src = Source(path, text)
@@ -120,21 +144,30 @@ def _compile_source(text: str, path: str, bindings: dict[str, int] | None) -> Co
         tree = parse(text, path)
     except GraphcError as e:
         return Compilation(src, None, e.diagnostics)
-    prog, diags = lower(tree, bindings, sources=src.imported)
-    if prog is not None:
+    progs, diags = lower_all(tree, bindings, sources=src.imported)
+    for prog in progs:
         diags += infer(prog)
         if prog.init_rules or any(n.inits for n in prog.nodes.values()):
             from graphc.initializers import check_inits  # its schemas cost a few ms to import
 
             diags += check_inits(prog)
-        if not any(d.severity == "error" for d in diags):
+    if not any(d.severity == "error" for d in diags):
+        for prog in progs:
             diags += lint(prog)
-            if prog.train is not None:
-                from graphc.training import check_training
+        trained = [p for p in progs if p.train is not None]
+        for extra in trained[1:]:
+            diags.append(diag(extra.train.span, "invalid-train",
+                              f"a second model with a training section ({trained[0].name} at line "
+                              f"{trained[0].train.span.line} has one): training two models together, "
+                              "as a GAN does, is not supported yet",
+                              "keep one training section; for two-player training import both classes "
+                              "from the generated module (MODELS) and write the loop"))
+        if trained:
+            from graphc.training import check_training
 
-                diags += check_training(prog)
+            diags += check_training(trained[0])
     diags.sort(key=lambda d: (d.span.path != path, d.span.path, d.span.line, d.span.col))  # this file first
-    return Compilation(src, prog, diags)
+    return Compilation(src, progs[0] if progs else None, diags, progs)
 
 
 def compile(path_or_text: str | Path, **bindings: int) -> Compilation:  # noqa: A001 - the public name

@@ -187,22 +187,38 @@ def cmd_summary(args) -> int:
         return _report_failure(comp)
     if args.batch_size < 1:
         raise UsageError("--batch-size must be at least 1")
-    s = comp.summary(args.batch_size)
-    if args.format == "json":
-        data = s.to_json()
-        if args.explain:
-            from graphc.explain import explain
+    progs = [_chosen(comp, args.model)] if args.model else comp.programs
+    parts = []
+    for i, prog in enumerate(progs):
+        s = comp.summary(args.batch_size, prog)
+        if args.format == "json":
+            data = s.to_json()
+            if args.explain:
+                from graphc.explain import explain
 
-            data["explain"] = explain(comp.program)
-        print(json.dumps(data, indent=2))
-    else:
-        print(s.to_text(depth=args.depth))
-        if args.explain:
-            from graphc.explain import explain
+                data["explain"] = explain(prog)
+            parts.append(data)
+        else:
+            if i:
+                print()
+            print(s.to_text(depth=args.depth))
+            if args.explain:
+                from graphc.explain import explain
 
-            print()
-            print("\n".join(explain(comp.program)))
+                print()
+                print("\n".join(explain(prog)))
+    if args.format == "json":  # a file of several models: {"models": [...]}, in the file's order
+        print(json.dumps(parts[0] if len(parts) == 1 else {"models": parts}, indent=2))
     return EXIT_OK
+
+
+def _chosen(comp, name: str):
+    """The model ``name`` of a compiled file (--model), or a usage error listing the models."""
+    try:
+        return comp.model(name)
+    except KeyError:
+        raise UsageError(f"{comp.source.path} has no model '{name}'; it has "
+                         f"{', '.join(p.name for p in comp.programs)}") from None
 
 
 def cmd_fmt(args) -> int:
@@ -279,7 +295,11 @@ def cmd_viz(args) -> int:
         from graphc import report
 
         report.emit([(comp.source, comp.diagnostics)], "text", out=sys.stderr)
-    dot = to_dot(comp.program, rankdir=args.rankdir, depth=args.depth, collapse=args.collapse)
+    prog = _chosen(comp, args.model) if args.model else comp.program
+    if not args.model and len(comp.programs) > 1 and not args.quiet:
+        print(f"graphc: {args.file} has {len(comp.programs)} models; drawing {prog.name} "
+              f"(choose with --model: {', '.join(p.name for p in comp.programs)})", file=sys.stderr)
+    dot = to_dot(prog, rankdir=args.rankdir, depth=args.depth, collapse=args.collapse)
     if fmt == "dot":
         write_atomic(out, dot)
     else:
@@ -359,6 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("file", metavar="FILE")
     s.add_argument("--format", choices=("text", "json"), default="text")
     s.add_argument("--explain", action="store_true", help="also print every layer's size formulas")
+    s.add_argument("--model", metavar="NAME", help="the model to summarise, in a file of several (default: all)")
     s.add_argument("--depth", type=int, metavar="N", help="show rows down to block depth N (0: top level)")
     s.add_argument("--batch-size", type=int, default=1, metavar="N",
                    help="batch size for the activation-memory total (default 1)")
@@ -377,6 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--rankdir", choices=("TB", "LR"), default="TB")
     v.add_argument("--collapse", action="store_true", help="draw each block and Sequential as one box")
     v.add_argument("--depth", type=int, metavar="N", help="expand blocks down to depth N, fold deeper ones")
+    v.add_argument("--model", metavar="NAME", help="the model to draw, in a file of several (default: the first)")
     v.add_argument("-q", "--quiet", action="store_true")
     v.set_defaults(func=cmd_viz)
     return p

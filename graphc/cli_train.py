@@ -24,7 +24,7 @@ def _trainable(file: str, command: str):
     comp = load(file)
     if not comp.ok:
         return _report_failure(comp)
-    if comp.program.training is None:
+    if comp.trained is None or comp.trained.training is None:
         raise UsageError(f"{file} has no train section: add 'train {{ data = ... loss = ... }}' "
                          "to the model (see docs/training.md)")
     if importlib.util.find_spec("torch") is None:

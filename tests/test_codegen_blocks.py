@@ -190,7 +190,7 @@ def test_all_is_sorted_as_ruff_sorts_it(tmp_path):
     """ruff_sort_key orders names as RUF022 wants, digits, case and underscores included."""
     import random
 
-    from graphc.emit.torch_module import ruff_sort_key
+    from graphc.emit.ruff_order import ruff_sort_key
 
     rng = random.Random(0)
     pieces = ["a", "B", "b", "Z", "_", "0", "00", "01", "1", "2", "9", "10", "x", "MODEL", "Net", "v", "é"]

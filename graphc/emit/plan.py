@@ -94,11 +94,11 @@ class ClassPlan:
         return {p.name.id for p in self.block_params}
 
 
-def group_blocks(prog) -> list[tuple[str, tuple, list[Scope]]]:
-    """(block kind, structure, its uses) for each class, inner blocks first, so a class is
-    defined before the classes that use it."""
+def group_blocks(progs) -> list[tuple[str, tuple, list[Scope]]]:
+    """(block kind, structure, its uses) for each class, over the models ``progs`` (a Program
+    or a list), inner blocks first, so a class is defined before the classes that use it."""
     groups: dict[str, dict[tuple, list[Scope]]] = {}
-    for s in prog.scopes():
+    for s in (sc for p in (progs if isinstance(progs, list) else [progs]) for sc in p.scopes()):
         if s.is_block:
             body = tuple(signature(i) for i in s.items)
             groups.setdefault(s.kind, {}).setdefault(body, []).append(s)

@@ -182,7 +182,7 @@ class Constructors:
         _, j, d = var
         s0 = plan.instances[0]
         name, ref = s0.inputs[j]
-        rank = len(self.prog.type_of(ref).shape)
+        rank = len(self.trials.type_of(s0, ref).shape)  # s0's own model's
         what = "channels" if rank >= 3 and rank + d == 1 else "features" if d == -1 else f"size{rank + d}"
         return f"{s0.legal_of.get(name, legal(name))}_{what}"
 

@@ -101,7 +101,8 @@ class Lowerer(Names, Evaluator, Arguments, Blocks, Imports, InitSection, TensorE
                                "rename one of the parameters")
                 seen.setdefault(prm.name.id, prm.name)
 
-    def run(self) -> Program | None:
+    def run(self, index: int = 0) -> Program | None:
+        """The program of the file's ``index``-th model (None after an error that stops lowering)."""
         models: list[A.ModelDef] = []
         self.top_level(self.file.items, models)
         if not models:
@@ -113,12 +114,16 @@ class Lowerer(Names, Evaluator, Arguments, Blocks, Imports, InitSection, TensorE
             else:
                 self.error(at, "missing-model", "the file defines no model", "add 'model Name { ... }'")
             return None
-        for extra in models[1:]:
-            self.error(extra.name.span, "duplicate-name",
-                       f"a second model '{extra.name.id}' in one file (the first is "
-                       f"'{models[0].name.id}' at line {models[0].span.line})",
-                       'put each model in its own file; files share blocks and constants with import "x.model"')
-        model = models[0]
+        model = models[index]
+        first = next(m for m in models if m.name.id == model.name.id)
+        if first is not model:
+            self.error(model.name.span, "duplicate-name",
+                       f"a second model named '{model.name.id}' (the first is at line {first.span.line})",
+                       "give each model of a file its own name")
+        elif model.name.id in self.blocks:
+            self.error(model.name.span, "duplicate-name",
+                       f"model '{model.name.id}' has the name of a block (line {self.blocks[model.name.id].span.line})",
+                       "rename the model or the block")
         root = Scope("", model.name.id, model, model.span)
         try:
             self.body(model.body, root, _Env(self.globals), tensor_inputs=None)
@@ -139,15 +144,35 @@ class Lowerer(Names, Evaluator, Arguments, Blocks, Imports, InitSection, TensorE
 
 def lower(file: A.File, bindings: dict[str, int] | None = None,
           sources: dict | None = None) -> tuple[Program | None, list[Diagnostic]]:
-    """``sources``, when given, receives the imported files' texts (path -> Source)."""
-    lw = Lowerer(file)
-    lw.bindings = dict(bindings or {})
-    prog = lw.run()
-    if sources is not None:
-        sources.update(lw.sources)
-    if prog is not None:
-        prog.file = file  # the emitter writes the top-level constants as they are written
-    return prog, lw.diags
+    """The program of the file's first model.  ``sources``, when given, receives the imported
+    files' texts (path -> Source)."""
+    progs, diags = lower_all(file, bindings, sources, first_only=True)
+    return (progs[0] if progs else None), diags
+
+
+def lower_all(file: A.File, bindings: dict[str, int] | None = None, sources: dict | None = None,
+              first_only: bool = False) -> tuple[list[Program], list[Diagnostic]]:
+    """The programs of every model of the file, in order (a model whose lowering stops is left
+    out), and the diagnostics of all, each once (those of the constants and blocks are found
+    again for each model)."""
+    n = sum(isinstance(it, A.ModelDef) for it in file.items)
+    progs: list[Program] = []
+    diags: list[Diagnostic] = []
+    seen: set[Diagnostic] = set()
+    for i in range(1 if first_only else max(n, 1)):
+        lw = Lowerer(file)
+        lw.bindings = dict(bindings or {})
+        prog = lw.run(i)
+        if sources is not None:
+            sources.update(lw.sources)
+        for d in lw.diags:
+            if d not in seen:
+                seen.add(d)
+                diags.append(d)
+        if prog is not None:
+            prog.file = file  # the emitter writes the top-level constants as they are written
+            progs.append(prog)
+    return progs, diags
 
 
 def lowerer_with_constants(consts: dict[str, Any], path: str):
@@ -168,5 +193,5 @@ def lowerer_with_constants(consts: dict[str, Any], path: str):
     return lower_file
 
 
-__all__ = ["lower", "lowerer_with_constants", "Lowerer", "REGISTRY", "DTYPES", "RESERVED_WORDS", "MAX_REPEAT", "MAX_NODES",
+__all__ = ["lower", "lower_all", "lowerer_with_constants", "Lowerer", "REGISTRY", "DTYPES", "RESERVED_WORDS", "MAX_REPEAT", "MAX_NODES",
            "MAX_BLOCK_DEPTH", "MAX_STATEMENTS", "HINT_BUDGET", "MAX_EVAL_STEPS"]
