@@ -148,6 +148,8 @@ SDPA_HEADER = """model M {
     input allow: bool[5, 7]
     input bias: [2, 1, 5, 7]
     input r: [2, 4, 5, 6]
+    input keys: bool[7]
+    input q1: [1, 4, 5, 8]
 """
 SDPA_CASES = [
     ("plain", "y = scaled_dot_product_attention(q, kf, vf)", lambda i: F.scaled_dot_product_attention(
@@ -160,6 +162,8 @@ SDPA_CASES = [
      lambda i: F.scaled_dot_product_attention(i["q"], i["kf"], i["vf"], is_causal=True)),
     ("gqa", "y = scaled_dot_product_attention(q, k, v, enable_gqa=true, attn_mask=allow)",
      lambda i: F.scaled_dot_product_attention(i["q"], i["k"], i["v"], attn_mask=i["allow"], enable_gqa=True)),
+    ("1d-mask-broadcast-batch", "y = scaled_dot_product_attention(q1, kf, vf, attn_mask=keys)",
+     lambda i: F.scaled_dot_product_attention(i["q1"], i["kf"], i["vf"], attn_mask=i["keys"])),
     ("in-expression", "y = scaled_dot_product_attention(q * 2, kf, vf) + r",
      lambda i: F.scaled_dot_product_attention(i["q"] * 2, i["kf"], i["vf"]) + i["r"]),
 ]
@@ -173,6 +177,8 @@ def _sdpa_inputs():
     out["allow"][:, 0] = True  # every query may attend somewhere
     out["bias"] = torch.randn(2, 1, 5, 7, generator=g)
     out["r"] = torch.randn(2, 4, 5, 6, generator=g)
+    out["keys"] = torch.arange(7) < 5
+    out["q1"] = torch.randn(1, 4, 5, 8, generator=g)
     return out
 
 
@@ -295,6 +301,9 @@ BAD = [
      ["attn_mask (3, 5, 7) must broadcast to the attention weights (2, 5, 7)"], "train"),
     (SDPA, {"attn_mask": True}, [(2, 5, 8), (2, 7, 8), (2, 7, 6), (1, 2, 5, 7)], [F32, F32, F32, BOOL],
      ["attn_mask (1, 2, 5, 7) must broadcast to the attention weights (2, 5, 7)"], "train"),
+    # 4-d query, key and value of one batch and head count: torch's fused CPU kernel (no dropout)
+    (SDPA, {"attn_mask": True}, [(2, 2, 5, 8), (2, 2, 7, 8), (2, 2, 7, 6), (7,)], [F32, F32, F32, BOOL],
+     ["attn_mask (7,) needs at least 2 dims here", "declare it (1, 7)"], "eval"),
     (SDPA, {"attn_mask": True, "is_causal": True}, [(2, 5, 8), (2, 7, 8), (2, 7, 6), (5, 7)],
      [F32, F32, F32, BOOL], ["is_causal=true makes the causal mask itself"], "train"),
     (SDPA, {"attn_mask": True}, [(2, 5, 8), (2, 7, 8), (2, 7, 6), (5, 7)], [F32, F32, F32, F64],

@@ -348,6 +348,16 @@ class scaled_dot_product_attention(Layer):
                              hint="batch dims (all but the last two) must be equal or 1")
         return scores, out
 
+    @staticmethod
+    def _fused(p, q: TensorType, k: TensorType, v: TensorType) -> bool:
+        """Whether torch 2.13 on the CPU takes its fused kernel (flash attention) rather than the
+        reference one: 4-d tensors, one batch size, the key's and value's head counts equal and
+        the query's too (enable_gqa: a multiple of theirs); dropout off (evaluation)."""
+        if not all(len(x.shape) == 4 for x in (q, k, v)):
+            return False
+        return (q.shape[0] == k.shape[0] == v.shape[0] and k.shape[1] == v.shape[1]
+                and (q.shape[1] == k.shape[1] or p.enable_gqa))
+
     def infer(self, p, ins):
         (q, k, v), masks = self.split_inputs(p, ins)
         for name, x, rows in (("query", q, "L"), ("key", k, "S"), ("value", v, "S")):
@@ -378,6 +388,11 @@ class scaled_dot_product_attention(Layer):
                                  hint="a bool mask is true where attention is allowed; a float mask is "
                                       "added to the scores")
             weights = scores + (lq, s)
+            if len(m.shape) < 2 and self._fused(p, q, k, v):
+                raise ShapeError(f"attn_mask {shape_str(m.shape)} needs at least 2 dims here: with 4-d "
+                                 "query, key and value of one batch size and head count, torch runs its "
+                                 "fused attention kernel, which raises for a 1-d mask", code="shape-rank",
+                                 arg="attn_mask", hint=f"declare it ({', '.join(['1', *map(str, m.shape)])})")
             if broadcast([weights, m.shape]) != weights:
                 raise ShapeError(f"attn_mask {shape_str(m.shape)} must broadcast to the attention "
                                  f"weights {shape_str(weights)} (batch dims, L={lq}, S={s})",
@@ -420,4 +435,5 @@ class scaled_dot_product_attention(Layer):
         Sample({"attn_mask": True, "enable_gqa": True}, ((4, 6, 2), (2, 3, 2), (1, 3, 5), (4, 1, 3)),
                ("float64", "float64", "float64", "float32")),
         Sample({}, ((3, 4), (2, 5, 4), (5, 6))),
+        Sample({"attn_mask": True}, ((2, 3, 4), (2, 5, 4), (2, 5, 6), (5,)), ("float32", "float32", "float32", "bool")),
     )
