@@ -1,8 +1,8 @@
 """Emit the training script ``train_<stem>.py`` from a checked TrainSpec.
 
-The script is written from ``templates/train.py.tmpl``; this module fills in
-the configuration block, the data loader, the loss, optimizer and scheduler.
-Every value passes through ``pyfmt.literal``.
+The script is assembled from the parts in ``templates/train/`` (``PARTS``, in
+order), then this module fills in the configuration block, the data loader, the
+loss, optimizer and scheduler.  Every value passes through ``pyfmt.literal``.
 """
 
 from __future__ import annotations
@@ -112,10 +112,30 @@ def _argparse_text(s: str, model_class: str) -> str:
 TORCH_DTYPES = {d: f"torch.{d}" for d in ("float16", "bfloat16", "float32", "float64", "int64", "int32")}
 
 
+#: the parts of the script, in order: ``templates/train/<part>.py.tmpl``.  A part's leading
+#: ``## `` lines describe it and are not emitted.  Parts are separated by two blank lines;
+#: a part that begins indented continues the function of the part before it (main() is
+#: main, resume, wrap and loop), after one blank line.
+PARTS = ("head", "data", "steps", "metrics", "schedule", "eval", "checkpoints",
+         "main", "resume", "wrap", "loop", "entry")
+
+
+def script_template() -> str:
+    """The whole script's template, its parts joined."""
+    folder = resources.files("graphc.emit").joinpath("templates", "train")
+    out = ""
+    for name in PARTS:
+        lines = folder.joinpath(f"{name}.py.tmpl").read_text(encoding="utf-8").split("\n")
+        while lines and lines[0].startswith("##"):
+            lines.pop(0)
+        text = "\n".join(lines).strip("\n")
+        if out:
+            out += "\n" if text[:1].isspace() else "\n\n"
+        out += text + "\n"
+    return out
+
+
 def emit_train_script(spec: TrainSpec, model_class: str, stem: str, path: str) -> str:
-    templates = resources.files("graphc.emit").joinpath("templates")
-    template = templates.joinpath("train.py.tmpl").read_text(encoding="utf-8")
-    metrics = templates.joinpath("metrics.py.tmpl").read_text(encoding="utf-8")
     loss, opt = spec.loss, spec.optimizer
     values = {
         "MODEL": model_class,
@@ -141,5 +161,4 @@ def emit_train_script(spec: TrainSpec, model_class: str, stem: str, path: str) -
         "METRICS": pyfmt.literal(tuple(spec.metrics)),
         "READ_DATA_FILE": _read_data_file(spec),
     }
-    values["METRICS_CODE"] = Template(metrics).substitute(values).rstrip("\n")
-    return Template(template).substitute(values)
+    return Template(script_template()).substitute(values)
