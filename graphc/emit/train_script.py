@@ -146,9 +146,11 @@ def emit_train_script(spec: TrainSpec, model_class: str, stem: str, path: str) -
         "DATA_DESC": pyfmt.text(spec.data.record.describe(spec.data.params)),
         "CONFIG": _config(spec),
         "TASK": pyfmt.literal(spec.task),
-        "NUM_CLASSES": pyfmt.literal(spec.classes if spec.task == "class" and spec.classes
-                                     else (spec.output_shape[0] if spec.task == "class" and spec.output_shape
-                                           and isinstance(spec.output_shape[0], int) else None)),
+        "NUM_CLASSES": pyfmt.literal(spec.classes),
+        "IGNORE_INDEX": pyfmt.literal(getattr(loss.params, "ignore_index", None)),
+        "TARGET_SHAPE": pyfmt.literal(tuple(spec.target_shape)),
+        "TARGET_RANGE": pyfmt.literal((0.0, 1.0) if spec.task == "reconstruction" and loss.record.target == "binary"
+                                      else None),
         "INPUT_SHAPE": pyfmt.literal(tuple(d if isinstance(d, int) else None for d in spec.input_shape)),
         "OUTPUT_SHAPE": pyfmt.literal(tuple(d if isinstance(d, int) else None for d in spec.output_shape)),
         "LOAD_DATA": _load_data(spec),
