@@ -72,6 +72,8 @@ class TrainSpec:
     #: tokens and dense: one target's shape (no batch): an int, "in:K" (the size of the input's
     #: dimension K, the same symbol), or None (any size)
     target_shape: tuple = ()
+    #: several inputs: (name, array, one sample's shape, dtype, id limit) of each, in the model's order
+    inputs: tuple = ()
 
 
 #: the metrics each task records, besides the loss (``val_<name>`` in metrics.jsonl)
@@ -176,9 +178,12 @@ def check_training(prog) -> list[Diagnostic]:
     if not any(d.severity == "error" for d in out):
         data = comps["data"]
         loss = comps["loss"].record
-        (_, in_ref), = prog.root.inputs
+        (_, in_ref), *others = prog.root.inputs
         (_, out_ref), = prog.outputs
         xt, yt = prog.type_of(in_ref), prog.type_of(out_ref)
+        fields = tasks.input_fields(data, [n for n, _ in prog.root.inputs])
+        several = tuple((n, f, tuple(prog.type_of(r).shape[1:]), prog.type_of(r).dtype, prog.id_limit(r))
+                        for (n, r), f in zip(prog.root.inputs, fields or (), strict=False)) if others else ()
         task = tasks.infer_task(loss, tuple(yt.shape), data, target_input)
         classes = tasks.classes_of(task, tuple(yt.shape), data.record.classes)
         prog.training = TrainSpec(
@@ -189,7 +194,7 @@ def check_training(prog) -> list[Diagnostic]:
             output_shape=tuple(yt.shape[1:]),
             metrics=_metrics(task, classes),
             input_dtype=xt.dtype, id_limit=prog.id_limit(in_ref), target_input=target_input,
-            target_shape=tasks.target_shape(task, tuple(yt.shape), tuple(xt.shape)),
+            target_shape=tasks.target_shape(task, tuple(yt.shape), tuple(xt.shape)), inputs=several,
         )
     return out
 
@@ -203,21 +208,26 @@ def _check_semantics(prog, comps: dict[str, Choice], s: Settings, seen, target_i
     out: list[Diagnostic] = []
     span = {k: st.value.span for k, st in seen.items()}
     tb_span = prog.train.span
-    # one input, one output
-    if len(prog.root.inputs) != 1 or len(prog.outputs) != 1:
+    # one output; several inputs read from the named arrays of a file
+    if len(prog.outputs) != 1:
         out.append(diag(tb_span, "invalid-train",
-                        f"training needs a model with one input and one output; this one has "
-                        f"{len(prog.root.inputs)} input(s) and {len(prog.outputs)} output(s)"))
+                        f"training needs a model with one output; this one has {len(prog.outputs)}"))
         return out
-    (in_name, in_ref), = prog.root.inputs
+    (in_name, in_ref), *others = prog.root.inputs
     (out_name, out_ref), = prog.outputs
     xt, yt = prog.type_of(in_ref), prog.type_of(out_ref)
-    if xt is None or yt is None:
+    types = [(n, prog.type_of(r)) for n, r in prog.root.inputs]
+    if yt is None or any(t is None for _, t in types):
         return out
     sample = tuple(xt.shape[1:])
     data = comps["data"]
     want = data.record.sample_shape(data.params)
-    if want is not None:
+    fields = tasks.input_fields(data, [n for n, _ in types])
+    if others:
+        out += tasks.check_several(data, types, fields, s, span, tb_span)
+    if target_input is not None:  # reconstruction compares the output with that input
+        in_name, xt = target_input, dict(types)[target_input]
+    if want is not None and not others:
         if len(want) != len(sample) or any(isinstance(d, int) and d != w for d, w in zip(sample, want)):
             out.append(diag(span["data"], "data-mismatch",
                             f"{data.name}() gives samples of shape {shape_str(want)}, but input '{in_name}' "
@@ -236,7 +246,8 @@ def _check_semantics(prog, comps: dict[str, Choice], s: Settings, seen, target_i
             tuple(yt.shape), out_name, data.name, data.record.task, data.record.classes)
         for msg, hint in problems:
             out.append(diag(span["loss"], "loss-mismatch", msg, hint))
-    out += tasks.check_arrays(task, loss, data, in_name, xt, out_name, yt, span["data"])
+    if fields is not None:
+        out += tasks.check_arrays(task, loss, data, list(zip(fields, types, strict=True)), out_name, yt, span["data"])
     last = prog.nodes[out_ref[0]]
     problem = loss.last_layer(last.layer) if last.layer is not None else None
     if problem:

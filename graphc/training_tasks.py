@@ -121,14 +121,51 @@ def check_positions(task: str, loss, data, out_name: str, yt) -> list[tuple[str,
              "pool or flatten to (B, C) before the last Linear")]
 
 
-def check_arrays(task: str, loss, data, in_name: str, xt, out_name: str, yt, where) -> list[Diagnostic]:
-    """A ``.npz`` data file that is there, against the input and the task's targets."""
+def input_fields(data, names: list[str]) -> tuple[str, ...] | None:
+    """The array each input reads, in the model's order: ``x`` (one input), the tuple ``x`` gives,
+    or, for several inputs and no ``x``, the inputs' own names; None when ``x`` does not fit."""
+    x = getattr(data.params, "x", None)
+    if x is None:
+        return None if len(names) > 1 else ("x",)
+    if isinstance(x, tuple):
+        return tuple(x) if len(x) == len(names) else None
+    if len(names) == 1:
+        return (x,)
+    return tuple(names) if x == "x" else None
+
+
+def check_several(data, types, fields, settings, span, tb_span) -> list[Diagnostic]:
+    """A model with several inputs: each reads one array of a .npz or .pt file."""
+    names = [n for n, _ in types]
+    if data.name not in ("npz", "pt"):
+        return [diag(span["data"], "data-mismatch",
+                     f"the model has {len(names)} inputs ({', '.join(names)}), which read named arrays, but "
+                     f"{data.name}() gives one array of features",
+                     f"use npz(\"FILE\") with one array per input, named {', '.join(names)}")]
+    out = []
+    if fields is None:
+        x = data.params.x
+        given = f"{len(x)} arrays {x}" if isinstance(x, tuple) else f"one array {x!r}"
+        out.append(diag(span["data"], "data-mismatch",
+                        f"x names {given}, but the model has {len(names)} inputs ({', '.join(names)})",
+                        f"name one array per input, in their order: x=({', '.join(repr(n) for n in names)}) "
+                        "(without x, each input reads the array of its own name)"))
+    if settings.normalize:
+        out.append(diag(span.get("normalize", tb_span), "invalid-train",
+                        "normalize = true is not supported for a model with several inputs yet",
+                        "store the features standardized, or drop normalize"))
+    return out
+
+
+def check_arrays(task: str, loss, data, inputs, out_name: str, yt, where) -> list[Diagnostic]:
+    """A ``.npz`` data file that is there, against the inputs (``(array, (name, type))`` each) and
+    the task's targets."""
     arrays_of = getattr(data.record, "arrays", None)
     arrays = arrays_of(data.params) if arrays_of else None
     if arrays is None:
         return []
     p, out = data.params, []
-    need = [("x", p.x, f"input '{in_name}'")]
+    need = [("x", f, f"input '{n}'") for f, (n, _) in inputs]
     if task != "reconstruction":
         need.append(("y", p.y, "the targets"))
     for arg, key, what in need:
@@ -138,14 +175,21 @@ def check_arrays(task: str, loss, data, in_name: str, xt, out_name: str, yt, whe
                             f"pass {arg}=\"NAME\" naming one of its arrays"))
     if out:
         return out
-    xs, xdtype = arrays[p.x]
-    sample = tuple(xt.shape[1:])
-    if len(xs) != len(sample) + 1 or any(isinstance(d, int) and d != s for d, s in zip(sample, xs[1:])):
-        out.append(diag(where, "data-mismatch",
-                        f"array {p.x!r} of {p.path} is {xs}, but input '{in_name}' is {shape_str(xt.shape)}",
-                        f"declare the input as [B, {', '.join(map(str, xs[1:]))}], or store the array so"))
+    for field, (name, t) in inputs:
+        xs, _ = arrays[field]
+        sample = tuple(t.shape[1:])
+        if len(xs) != len(sample) + 1 or any(isinstance(d, int) and d != s for d, s in zip(sample, xs[1:])):
+            out.append(diag(where, "data-mismatch",
+                            f"array {field!r} of {p.path} is {xs}, but input '{name}' is {shape_str(t.shape)}",
+                            f"declare the input as [B, {', '.join(map(str, xs[1:]))}], or store the array so"))
+    rows = {arrays[f][0][0] for f, _ in inputs if arrays[f][0]}
+    if len(rows) > 1:
+        out.append(diag(where, "data-mismatch", f"the arrays of {p.path} for the inputs have different numbers of "
+                        f"samples: {', '.join(f'{f!r} {arrays[f][0][0]}' for f, _ in inputs)}"))
     if task not in ("tokens", "dense"):
         return out
+    xs = arrays[inputs[0][0]][0]
+    xt = inputs[0][1][1]
     ys, ydtype = arrays[p.y]
     want = positions(task, tuple(yt.shape))
     dims = list(zip(want, ys[1:]))

@@ -136,7 +136,7 @@ class diabetes(_Sklearn):  # noqa: N801
 
 class _Arrays(Params):
     path: str
-    x: str = "x"
+    x: str | tuple[str, ...] = "x"  # several inputs: one array each, in the model's order
     y: str = "y"
 
 
@@ -159,10 +159,11 @@ def _read_npz(path, x_key, y_key):
         arrays = np.load(path)
     except OSError as e:
         raise DataError(f'cannot read {path}: {e}') from None
-    for key in (x_key, y_key):
+    keys = x_key if isinstance(x_key, tuple) else (x_key,)  # several inputs: one array each
+    for key in (*keys, y_key):
         if key not in arrays and not (key == y_key and TASK == 'reconstruction'):
             raise DataError(f'{path} has no array {key!r} (it has {sorted(arrays.files)})')
-    x = torch.as_tensor(arrays[x_key])
+    x = torch.as_tensor(arrays[x_key]) if len(keys) == 1 else Inputs(torch.as_tensor(arrays[k]) for k in keys)
     if y_key not in arrays:  # reconstruction: the target is the input
         return x, torch.zeros(len(x), 0)
     return x, _targets(torch.as_tensor(arrays[y_key]))
@@ -200,12 +201,14 @@ def _read_pt(path, x_key, y_key):
         data = torch.load(path, map_location='cpu', weights_only=True)
     except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as e:
         raise DataError(f'cannot read {path}: {e}') from None
-    for key in (x_key, y_key):
+    keys = x_key if isinstance(x_key, tuple) else (x_key,)  # several inputs: one tensor each
+    for key in (*keys, y_key):
         if not isinstance(data, dict) or key not in data and not (key == y_key and TASK == 'reconstruction'):
             raise DataError(f'{path} has no tensor {key!r}')
+    x = data[x_key] if len(keys) == 1 else Inputs(data[k] for k in keys)
     if y_key not in data:  # reconstruction: the target is the input
-        return data[x_key], torch.zeros(len(data[x_key]), 0)
-    return data[x_key], _targets(data[y_key])
+        return x, torch.zeros(len(x), 0)
+    return x, _targets(data[y_key])
 """
 
     def reader(self, p):

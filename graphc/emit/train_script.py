@@ -17,13 +17,30 @@ from graphc.components.datasets import helper_code
 from graphc.training import TrainSpec
 
 
+def _with_fields(spec: TrainSpec, choice):
+    """The data set's arguments, with ``x`` the arrays of the inputs when there are several."""
+    if not spec.inputs or choice is None or choice.name not in ("npz", "pt"):
+        return choice
+    fields = tuple(field for _, field, _, _, _ in spec.inputs)
+    return type(choice)(choice.record, type(choice.params)(**{**choice.params.model_dump(), "x": fields}))
+
+
+def _inputs(spec: TrainSpec) -> str:
+    if not spec.inputs:
+        return "None"
+    rows = [f"({pyfmt.literal(name)}, {pyfmt.literal(tuple(d if isinstance(d, int) else None for d in shape))}, "
+            f"{TORCH_DTYPES.get(dtype, 'torch.float32')}, {pyfmt.literal(limit)})"
+            for name, _, shape, dtype, limit in spec.inputs]
+    return "(\n    " + ",\n    ".join(rows) + ",\n)"
+
+
 def _load_data(spec: TrainSpec) -> str:
-    d = spec.data
+    d = _with_fields(spec, spec.data)
     lines = ['def load_data(seed):',
              f'    """(x_train, y_train, x_val, y_val) as CPU tensors: {pyfmt.text(d.record.describe(d.params))}."""',
              *d.record.load(d.params),
              "", "", "def _split_or_val(x, y, seed):"]
-    v = spec.val_data
+    v = _with_fields(spec, spec.val_data)
     if v is None:
         lines.append("    return split(x, y, VAL_SPLIT, seed)")
     else:  # check_training made sure it is read from a file
@@ -38,7 +55,7 @@ def _load_data(spec: TrainSpec) -> str:
 def _read_data_file(spec: TrainSpec) -> str:
     """``read_data_file(path)``: a file read by its suffix, with the training data's arguments
     (array keys, target column) when it is of the same format."""
-    d = spec.data
+    d = _with_fields(spec, spec.data)
     keys = (pyfmt.literal(d.params.x), pyfmt.literal(d.params.y)) if d.name in ("npz", "pt") else ("'x'", "'y'")
     target = pyfmt.literal(d.params.target) if d.name == "csv" else "'target'"
     lines = ["def read_data_file(path):",
@@ -160,6 +177,8 @@ def emit_train_script(spec: TrainSpec, model_class: str, stem: str, path: str) -
         "BINARY_THRESHOLD": pyfmt.literal(loss.record.threshold),
         "INPUT_DTYPE": TORCH_DTYPES.get(spec.input_dtype, "torch.float32"),
         "ID_LIMIT": pyfmt.literal(spec.id_limit),
+        "INPUTS": _inputs(spec),
+        "TARGET_INPUT": pyfmt.literal(next((i for i, row in enumerate(spec.inputs) if row[0] == spec.target_input), 0)),
         "METRICS": pyfmt.literal(tuple(spec.metrics)),
         "READ_DATA_FILE": _read_data_file(spec),
     }
