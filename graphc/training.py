@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from graphc import ast as A
+from graphc import training_tasks as tasks
 from graphc.components.base import Component, Pos, PosInt, registry
 from graphc.errors import Diagnostic, diag
 from graphc.layers.base import FLOAT_DTYPES
@@ -32,7 +33,8 @@ class Settings(Params):
     warmup_epochs: Annotated[int, Field(ge=0)] = 0
     early_stopping: PosInt | None = None  # patience in epochs
     early_stopping_metric: Literal["val_loss", "val_accuracy", "val_top5_accuracy", "val_f1", "val_auc",
-                                   "val_mae", "val_r2"] = "val_loss"
+                                   "val_mae", "val_r2", "val_perplexity", "val_pixel_accuracy",
+                                   "val_mean_iou", "val_mse"] = "val_loss"
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     nonfinite_loss: Literal["stop", "skip"] = "stop"  # a NaN or infinite training loss
@@ -58,7 +60,7 @@ class TrainSpec:
     optimizer: Choice
     scheduler: Choice | None
     settings: Settings
-    task: str                          # "class", "binary" or "regression"
+    task: str                          # a key of TASK_METRICS
     classes: int | None
     input_name: str
     input_shape: tuple                 # without the batch
@@ -66,12 +68,20 @@ class TrainSpec:
     metrics: list[str] = field(default_factory=list)
     input_dtype: str = "float32"       # the model input's declared dtype
     id_limit: int | None = None        # integer input: ids must be below it (the Embedding's num_embeddings)
+    target_input: str | None = None    # reconstruction: the input the output is compared with
+    #: tokens and dense: one target's shape (no batch): an int, "in:K" (the size of the input's
+    #: dimension K, the same symbol), or None (any size)
+    target_shape: tuple = ()
+    #: several inputs: (name, array, one sample's shape, dtype, id limit) of each, in the model's order
+    inputs: tuple = ()
 
 
 #: the metrics each task records, besides the loss (``val_<name>`` in metrics.jsonl)
 TASK_METRICS = {"class": ("accuracy", "top5_accuracy"), "binary": ("accuracy", "f1", "auc"),
-                "regression": ("mae", "r2")}
-TASK_NAMES = {"class": "classification", "binary": "binary classification", "regression": "regression"}
+                "regression": ("mae", "r2"), "tokens": ("accuracy", "perplexity"),
+                "dense": ("pixel_accuracy", "mean_iou"), "reconstruction": ("mae", "mse")}
+TASK_NAMES = {"class": "classification", "binary": "binary classification", "regression": "regression",
+              "tokens": "sequence labelling", "dense": "dense prediction", "reconstruction": "reconstruction"}
 
 
 #: the settings that take a component, and the kind of component
@@ -91,6 +101,7 @@ def check_training(prog) -> list[Diagnostic]:
     comps: dict[str, Choice] = {}
     scalars: dict[str, Any] = {}
     exprs: dict[str, A.Expr] = {}
+    target_input = None
     ok = True
 
     for st in tb.settings:
@@ -101,6 +112,16 @@ def check_training(prog) -> list[Diagnostic]:
             ok = False
             continue
         seen[key] = st
+        if key == "target":  # reconstruction: target = <an input>
+            names = [n for n, _ in prog.root.inputs]
+            if isinstance(st.value, A.Name) and st.value.id in names:
+                target_input = st.value.id
+            else:
+                out.append(diag(st.value.span, "invalid-train",
+                                "'target' names the input the output is compared with (an autoencoder: "
+                                f"target = {names[0] if names else 'x'})", f"inputs: {', '.join(names)}"))
+                ok = False
+            continue
         if key in CALL_KEYS:
             what = CALL_KEYS[key]
             table = registry(what)
@@ -135,8 +156,8 @@ def check_training(prog) -> list[Diagnostic]:
             scalars[key], exprs[key] = v, st.value
         else:
             out.append(diag(st.name.span, "unknown-argument", f"the training section has no setting '{key}'",
-                            ev.suggest(key, list(CALL_KEYS) + list(Settings.model_fields))
-                            or f"settings: {', '.join(list(CALL_KEYS) + list(Settings.model_fields))}"))
+                            ev.suggest(key, [*CALL_KEYS, "target", *Settings.model_fields])
+                            or f"settings: {', '.join([*CALL_KEYS, 'target', *Settings.model_fields])}"))
             ok = False
     settings = check(ev, signature("train", Settings), scalars, exprs, tb.span)
     out += ev.diags
@@ -153,29 +174,29 @@ def check_training(prog) -> list[Diagnostic]:
         return out
     adam = registry("optimizer")["Adam"]
     comps.setdefault("optimizer", Choice(adam, adam.Params()))
-    out += _check_semantics(prog, comps, settings, seen)
+    out += _check_semantics(prog, comps, settings, seen, target_input)
     if not any(d.severity == "error" for d in out):
         data = comps["data"]
         loss = comps["loss"].record
-        (_, in_ref), = prog.root.inputs
+        (_, in_ref), *others = prog.root.inputs
         (_, out_ref), = prog.outputs
-        classes = data.record.classes
+        xt, yt = prog.type_of(in_ref), prog.type_of(out_ref)
+        fields = tasks.input_fields(data, [n for n, _ in prog.root.inputs])
+        several = tuple((n, f, tuple(prog.type_of(r).shape[1:]), prog.type_of(r).dtype, prog.id_limit(r))
+                        for (n, r), f in zip(prog.root.inputs, fields or (), strict=False)) if others else ()
+        task = tasks.infer_task(loss, tuple(yt.shape), data, target_input)
+        classes = tasks.classes_of(task, tuple(yt.shape), data.record.classes)
         prog.training = TrainSpec(
             data=data, val_data=comps.get("val_data"), loss=comps["loss"], optimizer=comps["optimizer"],
-            scheduler=comps.get("scheduler"), settings=settings, task=loss.target, classes=data.record.classes,
+            scheduler=comps.get("scheduler"), settings=settings, task=task, classes=classes,
             input_name=prog.nodes[in_ref[0]].name,
-            input_shape=tuple(prog.type_of(in_ref).shape[1:]),
-            output_shape=tuple(prog.type_of(out_ref).shape[1:]),
-            metrics=_metrics(loss.target, _class_count(prog, out_ref, classes)),
-            input_dtype=prog.type_of(in_ref).dtype, id_limit=prog.id_limit(in_ref),
+            input_shape=tuple(xt.shape[1:]),
+            output_shape=tuple(yt.shape[1:]),
+            metrics=_metrics(task, classes),
+            input_dtype=xt.dtype, id_limit=prog.id_limit(in_ref), target_input=target_input,
+            target_shape=tasks.target_shape(task, tuple(yt.shape), tuple(xt.shape)), inputs=several,
         )
     return out
-
-
-def _class_count(prog, out_ref, classes: int | None) -> int | None:
-    """The number of classes, from the data set or the output's (B, C) scores."""
-    shape = prog.type_of(out_ref).shape
-    return classes or (shape[1] if len(shape) > 1 and isinstance(shape[1], int) else None)
 
 
 def _metrics(task: str, classes: int | None) -> list[str]:
@@ -183,25 +204,30 @@ def _metrics(task: str, classes: int | None) -> list[str]:
     return [m for m in TASK_METRICS[task] if m != "top5_accuracy" or (classes or 0) > 5]
 
 
-def _check_semantics(prog, comps: dict[str, Choice], s: Settings, seen) -> list[Diagnostic]:
+def _check_semantics(prog, comps: dict[str, Choice], s: Settings, seen, target_input) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     span = {k: st.value.span for k, st in seen.items()}
     tb_span = prog.train.span
-    # one input, one output
-    if len(prog.root.inputs) != 1 or len(prog.outputs) != 1:
+    # one output; several inputs read from the named arrays of a file
+    if len(prog.outputs) != 1:
         out.append(diag(tb_span, "invalid-train",
-                        f"training needs a model with one input and one output; this one has "
-                        f"{len(prog.root.inputs)} input(s) and {len(prog.outputs)} output(s)"))
+                        f"training needs a model with one output; this one has {len(prog.outputs)}"))
         return out
-    (in_name, in_ref), = prog.root.inputs
+    (in_name, in_ref), *others = prog.root.inputs
     (out_name, out_ref), = prog.outputs
     xt, yt = prog.type_of(in_ref), prog.type_of(out_ref)
-    if xt is None or yt is None:
+    types = [(n, prog.type_of(r)) for n, r in prog.root.inputs]
+    if yt is None or any(t is None for _, t in types):
         return out
     sample = tuple(xt.shape[1:])
     data = comps["data"]
     want = data.record.sample_shape(data.params)
-    if want is not None:
+    fields = tasks.input_fields(data, [n for n, _ in types])
+    if others:
+        out += tasks.check_several(data, types, fields, s, span, tb_span)
+    if target_input is not None:  # reconstruction compares the output with that input
+        in_name, xt = target_input, dict(types)[target_input]
+    if want is not None and not others:
         if len(want) != len(sample) or any(isinstance(d, int) and d != w for d, w in zip(sample, want)):
             out.append(diag(span["data"], "data-mismatch",
                             f"{data.name}() gives samples of shape {shape_str(want)}, but input '{in_name}' "
@@ -212,8 +238,16 @@ def _check_semantics(prog, comps: dict[str, Choice], s: Settings, seen) -> list[
                             f"{data.name}() gives float features, but input '{in_name}' is {xt.dtype}"))
     # the loss against the output and the targets, and the layer before it
     loss = comps["loss"].record
-    for msg, hint in loss.fits(tuple(yt.shape), out_name, data.name, data.record.task, data.record.classes):
-        out.append(diag(span["loss"], "loss-mismatch", msg, hint))
+    task = tasks.infer_task(loss, tuple(yt.shape), data, target_input)
+    if task == "reconstruction":
+        out += tasks.check_reconstruction(loss, s, in_name, xt, out_name, yt, span)
+    else:
+        problems = tasks.check_positions(task, loss, data, out_name, yt) or loss.fits(
+            tuple(yt.shape), out_name, data.name, data.record.task, data.record.classes)
+        for msg, hint in problems:
+            out.append(diag(span["loss"], "loss-mismatch", msg, hint))
+    if fields is not None:
+        out += tasks.check_arrays(task, loss, data, list(zip(fields, types, strict=True)), out_name, yt, span["data"])
     last = prog.nodes[out_ref[0]]
     problem = loss.last_layer(last.layer) if last.layer is not None else None
     if problem:
@@ -235,13 +269,13 @@ def _check_semantics(prog, comps: dict[str, Choice], s: Settings, seen) -> list[
         out.append(diag(span.get("warmup_epochs", tb_span), "invalid-train",
                         f"warmup_epochs={s.warmup_epochs} leaves no epoch after the warmup (epochs={s.epochs})"))
     metric = s.early_stopping_metric.removeprefix("val_")
-    measured = _metrics(loss.target, _class_count(prog, out_ref, data.record.classes))
+    classes = tasks.classes_of(task, tuple(yt.shape), data.record.classes)
+    measured = _metrics(task, classes)
     if metric != "loss" and metric not in measured:
-        task = TASK_NAMES[loss.target]
         why = (f"val_top5_accuracy needs more than five classes, but the model gives "
-               f"{_class_count(prog, out_ref, data.record.classes) or 'an unknown number of'}"
-               if metric == "top5_accuracy" and loss.target == "class"
-               else f"{s.early_stopping_metric} is not measured for {task} ({loss.name})")
+               f"{classes or 'an unknown number of'}"
+               if metric == "top5_accuracy" and task == "class"
+               else f"{s.early_stopping_metric} is not measured for {TASK_NAMES[task]} ({loss.name})")
         out.append(diag(span.get("early_stopping_metric", tb_span), "invalid-train", why,
                         "use one of: " + ", ".join(f'"val_{m}"' for m in ["loss", *measured])))
     if s.normalize and xt.dtype not in FLOAT_DTYPES:

@@ -136,7 +136,7 @@ class diabetes(_Sklearn):  # noqa: N801
 
 class _Arrays(Params):
     path: str
-    x: str = "x"
+    x: str | tuple[str, ...] = "x"  # several inputs: one array each, in the model's order
     y: str = "y"
 
 
@@ -159,14 +159,24 @@ def _read_npz(path, x_key, y_key):
         arrays = np.load(path)
     except OSError as e:
         raise DataError(f'cannot read {path}: {e}') from None
-    for key in (x_key, y_key):
-        if key not in arrays:
+    keys = x_key if isinstance(x_key, tuple) else (x_key,)  # several inputs: one array each
+    for key in (*keys, y_key):
+        if key not in arrays and not (key == y_key and TASK == 'reconstruction'):
             raise DataError(f'{path} has no array {key!r} (it has {sorted(arrays.files)})')
-    return torch.as_tensor(arrays[x_key]), _targets(torch.as_tensor(arrays[y_key]))
+    x = torch.as_tensor(arrays[x_key]) if len(keys) == 1 else Inputs(torch.as_tensor(arrays[k]) for k in keys)
+    if y_key not in arrays:  # reconstruction: the target is the input
+        return x, torch.zeros(len(x), 0)
+    return x, _targets(torch.as_tensor(arrays[y_key]))
 """
 
     def reader(self, p):
         return f"_read_npz({pyfmt.literal(p.path)}, {pyfmt.literal(p.x)}, {pyfmt.literal(p.y)})"
+
+    def arrays(self, p) -> dict[str, tuple[tuple[int, ...], str]] | None:
+        """Each array's shape and dtype (``int64``, ``float32``, ...), read from the headers of
+        the file's ``.npy`` members without numpy; None when the file is not there or not an npz
+        (the script reports that when it runs)."""
+        return npz_arrays(p.path)
 
     def write_sample(self, folder, n, shape, classes):
         import numpy as np
@@ -191,10 +201,14 @@ def _read_pt(path, x_key, y_key):
         data = torch.load(path, map_location='cpu', weights_only=True)
     except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as e:
         raise DataError(f'cannot read {path}: {e}') from None
-    for key in (x_key, y_key):
-        if not isinstance(data, dict) or key not in data:
+    keys = x_key if isinstance(x_key, tuple) else (x_key,)  # several inputs: one tensor each
+    for key in (*keys, y_key):
+        if not isinstance(data, dict) or key not in data and not (key == y_key and TASK == 'reconstruction'):
             raise DataError(f'{path} has no tensor {key!r}')
-    return data[x_key], _targets(data[y_key])
+    x = data[x_key] if len(keys) == 1 else Inputs(data[k] for k in keys)
+    if y_key not in data:  # reconstruction: the target is the input
+        return x, torch.zeros(len(x), 0)
+    return x, _targets(data[y_key])
 """
 
     def reader(self, p):
@@ -305,12 +319,48 @@ def _read_images(path, size, grayscale):
         return {"path": str(folder / "images")}
 
 
+_NPY_KINDS = {"i": "int", "u": "uint", "f": "float", "b": "bool", "c": "complex"}
+
+
+def npz_arrays(path: str) -> dict[str, tuple[tuple[int, ...], str]] | None:
+    """The arrays of a ``.npz`` file, from their ``.npy`` headers (format 1.0 to 3.0)."""
+    import ast
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            out = {}
+            for info in z.infolist():
+                if not info.filename.endswith(".npy"):
+                    continue
+                with z.open(info) as f:
+                    head = f.read(10)
+                    if head[:6] != b"\x93NUMPY":
+                        return None
+                    size = int.from_bytes(head[8:10], "little")
+                    if head[6] >= 2:
+                        size = int.from_bytes(head[8:10] + f.read(2), "little")
+                    meta = ast.literal_eval(f.read(size).decode("latin1"))
+                descr = meta["descr"]
+                if not isinstance(descr, str) or len(descr) < 3:
+                    return None
+                kind = _NPY_KINDS.get(descr[1], descr)
+                dtype = "bool" if kind == "bool" else f"{kind}{8 * int(descr[2:])}" if descr[2:].isdigit() else kind
+                out[info.filename[:-4]] = (tuple(int(d) for d in meta["shape"]), dtype)
+            return out
+    except (OSError, zipfile.BadZipFile, ValueError, SyntaxError, KeyError, TypeError, MemoryError):
+        return None
+
+
 #: Labels as a loss wants them, for the file readers: ``{dtype}`` is the task's label dtype.
 TARGETS = '''
 def _targets(y):
-    """Labels as the loss wants them (2-d float targets are class probabilities)."""
+    """Labels as the loss wants them (2-d float targets are class probabilities; float labels per
+    position are kept, for check_data to reject)."""
     if TASK == 'class' and y.is_floating_point() and y.dim() == 2:
         return y.float()
+    if TASK in ('tokens', 'dense') and y.is_floating_point():
+        return y
     return y.to({dtype})
 '''
 
@@ -323,7 +373,7 @@ def helper_code(records, task: str) -> list[str]:
     chosen = [r for name, r in registry("data set").items() if name in used and r.code]
     blocks = []
     if any(r.needs_targets for r in chosen):
-        blocks.append(TARGETS.format(dtype="torch.long" if task == "class" else "torch.float32"))
+        blocks.append(TARGETS.format(dtype="torch.long" if task in ("class", "tokens", "dense") else "torch.float32"))
     blocks += [r.code for r in chosen]
     return "\n\n\n".join(b.strip("\n") for b in blocks).split("\n")
 

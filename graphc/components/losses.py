@@ -46,7 +46,9 @@ class Loss(Component):
                 return [(f"{data}() has one label per sample, but output '{out_name}' is {shape_str(out)}: "
                          f"{self.name} would need a label per position {shape_str((out[0], *out[2:]))}",
                          "pool or flatten to (B, C) before the last Linear")]
-            if classes is not None and isinstance(out[1], int) and out[1] != classes:
+            # (B, T, V) sequence scores are compared with labels per position, which only files give
+            # (training_tasks.check_positions): a data set with classes has one label per sample
+            if classes is not None and len(out) != 3 and isinstance(out[1], int) and out[1] != classes:
                 return [(f"{data}() has {classes} classes, but output '{out_name}' gives {out[1]} scores "
                          f"{shape_str(out)}", f"end the model with Linear({classes})")]
         elif self.target == "binary":

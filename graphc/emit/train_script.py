@@ -1,8 +1,8 @@
 """Emit the training script ``train_<stem>.py`` from a checked TrainSpec.
 
-The script is written from ``templates/train.py.tmpl``; this module fills in
-the configuration block, the data loader, the loss, optimizer and scheduler.
-Every value passes through ``pyfmt.literal``.
+The script is assembled from the parts in ``templates/train/`` (``PARTS``, in
+order), then this module fills in the configuration block, the data loader, the
+loss, optimizer and scheduler.  Every value passes through ``pyfmt.literal``.
 """
 
 from __future__ import annotations
@@ -17,13 +17,30 @@ from graphc.components.datasets import helper_code
 from graphc.training import TrainSpec
 
 
+def _with_fields(spec: TrainSpec, choice):
+    """The data set's arguments, with ``x`` the arrays of the inputs when there are several."""
+    if not spec.inputs or choice is None or choice.name not in ("npz", "pt"):
+        return choice
+    fields = tuple(field for _, field, _, _, _ in spec.inputs)
+    return type(choice)(choice.record, type(choice.params)(**{**choice.params.model_dump(), "x": fields}))
+
+
+def _inputs(spec: TrainSpec) -> str:
+    if not spec.inputs:
+        return "None"
+    rows = [f"({pyfmt.literal(name)}, {pyfmt.literal(tuple(d if isinstance(d, int) else None for d in shape))}, "
+            f"{TORCH_DTYPES.get(dtype, 'torch.float32')}, {pyfmt.literal(limit)})"
+            for name, _, shape, dtype, limit in spec.inputs]
+    return "(\n    " + ",\n    ".join(rows) + ",\n)"
+
+
 def _load_data(spec: TrainSpec) -> str:
-    d = spec.data
+    d = _with_fields(spec, spec.data)
     lines = ['def load_data(seed):',
              f'    """(x_train, y_train, x_val, y_val) as CPU tensors: {pyfmt.text(d.record.describe(d.params))}."""',
              *d.record.load(d.params),
              "", "", "def _split_or_val(x, y, seed):"]
-    v = spec.val_data
+    v = _with_fields(spec, spec.val_data)
     if v is None:
         lines.append("    return split(x, y, VAL_SPLIT, seed)")
     else:  # check_training made sure it is read from a file
@@ -38,7 +55,7 @@ def _load_data(spec: TrainSpec) -> str:
 def _read_data_file(spec: TrainSpec) -> str:
     """``read_data_file(path)``: a file read by its suffix, with the training data's arguments
     (array keys, target column) when it is of the same format."""
-    d = spec.data
+    d = _with_fields(spec, spec.data)
     keys = (pyfmt.literal(d.params.x), pyfmt.literal(d.params.y)) if d.name in ("npz", "pt") else ("'x'", "'y'")
     target = pyfmt.literal(d.params.target) if d.name == "csv" else "'target'"
     lines = ["def read_data_file(path):",
@@ -112,10 +129,30 @@ def _argparse_text(s: str, model_class: str) -> str:
 TORCH_DTYPES = {d: f"torch.{d}" for d in ("float16", "bfloat16", "float32", "float64", "int64", "int32")}
 
 
+#: the parts of the script, in order: ``templates/train/<part>.py.tmpl``.  A part's leading
+#: ``## `` lines describe it and are not emitted.  Parts are separated by two blank lines;
+#: a part that begins indented continues the function of the part before it (main() is
+#: main, resume, wrap and loop), after one blank line.
+PARTS = ("head", "data", "steps", "metrics", "schedule", "eval", "checkpoints",
+         "main", "resume", "wrap", "loop", "entry")
+
+
+def script_template() -> str:
+    """The whole script's template, its parts joined."""
+    folder = resources.files("graphc.emit").joinpath("templates", "train")
+    out = ""
+    for name in PARTS:
+        lines = folder.joinpath(f"{name}.py.tmpl").read_text(encoding="utf-8").split("\n")
+        while lines and lines[0].startswith("##"):
+            lines.pop(0)
+        text = "\n".join(lines).strip("\n")
+        if out:
+            out += "\n" if text[:1].isspace() else "\n\n"
+        out += text + "\n"
+    return out
+
+
 def emit_train_script(spec: TrainSpec, model_class: str, stem: str, path: str) -> str:
-    templates = resources.files("graphc.emit").joinpath("templates")
-    template = templates.joinpath("train.py.tmpl").read_text(encoding="utf-8")
-    metrics = templates.joinpath("metrics.py.tmpl").read_text(encoding="utf-8")
     loss, opt = spec.loss, spec.optimizer
     values = {
         "MODEL": model_class,
@@ -126,9 +163,11 @@ def emit_train_script(spec: TrainSpec, model_class: str, stem: str, path: str) -
         "DATA_DESC": pyfmt.text(spec.data.record.describe(spec.data.params)),
         "CONFIG": _config(spec),
         "TASK": pyfmt.literal(spec.task),
-        "NUM_CLASSES": pyfmt.literal(spec.classes if spec.task == "class" and spec.classes
-                                     else (spec.output_shape[0] if spec.task == "class" and spec.output_shape
-                                           and isinstance(spec.output_shape[0], int) else None)),
+        "NUM_CLASSES": pyfmt.literal(spec.classes),
+        "IGNORE_INDEX": pyfmt.literal(getattr(loss.params, "ignore_index", None)),
+        "TARGET_SHAPE": pyfmt.literal(tuple(spec.target_shape)),
+        "TARGET_RANGE": pyfmt.literal((0.0, 1.0) if spec.task == "reconstruction" and loss.record.target == "binary"
+                                      else None),
         "INPUT_SHAPE": pyfmt.literal(tuple(d if isinstance(d, int) else None for d in spec.input_shape)),
         "OUTPUT_SHAPE": pyfmt.literal(tuple(d if isinstance(d, int) else None for d in spec.output_shape)),
         "LOAD_DATA": _load_data(spec),
@@ -138,8 +177,9 @@ def emit_train_script(spec: TrainSpec, model_class: str, stem: str, path: str) -
         "BINARY_THRESHOLD": pyfmt.literal(loss.record.threshold),
         "INPUT_DTYPE": TORCH_DTYPES.get(spec.input_dtype, "torch.float32"),
         "ID_LIMIT": pyfmt.literal(spec.id_limit),
+        "INPUTS": _inputs(spec),
+        "TARGET_INPUT": pyfmt.literal(next((i for i, row in enumerate(spec.inputs) if row[0] == spec.target_input), 0)),
         "METRICS": pyfmt.literal(tuple(spec.metrics)),
         "READ_DATA_FILE": _read_data_file(spec),
     }
-    values["METRICS_CODE"] = Template(metrics).substitute(values).rstrip("\n")
-    return Template(template).substitute(values)
+    return Template(script_template()).substitute(values)
