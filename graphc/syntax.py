@@ -236,6 +236,10 @@ def _make_transformer(path: str):
             tok, dtype, dims = c
             return A.InputDecl(name(tok), str(dtype) if dtype is not None else None, dims, sp(meta))
 
+        def param_decl(self, meta, c):
+            tok, dtype, dims, init = c
+            return A.ParamDecl(name(tok), str(dtype) if dtype is not None else None, dims, init, sp(meta))
+
         def output_decl(self, meta, c):
             return A.OutputDecl(tuple(name(t) for t in c if t is not None), sp(meta))
 

@@ -24,9 +24,14 @@ class Initializer(Component):
     exact_dims: ClassVar[int | None] = None
     samples = (Sample({}, (3, 4)), Sample({}, (6, 2, 3, 3)), Sample({}, (5,)))
 
-    def call(self, p: Params, tensor: str) -> str:
-        """``nn.init.kaiming_normal_(m.weight, mode='fan_out')``: only literals and ``tensor``."""
-        return f"{self.torch_name}({', '.join([tensor, *self.kwargs(p)])})"
+    #: a torch factory that makes a tensor of these values at once (``param``'s ``torch.zeros``)
+    factory: ClassVar[str | None] = None
+
+    def call(self, p: Params, tensor: str, kwargs: list[str] | None = None) -> str:
+        """``nn.init.kaiming_normal_(m.weight, mode='fan_out')``: only literals and ``tensor``;
+        ``kwargs`` (``name=source``) instead of ``p``'s literals, in a class that takes them as
+        constructor parameters (graphc.emit.learned)."""
+        return f"{self.torch_name}({', '.join([tensor, *(self.kwargs(p) if kwargs is None else kwargs)])})"
 
 
 class _FanBased(Initializer):
@@ -43,6 +48,7 @@ class zeros(Initializer):  # noqa: N801 - the names a .model file writes
     """Every value 0."""
 
     torch_name = "nn.init.zeros_"
+    factory = "torch.zeros"
 
 
 @register
@@ -50,6 +56,7 @@ class ones(Initializer):  # noqa: N801
     """Every value 1."""
 
     torch_name = "nn.init.ones_"
+    factory = "torch.ones"
 
 
 @register

@@ -20,6 +20,7 @@ from functools import cmp_to_key
 from graphc import __version__, pyfmt
 from graphc import ast as A
 from graphc.emit.comments import place
+from graphc.emit.learned import is_param
 from graphc.emit.plan import ClassPlan, group_blocks, item_inputs, item_outputs
 from graphc.emit.provenance import Trials
 from graphc.emit.values import Constructors, TooLong
@@ -96,6 +97,9 @@ class Emitter:
                 target = chain_var
             else:
                 target = None
+            if is_param(it):  # a learned tensor: self.pos where it is read, no line of its own
+                var[outs[0]] = f"self.{it.name}"
+                continue
             if isinstance(it, Node):
                 args = _operands(it, var, precedence)
                 call = f"self.{it.name}" if it.has_module else None

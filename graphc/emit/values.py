@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from graphc import ast as A
 from graphc import pyfmt
+from graphc.emit.learned import is_param, param_lines
 from graphc.emit.plan import ClassPlan, Param
 from graphc.emit.provenance import Trials, solve_exact, value_expr
 from graphc.expr import names as expr_names
@@ -382,6 +383,8 @@ class Constructors:
 
     def item_ctor(self, plan: ClassPlan, items: list) -> str | None:
         it = items[0]
+        if is_param(it):
+            return None  # ctor_lines writes it: param_lines
         if isinstance(it, Node):
             return self.node_ctor(plan, items) if it.has_module else None
         if isinstance(it, Scope):
@@ -402,6 +405,10 @@ class Constructors:
         scopes = plan.observed
         lines = []
         for i, it in enumerate(scopes[0].items):
+            if is_param(it):  # a learned tensor: nn.Parameter, then its initializer
+                lines += [f"        {c}" for c in self.comments.get((it.span.line, it.span.col), [])]
+                lines += param_lines(self, plan, [s.items[i] for s in scopes])
+                continue
             src = self.item_ctor(plan, [s.items[i] for s in scopes])
             if src is not None:
                 lines += pyfmt.wrap(f"self.{it.name} = ", src, "        ") if "\n" not in src else \

@@ -11,6 +11,7 @@ One Lowerer does it, its methods by concern in the modules of this package:
 - arguments: binding the arguments of layer calls, block uses and initializers;
 - blocks: block expansion, repeats and groups;
 - init_section: the ``init { ... }`` section;
+- learned: ``param`` statements, learned tensors;
 - body: a model's or block's statements, its chains and their layer calls.
 """
 
@@ -28,11 +29,12 @@ from graphc.lower.body import DTYPES, MAX_NODES, MAX_STATEMENTS, Body
 from graphc.lower.env import HINT_BUDGET, RESERVED_WORDS, Names, _Abort, _Const, _Env
 from graphc.lower.evaluate import MAX_EVAL_STEPS, Evaluator
 from graphc.lower.init_section import InitSection
+from graphc.lower.learned import Learned
 from graphc.lower.tensor_expr import TensorExpr
 from graphc.source import Span
 
 
-class Lowerer(Names, Evaluator, Arguments, Blocks, InitSection, TensorExpr, Body):
+class Lowerer(Names, Evaluator, Arguments, Blocks, InitSection, Learned, TensorExpr, Body):
     """Lowers one file: ``run()`` gives its Program (None after an error that stops
     lowering), ``diags`` its diagnostics."""
 

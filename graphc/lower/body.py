@@ -70,6 +70,8 @@ class Body:
                     n_in += 1
             elif isinstance(st, A.Assign):
                 self.assign(st, scope_state)
+            elif isinstance(st, A.ParamDecl):
+                self.param_decl(st, scope_state)
             elif isinstance(st, A.InitBlock):
                 if tensor_inputs is not None:
                     self.error(st.span, "invalid-argument", "an init section belongs in a model, not a block",
