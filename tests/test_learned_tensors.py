@@ -11,6 +11,8 @@ import re
 
 import pytest
 from conftest import import_generated
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from graphc import pyfmt
 from graphc.api import compile_source
@@ -20,6 +22,7 @@ from graphc.syntax import parse
 
 torch = pytest.importorskip("torch")
 nn = torch.nn
+from tests.fuzz.harness import compare  # noqa: E402
 
 VIT = """const D = 16
 const P = 4
@@ -223,6 +226,26 @@ def test_expand_is_torchs_expand():
     x = torch.randn(3, 5, 4)
     a, b = m(x)
     assert torch.equal(a, m.t.expand(3, -1, -1)) and torch.equal(b, m.t.expand(-1, -1, 4))
+
+
+@st.composite
+def _expand_cases(draw):
+    """Two tensors of one rank (a size-1 dim where t expands, now and then not), a dim that is
+    sometimes out of range; sizes of 0 turn up, as torch takes them."""
+    rank = draw(st.integers(0, 4))
+    like = tuple(draw(st.lists(st.sampled_from([1, 2, 3, 4, 0]), min_size=rank, max_size=rank)))
+    t = tuple(draw(st.sampled_from([1, 1, 1, d, 2])) for d in like)
+    return {"dim": draw(st.integers(-rank - 1, rank))}, [t, like], draw(st.sampled_from(["float32", "int64"]))
+
+
+@settings(max_examples=80, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(_expand_cases())
+def test_expand_accepts_what_torch_runs(case):
+    """graphc's check against torch on the same tensors: the same output shape and dtype, or
+    both refuse (tests/fuzz's harness)."""
+    params, shapes, dtype = case
+    out = compare("expand", params, shapes, dtype)
+    assert out.ok, f"{params} {shapes}: {out}"
 
 
 # ------------------------------------------------------------------ diagnostics
