@@ -183,6 +183,26 @@ def test_each_initializer_gives_torchs_values(name, i, sample):
     assert torch.equal(got.detach(), want)
 
 
+@pytest.mark.parametrize("name", sorted(INITIALIZERS))
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float64"])
+def test_graphc_accepts_the_dtypes_torch_initializes(name, dtype):
+    """Every initializer on a 2-d tensor of each dtype: graphc checks clean exactly when torch runs it."""
+    sample = next(s for s in INITIALIZERS[name].samples if len(s.shape) == 2 and not s.rejects)
+    args = ", ".join(f"{k}={pyfmt.literal(v)}" for k, v in sample.params.items())
+    line = f"    param w: {dtype}[{sample.shape[0]}, {sample.shape[1]}] = {name}({args})"
+    comp = compile_source(f"model M {{\n    input x: [B, 2]\n{line}\n    output w\n}}\n", "t.model")
+    try:
+        getattr(nn.init, f"{name}_")(torch.empty(sample.shape, dtype=getattr(torch, dtype)), **sample.params)
+        runs = True
+    except (RuntimeError, NotImplementedError):
+        runs = False
+    assert comp.ok == runs, [str(d) for d in comp.errors]
+    if runs:
+        assert comp.to_module().w.dtype == getattr(torch, dtype)
+    else:
+        assert [(d.code, d.span.line, d.span.col) for d in comp.errors] == [("dtype", 3, line.index(name) + 1)]
+
+
 def test_dtype_and_the_default_initializer():
     comp = _compiled("model M {\n    input x: [B, 3]\n    param s: double[3]\n    param k: []\n"
                      "    y = x * s * k\n    output y\n}\n")

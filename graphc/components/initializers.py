@@ -26,6 +26,8 @@ class Initializer(Component):
 
     #: a torch factory that makes a tensor of these values at once (``param``'s ``torch.zeros``)
     factory: ClassVar[str | None] = None
+    #: the dtypes torch initializes on the CPU (a ``param`` may be any floating-point dtype)
+    dtypes: ClassVar[tuple[str, ...]] = ("float16", "bfloat16", "float32", "float64")
 
     def call(self, p: Params, tensor: str, kwargs: list[str] | None = None) -> str:
         """``nn.init.kaiming_normal_(m.weight, mode='fan_out')``: only literals and ``tensor``;
@@ -152,6 +154,7 @@ class orthogonal(_FanBased):  # noqa: N801
     """A (semi-)orthogonal matrix, the tensor flattened past its first dim."""
 
     torch_name = "nn.init.orthogonal_"
+    dtypes = ("float32", "float64")  # torch's QR (geqrf) has no float16 or bfloat16 on the CPU
     Params = _Gain
     samples = (*_FanBased.samples, Sample({"gain": 2.0}, (3, 2, 2)))
 

@@ -56,6 +56,11 @@ class Learned:
                 self.error(st.init.span, "invalid-argument", msg,
                            "use normal, trunc_normal, uniform, zeros, ones or constant")
                 init = None
+            elif dtype not in init.info.dtypes:
+                self.error(st.init.span, "dtype", f"torch cannot initialize a {dtype} tensor with {init.name}",
+                           f"declare param '{name.id}' as {' or '.join(init.info.dtypes)}, or use "
+                           "another initializer")
+                init = None
         if init is None or dims is None:
             self.define(ss.env, name, _Const(_ERR, None, name.span))  # later uses stay quiet
             return
