@@ -458,8 +458,9 @@ def syntax_diagnostic(e, source: Source, lexed: _Lexed) -> Diagnostic:
         if tok.type == "EQUAL" and "RPAR" not in expected and prev.endswith("="):
             return diag(span, "syntax", "unexpected '='", "'==' is not an operator here; write one '='")
         if tok.type == "LSQB" and "COLON" in expected:
+            param = prev[prev.rfind("\n") + 1:].split()[:1] == ["param"]
             return diag(span, "syntax", "missing ':' before the shape",
-                        "write 'input x: [B, 3, 32, 32]'")
+                        "write 'param pos: [1, 16, 64]'" if param else "write 'input x: [B, 3, 32, 32]'")
         if str(tok) in ("/", "//"):
             return diag(span, "syntax", f"unexpected '{tok}'", "comments start with '#'")
         if tok.type == "NAME" and text[tok.end_pos:tok.end_pos + 1] == "[":

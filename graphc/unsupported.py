@@ -24,6 +24,6 @@ def at_token(text: str, tok) -> tuple[str, str] | None:
                 "multiply instead (x * x), or use sqrt, rsqrt or exp(k * log(x))")
     line = prev[prev.rfind("\n") + 1:].lstrip()
     if tok.type == "LSQB" and prev and (prev[-1].isalnum() or prev[-1] in "_)") \
-            and not line.startswith("input"):
+            and not line.startswith(("input", "param")):
         return "indexing ('x[0]') is not in the language", f"use x -> slice(...), chunk or split; {_SEE}"
     return None

@@ -304,6 +304,17 @@ def test_an_unknown_dtype_is_a_syntax_error_at_its_line():
     assert "dtype" in comp.errors[0].message
 
 
+@pytest.mark.parametrize("line,wanted", [
+    ("    param p [3]", "3:13 missing ':' before the shape | write 'param pos: [1, 16, 64]'"),
+    ("    param p: [3] 4", "3:18 unexpected number 4; expected '}', '=' or a name"),
+    ("    param p: [3] =", "4:1 unexpected '}'; expected an expression"),
+    ("    input y: [3] 4", "3:18 unexpected number 4; expected '}' or a name"),  # no '=' after an input
+])
+def test_syntax_errors_of_the_statement(line, wanted):
+    comp = compile_source(f"model M {{\n    input x: [B, 8]\n{line}\n}}\n", "t.model")
+    assert [f"{d.span.line}:{d.span.col} {d.message} | {d.hint}" for d in comp.errors][0].startswith(wanted)
+
+
 def test_param_is_a_keyword_only_at_the_start_of_a_statement():
     comp = _compiled("block K(param) {\n    input x\n    y = x -> Linear(param)\n    output y\n}\n"
                      "model M {\n    input x: [B, 3]\n    y = x -> K(param=4)\n    output y\n}\n")
