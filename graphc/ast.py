@@ -249,7 +249,21 @@ class Tie(Node):
         _set(self, "span", span)
 
 
-Stmt = ConstDef | InputDecl | OutputDecl | Assign | TrainBlock | InitBlock | Tie
+class ParamDecl(Node):
+    """``param pos: [1, N, D] = normal(std=0.02)``: a learned tensor (an ``nn.Parameter``).
+    init: the initializer call as written, None when left out (``zeros()``)."""
+
+    __slots__ = _fields = ("name", "dtype", "dims", "init", "span")
+
+    def __init__(self, name: Name, dtype: str | None, dims: tuple[Expr, ...], init: Expr | None, span: Span):
+        _set(self, "name", name)
+        _set(self, "dtype", dtype)
+        _set(self, "dims", dims)
+        _set(self, "init", init)
+        _set(self, "span", span)
+
+
+Stmt = ConstDef | InputDecl | OutputDecl | Assign | TrainBlock | InitBlock | Tie | ParamDecl
 
 
 class Param(Node):

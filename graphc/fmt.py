@@ -246,6 +246,11 @@ class Formatter:
                 dtype = st.dtype or ""
                 text += f": {dtype}[{', '.join(self.expr(d) for d in st.dims)}]"
             self.emit(st, text, indent, out)
+        elif isinstance(st, A.ParamDecl):
+            text = f"param {st.name.id}: {st.dtype or ''}[{', '.join(self.expr(d) for d in st.dims)}]"
+            if st.init is not None:
+                text += f" = {self.expr(st.init)}"
+            self.emit(st, text, indent, out)
         elif isinstance(st, A.OutputDecl):
             self.emit(st, "output " + ", ".join(n.id for n in st.names), indent, out)
         elif isinstance(st, A.Tie):

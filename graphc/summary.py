@@ -13,10 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from graphc.graph import Node, Program, Repeat, Scope
+from graphc.layers.learned import PARAM_KIND
 from graphc.shapes import Dim, Sym, dim_sum, numel, shape_str, substitute
 
 BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int64": 8, "int32": 4, "bool": 1}
-PARAM_BYTES = 4  # generated modules hold float32 parameters
+PARAM_BYTES = 4  # generated modules hold float32 parameters (a learned tensor may be another dtype)
 
 
 @dataclass
@@ -42,6 +43,7 @@ class Summary:
     total_macs: Dim
     activation_bytes: Dim             # per sample
     batch_size: int = 1
+    extra_param_bytes: int = 0        # learned tensors not float32: their bytes beyond 4 each
 
     @property
     def layers(self) -> list[Row]:
@@ -49,7 +51,7 @@ class Summary:
 
     @property
     def param_bytes(self) -> int:
-        return self.total_params * PARAM_BYTES
+        return self.total_params * PARAM_BYTES + self.extra_param_bytes
 
     def to_json(self) -> dict:
         def row(r: Row) -> dict:
@@ -130,7 +132,9 @@ def summarize(prog: Program, batch_size: int = 1) -> Summary:
 
     def node_row(node: Node, depth: int) -> Row:
         macs = substitute(node.macs or 0, batch)
-        if node.outs:
+        if node.outs and node.kind == PARAM_KIND:  # a learned tensor: parameters, no activation
+            shape, act = shape_str(node.outs[0].shape), 0
+        elif node.outs:
             shape = " ".join(shape_str(t.shape) for t in node.outs)
             act = dim_sum(substitute(numel(t.shape), batch) * BYTES.get(t.dtype, 4) for t in node.outs)
         else:
@@ -172,6 +176,8 @@ def summarize(prog: Program, batch_size: int = 1) -> Summary:
         total_macs=total_macs,
         activation_bytes=total_act,
         batch_size=batch_size,
+        extra_param_bytes=sum((BYTES[n.params.dtype] - PARAM_BYTES) * (n.n_params or 0)
+                              for n in prog.nodes.values() if n.kind == PARAM_KIND and n.params is not None),
     )
 
 

@@ -236,6 +236,10 @@ def _make_transformer(path: str):
             tok, dtype, dims = c
             return A.InputDecl(name(tok), str(dtype) if dtype is not None else None, dims, sp(meta))
 
+        def param_decl(self, meta, c):
+            tok, dtype, dims, init = c
+            return A.ParamDecl(name(tok), str(dtype) if dtype is not None else None, dims, init, sp(meta))
+
         def output_decl(self, meta, c):
             return A.OutputDecl(tuple(name(t) for t in c if t is not None), sp(meta))
 
@@ -463,8 +467,9 @@ def syntax_diagnostic(e, source: Source, lexed: _Lexed) -> Diagnostic:
         if tok.type == "EQUAL" and "RPAR" not in expected and prev.endswith("="):
             return diag(span, "syntax", "unexpected '='", "'==' is not an operator here; write one '='")
         if tok.type == "LSQB" and "COLON" in expected:
+            param = prev[prev.rfind("\n") + 1:].split()[:1] == ["param"]
             return diag(span, "syntax", "missing ':' before the shape",
-                        "write 'input x: [B, 3, 32, 32]'")
+                        "write 'param pos: [1, 16, 64]'" if param else "write 'input x: [B, 3, 32, 32]'")
         if str(tok) in ("/", "//"):
             return diag(span, "syntax", f"unexpected '{tok}'", "comments start with '#'")
         if tok.type == "NAME" and text[tok.end_pos:tok.end_pos + 1] == "[":

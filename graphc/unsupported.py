@@ -30,6 +30,6 @@ def at_token(text: str, tok) -> tuple[str, str] | None:
     if str(tok) == "." and prev == text[:tok.start_pos] and prev and (prev[-1].isalnum() or prev[-1] in "_)]"):
         return _ATTRIBUTE  # '.' lexes (tie paths use it), but only a tie may write one
     if tok.type == "LSQB" and prev and (prev[-1].isalnum() or prev[-1] in "_)") \
-            and not line.startswith("input"):
+            and not line.startswith(("input", "param")):
         return "indexing ('x[0]') is not in the language", f"use x -> slice(...), chunk or split; {_SEE}"
     return None

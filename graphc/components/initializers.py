@@ -24,9 +24,16 @@ class Initializer(Component):
     exact_dims: ClassVar[int | None] = None
     samples = (Sample({}, (3, 4)), Sample({}, (6, 2, 3, 3)), Sample({}, (5,)))
 
-    def call(self, p: Params, tensor: str) -> str:
-        """``nn.init.kaiming_normal_(m.weight, mode='fan_out')``: only literals and ``tensor``."""
-        return f"{self.torch_name}({', '.join([tensor, *self.kwargs(p)])})"
+    #: a torch factory that makes a tensor of these values at once (``param``'s ``torch.zeros``)
+    factory: ClassVar[str | None] = None
+    #: the dtypes torch initializes on the CPU (a ``param`` may be any floating-point dtype)
+    dtypes: ClassVar[tuple[str, ...]] = ("float16", "bfloat16", "float32", "float64")
+
+    def call(self, p: Params, tensor: str, kwargs: list[str] | None = None) -> str:
+        """``nn.init.kaiming_normal_(m.weight, mode='fan_out')``: only literals and ``tensor``;
+        ``kwargs`` (``name=source``) instead of ``p``'s literals, in a class that takes them as
+        constructor parameters (graphc.emit.learned)."""
+        return f"{self.torch_name}({', '.join([tensor, *(self.kwargs(p) if kwargs is None else kwargs)])})"
 
 
 class _FanBased(Initializer):
@@ -43,6 +50,7 @@ class zeros(Initializer):  # noqa: N801 - the names a .model file writes
     """Every value 0."""
 
     torch_name = "nn.init.zeros_"
+    factory = "torch.zeros"
 
 
 @register
@@ -50,6 +58,7 @@ class ones(Initializer):  # noqa: N801
     """Every value 1."""
 
     torch_name = "nn.init.ones_"
+    factory = "torch.ones"
 
 
 @register
@@ -145,6 +154,7 @@ class orthogonal(_FanBased):  # noqa: N801
     """A (semi-)orthogonal matrix, the tensor flattened past its first dim."""
 
     torch_name = "nn.init.orthogonal_"
+    dtypes = ("float32", "float64")  # torch's QR (geqrf) has no float16 or bfloat16 on the CPU
     Params = _Gain
     samples = (*_FanBased.samples, Sample({"gain": 2.0}, (3, 2, 2)))
 

@@ -17,7 +17,7 @@ COLORS = {
     "input": "#dbeafe", "output": "#dbeafe", "conv": "#fde68a", "pool": "#bbf7d0", "norm": "#e9d5ff",
     "activation": "#fecaca", "linear": "#fed7aa", "dropout": "#e5e7eb", "reshape": "#e5e7eb",
     "merge": "#a5f3fc", "recurrent": "#fbcfe8", "attention": "#c7d2fe", "embedding": "#d9f99d",
-    "other": "#f3f4f6",
+    "param": "#fef9c3", "other": "#f3f4f6",
 }
 
 

@@ -20,6 +20,7 @@ from graphc import __version__, pyfmt
 from graphc import ast as A
 from graphc.emit.comments import place
 from graphc.emit.inputs import example_inputs, symbols
+from graphc.emit.learned import is_param
 from graphc.emit.plan import ClassPlan, group_blocks, item_inputs, item_outputs
 from graphc.emit.provenance import Trials
 from graphc.emit.ruff_order import ruff_sort_key
@@ -112,6 +113,9 @@ class Emitter:
                 target = chain_var
             else:
                 target = None
+            if is_param(it):  # a learned tensor: self.pos where it is read, no line of its own
+                var[outs[0]] = f"self.{it.name}"
+                continue
             if isinstance(it, Node):
                 args = _operands(it, var, precedence)
                 call = f"self.{(it.shares or it).name}" if it.has_module else None

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from graphc import ast as A
 from graphc import pyfmt
+from graphc.emit.learned import is_param, param_lines
 from graphc.emit.plan import ClassPlan, Param
 from graphc.emit.provenance import Trials, solve_exact, value_expr
 from graphc.expr import names as expr_names
@@ -383,6 +384,8 @@ class Constructors:
         it = items[0]
         if getattr(it, "shares", None) is not None:
             return None  # a second use of a layer or block instance builds nothing
+        if is_param(it):
+            return None  # ctor_lines writes it: param_lines
         if isinstance(it, Node):
             return self.node_ctor(plan, items) if it.has_module else None
         if isinstance(it, Scope):
@@ -403,6 +406,11 @@ class Constructors:
         scopes = plan.observed
         lines = []
         for i, it in enumerate(scopes[0].items):
+            if is_param(it):  # a learned tensor: nn.Parameter, then its initializer
+                if it.span.path == self.prog.path:  # an imported block's comments stay there
+                    lines += [f"        {c}" for c in self.comments.get((it.span.line, it.span.col), [])]
+                lines += param_lines(self, plan, [s.items[i] for s in scopes])
+                continue
             src = self.item_ctor(plan, [s.items[i] for s in scopes])
             if src is not None:
                 lines += pyfmt.wrap(f"self.{it.name} = ", src, "        ") if "\n" not in src else \

@@ -76,6 +76,7 @@ KINDS: dict[str, tuple[str, bool]] = {
     "concat": ("merge", False),
     "div": ("pointwise", False),
     "exp": ("pointwise", False),
+    "expand": ("learned", False),
     "log": ("pointwise", False),
     "matmul": ("merge", False),
     "max": ("reduce", False),

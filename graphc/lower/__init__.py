@@ -13,6 +13,7 @@ One Lowerer does it, its methods by concern in the modules of this package:
 - imports: ``import "blocks.model"``;
 - init_section: the ``init { ... }`` section;
 - sharing: a layer or block instance applied again, and tied parameters;
+- learned: ``param`` statements, learned tensors;
 - body: a model's or block's statements, its chains and their layer calls.
 """
 
@@ -32,12 +33,13 @@ from graphc.lower.env import HINT_BUDGET, RESERVED_WORDS, Names, _Abort, _Const,
 from graphc.lower.evaluate import MAX_EVAL_STEPS, Evaluator
 from graphc.lower.imports import Imports
 from graphc.lower.init_section import InitSection
+from graphc.lower.learned import Learned
 from graphc.lower.sharing import Sharing
 from graphc.lower.tensor_expr import TensorExpr
 from graphc.source import Span
 
 
-class Lowerer(Names, Evaluator, Arguments, Blocks, Imports, InitSection, TensorExpr, Sharing, Body):
+class Lowerer(Names, Evaluator, Arguments, Blocks, Imports, InitSection, Learned, TensorExpr, Sharing, Body):
     """Lowers one file: ``run()`` gives its Program (None after an error that stops
     lowering), ``diags`` its diagnostics."""
 

@@ -70,7 +70,7 @@ def _declared_names(body) -> list[str]:
             out += [s.label.id for s in st.chain.steps if s.label is not None]
             if st.chain.source_label is not None:
                 out.append(st.chain.source_label.id)
-        elif isinstance(st, A.InputDecl):
+        elif isinstance(st, (A.InputDecl, A.ParamDecl)):
             out.append(st.name.id)
     return out
 
