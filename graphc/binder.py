@@ -54,6 +54,7 @@ class Signature:
     required: frozenset[str]
     schema: type[Params] | None = None
     noun: str = "argument"           # "parameter" for a block
+    graphc_order: tuple[str, ...] | None = None  # with PyTorch's order in ``positional``: graphc's
 
 
 _SIGNATURES: dict[tuple, Signature] = {}
@@ -81,12 +82,15 @@ class Bound:
     values: dict[str, Any]
     exprs: dict[str, A.Expr]
     params: Params | None = None
+    unsure: bool = False  # ``fast``: the schema's fast path could not vouch for the values
 
 
-def bind(host, env, sig: Signature, span: Span, args) -> Bound:
+def bind(host, env, sig: Signature, span: Span, args, fast: bool = False) -> Bound:
     """Bind ``args`` (a call's A.Arg list) to ``sig``; evaluate each value with
     ``host.eval(expr, env)`` and report each problem with ``host.error`` (a Lowerer).
-    ``span`` is the whole call's (a missing argument is reported there)."""
+    ``span`` is the whole call's (a missing argument is reported there).  ``fast``: check the
+    values with the schema's fast path only (never pydantic): values it cannot vouch for
+    give a Bound that is not ok and ``unsure``."""
     values: dict[str, Any] = {}
     exprs: dict[str, A.Expr] = {}
     where: dict[str, tuple[Span, int | None]] = {}  # name -> (its argument's span, position)
@@ -144,9 +148,13 @@ def bind(host, env, sig: Signature, span: Span, args) -> Bound:
         values[key], exprs[key] = v, a.value
     if extra:
         n = len(slots)
+        takes = f"{n or 'no'} positional {sig.noun}{'s' if n != 1 else ''}{' (' + ', '.join(slots) + ')' if n else ''}"
+        if sig.graphc_order is not None:
+            g = sig.graphc_order
+            takes = (f"{len(g) or 'no'} positional {sig.noun}{'s' if len(g) != 1 else ''}"
+                     f"{' (' + ', '.join(g) + ')' if g else ''}, or {n} in PyTorch's order ({', '.join(slots)})")
         host.error(extra[0].span.to(extra[-1].span), "too-many-arguments",
-                   f"{sig.label} takes {n or 'no'} positional {sig.noun}{'s' if n != 1 else ''}"
-                   f"{' (' + ', '.join(slots) + ')' if n else ''}, got {n_positional}",
+                   f"{sig.label} takes {takes}, got {n_positional}",
                    "pass the others by keyword, e.g. name=value"
                    if star is None and len(slots) < len(sig.names) else None)
         ok = False
@@ -156,6 +164,9 @@ def bind(host, env, sig: Signature, span: Span, args) -> Bound:
             host.error(span, "missing-argument", f"{sig.label} needs '{key}'", f"e.g. {sig.kind}({key}=...)")
     if not ok or sig.schema is None:
         return Bound(ok and not missing, values, exprs)
+    if fast:
+        params = None if missing else sig.schema.fast_validate(sig.schema.prepare(values))
+        return Bound(params is not None, values, exprs, params, unsure=params is None and not missing)
     params = check(host, sig, values, exprs, span)
     return Bound(params is not None and not missing, values, exprs, None if missing else params)
 
@@ -293,3 +304,130 @@ def _fmt_into(v, parts: list[str], room: list[int]) -> bool:
     parts.append(text)
     room[0] -= len(text)
     return room[0] >= 0
+
+
+# ------------------------------------------------------------- PyTorch's order
+# graphc infers the sizes that follow from the input (Conv2d's in_channels, Linear's
+# in_features, BatchNorm2d's num_features...), so its positional slots skip them; PyTorch
+# takes them first.  ``Conv2d(3, 16, 3)`` is out_channels=3, kernel_size=16, stride=3 in
+# graphc's order and in_channels=3, out_channels=16, kernel_size=3 in PyTorch's.  A layer
+# declares PyTorch's order (``Layer.torch_positional``) and the sizes it infers
+# (``Layer.inferred``); graphc.lower.arguments binds a call both ways and keeps a Reading.
+# The input decides, once its sizes are known (the layer's ``infer`` calls :func:`decide`):
+#
+# - only PyTorch's order fits the call (``Linear(32, 10)``, ``BatchNorm2d(32)``): PyTorch's
+#   meaning; the inferred size written is checked against the input (base.check_given says
+#   both readings when it differs), and a note says it may be left out;
+# - both fit: PyTorch's meaning when the number written for the inferred size is the
+#   input's (a warning names the other reading), graphc's otherwise.
+
+
+@dataclass
+class Reading:
+    """How a call's positional arguments were read: ``torch`` is PyTorch's reading
+    (name -> value), ``graphc`` graphc's (None: graphc's order does not fit the call)."""
+
+    call: str                          # the call as written: "Conv2d(3, 16, 3)"
+    span: Span
+    inferred: dict[str, Any]           # inferred sizes written positionally -> their values
+    torch: dict[str, Any]
+    graphc: dict[str, Any] | None
+    fix_torch: str                     # the call with PyTorch's meaning, inferred sizes left out
+    fix_graphc: str | None             # the call with graphc's meaning, in a form PyTorch's order cannot read
+    # while the input has not decided between two readings: each one's (values, expressions);
+    # ``exprs`` is the node's expressions dict, rewritten in place with ``params`` (see decide)
+    both: dict[str, tuple[dict, dict]] | None = None
+    exprs: dict | None = None
+    chosen: str | None = None          # "torch" or "graphc", once decided
+
+    def torch_text(self) -> str:
+        return ", ".join(f"{k}={_fmt(v)}" for k, v in self.torch.items())
+
+    def graphc_text(self) -> str:
+        return ", ".join(f"{k}={_fmt(v)}" for k, v in (self.graphc or {}).items())
+
+
+_READINGS: dict[int, tuple[Any, Reading]] = {}  # id(params) -> (weak reference, Reading)
+
+
+def keep_reading(params: Params, reading: Reading) -> None:
+    """Remember ``reading`` for ``params`` (as long as ``params`` lives)."""
+    import weakref
+
+    key = id(params)
+    _READINGS[key] = (weakref.ref(params, lambda _ref, key=key: _READINGS.pop(key, None)), reading)
+
+
+def reading_of(params) -> Reading | None:
+    entry = _READINGS.get(id(params))
+    return entry[1] if entry is not None and entry[0]() is params else None
+
+
+def decide(params, sizes: dict[str, Any]) -> None:
+    """Choose the reading of ``params``' call, now that the input gives the inferred ``sizes``
+    (name -> value).  PyTorch's reading is taken when it is the only one, or when every
+    inferred size it writes is the input's; ``params`` (and the node's expressions) are
+    rewritten in place to it, so the node and everything after it see one reading.
+    ``graphc.layers.base.either_order`` takes graphc's reading back where PyTorch's then
+    fails on the input and graphc's does not."""
+    r = reading_of(params)
+    if r is None or r.chosen is not None:
+        return
+    if r.both is None:
+        r.chosen = "torch"
+        return
+    use(params, "graphc" if any(sizes.get(k) != v for k, v in r.inferred.items()) else "torch")
+
+
+def use(params, which: str) -> None:
+    """Rewrite ``params`` and its node's expressions to the reading ``which`` ("torch" or
+    "graphc") of a call both orders fit.  Params are frozen for everyone else: this happens
+    while the node's input types are inferred, before anything else reads them."""
+    r = reading_of(params)
+    values, exprs = r.both[which]
+    params.__dict__.clear()
+    params.__dict__.update(values)
+    r.exprs.clear()
+    r.exprs.update(exprs)
+    r.chosen = which
+
+
+def mismatch_message(params, field: str, given, inferred) -> tuple[str, str] | None:
+    """(message, hint) for an inferred size written in PyTorch's order that the input
+    contradicts; None when ``field`` was not written that way."""
+    r = reading_of(params)
+    if r is None or r.chosen != "torch" or field not in r.inferred:
+        return None
+    msg = (f"{r.call} is read in PyTorch's order, {r.torch_text()}, but the input has {field} "
+           f"{inferred}, not {_fmt(given)}")
+    if r.graphc is not None:
+        msg += f" (graphc's order would read {r.graphc_text()})"
+    hint = f"graphc infers {field} from the input: write {r.fix_torch}"
+    if r.fix_graphc is not None:
+        hint += f" for PyTorch's meaning, or {r.fix_graphc} for graphc's"
+    return msg, hint
+
+
+def reading_diagnostics(nodes) -> list:
+    """A note for each call read in PyTorch's order (its inferred sizes may be left out), a
+    warning for each one graphc's order would have read otherwise; once per call written."""
+    from graphc.errors import diag
+
+    out, seen = [], set()
+    for node in nodes:
+        r = reading_of(node.params) if node.params is not None else None
+        if r is None or r.chosen != "torch" or node.outs is None or (r.span, r.call) in seen:
+            continue
+        seen.add((r.span, r.call))
+        names = " and ".join(r.inferred)
+        if r.graphc is None:
+            out.append(diag(r.span, "torch-order",
+                            f"{r.call} is read in PyTorch's order: {r.torch_text()}",
+                            f"graphc infers {names} from the input; it may be left out: {r.fix_torch}"))
+        else:
+            out.append(diag(r.span, "ambiguous-arguments",
+                            f"{r.call} is read in PyTorch's order, {r.torch_text()}, as its first "
+                            f"number is the input's {names}; graphc's order would read {r.graphc_text()}",
+                            f"write {r.fix_torch} for PyTorch's meaning ({names} is inferred), or "
+                            f"{r.fix_graphc} for graphc's"))
+    return out

@@ -49,6 +49,9 @@ CODES: dict[str, tuple[Severity, str]] = {
     "data-mismatch": ("error", "training data that does not fit the model's input or output"),
     "loss-mismatch": ("error", "a loss that does not fit the model's output or the targets"),
     "activation-before-loss": ("warning", "softmax before CrossEntropyLoss, sigmoid before BCEWithLogitsLoss"),
+    "ambiguous-arguments": ("warning", "positional arguments that PyTorch's order and graphc's both fit, "
+                                       "read in PyTorch's"),
+    "torch-order": ("note", "a call in PyTorch's argument order, with an inferred size that may be left out"),
     "unused-value": ("warning", "a value that never reaches an output"),
     "unused-input": ("warning", "an input that is never used"),
     "unused-parameter": ("warning", "a block parameter its body never uses"),

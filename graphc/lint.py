@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from graphc.binder import reading_diagnostics
 from graphc.errors import Diagnostic, diag
 from graphc.expr import names_used
 from graphc.graph import Program
 
 
 def lint(prog: Program) -> list[Diagnostic]:
-    out: list[Diagnostic] = []
+    out: list[Diagnostic] = reading_diagnostics(prog.nodes.values())
     live = prog.live()
     for name, (nid, _) in prog.root.inputs:
         if nid not in live:

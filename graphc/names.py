@@ -42,7 +42,8 @@ targets_for save_atomic load_checkpoint unwrap pick_device main
 signal timedelta NONFINITE_LOSS one_line copy_atomic load_model_state lock_run_dir json_line
 interrupted leave warnings INPUT_DTYPE ID_LIMIT METRICS BINARY_THRESHOLD COLUMNS MAXIMIZED SHORT
 as_input metric_size metric_sums auc summarize gather evaluate replan read_data_file run_eval
-summarize_or_none
+summarize_or_none IGNORE_INDEX INPUTS Inputs TARGET_INPUT TARGET_RANGE TARGET_SHAPE check_features
+check_positions forward scores_for target_input
 """.split())
 
 # Packages that generated code imports, directly or through torch, numpy, scikit-learn,
@@ -112,3 +113,29 @@ class Namespace:
         self._next[base] = i + 1
         self.taken.add(f"{base}_{i}")
         return f"{base}_{i}"
+
+
+def label_clash(name: str) -> tuple[str, str] | None:
+    """(message, hint) when a label cannot name its module as written; None when it can.
+
+    A label names a module attribute of the generated class, so it is a ``state_dict`` key
+    (``init_weights.weight``): renaming it, as :func:`legal` renames plain values, would
+    change the keys the user wrote.  A label that :func:`legal` would change is therefore an
+    error (graphc.lower calls this for each label, with the ``reserved-name`` code)."""
+    if legal(name) == name:
+        return None
+    if name in NN_MODULE_ATTRS:
+        why = "an attribute every nn.Module has" if name not in _GENERATED_NAMES else \
+            "a name the generated code uses"
+    elif keyword.iskeyword(name) or keyword.issoftkeyword(name):
+        why = "a Python keyword"
+    elif name in dir(builtins):
+        why = "a Python builtin, which the generated forward may call"
+    else:
+        why = "not a public Python name"
+    return (f"label '{name}' would be the module attribute and state_dict key '{name}', but '{name}' is "
+            f"{why}", f"rename the label, e.g. '{name.lstrip('_') or 'layer'}_layer'")
+
+
+# names in NN_MODULE_ATTRS that are not nn.Module's: what the generated module itself binds
+_GENERATED_NAMES = frozenset("self super torch nn F math example_inputs init_weights".split())

@@ -41,7 +41,7 @@ def twice(site: str, call: str, key: str, first: str = "positional argument 1 at
 # site, call, the text the diagnostic starts at, code, message, hint
 CASES = [
     # the same name by position and by keyword
-    twice("layer", "Linear(3, out_features=4)", "out_features"),
+    twice("layer", "Dropout(0.5, p=0.1)", "p"),
     twice("block", "A(3, c=4)", "c", "positional parameter 1 at column {c0} is '{key}'", "block A", "parameter"),
     twice("weight_init", "normal(0.0, mean=1.0)", "mean"),
     twice("init_section", "normal(0.0, mean=1.0)", "mean"),
@@ -73,8 +73,12 @@ CASES = [
     ("weight_init", "zeros(val=1.0)", "val", "unknown-argument", "zeros has no argument 'val'",
      "zeros takes no arguments"),
     # too many positional arguments: one diagnostic under the extra ones
-    ("layer", "Linear(3, 4, 5)", "4, 5", "too-many-arguments",
-     "Linear takes 1 positional argument (out_features), got 3", "pass the others by keyword, e.g. name=value"),
+    ("layer", "Dropout(0.5, false, 1)", "false, 1", "too-many-arguments",
+     "Dropout takes 1 positional argument (p), got 3", "pass the others by keyword, e.g. name=value"),
+    # past PyTorch's order too (Linear(3, 4) is Linear(in_features=3, out_features=4) there)
+    ("layer", "Linear(4, 3, true, 5)", "5", "too-many-arguments",
+     "Linear takes 1 positional argument (out_features), or 3 in PyTorch's order (in_features, "
+     "out_features, bias), got 4", None),
     ("block", "A(3, 1, 2)", "2", "too-many-arguments", "block A takes 2 positional parameters (c, kernel), got 3", None),
     ("weight_init", "normal(0.0, 1.0, 2.0)", "2.0", "too-many-arguments",
      "normal takes 2 positional arguments (mean, std), got 3", None),
@@ -147,9 +151,9 @@ def test_each_mistake_at_each_call_site(site, call, anchor, code, message, hint)
 
 
 def test_too_many_positional_spans_every_extra_argument():
-    src = MODEL.format(call="Linear(3, 4, 5)")
+    src = MODEL.format(call="Dropout(0.5, false, 1)")
     (d,) = compile_source(src, "t.model").diagnostics
-    assert (d.span.line, d.span.col, d.span.end_line, d.span.end_col) == (3, 24, 3, 28)
+    assert (d.span.line, d.span.col, d.span.end_line, d.span.end_col) == (3, 27, 3, 35)
 
 
 def test_misspelt_required_keyword_is_not_also_missing():

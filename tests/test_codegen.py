@@ -159,7 +159,8 @@ HOSTILE = '''
 # names that are Python keywords, builtins, nn.Module attributes or private
 block lambda(forward=2) {
     input self
-    print = self -> training: Linear(forward) -> eval: ReLU
+    training = self -> Linear(forward)
+    print = training -> ReLU    # a label of these names is an error: it is a state_dict key
     output print
 }
 model __import__ {

@@ -93,7 +93,7 @@ def test_text_escapes_exactly_what_could_change_the_file():
 
 DIGITS = """model json {
     input image: [B, 1, 8, 8]
-    y = image -> Flatten -> init_weights: Linear(32) -> ReLU -> main: Linear(10)
+    y = image -> Flatten -> hidden: Linear(32) -> ReLU -> main: Linear(10)
     output y
     init { Linear = xavier_uniform() }
     train {
@@ -107,10 +107,10 @@ DIGITS = """model json {
 
 
 def test_names_that_collide_with_python_train_for_real(tmp_path):
-    """A file named random.model, a model named json, layers labelled init_weights and main:
-    the generated module is not random.py (it would replace the standard module for the
-    script), the class is not json (the script's json.dumps), the labels are not the
-    generated method or the script's main(); and the model trains."""
+    """A file named random.model, a model named json, a layer labelled main: the generated
+    module is not random.py (it would replace the standard module for the script), the class
+    is not json (the script's json.dumps), the label main is not the script's main(); and the
+    model trains.  (A label init_weights is an error: tests/test_label_names.py.)"""
     model = tmp_path / "random.model"
     model.write_text(DIGITS)
     out = tmp_path / "run"
@@ -119,7 +119,7 @@ def test_names_that_collide_with_python_train_for_real(tmp_path):
     assert (out / "random_.py").exists() and (out / "train_random_.py").exists()
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 1
     state = torch.load(out / "last.pt", weights_only=True)["model"]
-    assert {"init_weights_.weight", "main.weight"} <= set(state)
+    assert {"hidden.weight", "main.weight"} <= set(state)
 
 
 def test_windows_path_builds_and_fails_clearly(tmp_path):

@@ -104,6 +104,12 @@ class Layer:
     category: ClassVar[str] = "other"
     Params: ClassVar[type[Params]] = NoParams
     positional: ClassVar[tuple[str, ...]] = ()  # order of positional arguments
+    # sizes graphc infers from the input (in_channels): its positional slots skip them
+    inferred: ClassVar[tuple[str, ...]] = ()
+    # PyTorch's positional order, where it differs from ``positional`` by taking inferred sizes
+    # (Conv2d: in_channels first): a call that fits it is read PyTorch's way when the input
+    # agrees (graphc.binder, "PyTorch's order"); ``infer`` calls ``decide`` with the sizes
+    torch_positional: ClassVar[tuple[str, ...] | None] = None
     ctor_positional: ClassVar[int] = 0           # ctor values emitted positionally
     n_inputs: ClassVar[tuple[int, int | None]] = (1, 1)  # min, max tensors (None: any)
     n_outputs: ClassVar[int | None] = 1  # tensors returned; None: decided by infer (chunk, split)
@@ -250,10 +256,52 @@ def need_concrete(d: Dim, what: str, arg: str | None = None) -> int:
     )
 
 
+def decide(p: Params, **sizes) -> None:
+    """Choose the reading of a call PyTorch's order also fits, now that the input gives the
+    inferred ``sizes`` (graphc.binder.decide): ``p`` is rewritten in place to the chosen one."""
+    from graphc.binder import decide as _decide
+
+    _decide(p, sizes)
+
+
+def either_order(infer):
+    """Decorates the ``infer`` of a layer with ``torch_positional``: where a call fits both
+    orders and ``decide`` took PyTorch's reading, but that reading fails on the input
+    (``LSTM(8, 2, proj_size=2)`` on 8 features: hidden_size=2 is too small for proj_size)
+    while graphc's does not, graphc's reading stands, as PyTorch's cannot be meant."""
+    import functools
+
+    @functools.wraps(infer)
+    def wrapper(self, p, ins):
+        from graphc.binder import reading_of, use
+
+        r = reading_of(p)
+        if r is None or r.both is None or r.chosen is not None:
+            return infer(self, p, ins)
+        try:
+            return infer(self, p, ins)
+        except ShapeError:
+            if r.chosen != "torch":
+                raise
+            use(p, "graphc")
+            try:
+                return infer(self, p, ins)
+            except ShapeError:
+                use(p, "torch")  # neither fits: PyTorch's reading, which the input pointed at, reports
+        return infer(self, p, ins)
+
+    return wrapper
+
+
 def check_given(p: Params, field_name: str, inferred: int) -> None:
     """A user-written value that graphc would infer must agree with the input."""
     given = getattr(p, field_name, None)
     if given is not None and given != inferred:
+        from graphc.binder import mismatch_message
+
+        torch_order = mismatch_message(p, field_name, given, inferred)
+        if torch_order is not None:
+            raise ShapeError(torch_order[0], hint=torch_order[1], arg=field_name)
         raise ShapeError(
             f"{field_name}={given} does not match the input, which has {inferred}",
             hint=f"remove {field_name} (graphc infers it) or make it {inferred}",

@@ -21,6 +21,8 @@ from graphc.layers.base import (
     TensorType,
     Weight,
     check_given,
+    decide,
+    either_order,
     need_concrete,
     need_rank,
     register,
@@ -104,6 +106,9 @@ class _ConvBase(Layer):
     needs_float = True
     category = "conv"
     positional = ("out_channels", "kernel_size", "stride", "padding")
+    inferred = ("in_channels",)
+    torch_positional = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",
+                        "groups", "bias", "padding_mode")
     ctor_positional = 3
     nd: ClassVar[int]
 
@@ -111,6 +116,7 @@ class _ConvBase(Layer):
         nd = self.nd
         need_rank(x, (nd + 1, nd + 2), LAYOUT[nd])
         c = need_concrete(x.shape[-nd - 1], f"in_channels (input dimension {-nd - 1})")
+        decide(p, in_channels=c)
         check_given(p, "in_channels", c)
         for what, v in (("in_channels", c), ("out_channels", p.out_channels)):
             if v % p.groups:
@@ -154,6 +160,7 @@ class _ConvBase(Layer):
 
 
 class _ConvNd(_ConvBase):
+    @either_order
     def infer(self, p, ins):
         (x,) = ins
         self.channels(p, x)
@@ -211,6 +218,10 @@ class _ConvNd(_ConvBase):
 class _ConvTransposeNd(_ConvBase):
     transposed = True
 
+    torch_positional = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "output_padding",
+                        "groups", "bias", "dilation", "padding_mode")
+
+    @either_order
     def infer(self, p, ins):
         (x,) = ins
         self.channels(p, x)

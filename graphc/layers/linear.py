@@ -11,6 +11,7 @@ from graphc.layers.base import (
     TensorType,
     Weight,
     check_given,
+    decide,
     need_concrete,
     register,
 )
@@ -25,6 +26,8 @@ class Linear(Layer):
     torch_name = "nn.Linear"
     category = "linear"
     positional = ("out_features",)
+    inferred = ("in_features",)
+    torch_positional = ("in_features", "out_features", "bias")
     ctor_positional = 2
 
     class Params(Params):
@@ -38,6 +41,7 @@ class Linear(Layer):
             raise ShapeError("expects an input of at least 1 dimension, got a scalar",
                              code="shape-rank")
         n = need_concrete(x.shape[-1], "in_features (the input's last dimension)")
+        decide(p, in_features=n)
         check_given(p, "in_features", n)
         return [TensorType(x.shape[:-1] + (p.out_features,), x.dtype)]
 
@@ -78,6 +82,8 @@ class Bilinear(Layer):
     category = "linear"
     n_inputs = (2, 2)
     positional = ("out_features",)
+    inferred = ("in1_features", "in2_features")
+    torch_positional = ("in1_features", "in2_features", "out_features", "bias")
     ctor_positional = 3
 
     class Params(Params):
@@ -99,8 +105,11 @@ class Bilinear(Layer):
                 raise ShapeError(f"needs equal leading dimensions, but dimension {i} is {a} and {b}: "
                                  f"{shape_str(x1.shape)} and {shape_str(x2.shape)}",
                                  hint="only the last dimensions may differ; they need not broadcast")
-        for name, x in (("in1_features", x1), ("in2_features", x2)):
-            check_given(p, name, need_concrete(x.shape[-1], f"{name} (that input's last dimension)"))
+        sizes = {name: need_concrete(x.shape[-1], f"{name} (that input's last dimension)")
+                 for name, x in (("in1_features", x1), ("in2_features", x2))}
+        decide(p, **sizes)
+        for name, n in sizes.items():
+            check_given(p, name, n)
         return [TensorType(x1.shape[:-1] + (p.out_features,), x1.dtype)]
 
     weights = (Weight("weight", 3), Weight("bias", 1, ("bias",)))

@@ -14,6 +14,7 @@ from graphc.layers.base import (
     TensorType,
     Weight,
     check_given,
+    decide,
     need_concrete,
     need_rank,
     register,
@@ -47,6 +48,8 @@ class _FeatureNorm(Layer):
     needs_float = True
     category = "norm"
     ctor_positional = 1
+    inferred = ("num_features",)
+    torch_positional = ("num_features", "eps", "momentum", "affine", "track_running_stats")
     ranks: tuple[int, ...] = ()
     layout = ""
 
@@ -57,6 +60,7 @@ class _FeatureNorm(Layer):
         (x,) = ins
         need_rank(x, self.ranks, self.layout)
         d = self.channel_dim(x)
+        decide(p, num_features=x.shape[d])
         used = p.affine or p.track_running_stats  # else torch ignores num_features
         if used or p.num_features is None:
             c = need_concrete(x.shape[d], f"num_features (input dimension {d})")
@@ -191,7 +195,7 @@ class LayerNorm(Layer):
 
     needs_float = True
     category = "norm"
-    positional = ("normalized_shape",)
+    positional = ("normalized_shape", "eps", "elementwise_affine", "bias")  # PyTorch's order
     ctor_positional = 1
     torch_name = "nn.LayerNorm"
 
@@ -253,6 +257,8 @@ class GroupNorm(Layer):
     needs_float = True
     category = "norm"
     positional = ("num_groups",)
+    inferred = ("num_channels",)
+    torch_positional = ("num_groups", "num_channels", "eps", "affine")
     ctor_positional = 2
     torch_name = "nn.GroupNorm"
 
@@ -270,6 +276,7 @@ class GroupNorm(Layer):
                              f"{len(x.shape)}-d {shape_str(x.shape)}", code="shape-rank",
                              hint="add a batch dimension first")
         c = need_concrete(x.shape[1], "num_channels (input dimension 1)")
+        decide(p, num_channels=c)
         n = p.num_channels or c
         g = p.num_groups
         if n % g:

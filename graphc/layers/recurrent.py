@@ -24,6 +24,8 @@ from graphc.layers.base import (
     ShapeError,
     TensorType,
     check_given,
+    decide,
+    either_order,
     need_concrete,
     need_rank,
     register,
@@ -58,6 +60,9 @@ class _Recurrent(ExplicitBatchFirst):
     needs_float = True
     category = "recurrent"
     positional = ("hidden_size", "num_layers")
+    inferred = ("input_size",)
+    torch_positional = ("input_size", "hidden_size", "num_layers", "bias", "batch_first", "dropout",
+                        "bidirectional")
     ctor_positional = 2
     Params = _RecurrentParams
     n_inputs = (1, 2)  # the sequence, then h0
@@ -97,10 +102,12 @@ class _Recurrent(ExplicitBatchFirst):
                                  f"hidden), got {shape_str(h.shape)}",
                                  hint="the batch of a state is dim 1 whatever batch_first says")
 
+    @either_order
     def infer(self, p, ins):
         x = ins[0]
         need_rank(x, (2, 3), "(B, T, F), (T, B, F) or unbatched (T, F)")
         n = need_concrete(x.shape[-1], "input_size (the input's last dimension)")
+        decide(p, input_size=n)
         check_given(p, "input_size", n)
         proj = self._proj(p)
         if proj >= p.hidden_size:
@@ -202,6 +209,8 @@ class RNN(_Recurrent):
     """Elman RNN (tanh or relu) over (B, T, F); ``output``: "sequence", "last" or "hidden"."""
 
     torch_name = "nn.RNN"
+    torch_positional = ("input_size", "hidden_size", "num_layers", "nonlinearity", "bias", "batch_first",
+                        "dropout", "bidirectional")
 
     class Params(_RecurrentParams):
         nonlinearity: Literal["tanh", "relu"] = "tanh"
@@ -232,6 +241,7 @@ class LSTM(_Recurrent):
     """Long short-term memory over (B, T, F), h optionally projected to ``proj_size``; ``output`` as RNN."""
 
     torch_name = "nn.LSTM"
+    torch_positional = _Recurrent.torch_positional + ("proj_size",)
     gates = 4
     h_n = "[1][0]"
     n_inputs = (1, 3)  # the sequence, then h0 and c0

@@ -90,6 +90,8 @@ class Blocks:
             if n > MAX_REPEAT:
                 self.error(step.repeat.span, "limit", f"repeat count {n} exceeds the limit of {MAX_REPEAT}")
                 return None
+        if step.label is not None and self.label_clashes(step.label):
+            return None
         calls = step.call.calls if isinstance(step.call, A.Group) else (step.call,)
         name = ss.legal_of[step.label.id] if step.label else (
             ss.legal_of[default] if default else ss.ns.fresh(

@@ -291,7 +291,7 @@ class Body:
         # has no attribute and takes the name of the value it computes.
         layer = self.reg.get(call.kind)
         is_expression = layer is not None and layer.torch_name is None
-        if label is not None and self.reserved(label):
+        if label is not None and (self.reserved(label) or self.label_clashes(label)):
             return None
         if forced_name is not None:
             name = forced_name

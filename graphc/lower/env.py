@@ -11,7 +11,7 @@ from graphc import ast as A
 from graphc.binder import _ERR
 from graphc.errors import did_you_mean
 from graphc.graph import Node, Repeat, Scope, ValueRef
-from graphc.names import Namespace
+from graphc.names import Namespace, label_clash
 from graphc.source import Span
 
 #: Words of the language that cannot name values, layers or parameters.
@@ -120,6 +120,15 @@ class Names:
                        "choose another name: names in a model or block are defined once")
             return
         env.names[name.id] = binding
+
+    def label_clashes(self, label: A.Name) -> bool:
+        """A label names a module attribute, so a state_dict key: one the generated class could
+        not keep as written (``init_weights``, ``forward``, a Python keyword) is an error, not a
+        silently renamed key (graphc.names.label_clash)."""
+        said = label_clash(label.id)
+        if said is not None:
+            self.error(label.span, "reserved-name", *said)
+        return said is not None
 
     def reserved(self, name: A.Name) -> bool:
         if name.id in RESERVED_WORDS:
