@@ -198,13 +198,14 @@ class Emitter:
             classes += ["", ""] + self._class(plan)
         for prog, plan, _ in self.roots:
             classes += ["", ""] + self._class(plan, prog)
+        classes = self.ctors.wrappers.classes() + classes  # made while writing the constructors
         classes += ["", "", f"{MODEL_ATTR} = {self.model_cls}"]
         if several:
             classes += [f"{MODELS_ATTR} = {{" + ", ".join(f"{pyfmt.literal(p.name)}: {plan.name}"
                                                     for p, plan, _ in self.roots) + "}"]
         classes += examples
         names = [MODEL_ATTR] + ([MODELS_ATTR] if several else []) + [plan.name for _, plan, _ in self.roots] + \
-            [p.name for p in self.plans] + [fn for _, _, fn in self.roots]
+            [p.name for p in self.plans] + [fn for _, _, fn in self.roots] + self.ctors.wrappers.names
         out.append("__all__ = [" + ", ".join(repr(n) for n in sorted(names, key=ruff_sort_key)) + "]")
         consts = self.ctors.constant_lines()  # after the classes: they find which are used
         if consts:
@@ -317,10 +318,17 @@ class Emitter:
         if kinds or "weight" in rules or "bias" in rules:
             lines.append("        for m in self.modules():")
             first = True
+            merged: list[tuple[list[str], str]] = []  # adjacent kinds with one initializer: one branch
             for kind, init in kinds:
-                cls = self.prog_layer_class(kind)
+                call = init.call("m.weight")
+                if merged and merged[-1][1] == call:
+                    merged[-1][0].append(self.prog_layer_class(kind))
+                else:
+                    merged.append(([self.prog_layer_class(kind)], call))
+            for classes, call in merged:
+                cls = classes[0] if len(classes) == 1 else f"({', '.join(classes)})"
                 lines.append(f"            {'if' if first else 'elif'} isinstance(m, {cls}):")
-                lines.append(f"                {init.call('m.weight')}")
+                lines.append(f"                {call}")
                 first = False
             if "weight" in rules:
                 init = rules["weight"][0]

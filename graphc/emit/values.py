@@ -26,6 +26,7 @@ from graphc import pyfmt
 from graphc.emit.learned import is_param, param_lines
 from graphc.emit.plan import ClassPlan, Param
 from graphc.emit.provenance import Trials, solve_exact, value_expr
+from graphc.emit.wrappers import Wrappers
 from graphc.expr import names as expr_names
 from graphc.expr import walk as expr_walk
 from graphc.graph import Node, Program, Repeat, Scope
@@ -52,6 +53,7 @@ class Constructors:
 
     def __init__(self, prog: Program, ns: Namespace, trials: Trials):
         self.prog, self.ns, self.trials = prog, ns, trials
+        self.wrappers = Wrappers(ns)  # modules for the operations that are steps of a Sequential
         self.plan_of: dict[int, ClassPlan] = {}   # id(block scope) -> its class
         self._free: dict[tuple, bool] = {}         # (id(block constant), params only) -> it uses a free name
         self.const_names: dict[str, str] = {}      # top-level constant -> its Python name
@@ -391,7 +393,8 @@ class Constructors:
         if isinstance(it, Scope):
             return self.scope_ctor(plan, items)
         # Repeat: one constructor per member, across uses and trials
-        members = [self.item_ctor(plan, [r.members[i] for r in items]) for i in range(len(it.members))]
+        members = [self.wrappers.ctor(it.members[i]) if isinstance(it.members[i], Node) and not it.members[i].has_module
+                   else self.item_ctor(plan, [r.members[i] for r in items]) for i in range(len(it.members))]
         if all(m == members[0] for m in members) and len(members) > 4:
             return f"nn.Sequential(*[{members[0]} for _ in range({len(members)})])"
         inner = ""

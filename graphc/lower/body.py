@@ -216,7 +216,7 @@ class Body:
                               chain_var=ss.legal_of[target.id] if target else None,
                               want=len(st.targets) if not chain.steps else 1)
             if refs is not None and len(refs) == 1 and chain.source_label is not None:
-                self.define(ss.env, chain.source_label, _Value(refs[0], chain.source_label.span))
+                self.define_label(ss.env, chain.source_label, _Value(refs[0], chain.source_label.span))
         for i, step in enumerate(chain.steps):
             if refs is None:
                 break
@@ -236,7 +236,7 @@ class Body:
                                   want=len(st.targets) if last else 1)
             if refs is not None and step.label is not None:
                 if len(refs) == 1:
-                    self.define(ss.env, step.label, _Value(refs[0], step.label.span))
+                    self.define_label(ss.env, step.label, _Value(refs[0], step.label.span))
         if refs is None:
             self._bind_unknown(st, ss)
             return
@@ -291,7 +291,8 @@ class Body:
         # has no attribute and takes the name of the value it computes.
         layer = self.reg.get(call.kind)
         is_expression = layer is not None and layer.torch_name is None
-        if label is not None and (self.reserved(label) or self.label_clashes(label)):
+        if label is not None and self.label_clashes(label):  # a keyword of the language may label
+            return None                                        # (torchvision's 'block'): see define_label
             return None
         if forced_name is not None:
             name = forced_name
@@ -333,10 +334,11 @@ class Body:
                         f"'y = {first} {op} {expr.to_model(args[0].value)}'")
             self.error(call.span, "arity", f"{call.kind} takes {want} tensor(s), got {len(tensors)}", hint)
             return None
-        if ss.group is not None and (len(tensors) != 1 or layer.torch_name is None):
+        if ss.group is not None and (len(tensors) != 1 or tensor_args or (
+                layer.torch_name is None and layer.n_outputs != 1)):
             self.error(call.span, "arity",
-                       f"{call.kind} cannot be a step of a repeat or group: each step there is a layer "
-                       "that takes only the incoming tensor",
+                       f"{call.kind} cannot be a step of a repeat or group: each step there takes only the "
+                       "incoming tensor and gives one",
                        "write it as its own step outside the parentheses or the '* N'")
             return None
         args, inits = self.split_inits(layer, call, args, ss.env)
@@ -345,7 +347,8 @@ class Body:
             tensors += [tensor_args[n] for n in layer.tensor_args if n in tensor_args]
             if params is not None:
                 params = type(params).model_validate({**params.model_dump(), **dict.fromkeys(tensor_args, True)})
-        if ss.group is not None and params is not None and layer.forward(params, "m", ["x"]) != "m(x)":
+        if ss.group is not None and params is not None and layer.torch_name is not None and \
+                layer.forward(params, "m", ["x"]) != "m(x)":
             self.error(call.span, "arity",
                        f"{call.kind} cannot be a step of a repeat or group: nn.Sequential would call it "
                        f"as m(x), but its forward is {layer.forward(params, 'm', ['x'])}",

@@ -130,6 +130,12 @@ class Names:
             self.error(label.span, "reserved-name", *said)
         return said is not None
 
+    def define_label(self, env: _Env, label: A.Name, binding) -> None:
+        """A label also names its value, unless it is a keyword of the language (``block:``, as
+        torchvision names the Sequential of a ConvNeXt block): then it names only the attribute."""
+        if label.id not in RESERVED_WORDS:
+            self.define(env, label, binding)
+
     def reserved(self, name: A.Name) -> bool:
         if name.id in RESERVED_WORDS:
             self.error(name.span, "reserved-name", f"'{name.id}' is a reserved word and cannot name a value",
