@@ -335,6 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--explain", action="store_true", help="print every layer's shapes and size formulas")
     c.add_argument("--set", action="append", metavar="NAME=VALUE",
                    help="give a symbolic input dimension a value for this check (repeatable)")
+    c.add_argument("--plugin", action="append", metavar="FILE.py",
+                   help="a file of your own layers (graphc.plugins; repeatable)")
     c.set_defaults(func=cmd_check)
 
     f = sub.add_parser("fmt", help="rewrite .model files in the canonical layout (comments kept)")
@@ -347,6 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("file", metavar="FILE")
     b.add_argument("-o", "--output", metavar="DIR", default=".", help="output directory (default .)")
     b.add_argument("-q", "--quiet", action="store_true")
+    b.add_argument("--plugin", action="append", metavar="FILE.py",
+                   help="a file of your own layers (graphc.plugins; repeatable)")
     b.set_defaults(func=cmd_build)
 
     t = sub.add_parser("train", help="build the model and its training script into --out, then run it")
@@ -363,6 +367,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true")
     t.add_argument("--tensorboard", action="store_true")
     t.add_argument("--max-steps", type=int, metavar="N", help="stop after N optimizer steps (a smoke run)")
+    t.add_argument("--plugin", action="append", metavar="FILE.py",
+                   help="a file of your own layers (graphc.plugins; repeatable)")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("eval", help="metrics of a trained checkpoint on the validation split or a data file")
@@ -373,6 +379,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
     e.add_argument("--batch-size", type=int)
     e.add_argument("--seed", type=int, help="of the validation split (default: the checkpoint's run)")
+    e.add_argument("--plugin", action="append", metavar="FILE.py",
+                   help="a file of your own layers (graphc.plugins; repeatable)")
     e.set_defaults(func=cmd_eval)
 
     s = sub.add_parser("summary", help="per-layer shapes, parameters and MACs")
@@ -384,6 +392,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--batch-size", type=int, default=1, metavar="N",
                    help="batch size for the activation-memory total (default 1)")
     s.add_argument("--set", action="append", metavar="NAME=VALUE", help="bind a symbolic dimension")
+    s.add_argument("--plugin", action="append", metavar="FILE.py",
+                   help="a file of your own layers (graphc.plugins; repeatable)")
     s.set_defaults(func=cmd_summary)
 
     pl = sub.add_parser("plot", help="loss, accuracy and learning-rate curves of a training run (PNG)")
@@ -400,6 +410,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--depth", type=int, metavar="N", help="expand blocks down to depth N, fold deeper ones")
     v.add_argument("--model", metavar="NAME", help="the model to draw, in a file of several (default: the first)")
     v.add_argument("-q", "--quiet", action="store_true")
+    v.add_argument("--plugin", action="append", metavar="FILE.py",
+                   help="a file of your own layers (graphc.plugins; repeatable)")
     v.set_defaults(func=cmd_viz)
     return p
 
@@ -431,6 +443,13 @@ def _main(argv: list[str] | None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     try:
+        if getattr(args, "plugin", None) is not None or os.environ.get("GRAPHC_PLUGINS"):
+            from graphc.plugins import PluginError, load_files
+
+            try:
+                load_files(getattr(args, "plugin", None) or [])
+            except PluginError as e:
+                raise UsageError(str(e)) from None
         return args.func(args)
     except (UsageError, WriteError) as e:
         print(f"graphc: error: {e}", file=sys.stderr)

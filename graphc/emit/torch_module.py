@@ -192,7 +192,7 @@ class Emitter:
         out += ['"""', ""]
         if self.comments.module:
             out += [*self.comments.module, ""]
-        out += ["import torch", "from torch import nn", ""]
+        out += ["import torch", "from torch import nn", *self._plugin_imports(), ""]
         classes: list[str] = []
         for plan in self.plans:
             classes += ["", ""] + self._class(plan)
@@ -211,6 +211,15 @@ class Emitter:
         if consts:
             out += [""] + consts
         return "\n".join(out + classes) + "\n"
+
+    def _plugin_imports(self) -> list[str]:
+        """The import lines the plugin layers in use need (graphc.plugins), each once, sorted."""
+        from graphc.plugins import check_imports
+
+        lines = sorted({line for p in self.progs for n in p.nodes.values() if n.layer is not None
+                        for line in n.layer.imports})
+        check_imports(lines)
+        return ([""] if lines else []) + lines
 
     def _dim_src(self, value: int, written, prog: Program, root: ClassPlan) -> str:
         """A declared size: as written when that uses a top-level constant."""

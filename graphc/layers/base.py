@@ -101,6 +101,9 @@ class Layer:
 
     kind: ClassVar[str]                     # the name written in .model files
     torch_name: ClassVar[str | None] = None  # "nn.Conv2d"; None for inline tensor ops
+    # import statements the generated module needs for torch_name (a plugin's own module:
+    # ("from my_layers.torch import Snake",) with torch_name "Snake"); graphc.plugins
+    imports: ClassVar[tuple[str, ...]] = ()
     category: ClassVar[str] = "other"
     Params: ClassVar[type[Params]] = NoParams
     positional: ClassVar[tuple[str, ...]] = ()  # order of positional arguments
@@ -211,6 +214,8 @@ def register(cls: type[Layer]) -> type[Layer]:
     cls.kind = kind
     if kind in REGISTRY:
         raise RuntimeError(f"layer {kind!r} registered twice")
+    if kind in _index.KINDS and not cls.__module__.startswith("graphc.layers."):
+        raise RuntimeError(f"plugin layer {kind!r} ({cls.__module__}) has the name of a built-in layer")
     REGISTRY[kind] = cls()
     return cls
 
@@ -318,13 +323,19 @@ def positive_dims(shape: Shape, what: str, detail: str = "", hint: str | None = 
 
 def lookup(kind: str) -> Layer | None:
     """The layer ``kind``, importing only the module that defines it (``_index.KINDS``):
-    ``graphc check`` of a CNN never pays for the attention or recurrent modules."""
+    ``graphc check`` of a CNN never pays for the attention or recurrent modules.  A kind graphc
+    does not know loads the plugins of installed packages (graphc.plugins), once."""
     layer = REGISTRY.get(kind)
     if layer is None and kind in _index.KINDS:
         import importlib
 
         importlib.import_module(f"graphc.layers.{_index.KINDS[kind][0]}")
         layer = REGISTRY.get(kind)
+    if layer is None and kind.isidentifier():
+        from graphc import plugins
+
+        if plugins.load_entry_points():
+            layer = REGISTRY.get(kind)
     return layer
 
 
@@ -342,10 +353,10 @@ class LazyRegistry:
         return layer
 
     def __contains__(self, kind: object) -> bool:
-        return kind in _index.KINDS
+        return kind in _index.KINDS or kind in REGISTRY  # a plugin's, once loaded
 
     def __iter__(self):
-        return iter(_index.KINDS)
+        return iter([*_index.KINDS, *(k for k in REGISTRY if k not in _index.KINDS)])
 
     @staticmethod
     def module_kinds() -> list[str]:
