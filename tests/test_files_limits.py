@@ -306,12 +306,13 @@ def test_messages_never_write_a_huge_value_whole():
 
 
 def test_normal_models_take_few_steps():
-    """The budget is far from anything the models in models/ do: each uses under 1,000 of
-    the 5,000,000 steps."""
+    """The budget is far from anything the models in models/ do: each uses under 2,000 of
+    the 5,000,000 steps (MobileNetV2 uses about 1,100 since the arguments of a layer that has
+    PyTorch's positional order too are bound in both orders)."""
     for path in sorted((ROOT / "models").glob("*.model")):
         lw = _lowered(path.read_text(encoding="utf-8"))
         assert not [d for d in lw.diags if d.severity == "error"], path
-        assert lw.eval_steps < 1_000, (path.name, lw.eval_steps)
+        assert lw.eval_steps < 2_000, (path.name, lw.eval_steps)
 
 
 DIGITS_SRC = (Path(__file__).resolve().parents[1] / "models" / "digits.model").read_text(encoding="utf-8")
