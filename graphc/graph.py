@@ -179,6 +179,15 @@ class Program:
         return [self.nodes[ref[0]] for _, ref in self.root.inputs]
 
     @property
+    def batch_symbol(self) -> str | None:
+        """The batch: the symbol that is the first dim of the most inputs (of the first such input
+        on a tie), or None.  A ``[T, T]`` mask beside ``x: [B, T, D]`` does not make T a batch."""
+        firsts = [n.declared.shape[0].name for n in self.inputs
+                  if n.declared and n.declared.shape and not isinstance(n.declared.shape[0], int)]
+        firsts = [f for f in firsts if f is not None]
+        return max(firsts, key=firsts.count) if firsts else None
+
+    @property
     def outputs(self) -> list[tuple[str, ValueRef]]:
         return self.root.outputs
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from graphc.graph import Node, Program, Repeat, Scope
 from graphc.layers.learned import PARAM_KIND
-from graphc.shapes import Dim, Sym, dim_sum, numel, shape_str, substitute
+from graphc.shapes import Dim, dim_sum, numel, shape_str, substitute
 
 BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int64": 8, "int32": 4, "bool": 1}
 PARAM_BYTES = 4  # generated modules hold float32 parameters (a learned tensor may be another dtype)
@@ -119,11 +119,8 @@ def _bytes(d: Dim) -> str:
 
 
 def batch_symbols(prog: Program) -> set[str]:
-    out = set()
-    for n in prog.inputs:
-        if n.declared and n.declared.shape and isinstance(n.declared.shape[0], Sym):
-            out.add(str(n.declared.shape[0]))
-    return out
+    """The batch symbol, as a set (empty when no input has a symbolic batch): Program.batch_symbol."""
+    return {prog.batch_symbol} if prog.batch_symbol is not None else set()
 
 
 def summarize(prog: Program, batch_size: int = 1) -> Summary:

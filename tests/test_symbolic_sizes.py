@@ -64,3 +64,24 @@ def test_constants_and_bindings_in_a_symbolic_size():
     assert str(comp.program.type_of(comp.program.outputs[0][1]).shape[2]) == "4*h"
     bound = compile_source(src, bindings={"h": 2})
     assert bound.ok and bound.program.type_of(bound.program.outputs[0][1]).shape[2] == 8
+
+
+def test_a_mask_with_a_symbolic_first_dim_is_not_the_batch():
+    """[T, T] beside [B, T, 16]: the batch is B (the first dim of most inputs), so the summary keeps
+    T in the MACs and example_inputs() sizes the mask by T, not by the batch size."""
+    torch = pytest.importorskip("torch")
+    comp = compile_source("""model M {
+    input x: [B, T, 16]
+    input causal: bool[T, T]
+    y = MultiheadAttention(x, x, x, 2, attn_mask=causal)
+    output y
+}
+""")
+    assert comp.ok, [str(d) for d in comp.diagnostics]
+    assert comp.program.batch_symbol == "B"
+    assert "T" in str(comp.summary().total_macs)
+    ns = {}
+    exec(comp.python_source(), ns)  # noqa: S102 - the generated module
+    x, mask = ns["example_inputs"](3, T=5)
+    assert tuple(x.shape) == (3, 5, 16) and tuple(mask.shape) == (5, 5)
+    assert tuple(ns["MODEL"]()(x, mask).shape) == (3, 5, 16)

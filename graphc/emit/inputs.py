@@ -19,8 +19,9 @@ def symbols(prog: Program, taken: set[str]) -> dict[str, tuple[str, int]]:
     # the other sizes' argument names: never batch_size, nor a name of the module (a
     # constant that example_inputs() uses)
     args = Namespace({"batch_size"} | taken)
+    batch = prog.batch_symbol
     for node in prog.inputs:
-        for i, d in enumerate(node.declared.shape):
+        for d in node.declared.shape:
             if isinstance(d, int):
                 continue
             if d.name is None:  # 16*h: its symbols, each an argument, default 2 (32: small, and a
@@ -29,7 +30,7 @@ def symbols(prog: Program, taken: set[str]) -> dict[str, tuple[str, int]]:
                     if s not in out:
                         out[s] = (args.fresh(s), 2)
             elif d.name not in out:
-                out[d.name] = ("batch_size", 2) if i == 0 else (args.fresh(d.name), SYMBOL_DEFAULT)
+                out[d.name] = ("batch_size", 2) if d.name == batch else (args.fresh(d.name), SYMBOL_DEFAULT)
     return out
 
 
