@@ -111,13 +111,23 @@ def cmd_check(args) -> int:
     if not files:
         raise UsageError("no .model files to check")
     bindings = parse_bindings(args.set)
+    if args.weights and len(files) != 1:
+        raise UsageError("--weights checks one model file against one weights file")
     results = []
     explained = []
     for i, f in enumerate(files):
         if i:
             gc.collect()
         comp = load(f, bindings)
-        results.append((comp.source, comp.diagnostics))
+        diags = comp.diagnostics
+        if args.weights and comp.ok:
+            from graphc.weights import WeightsError, check_weights
+
+            try:
+                diags = diags + check_weights(comp.program, args.weights)
+            except WeightsError as e:
+                raise UsageError(str(e)) from None
+        results.append((comp.source, diags))
         if args.explain and comp.program is not None:
             from graphc.explain import explain
 
@@ -333,6 +343,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--format", choices=("text", "json", "github"), default="text")
     c.add_argument("--strict", action="store_true", help="warnings also fail the check")
     c.add_argument("--explain", action="store_true", help="print every layer's shapes and size formulas")
+    c.add_argument("--weights", metavar="W.safetensors",
+                   help="check that a weights file fits the model: names, shapes, dtypes (never imports torch)")
     c.add_argument("--set", action="append", metavar="NAME=VALUE",
                    help="give a symbolic input dimension a value for this check (repeatable)")
     c.add_argument("--plugin", action="append", metavar="FILE.py",

@@ -57,6 +57,9 @@ CODES: dict[str, tuple[Severity, str]] = {
     "unused-parameter": ("warning", "a block parameter its body never uses"),
     "dropout-at-output": ("warning", "dropout right before a model output"),
     "io-error": ("error", "a file that cannot be read or written"),
+    "weights-mismatch": ("error", "a weights file whose tensors do not fit the model (check --weights)"),
+    "weights-dtype": ("note", "a weights file's tensor of another dtype than the model's (it converts)"),
+    "weights-unchecked": ("note", "tensors of a weights file matched by their module's prefix only"),
 }
 
 

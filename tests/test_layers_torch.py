@@ -81,6 +81,13 @@ def test_layer_declares_the_weights_torch_makes(kind, i, sample):
         for name, p in module.named_parameters(recurse=False):
             shape = layer.weight_shape(ctor, name)
             assert shape is None or shape == tuple(p.shape), (name, shape, tuple(p.shape))
+        # the buffers (state_dict keys too: what `check --weights` expects), with shapes and dtypes
+        declared = {n: (tuple(b.shape(ctor)), b.dtype) for n, b in layer.own_buffers(ctor).items()}
+        assert declared == {n: (tuple(b.shape), str(b.dtype).replace("torch.", ""))
+                            for n, b in module.named_buffers(recurse=False)}
+        # a module with state in submodules says so: its keys are not checked one by one
+        nested = [n for n in module.state_dict() if "." in n]
+        assert bool(nested) == layer.opaque_state, nested
 
 
 RANGED = [(kind, i, s) for kind, i, s in CASES if REGISTRY[kind].output_range is not None]

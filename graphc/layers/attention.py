@@ -189,6 +189,8 @@ class MultiheadAttention(ExplicitBatchFirst):
     ``embed_dim``, ``kdim`` and ``vdim`` are inferred; the layer returns the attention output only.
     """
 
+    opaque_state = True  # submodules' tensors (out_proj, linear1, ...) are in its state_dict
+
     needs_float = True
     torch_name = "nn.MultiheadAttention"
     category = "attention"

@@ -71,6 +71,7 @@ class Weight:
     dims: int | Callable[[dict], int]
     when: tuple[str, ...] = ()
     shape: Callable[[dict], tuple[int, ...]] | None = None
+    dtype: str = "float32"  # a buffer's may differ (BatchNorm's num_batches_tracked: int64)
 
     def missing_because(self, ctor: dict) -> str | None:
         """The constructor argument that switches this tensor off (``affine``), or None: it exists."""
@@ -125,6 +126,11 @@ class Layer:
     # the tensors named weight or bias (what weight_init=, bias_init= and the init section may set);
     # modules whose tensors have other names (LSTM, attention) declare them in own_weights
     weights: ClassVar[tuple[Weight, ...]] = ()
+    # the buffers the torch module owns itself (BatchNorm's running statistics): state_dict keys too
+    buffers: ClassVar[tuple[Weight, ...]] = ()
+    # a module whose state_dict holds submodules' tensors graphc does not describe (attention's
+    # out_proj, a Transformer layer's linear1...): `check --weights` leaves its keys unchecked
+    opaque_state: ClassVar[bool] = False
     # its forward text is one Python expression that uses each argument once, as an operator's
     # operand (the layer then says how it binds: precedence_of) or as a whole call argument: it may
     # be written inside another such expression, and take such expressions as its arguments
@@ -168,6 +174,10 @@ class Layer:
         """The shape of parameter ``name`` for these constructor arguments; None where unknown."""
         w = next((w for w in self.weights if w.name == name), None)
         return None if w is None or w.shape is None else tuple(w.shape(ctor))
+
+    def own_buffers(self, ctor: dict) -> dict[str, Weight]:
+        """Name -> declaration of every buffer the torch module owns itself for these arguments."""
+        return {b.name: b for b in self.buffers if b.missing_because(ctor) is None}
 
     def own_weights(self, ctor: dict) -> dict[str, int]:
         """Name -> dims of every parameter tensor the torch module owns itself (not its submodules')

@@ -74,6 +74,9 @@ class _FeatureNorm(Layer):
 
     weights = (Weight("weight", 1, ("affine",), shape=lambda c: (c["num_features"],)),
                Weight("bias", 1, ("affine", "bias"), shape=lambda c: (c["num_features"],)))
+    buffers = (Weight("running_mean", 1, ("track_running_stats",), shape=lambda c: (c["num_features"],)),
+               Weight("running_var", 1, ("track_running_stats",), shape=lambda c: (c["num_features"],)),
+               Weight("num_batches_tracked", 0, ("track_running_stats",), shape=lambda c: (), dtype="int64"))
 
     def ctor(self, p, ins):
         d = p.model_dump()

@@ -53,6 +53,7 @@ class _TransformerParams(Params):
 
 class _TransformerLayer(ExplicitBatchFirst):
     needs_float = True
+    opaque_state = True  # submodules' tensors (self_attn, linear1, norm1...) are in its state_dict
     category = "attention"
     positional = ("nhead", "dim_feedforward")
     ctor_positional = 2

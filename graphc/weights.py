@@ -1,0 +1,125 @@
+"""``graphc check FILE --weights W.safetensors``: does a weights file fit the model, without
+torch?  A ``.safetensors`` file is an 8-byte little-endian length and a JSON header giving each
+tensor's dtype and shape; graphc's node ids are the generated module's attribute paths, so the
+tensors the model expects (each module's own parameters and buffers, each learned tensor, under
+their ``state_dict`` keys) are compared with the file's by name, shape and dtype.
+
+Each mistake is a diagnostic at the line of the layer that owns the tensor: a tensor the file
+lacks, one of another shape, one the model has no place for (with a did-you-mean).  A dtype that
+differs is a note (``load_state_dict`` copies across dtypes).  The tensors of a module graphc
+does not describe one by one (attention's ``out_proj``, a Transformer layer's ``linear1``) are
+matched by their prefix only, and said so.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+
+from graphc.errors import Diagnostic, diag, did_you_mean
+from graphc.graph import Program
+
+#: safetensors' dtype names -> graphc's
+DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16", "I64": "int64",
+          "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool"}
+MAX_HEADER = 100 << 20  # safetensors' own limit on the header
+
+
+class WeightsError(Exception):
+    """A weights file that cannot be read: the message says why."""
+
+
+def read_header(path: str) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """name -> (dtype, shape) of every tensor of a .safetensors file, from its header only."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+            if len(head) != 8:
+                raise WeightsError(f"{path} is not a safetensors file (shorter than 8 bytes)")
+            (n,) = struct.unpack("<Q", head)
+            if n > MAX_HEADER:
+                raise WeightsError(f"{path} is not a safetensors file (a header of {n:,} bytes)")
+            raw = f.read(n)
+    except OSError as e:
+        raise WeightsError(f"cannot read {path}: {e.strerror or e}") from None
+    try:
+        header = json.loads(raw)
+    except (UnicodeDecodeError, ValueError):
+        raise WeightsError(f"{path} is not a safetensors file (its header is not JSON)") from None
+    if not isinstance(header, dict):
+        raise WeightsError(f"{path} is not a safetensors file (its header is not an object)")
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        try:
+            out[name] = (DTYPES.get(info["dtype"], str(info["dtype"]).lower()), tuple(int(d) for d in info["shape"]))
+        except (KeyError, TypeError, ValueError):
+            raise WeightsError(f"{path}: tensor {name!r} has no dtype and shape in the header") from None
+    return out
+
+
+def expected(prog: Program) -> tuple[dict[str, tuple], list[str]]:
+    """(key -> (shape or None, rank, dtype, node) of every tensor the model's state_dict holds,
+    the key prefixes of modules whose tensors are matched by prefix only)."""
+    from graphc.layers.learned import PARAM_KIND
+
+    keys: dict[str, tuple] = {}
+    opaque: list[str] = []
+    for n in prog.nodes.values():
+        if n.shares is not None or n.ctor is None and n.kind != PARAM_KIND:
+            continue
+        if n.kind == PARAM_KIND:
+            t = n.outs[0] if n.outs else None
+            if t is not None:
+                keys[n.id] = (tuple(t.shape), len(t.shape), t.dtype, n)
+            continue
+        if not n.has_module:
+            continue
+        if n.layer.opaque_state:
+            opaque.append(n.id + ".")
+        for name, rank in n.layer.own_weights(n.ctor).items():
+            keys[f"{n.id}.{name}"] = (n.layer.weight_shape(n.ctor, name), rank, "float32", n)
+        for name, b in n.layer.own_buffers(n.ctor).items():
+            keys[f"{n.id}.{name}"] = (tuple(b.shape(n.ctor)), len(b.shape(n.ctor)), b.dtype, n)
+    return keys, opaque
+
+
+def check_weights(prog: Program, path: str) -> list[Diagnostic]:
+    """The diagnostics of comparing the weights file ``path`` with the model (raises WeightsError
+    when the file cannot be read)."""
+    found = read_header(path)
+    want, opaque = expected(prog)
+    out: list[Diagnostic] = []
+    for key, (shape, rank, dtype, node) in want.items():
+        at = node.call.span if node.call is not None else node.span
+        if key not in found:
+            hint = did_you_mean(key, [k for k in found if k not in want])
+            out.append(diag(at, "weights-mismatch", f"{path} has no tensor '{key}' ({node.kind} '{node.id}')",
+                            hint or "a partial file loads with load_state_dict(strict=False); name the layer "
+                                    "as the file does"))
+            continue
+        fdtype, fshape = found[key]
+        if (shape is not None and tuple(shape) != fshape) or (shape is None and len(fshape) != rank):
+            want_text = str(tuple(shape)) if shape is not None else f"{rank} dims"
+            out.append(diag(at, "weights-mismatch",
+                            f"'{key}' is {fshape} in {path}, but {node.kind} '{node.id}' has {want_text}",
+                            "the layer's arguments (sizes, bias=) must be those the weights were trained with"))
+        elif fdtype != dtype:
+            out.append(diag(at, "weights-dtype", f"'{key}' is {fdtype} in {path}; the model's is {dtype} "
+                                                 "(load_state_dict converts it)"))
+    model_span = prog.root.definition.name.span
+    for key in found:
+        if key in want or any(key.startswith(p) for p in opaque):
+            continue
+        hint = did_you_mean(key, [k for k in want if k not in found])
+        out.append(diag(model_span, "weights-mismatch", f"{path} has a tensor '{key}' that the model has no place for",
+                        hint or "load with strict=False to leave it out, or rename it"))
+    if opaque:
+        out.append(diag(model_span, "weights-unchecked",
+                        f"the tensors under {', '.join(p.rstrip('.') for p in opaque[:4])}"
+                        f"{' ...' if len(opaque) > 4 else ''} are matched by name prefix only"))
+    return out
+
+
+__all__ = ["check_weights", "expected", "read_header", "WeightsError"]
