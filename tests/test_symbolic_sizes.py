@@ -69,7 +69,7 @@ def test_constants_and_bindings_in_a_symbolic_size():
 def test_a_mask_with_a_symbolic_first_dim_is_not_the_batch():
     """[T, T] beside [B, T, 16]: the batch is B (the first dim of most inputs), so the summary keeps
     T in the MACs and example_inputs() sizes the mask by T, not by the batch size."""
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     comp = compile_source("""model M {
     input x: [B, T, 16]
     input causal: bool[T, T]
