@@ -249,6 +249,17 @@ class Tie(Node):
         _set(self, "span", span)
 
 
+class Freeze(Node):
+    """``freeze backbone, head.norm``: each a dotted path of labels (a layer, block use, repeat or
+    learned tensor) whose parameters do not train."""
+
+    __slots__ = _fields = ("paths", "span")
+
+    def __init__(self, paths: tuple[tuple[Name, ...], ...], span: Span):
+        _set(self, "paths", paths)
+        _set(self, "span", span)
+
+
 class ParamDecl(Node):
     """``param pos: [1, N, D] = normal(std=0.02)``: a learned tensor (an ``nn.Parameter``).
     init: the initializer call as written, None when left out (``zeros()``)."""
@@ -263,7 +274,7 @@ class ParamDecl(Node):
         _set(self, "span", span)
 
 
-Stmt = ConstDef | InputDecl | OutputDecl | Assign | TrainBlock | InitBlock | Tie | ParamDecl
+Stmt = ConstDef | InputDecl | OutputDecl | Assign | TrainBlock | InitBlock | Tie | ParamDecl | Freeze
 
 
 class Param(Node):

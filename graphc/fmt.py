@@ -253,6 +253,8 @@ class Formatter:
             self.emit(st, text, indent, out)
         elif isinstance(st, A.OutputDecl):
             self.emit(st, "output " + ", ".join(n.id for n in st.names), indent, out)
+        elif isinstance(st, A.Freeze):
+            self.emit(st, "freeze " + ", ".join(".".join(n.id for n in p) for p in st.paths), indent, out)
         elif isinstance(st, A.Tie):
             self.emit(st, "tie " + ".".join(n.id for n in st.left) + " = " + ".".join(n.id for n in st.right),
                       indent, out)

@@ -83,6 +83,7 @@ class Scope:
     binds: str | None = None
     shares: Scope | None = None      # a second use of a block instance: the instance it applies again
     ties: list = field(default_factory=list)  # ``tie a.weight = b.weight``: (Tie, left Node, right Node)
+    freezes: list = field(default_factory=list)  # ``freeze a, b.c``: (path, the item at it)
 
     @property
     def kind(self) -> str:

@@ -19,7 +19,7 @@ class GraphcLexer(RegexLexer):
             (r"\s+", Whitespace),
             (r"#.*$", Comment.Single),
             (words(("model", "block"), suffix=r"\b"), Keyword.Declaration, "defname"),
-            (words(("input", "output", "const", "train", "init", "tie", "param"), suffix=r"\b"), Keyword),
+            (words(("input", "output", "const", "train", "init", "tie", "param", "freeze"), suffix=r"\b"), Keyword),
             (words(("true", "false", "none"), suffix=r"\b"), Keyword.Constant),
             (r"(float16|float32|float64|bfloat16|half|float|double|long|int64|int32|int|bool)(?=\[)",
              Keyword.Type),

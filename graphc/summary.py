@@ -10,6 +10,7 @@ counts every layer's output at its dtype, as kept for the backward pass.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from graphc.graph import Node, Program, Repeat, Scope
@@ -94,6 +95,8 @@ class Summary:
             lines.append(f"output {o['name']}: {o['shape']}")
         lines.append(f"Total params:       {self.total_params:,}")
         lines.append(f"Trainable params:   {self.trainable_params:,}")
+        if self.trainable_params != self.total_params:
+            lines.append(f"Frozen params:      {self.total_params - self.trainable_params:,}")
         lines.append(f"Param memory:       {_bytes(self.param_bytes)}")
         lines.append(f"MACs per sample:    {_num(self.total_macs)}")
         lines.append(f"Activations, batch {self.batch_size}: {_bytes(self.activation_bytes * self.batch_size)}"
@@ -116,6 +119,28 @@ def _bytes(d: Dim) -> str:
         if d >= size:
             return f"{d / size:.2f} {unit}"
     return f"{d} B"
+
+
+def frozen_params(prog: Program) -> int:
+    """The parameters ``freeze`` statements stop from training, each tensor once (a tied tensor
+    is frozen when either of its layers is)."""
+    frozen: set[str] = set()
+    for scope in prog.scopes():
+        for _, it in scope.freezes:
+            stack = [it]
+            while stack:
+                x = stack.pop()
+                if isinstance(x, Node):
+                    frozen.add(x.id)
+                else:
+                    stack += x.items if isinstance(x, Scope) else x.members
+    n = sum(prog.nodes[i].n_params or 0 for i in frozen)
+    for scope in prog.scopes():
+        for _, left, lp, right, _ in scope.ties:  # counted under the right layer, frozen with either
+            if left.id in frozen and right.id not in frozen and right.ctor is not None:
+                shape = right.layer.weight_shape(right.ctor, lp) or ()
+                n += math.prod(shape)
+    return n
 
 
 def batch_symbols(prog: Program) -> set[str]:
@@ -169,7 +194,7 @@ def summarize(prog: Program, batch_size: int = 1) -> Summary:
                  for name, ref in prog.outputs],
         rows=rows,
         total_params=total,
-        trainable_params=total,
+        trainable_params=total - frozen_params(prog),
         total_macs=total_macs,
         activation_bytes=total_act,
         batch_size=batch_size,

@@ -258,6 +258,12 @@ def _make_transformer(path: str):
         def path(self, meta, c):
             return tuple(name(t) for t in c)
 
+        def item_path(self, meta, c):
+            return tuple(name(t) for t in c)
+
+        def freeze_decl(self, meta, c):
+            return A.Freeze(tuple(x for x in c if x is not None), sp(meta))
+
         def tie_decl(self, meta, c):
             return A.Tie(c[0], c[1], sp(meta))
 

@@ -290,3 +290,55 @@ def test_models_siamese_equals_a_hand_written_siamese():
     left, right = torch.randn(4, 1, 8, 8), torch.randn(4, 1, 8, 8)
     _same_outputs(m, ref, left, right)
     assert torch.equal(m(left, right), m(right, left))  # one tower: the score is symmetric
+
+
+FROZEN = """
+block Enc(d) {
+    input x
+    y = x -> proj: Linear(d) -> norm: LayerNorm
+    output y
+}
+
+model M {
+    input tokens: long[B, 8]
+    param pos: [8, 16] = normal(std=0.02)
+    h = tokens -> tok: Embedding(50, 16)
+    e = h + pos -> encoder: Enc(16) -> layers: Linear(16) * 2
+    logits = e -> head: Linear(50, bias=false)
+    tie head.weight = tok.weight
+    freeze encoder.norm, layers.1, pos, head
+    output logits
+}
+"""
+
+
+def test_freeze_stops_exactly_those_tensors_and_the_summary_counts_them():
+    comp, m = _build(FROZEN)
+    frozen = {n for n, p in m.named_parameters() if not p.requires_grad}
+    # head is tied to tok: one tensor, frozen with either layer (named once, as tok.weight)
+    assert frozen == {"pos", "tok.weight", "encoder.norm.weight", "encoder.norm.bias", "layers.1.weight",
+                      "layers.1.bias"}
+    s = comp.summary()
+    assert s.trainable_params == sum(p.numel() for p in m.parameters() if p.requires_grad)
+    assert s.total_params - s.trainable_params == sum(p.numel() for p in m.parameters() if not p.requires_grad)
+    # an optimizer step moves only what trains
+    before = {n: p.detach().clone() for n, p in m.named_parameters()}
+    opt = torch.optim.SGD([p for p in m.parameters() if p.requires_grad], lr=0.5)
+    m(torch.randint(0, 50, (2, 8))).square().mean().backward()
+    opt.step()
+    moved = {n for n, p in m.named_parameters() if not torch.equal(p, before[n])}
+    assert moved and not (moved & frozen)
+    from graphc.fmt import format_text
+
+    assert "freeze encoder.norm, layers.1, pos, head" in format_text(FROZEN)
+
+
+@pytest.mark.parametrize("line,needle", [
+    ("freeze nope", "no layer or block use labelled 'nope'"),
+    ("freeze encoder.nrom", "did you mean 'norm'"),
+    ("freeze layers.5", "'layers' has no '5'"),
+    ("freeze tok.weight", "is a layer: it has no 'weight' to name here"),
+])
+def test_freeze_errors(line, needle):
+    errs = _errors(FROZEN.replace("    freeze encoder.norm, layers.1, pos, head", "    " + line))
+    assert any(needle in msg for _, _, msg in errs), errs

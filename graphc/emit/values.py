@@ -421,6 +421,8 @@ class Constructors:
         scope = scopes[0]
         for _, left, lp, right, rp in scope.ties:  # one tensor: the left layer takes the right's
             lines.append(f"        {_attr(scope, left)}.{legal(lp)} = {_attr(scope, right)}.{legal(rp)}")
+        for _, it in scope.freezes:  # parameters that do not train
+            lines.append(f"        {_attr(scope, it)}.requires_grad_(False)")
         return lines
 
 

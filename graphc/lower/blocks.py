@@ -99,6 +99,8 @@ class Blocks:
         rep = Repeat(ss.scope.path(name), name, step.span,
                      chain_var=ss.legal_of[target.id] if target else None)
         ss.scope.items.append(rep)
+        if step.label is not None:
+            ss.instances[step.label.id] = rep  # for freeze and tie paths (layers.0.fc)
         sub = _ScopeState(ss.scope, ss.env, Namespace(), ss.legal_of, prefix=rep.id, group=rep)
         sub.instances = ss.instances  # a shared layer there is an error (Body.apply_shared)
         for i in range(n * len(calls)):

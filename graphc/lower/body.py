@@ -72,6 +72,8 @@ class Body:
                 self.assign(st, scope_state)
             elif isinstance(st, A.Tie):
                 self.tie(st, scope_state)
+            elif isinstance(st, A.Freeze):
+                self.freeze(st, scope_state)
             elif isinstance(st, A.ParamDecl):
                 self.param_decl(st, scope_state)
             elif isinstance(st, A.InitBlock):

@@ -14,6 +14,7 @@ from graphc import ast as A
 from graphc.binder import _ERR
 from graphc.errors import Diagnostic, diag, did_you_mean
 from graphc.graph import Node, Program, Repeat, Scope
+from graphc.layers.learned import PARAM_KIND
 from graphc.lower.env import _Const, _ScopeState, _Value
 from graphc.shapes import shape_str
 
@@ -39,7 +40,7 @@ class Sharing:
     def apply_shared(self, call: A.Call, first: Node | Scope, tensors, args, ss: _ScopeState,
                      label: A.Name | None, name: str, chain_var: str | None):
         """``x2 -> tower`` or ``tower(x2)``: the instance labelled ``tower`` applied again."""
-        kind = first.kind
+        kind = getattr(first, "kind", "Sequential")
         where = f"'{call.kind}' ({kind}, line {first.span.line})"
         if ss.group is not None:
             self.error(call.span, "invalid-sharing",
@@ -61,6 +62,11 @@ class Sharing:
         if not tensors:
             self.error(call.span, "missing-input", f"{where} is applied to no tensor",
                        f"start from a value: 'y = x -> {call.kind}'")
+            return None
+        if isinstance(first, Repeat):
+            self.error(call.span, "invalid-sharing",
+                       f"{where} is a repeat or group: applying one again is not supported",
+                       "put it in a block and apply the block use again")
             return None
         if isinstance(first, Scope):
             refs = self.instantiate(call, tensors, [], ss, name, False, chain_var, shares=first)
@@ -115,35 +121,46 @@ class Sharing:
 
     def _tie_side(self, path: tuple[A.Name, ...], ss: _ScopeState):
         """(the node, its parameter's name) at ``path``, or None after an error."""
+        if len(path) < 2:
+            return None
+        it = self.item_at(path[:-1], ss, "tie")
+        if it is None:
+            return None
+        where = ".".join(p.id for p in path[:-1])
+        if not isinstance(it, Node):
+            self.error(path[-1].span, "invalid-sharing",
+                       f"'{where}' is a {'block use' if isinstance(it, Scope) else 'repeat'}, not a layer: a tie "
+                       "names a layer's parameter", "name the layer inside it: e.g. 'encoder.proj.weight'")
+            return None
+        if not it.has_module or it.kind == PARAM_KIND:
+            self.error(path[-1].span, "invalid-sharing",
+                       f"'{where}' is {'a learned tensor' if it.kind == PARAM_KIND else 'an operation'} "
+                       f"({it.kind}), not a layer with parameters", None)
+            return None
+        return it, path[-1].id
+
+    def item_at(self, path: tuple[A.Name, ...], ss: _ScopeState, what: str):
+        """The layer, block use, repeat or learned tensor at ``path`` (labels from this scope, then
+        names inside block uses, a repeat's members by number), or None after an error."""
         head = path[0]
-        it = ss.instances.get(head.id)
+        it = ss.instances.get(head.id) or next(
+            (n for n in ss.scope.items if isinstance(n, Node) and n.kind == PARAM_KIND
+             and n.name == ss.legal_of.get(head.id, head.id)), None)
         if it is None:
             b = ss.env.names.get(head.id)
             if isinstance(b, _Const) and b.value is _ERR:
                 return None  # its statement failed, and was reported
-            hint = (f"'{head.id}' is labelled below: write the tie after that line" if head.id in ss.legal_of
+            hint = (f"'{head.id}' is labelled below: write the {what} after that line" if head.id in ss.legal_of
                     else self.suggest(head.id, list(ss.instances)))
-            self.error(head.span, "undefined-name", f"no layer or block use labelled '{head.id}' above this tie",
-                       hint or "label the layer where it is used ('tok: Embedding(V, D)') and tie after it")
+            self.error(head.span, "undefined-name", f"no layer or block use labelled '{head.id}' above this {what}",
+                       hint or f"label the layer where it is used ('tok: Embedding(V, D)') and {what} after it")
             return None
         for k, part in enumerate(path[1:], 1):
             if isinstance(it, Node):
-                if k != len(path) - 1:
-                    self.error(part.span, "invalid-sharing",
-                               f"'{'.'.join(p.id for p in path[:k + 1])}' is a parameter: the path must end there",
-                               None)
-                    return None
-                if it.shares is not None:
-                    self.error(head.span, "invalid-sharing",
-                               f"'{'.'.join(p.id for p in path[:k])}' is a second use of a layer; tie its first use",
-                               None)
-                    return None
-                if not it.has_module:
-                    self.error(part.span, "invalid-sharing",
-                               f"'{'.'.join(p.id for p in path[:k])}' is an operation ({it.kind}) with no parameters",
-                               None)
-                    return None
-                return it, part.id
+                self.error(part.span, "undefined-name",
+                           f"'{'.'.join(p.id for p in path[:k])}' is a layer: it has no '{part.id}' to name here",
+                           None)
+                return None
             members = it.members if isinstance(it, Repeat) else it.items
             if isinstance(it, Repeat):
                 nxt = members[int(part.id)] if part.id.isdigit() and int(part.id) < len(members) else None
@@ -158,10 +175,26 @@ class Sharing:
                            self.suggest(part.id, names) or (f"it has {', '.join(names[:8])}" if names else None))
                 return None
             it = nxt
-        self.error(path[-1].span, "invalid-sharing",
-                   f"'{'.'.join(p.id for p in path)}' is a {'block use' if isinstance(it, Scope) else 'repeat'}, "
-                   "not a parameter", "name the parameter: e.g. 'head.weight'")
-        return None
+        if getattr(it, "shares", None) is not None:
+            self.error(head.span, "invalid-sharing",
+                       f"'{'.'.join(p.id for p in path)}' is a second use of a layer; name its first use", None)
+            return None
+        return it
+
+    def freeze(self, st: A.Freeze, ss: _ScopeState) -> None:
+        """``freeze backbone, head.norm``: their parameters do not train (requires_grad false)."""
+        if ss.scope.shares is not None:
+            return
+        for path in st.paths:
+            it = self.item_at(path, ss, "freeze")
+            if it is None:
+                continue
+            if isinstance(it, Node) and not it.has_module and it.kind != PARAM_KIND:
+                self.error(path[-1].span, "invalid-argument",
+                           f"'{'.'.join(p.id for p in path)}' is an operation ({it.kind}) with no parameters to freeze",
+                           None)
+                continue
+            ss.scope.freezes.append((path, it))
 
     def not_a_layer_hint(self, kind: str, ss: _ScopeState) -> str | None:
         """The hint for ``x -> name`` where ``name`` is a value, not a layer: what can be shared."""
