@@ -199,10 +199,34 @@ def cmd_summary(args) -> int:
         raise UsageError("--batch-size must be at least 1")
     progs = [_chosen(comp, args.model)] if args.model else comp.programs
     parts = []
+    wants_plan = args.world_size is not None or args.gpu_memory is not None or args.strategy != "ddp" \
+        or args.precision != "fp32"
+    gpu = None
+    if args.gpu_memory is not None:
+        from graphc.memory import parse_size
+
+        try:
+            gpu = parse_size(args.gpu_memory)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+    if args.world_size is not None and args.world_size < 1:
+        raise UsageError("--world-size must be at least 1")
+    too_big = False
     for i, prog in enumerate(progs):
         s = comp.summary(args.batch_size, prog)
+        mem = None
+        if wants_plan:
+            from graphc.memory import plan
+
+            mem = plan(prog, s, world_size=args.world_size or 1, strategy=args.strategy,
+                       precision=args.precision, batch_size=args.batch_size)
+            too_big |= gpu is not None and isinstance(mem.total, int) and mem.total > gpu
+            if gpu is not None and not isinstance(mem.total, int):
+                raise UsageError(f"the plan depends on {mem.total}: give the other sizes with --set")
         if args.format == "json":
             data = s.to_json()
+            if mem is not None:
+                data["memory"] = mem.to_json()
             if args.explain:
                 from graphc.explain import explain
 
@@ -212,6 +236,8 @@ def cmd_summary(args) -> int:
             if i:
                 print()
             print(s.to_text(depth=args.depth))
+            if mem is not None:
+                print("\n".join(mem.to_text(gpu)))
             if args.explain:
                 from graphc.explain import explain
 
@@ -219,7 +245,7 @@ def cmd_summary(args) -> int:
                 print("\n".join(explain(prog)))
     if args.format == "json":  # a file of several models: {"models": [...]}, in the file's order
         print(json.dumps(parts[0] if len(parts) == 1 else {"models": parts}, indent=2))
-    return EXIT_OK
+    return EXIT_PROBLEMS if too_big else EXIT_OK
 
 
 def _chosen(comp, name: str):
@@ -400,6 +426,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--format", choices=("text", "json"), default="text")
     s.add_argument("--explain", action="store_true", help="also print every layer's size formulas")
     s.add_argument("--model", metavar="NAME", help="the model to summarise, in a file of several (default: all)")
+    s.add_argument("--world-size", type=int, metavar="N",
+                   help="add a per-rank memory plan for training on N processes (graphc.memory)")
+    s.add_argument("--strategy", choices=("ddp", "fsdp"), default="ddp", help="for the memory plan")
+    s.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32", help="for the memory plan")
+    s.add_argument("--gpu-memory", metavar="SIZE", help="flag a memory plan that does not fit, e.g. 80GB")
     s.add_argument("--depth", type=int, metavar="N", help="show rows down to block depth N (0: top level)")
     s.add_argument("--batch-size", type=int, default=1, metavar="N",
                    help="batch size for the activation-memory total (default 1)")
