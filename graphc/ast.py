@@ -143,11 +143,12 @@ class Call(Node):
 
 
 class Group(Node):
-    """``(A -> B -> C)``: calls in sequence, emitted as one nn.Sequential."""
+    """``(A -> B -> C)``: calls in sequence, emitted as one nn.Sequential.  A member is a Call, or
+    a Step when it is labelled (``conv0: Conv2d(...)``), repeated or a group itself."""
 
     __slots__ = _fields = ("calls", "span")
 
-    def __init__(self, calls: tuple[Call, ...], span: Span):
+    def __init__(self, calls: tuple[Call | Step, ...], span: Span):
         _set(self, "calls", calls)
         _set(self, "span", span)
 

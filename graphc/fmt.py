@@ -65,9 +65,13 @@ class Formatter:
         """An expression or a call, numbers and strings as the source writes them."""
         return self.printer.visit(e)
 
+    def member(self, c) -> str:
+        """A group's member: a call, or a labelled, repeated or grouped step."""
+        return self.step(c) if isinstance(c, A.Step) else self.expr(c)
+
     def step(self, s: A.Step) -> str:
         if isinstance(s.call, A.Group):
-            body = "(" + " -> ".join(self.expr(c) for c in s.call.calls) + ")"
+            body = "(" + " -> ".join(self.member(c) for c in s.call.calls) + ")"
         else:
             body = self.expr(s.call)
         if s.repeat is not None:
@@ -134,11 +138,12 @@ class Formatter:
                     head_end = st.chain.source.span
                     u = add(st)
                     u.span = Span(st.span.path, st.span.line, st.span.col, head_end.end_line, head_end.end_col)
-                    for s in st.chain.steps:
+                    todo = list(st.chain.steps)
+                    while todo:  # steps, and the members of groups, nested ones too
+                        s = todo.pop(0)
                         add(s)
-                        if isinstance(s.call, A.Group):
-                            for c in s.call.calls:
-                                add(c)
+                        if isinstance(s, A.Step) and isinstance(s.call, A.Group):
+                            todo += s.call.calls
                 elif isinstance(st, (A.TrainBlock, A.InitBlock)):
                     u = add(st)
                     u.span = Span(st.span.path, st.span.line, st.span.col, st.span.line, st.span.col + 1)
@@ -192,7 +197,7 @@ class Formatter:
         label = f"{s.label.id}: " if s.label else ""
         self.emit(s, f"-> {label}(", indent, out)
         for i, c in enumerate(s.call.calls):
-            self.emit(c, ("-> " if i else "") + self.expr(c), indent + INDENT, out)
+            self.emit(c, ("-> " if i else "") + self.member(c), indent + INDENT, out)
         out.append(indent + ")" + (f" * {self.repeat(s.repeat)}" if s.repeat is not None else ""))
 
     def item(self, item) -> list[str]:

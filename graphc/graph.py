@@ -201,10 +201,12 @@ class Program:
         def walk(s: Scope):
             yield s
             for it in s.items:
-                if isinstance(it, Scope) and it.shares is None:
-                    yield from walk(it)
-                elif isinstance(it, Repeat):
-                    for m in it.members:
-                        if isinstance(m, Scope):
-                            yield from walk(m)
+                yield from within(it)
+
+        def within(it):
+            if isinstance(it, Scope) and it.shares is None:
+                yield from walk(it)
+            elif isinstance(it, Repeat):  # a group's members: layers, block uses, nested groups
+                for m in it.members:
+                    yield from within(m)
         yield from walk(self.root)

@@ -206,5 +206,5 @@ def summarize(prog: Program, batch_size: int = 1) -> Summary:
 def _outputs(prog: Program, item: Scope | Repeat):
     if isinstance(item, Repeat):
         last = item.members[-1]
-        return _outputs(prog, last) if isinstance(last, Scope) else (last.outs or [None])
+        return _outputs(prog, last) if isinstance(last, (Scope, Repeat)) else (last.outs or [None])
     return [prog.type_of(ref) for _, ref in item.outputs]

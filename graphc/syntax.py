@@ -208,7 +208,9 @@ def _make_transformer(path: str):
             return A.Call(str(c[0]), tsp(c[0]), (), tsp(c[0]), bare=True)
 
         def group(self, meta, c):
-            return A.Group(tuple(c), sp(meta))
+            # a plain member is its call, as groups always had; a labelled, repeated or grouped one a Step
+            return A.Group(tuple(s.call if s.label is None and s.repeat is None and not isinstance(s.call, A.Group)
+                                 else s for s in c), sp(meta))
 
         def ref(self, meta, c):
             return name(c[0])

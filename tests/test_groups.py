@@ -99,3 +99,59 @@ def test_a_keyword_label_names_only_the_attribute():
     assert ok.ok and "self.block = nn.Linear(4, 3)" in ok.python_source()
     bad = compile_source("model M {\n    input x: [B, 4]\n    y = x -> block: Linear(3)\n    output block\n}\n")
     assert not bad.ok  # 'block' names no value: the language's keyword
+
+
+NESTED = """
+model M {
+    input x: [B, 3, 16, 16]
+    y = x
+        -> features: (
+            conv0: Conv2d(8, 3, padding=1, bias=false)
+            -> norm0: BatchNorm2d
+            -> relu0: ReLU
+            -> conv: ((Conv2d(8, 1, bias=false) -> BatchNorm2d -> ReLU6) -> Conv2d(8, 3, padding=1) -> BatchNorm2d)
+        )
+        -> AdaptiveAvgPool2d(1)
+        -> Flatten
+        -> Linear(10)
+    output y
+}
+"""
+
+
+def test_labelled_and_nested_group_members_give_torchvisions_keys():
+    """DenseNet's named features (conv0, norm0, relu0) and MobileNetV2's nested conv.0.1 keys."""
+    from collections import OrderedDict
+
+    comp = compile_source(NESTED)
+    assert comp.ok, [str(d) for d in comp.diagnostics]
+    m = comp.to_module().eval()
+    ref = nn.Module()
+    ref.features = nn.Sequential(OrderedDict([
+        ("conv0", nn.Conv2d(3, 8, 3, padding=1, bias=False)), ("norm0", nn.BatchNorm2d(8)), ("relu0", nn.ReLU()),
+        ("conv", nn.Sequential(nn.Sequential(nn.Conv2d(8, 8, 1, bias=False), nn.BatchNorm2d(8), nn.ReLU6()),
+                               nn.Conv2d(8, 8, 3, padding=1), nn.BatchNorm2d(8)))]))
+    ref.adaptive_avg_pool2d, ref.flatten, ref.linear = nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10)
+    assert list(m.state_dict()) == list(ref.state_dict())
+    assert "features.conv.0.1.weight" in m.state_dict()
+    ref.load_state_dict(m.state_dict(), strict=True)
+    ref.eval()
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        want = ref.linear(ref.flatten(ref.adaptive_avg_pool2d(ref.features(x))))
+        assert torch.equal(m(x), want)
+    assert comp.summary().total_params == sum(p.numel() for p in m.parameters())
+    from graphc.fmt import format_text
+
+    assert format_text(format_text(NESTED)) == format_text(NESTED)
+    assert "conv: ((Conv2d(8, 1, bias=false)" in format_text(NESTED)
+
+
+@pytest.mark.parametrize("group,needle", [
+    ("(a: Linear(4) -> ReLU) * 2", "a repeated group cannot have labelled members"),
+    ("(a: Linear(4) -> a: ReLU)", "'a' names two members of this group"),
+    ("(forward: Linear(4) -> ReLU)", "label 'forward' would be the module attribute"),
+])
+def test_group_member_label_errors(group, needle):
+    comp = compile_source(f"model M {{\n    input x: [B, 4]\n    y = x -> {group}\n    output y\n}}\n")
+    assert any(needle in d.message for d in comp.errors), [str(d) for d in comp.errors]

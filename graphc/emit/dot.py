@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 
-from graphc.graph import Node, Program, Scope
+from graphc.graph import Node, Program, Repeat, Scope
 from graphc.shapes import shape_str
 
 COLORS = {
@@ -63,9 +63,11 @@ def _folded_label(prog: Program, item) -> str:
         kind = item.kind
         outs = [prog.type_of(ref) for _, ref in item.outputs]
     else:
-        kinds = {m.kind for m in item.members}
+        kinds = {getattr(m, "kind", "Sequential") for m in item.members}
         kind = f"{kinds.pop()} ×{len(item.members)}" if len(kinds) == 1 else "Sequential"
         last = item.members[-1] if item.members else None  # none when its first step has an error
+        while isinstance(last, Repeat):  # a group inside: its last member's
+            last = last.members[-1] if last.members else None
         outs = [prog.type_of(ref) for _, ref in last.outputs] if isinstance(last, Scope) else \
             (last.outs or []) if last is not None else []
     params = sum(n.n_params or 0 for n in _all_nodes(item))

@@ -112,7 +112,11 @@ def _depth(s: Scope) -> int:
         if isinstance(it, Scope):
             d = max(d, 1 + _depth(it))
         elif isinstance(it, Repeat):
-            for m in it.members:
+            stack = list(it.members)
+            while stack:  # a group's members, nested groups' too
+                m = stack.pop()
                 if isinstance(m, Scope):
                     d = max(d, 1 + _depth(m))
+                elif isinstance(m, Repeat):
+                    stack += m.members
     return d

@@ -239,7 +239,13 @@ def _kinds(s0: Scope) -> list[str]:
             if isinstance(it, Scope):
                 stack.append(it)
             elif isinstance(it, Repeat):
-                stack += [m for m in it.members if isinstance(m, Scope)]
+                todo = list(it.members)
+                while todo:  # nested groups' members too
+                    m = todo.pop()
+                    if isinstance(m, Scope):
+                        stack.append(m)
+                    elif isinstance(m, Repeat):
+                        todo += m.members
     return list(seen)
 
 

@@ -45,7 +45,7 @@ class Emitter:
         self.progs = progs
         self.prog = prog = progs[0]  # what the models share: constants, blocks, the file
         self.path = path
-        self.ns = Namespace({"torch", "nn", "example_inputs", "F", "math", MODEL_ATTR, MODELS_ATTR})
+        self.ns = Namespace({"torch", "nn", "example_inputs", "F", "math", "OrderedDict", MODEL_ATTR, MODELS_ATTR})
         self.trials = Trials(prog)
         for other in progs[1:]:  # each use's types are its own model's
             for sc in other.scopes():
@@ -192,12 +192,13 @@ class Emitter:
         out += ['"""', ""]
         if self.comments.module:
             out += [*self.comments.module, ""]
-        out += ["import torch", "from torch import nn", *self._plugin_imports(), ""]
         classes: list[str] = []
         for plan in self.plans:
             classes += ["", ""] + self._class(plan)
         for prog, plan, _ in self.roots:
             classes += ["", ""] + self._class(plan, prog)
+        out += (["from collections import OrderedDict", ""] if self.ctors.uses_ordered_dict else []) + \
+            ["import torch", "from torch import nn", *self._plugin_imports(), ""]  # after the classes: what they use
         classes = self.ctors.wrappers.classes() + classes  # made while writing the constructors
         classes += ["", "", f"{MODEL_ATTR} = {self.model_cls}"]
         if several:

@@ -54,6 +54,7 @@ class Constructors:
     def __init__(self, prog: Program, ns: Namespace, trials: Trials):
         self.prog, self.ns, self.trials = prog, ns, trials
         self.wrappers = Wrappers(ns)  # modules for the operations that are steps of a Sequential
+        self.uses_ordered_dict = False  # a group of labelled members: nn.Sequential(OrderedDict(...))
         self.plan_of: dict[int, ClassPlan] = {}   # id(block scope) -> its class
         self._free: dict[tuple, bool] = {}         # (id(block constant), params only) -> it uses a free name
         self.const_names: dict[str, str] = {}      # top-level constant -> its Python name
@@ -395,14 +396,20 @@ class Constructors:
         # Repeat: one constructor per member, across uses and trials
         members = [self.wrappers.ctor(it.members[i]) if isinstance(it.members[i], Node) and not it.members[i].has_module
                    else self.item_ctor(plan, [r.members[i] for r in items]) for i in range(len(it.members))]
-        if all(m == members[0] for m in members) and len(members) > 4:
+        named = any(not m.name.isdigit() for m in it.members)  # labelled members: named children
+        if all(m == members[0] for m in members) and len(members) > 4 and not named and "\n" not in members[0]:
             return f"nn.Sequential(*[{members[0]} for _ in range({len(members)})])"
         inner = ""
+        ind = "                " if named else "            "
         for m, member in zip(members, it.members):
             at = (member.span.line, member.span.col)
             if at != (it.span.line, it.span.col) and member.span.path == self.prog.path:  # a group's layer
-                inner += "".join(f"\n            {c}" for c in self.comments.get(at, []))
-            inner += f"\n            {m},"
+                inner += "".join(f"\n{ind}{c}" for c in self.comments.get(at, []))
+            m = m.replace("\n", "\n" + ind[8:])  # a group inside: its lines one level deeper
+            inner += f"\n{ind}({pyfmt.literal(member.name)}, {m})," if named else f"\n{ind}{m},"
+        if named:
+            self.uses_ordered_dict = True
+            return f"nn.Sequential(OrderedDict([{inner}\n            ]))"
         return f"nn.Sequential({inner}\n        )"
 
     def ctor_lines(self, plan: ClassPlan) -> list[str]:
@@ -462,7 +469,7 @@ def _find(scope: Scope, rel: str) -> Scope:
     it = scope
     for part in rel.split("."):
         if isinstance(it, Repeat):
-            it = it.members[int(part)]
+            it = next(m for m in it.members if m.name == part)
         else:
             it = next(i for i in it.items if i.name == part)
     return it

@@ -8,7 +8,7 @@ from graphc.binder import _ERR
 from graphc.graph import Repeat, Scope
 from graphc.lower.env import _Abort, _Const, _Env, _ScopeState
 from graphc.lower.evaluate import _describe
-from graphc.names import Namespace, snake
+from graphc.names import Namespace, legal, snake
 
 #: Limits that keep a hostile or mistaken file from exhausting time or memory.
 MAX_REPEAT = 10_000
@@ -76,8 +76,11 @@ class Blocks:
             return None
         return [ref for _, ref in scope.outputs]
 
-    def sequence(self, step: A.Step, refs, ss, default, target):
-        """A repeat (``Kind(...) * N``) or a group (``(A -> B)``): one nn.Sequential."""
+    def sequence(self, step: A.Step, refs, ss, default, target, parent: Repeat | None = None,
+                 member_name: str | None = None):
+        """A repeat (``Kind(...) * N``) or a group (``(A -> B)``): one nn.Sequential.  Its members
+        may be labelled (named children), repeated or groups themselves (a Sequential inside,
+        ``parent`` the Repeat that holds it, under ``member_name``)."""
         n = 1
         if step.repeat is not None:
             n = self.eval(step.repeat, ss.env)
@@ -93,20 +96,49 @@ class Blocks:
         if step.label is not None and self.label_clashes(step.label):
             return None
         calls = step.call.calls if isinstance(step.call, A.Group) else (step.call,)
-        name = ss.legal_of[step.label.id] if step.label else (
-            ss.legal_of[default] if default else ss.ns.fresh(
-                "sequential" if isinstance(step.call, A.Group) else snake(step.call.kind)))
-        rep = Repeat(ss.scope.path(name), name, step.span,
-                     chain_var=ss.legal_of[target.id] if target else None)
-        ss.scope.items.append(rep)
-        if step.label is not None:
-            ss.instances[step.label.id] = rep  # for freeze and tie paths (layers.0.fc)
+        if parent is None:
+            name = ss.legal_of[step.label.id] if step.label else (
+                ss.legal_of[default] if default else ss.ns.fresh(
+                    "sequential" if isinstance(step.call, A.Group) else snake(step.call.kind)))
+            rep = Repeat(ss.scope.path(name), name, step.span,
+                         chain_var=ss.legal_of[target.id] if target else None)
+            ss.scope.items.append(rep)
+            if step.label is not None:
+                ss.instances[step.label.id] = rep  # for freeze and tie paths (layers.0.fc)
+        else:
+            rep = Repeat(f"{parent.id}.{member_name}", member_name, step.span)
+            parent.members.append(rep)
         sub = _ScopeState(ss.scope, ss.env, Namespace(), ss.legal_of, prefix=rep.id, group=rep)
         sub.instances = ss.instances  # a shared layer there is an error (Body.apply_shared)
+        labels = [c.label for c in calls if isinstance(c, A.Step) and c.label is not None]
+        if labels and n > 1:
+            self.error(labels[0].span, "invalid-argument",
+                       "a repeated group cannot have labelled members: each copy would reuse the names",
+                       "label the group, or put the members in a block and repeat the block")
+            return None
+        seen: dict[str, A.Name] = {}
+        for lab in labels:
+            if lab.id in seen:
+                self.error(lab.span, "duplicate-name", f"'{lab.id}' names two members of this group",
+                           "give each member its own label")
+                return None
+            seen[lab.id] = lab
+            if self.label_clashes(lab):
+                return None
         for i in range(n * len(calls)):
-            call = calls[i % len(calls)]
-            refs = self.apply(call, refs, sub, label=None, default_name=None, forced_name=str(i),
-                              chain_var=None)
+            c = calls[i % len(calls)]
+            if isinstance(c, A.Step):
+                mname = legal(c.label.id) if c.label is not None else str(i)
+                if c.repeat is not None or isinstance(c.call, A.Group):
+                    refs = self.sequence(c, refs, ss, None, None, parent=rep, member_name=mname)
+                else:
+                    refs = self.apply(c.call, refs, sub, label=None, default_name=None, forced_name=mname,
+                                      chain_var=None)
+                call = c
+            else:
+                refs = self.apply(c, refs, sub, label=None, default_name=None, forced_name=str(i),
+                                  chain_var=None)
+                call = c
             if refs is None:
                 return None
             if len(refs) != 1:

@@ -19,19 +19,13 @@ from graphc.lower.env import _Const, _ScopeState, _Value
 from graphc.shapes import shape_str
 
 
-def nodes_in(scope: Scope):
-    """Every node of a scope, nested scopes and repeats included, in order."""
-    for it in scope.items:
+def nodes_in(item):
+    """Every node of a scope or repeat, nested scopes and repeats included, in order."""
+    for it in (item.items if isinstance(item, Scope) else item.members):
         if isinstance(it, Node):
             yield it
-        elif isinstance(it, Scope):
-            yield from nodes_in(it)
         else:
-            for m in it.members:
-                if isinstance(m, Node):
-                    yield m
-                else:
-                    yield from nodes_in(m)
+            yield from nodes_in(it)
 
 
 class Sharing:
@@ -162,13 +156,13 @@ class Sharing:
                            None)
                 return None
             members = it.members if isinstance(it, Repeat) else it.items
-            if isinstance(it, Repeat):
-                nxt = members[int(part.id)] if part.id.isdigit() and int(part.id) < len(members) else None
+            if isinstance(it, Repeat):  # members by number, or by label in a group of named members
+                nxt = next((m for m in members if m.name == part.id), None)
             else:
                 legal = it.legal_of.get(part.id, part.id)
                 nxt = next((m for m in members if m.name == legal and getattr(m, "user_named", True)), None)
             if nxt is None or getattr(nxt, "shares", None) is not None:
-                names = [str(i) for i in range(len(members))] if isinstance(it, Repeat) else \
+                names = [m.name for m in members] if isinstance(it, Repeat) else \
                     [m.name for m in members if getattr(m, "user_named", True)]
                 self.error(part.span, "undefined-name",
                            f"'{'.'.join(p.id for p in path[:k])}' has no '{part.id}'",
