@@ -42,11 +42,14 @@ def load_entry_points() -> list[str]:
 
     loaded = []
     for ep in entry_points(group=ENTRY_POINT_GROUP):
+        before = _registered()
         try:
             ep.load()
+            _check_new(before)
         except Exception as e:  # noqa: BLE001 - a broken plugin is named, and the rest still load
             print(f"graphc: warning: plugin {ep.name} ({ep.value}) failed to load: "
                   f"{type(e).__name__}: {e}", file=sys.stderr)
+            _unregister_new(before)
             continue
         loaded.append(ep.name)
     return loaded
@@ -68,10 +71,15 @@ def load_file(path: str | os.PathLike) -> None:
         sys.path.insert(0, str(p.parent))
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
+    before = _registered()
     try:
         spec.loader.exec_module(module)
+        _check_new(before)
     except Exception as e:
         del sys.modules[name]
+        _unregister_new(before)
+        if isinstance(e, PluginError):
+            raise PluginError(f"plugin {path}: {e}") from None
         raise PluginError(f"plugin {path} failed to load: {type(e).__name__}: {e}") from None
     _files_loaded.add(str(p))
 
@@ -81,6 +89,27 @@ def load_files(paths=()) -> None:
     env = [p for p in os.environ.get("GRAPHC_PLUGINS", "").split(os.pathsep) if p]
     for p in [*paths, *env]:
         load_file(p)
+
+
+def _registered() -> set[str]:
+    from graphc.layers.base import REGISTRY
+
+    return set(REGISTRY)
+
+
+def _check_new(before: set[str]) -> None:
+    """The layers a plugin registered: their import lines must be plain import statements."""
+    from graphc.layers.base import REGISTRY
+
+    for kind in set(REGISTRY) - before:
+        check_imports(REGISTRY[kind].imports)
+
+
+def _unregister_new(before: set[str]) -> None:
+    from graphc.layers.base import REGISTRY
+
+    for kind in set(REGISTRY) - before:
+        del REGISTRY[kind]
 
 
 def check_imports(lines) -> None:

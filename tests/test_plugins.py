@@ -171,3 +171,25 @@ def test_a_broken_plugin_is_a_usage_error_not_a_traceback(plugin_dir):
     proc = run_graphc("check", "net.model", "--plugin", "broken.py", cwd=plugin_dir)
     assert proc.returncode == 2 and "plugin broken.py failed to load: ValueError: nope" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_an_imports_line_that_is_not_one_import_is_refused_when_the_plugin_loads(plugin_dir):
+    (plugin_dir / "bad_layers.py").write_text(PLUGIN.replace("COUNT(ins[0].shape[1])", "ins[0].shape[1]").replace(
+        '"from snake_torch import Snake",', '"import snake_torch; print(1)",'))
+    proc = run_graphc("check", "net.model", "--plugin", "bad_layers.py", cwd=plugin_dir)
+    assert proc.returncode == 2 and "must be one import statement" in proc.stderr and "bug" not in proc.stderr
+
+
+def test_names_the_plugins_imports_bind_are_kept_free(plugin_dir):
+    """A model named like the imported class is renamed, not shadowing it."""
+    (plugin_dir / "snake.model").write_text(MODEL.replace("model Net", "model Snake"))
+    proc = run_graphc("build", "snake.model", "--plugin", "snake_layers.py", "-o", "gen", cwd=plugin_dir)
+    assert proc.returncode == 0, proc.stderr
+    run = _run("""
+        import sys, torch
+        sys.path[:0] = ['gen', '.']
+        import snake
+        m = snake.MODEL()
+        print(type(m).__name__, tuple(m(torch.randn(2, 8)).shape))
+    """, plugin_dir)
+    assert run.returncode == 0 and run.stdout.startswith("Snake_") and "(2, 2)" in run.stdout, run.stdout + run.stderr

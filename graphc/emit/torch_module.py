@@ -45,12 +45,15 @@ class Emitter:
         self.progs = progs
         self.prog = prog = progs[0]  # what the models share: constants, blocks, the file
         self.path = path
-        self.ns = Namespace({"torch", "nn", "example_inputs", "F", "math", "OrderedDict", MODEL_ATTR, MODELS_ATTR})
+        self.ns = Namespace({"torch", "nn", "example_inputs", "F", "math", "OrderedDict", MODEL_ATTR, MODELS_ATTR,
+                             *_import_names(progs)})  # and what plugins' imports bind
         self.trials = Trials(prog)
         for other in progs[1:]:  # each use's types are its own model's
             for sc in other.scopes():
                 self.trials.program_of[id(sc)] = other
         self.ctors = Constructors(prog, self.ns, self.trials)
+        for n in _group_operations(progs):  # their module classes are named before any parameter is
+            self.ctors.wrappers.ctor(n)
         self.plans: list[ClassPlan] = []
         for kind, body, insts in group_blocks(progs):
             plan = ClassPlan(self.ns.fresh(kind), insts[0].definition, insts, body)
@@ -360,6 +363,37 @@ class Emitter:
         from graphc.layers.base import LAYERS
 
         return LAYERS[kind].torch_name
+
+
+def _import_names(progs) -> set[str]:
+    """The names the plugin layers' import lines bind in the generated module."""
+    import ast
+
+    out: set[str] = set()
+    for p in progs:
+        for n in p.nodes.values():
+            for line in (n.layer.imports if n.layer is not None else ()):
+                try:
+                    tree = ast.parse(line)
+                except SyntaxError:
+                    continue  # PluginError when the module is written
+                for stmt in tree.body:
+                    for a in getattr(stmt, "names", ()):
+                        out.add(a.asname or a.name.split(".")[0])
+    return out
+
+
+def _group_operations(progs):
+    """The operations with no module that are members of a repeat or group (graphc.emit.wrappers)."""
+    for p in progs:
+        for sc in p.scopes():
+            todo = [it for it in sc.items if isinstance(it, Repeat)]
+            while todo:
+                for m in todo.pop(0).members:
+                    if isinstance(m, Repeat):
+                        todo.append(m)
+                    elif isinstance(m, Node) and not m.has_module and m.params is not None:
+                        yield m
 
 
 def _anchors(prog: Program):

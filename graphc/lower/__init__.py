@@ -67,7 +67,7 @@ class Lowerer(Names, Evaluator, Arguments, Blocks, Imports, InitSection, Learned
         self._tuples: dict[int, tuple] = {}      # id(tuple value) -> (value, items, depth)
         self.sources: dict = {}                  # imported path -> its Source (graphc.lower.imports)
         self.import_failed = False               # an imported file could not be read or parsed
-        self.import_stack: list[str] = [file.path]
+        self.import_stack: list[str] = [os.path.normpath(file.path)]
         self.imported_files: list[A.File] = []
         self.const_defs: list[A.ConstDef] = []   # top-level, of this file and the imported ones
 
@@ -123,8 +123,10 @@ class Lowerer(Names, Evaluator, Arguments, Blocks, Imports, InitSection, Learned
                        f"a second model named '{model.name.id}' (the first is at line {first.span.line})",
                        "give each model of a file its own name")
         elif model.name.id in self.blocks:
+            other = self.blocks[model.name.id].span
+            where = f"line {other.line}" if other.path == model.span.path else f"{other.path}:{other.line}"
             self.error(model.name.span, "duplicate-name",
-                       f"model '{model.name.id}' has the name of a block (line {self.blocks[model.name.id].span.line})",
+                       f"model '{model.name.id}' has the name of a block ({where})",
                        "rename the model or the block")
         root = Scope("", model.name.id, model, model.span)
         try:

@@ -216,7 +216,7 @@ def check_shared(prog: Program) -> list[Diagnostic]:
             what = f"{first.kind} '{first.id}'"
             detail = f": its {key} would be {node.ctor.get(key)} here, {first.ctor.get(key)} there" if key else ""
             out.append(diag(node.shared_at, "invalid-sharing",
-                            f"{what} is applied here to {here} but was built at line {first.span.line} "
+                            f"{what} is applied here to {here} but was built at {_where(first.span, node.shared_at)} "
                             f"for {there}{detail}",
                             "a shared layer is one module: give it inputs of the sizes it was built "
                             "for, or build a second layer"))
@@ -229,17 +229,24 @@ def check_ties(prog: Program) -> list[Diagnostic]:
     """Each tied tensor exists for its layer's arguments, the two have one shape, and no tensor
     is both tied and tied to (``a = b`` then ``b = c`` would leave a with b's old tensor)."""
     out: list[Diagnostic] = []
+    # every scope's ties at once: a model's tie may reach a tensor a block's tie already ties
+    every = [t for scope in prog.scopes() for t in scope.ties]
+    lefts: dict[tuple[str, str], A.Tie] = {}
+    for st, ln, lp, _, _ in every:
+        lefts.setdefault((ln.id, lp), st)
     for scope in prog.scopes():
-        lefts = {(id(ln), lp): st for st, ln, lp, _, _ in scope.ties}
         for st, ln, lp, rn, rp in scope.ties:
-            if (id(rn), rp) in lefts:
-                other = lefts[(id(rn), rp)]
+            if (rn.id, rp) in lefts:
+                other = lefts[(rn.id, rp)]
                 out.append(diag(st.span, "invalid-sharing",
-                                f"{_side(st.right)} is itself tied, at line {other.span.line}",
-                                f"tie to the tensor it is tied to: 'tie {_side(st.left)} = {_side(other.right)}'"))
+                                f"{_side(st.right)} ({rn.id}.{rp}) is itself tied, at {_where(other.span, st.span)}",
+                                "tie to the tensor it is tied to, in one place"))
                 continue
-            if sum(1 for s2, l2, p2, _, _ in scope.ties if l2 is ln and p2 == lp) > 1:
-                out.append(diag(st.span, "invalid-sharing", f"{_side(st.left)} is tied twice", "keep one tie"))
+            if lefts[(ln.id, lp)] is not st:
+                other = lefts[(ln.id, lp)]
+                out.append(diag(st.span, "invalid-sharing",
+                                f"{_side(st.left)} ({ln.id}.{lp}) is tied twice (also at {_where(other.span, st.span)})",
+                                "keep one tie"))
                 continue
             shapes = []
             for node, pname, path in ((ln, lp, st.left), (rn, rp, st.right)):
@@ -273,6 +280,11 @@ def check_ties(prog: Program) -> list[Diagnostic]:
                         n *= d
                     ln.n_params -= n
     return out
+
+
+def _where(span, here) -> str:
+    """``line 12``, or ``lib/blocks.model:12`` when ``span`` is in another file than ``here``."""
+    return f"line {span.line}" if span.path == here.path else f"{span.path}:{span.line}"
 
 
 def _side(path) -> str:
