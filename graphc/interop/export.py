@@ -51,6 +51,7 @@ class Generated:
     args: dict[str, tuple[str, int]]     # symbol -> (example_inputs' argument, default)
     input_names: list[str]
     output_names: list[str]
+    prog: object = None
 
     def sizes(self, second: bool) -> dict[str, int]:
         """symbol -> value: the defaults, or each one larger."""
@@ -94,7 +95,7 @@ def generate(comp, prog) -> Generated:
     args = {s: (rename.get(a, a), d) for s, (a, d) in syms.items()}
     inputs = list(inspect.signature(module.forward).parameters)
     outputs = [name for name, _ in prog.outputs]
-    return Generated(module, example, args, inputs, outputs)
+    return Generated(module, example, args, inputs, outputs, prog)
 
 
 # ----------------------------------------------------------------- dynamic shapes
@@ -280,7 +281,29 @@ def onnx_dynamo(ep, gen: Generated) -> bytes:
     with quiet():
         prog = torch.onnx.export(ep, (), dynamo=True, input_names=gen.input_names, output_names=names,
                                  optimize=True, verbose=False)
+        prog.rename_axes(_axis_names(ep, gen))
         return prog.model_proto.SerializeToString()
+
+
+def _axis_names(ep, gen: Generated) -> dict[str, str]:
+    """torch's symbols of the exported program's input sizes (s52, 16*s39) -> the .model file's
+    (B, 16*h): the ONNX file's axes are named as the .model file names them."""
+    from graphc.shapes import dim_str
+
+    user = set(ep.graph_signature.user_inputs)
+    holders = [n for n in ep.graph.nodes if n.op == "placeholder" and n.name in user]
+    out: dict[str, str] = {}
+    for node, decl in zip(holders, gen.prog.inputs):
+        val = node.meta.get("val")
+        for got, d in zip(getattr(val, "shape", ()), decl.declared.shape):
+            if isinstance(d, int) or not hasattr(got, "node"):
+                continue
+            out.setdefault(str(got.node.expr), dim_str(d))
+            lin = _linear(d)
+            free = list(got.node.expr.free_symbols)
+            if lin is not None and len(free) == 1:
+                out.setdefault(str(free[0]), lin[0])
+    return out
 
 
 def onnx_torchscript(gen: Generated, dyn: Dynamic, prog) -> bytes:
@@ -313,6 +336,7 @@ def ort_runner(data: bytes, gen: Generated):
         import onnxruntime as ort
     except ImportError:
         return None
+    ort.set_default_logger_severity(4)  # its errors are reported here, in one line
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
     sess = ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
