@@ -248,6 +248,25 @@ def cmd_summary(args) -> int:
     return EXIT_PROBLEMS if too_big else EXIT_OK
 
 
+def cmd_export(args) -> int:
+    comp = load(args.file, parse_bindings(args.set))
+    if not comp.ok:
+        return _report_failure(comp)
+    from graphc.interop.export import ExportError, export_command
+
+    try:
+        return export_command(comp, _chosen(comp, args.model) if args.model else comp.program, args)
+    except ExportError as e:
+        print(f"graphc: error: {e}", file=sys.stderr)
+        return e.code
+
+
+def cmd_diff(args) -> int:
+    from graphc.interop.diff import diff_command
+
+    return diff_command(args, load, _report_failure)
+
+
 def _chosen(comp, name: str):
     """The model ``name`` of a compiled file (--model), or a usage error listing the models."""
     try:
@@ -456,6 +475,22 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--plugin", action="append", metavar="FILE.py",
                    help="a file of your own layers (graphc.plugins; repeatable)")
     v.set_defaults(func=cmd_viz)
+    x = sub.add_parser("export", help="a torch.export (.pt2) or ONNX file of the model, verified against it")
+    x.add_argument("file", metavar="FILE")
+    x.add_argument("-o", "--output", metavar="OUT", required=True, help="OUT.pt2 or OUT.onnx")
+    x.add_argument("--format", choices=("pt2", "onnx"), help="override the format given by OUT's suffix")
+    x.add_argument("--checkpoint", metavar="CKPT", help="a state_dict .pt, a training checkpoint or .safetensors")
+    x.add_argument("--onnx-exporter", choices=("auto", "dynamo", "torchscript"), default="auto")
+    x.add_argument("--set", action="append", metavar="NAME=VALUE", help="export a symbolic dimension fixed")
+    x.add_argument("-q", "--quiet", action="store_true")
+    d = sub.add_parser("diff", help="the structural difference of two .model files (never imports torch)")
+    d.add_argument("a", metavar="A.model")
+    d.add_argument("b", metavar="B.model")
+    d.add_argument("--format", choices=("text", "json", "github"), default="text")
+    for q, fn in ((x, cmd_export), (d, cmd_diff)):
+        q.add_argument("--model", metavar="NAME", help="the model, in a file of several (default: the first)")
+        q.add_argument("--plugin", action="append", metavar="FILE.py", help="a file of your own layers")
+        q.set_defaults(func=fn)
     return p
 
 
