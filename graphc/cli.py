@@ -319,6 +319,12 @@ def cmd_viz(args) -> int:
 
 
 # ------------------------------------------------------------------ parser
+def cmd_lsp(args) -> int:
+    from graphc.lsp import main as serve
+
+    return serve()
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="graphc",
@@ -413,6 +419,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--plugin", action="append", metavar="FILE.py",
                    help="a file of your own layers (graphc.plugins; repeatable)")
     v.set_defaults(func=cmd_viz)
+
+    ls = sub.add_parser("lsp", help="the language server, on stdio, for editors (needs the lsp extra: pygls)")
+    ls.set_defaults(func=cmd_lsp)
     return p
 
 
