@@ -123,6 +123,12 @@ def test_diagnostics_on_open_and_change(lsp, tmp_path):
     assert diags[0].range.start.line == 2  # the block line (0-based), where the convolution is
     lsp.change(uri, SMALL)  # fixed in the buffer, never saved
     assert lsp.diagnostics_of(uri) == []
+    # a request inside the debounce compiles at once; the diagnostics still follow
+    lsp.change(uri, bad)
+    hints = lsp.run(lsp.client.text_document_inlay_hint_async(T.InlayHintParams(
+        doc(uri), T.Range(T.Position(0, 0), T.Position(20, 0)))))
+    assert hints is not None
+    assert [d.code for d in lsp.diagnostics_of(uri)] == ["shape-nonpositive"]
     lsp.close(uri)
 
 

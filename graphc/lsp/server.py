@@ -86,9 +86,8 @@ class GraphcServer(LanguageServer):
         from graphc.errors import diag
         from graphc.source import Source
 
-        if st.pending is not None:
-            st.pending.cancel()
-            st.pending = None
+        # a request that arrives while a publish waits compiles now; the publish, when its time
+        # comes, finds the text compiled and only sends the diagnostics
         try:
             st.comp = compile_source(text, st.path)
         except Exception as e:  # a bug in graphc: say so where the user looks, keep serving
