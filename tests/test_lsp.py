@@ -192,6 +192,10 @@ def test_hover_lists_every_use_of_a_block_line_and_the_formula(lsp):
     assert "parameters: 9,408" in text                         # 64 * 3 * 7 * 7, no bias
     assert "H_out = floor((224 + 2·3 − 1·(7−1) − 1)/2) + 1 = 112" in text
     assert "MACs: 118,013,952·B" in text                       # 9,408 * 112 * 112 per image
+    add = next(i for i, ln in enumerate(lines) if "out = add(y, shortcut)" in ln)
+    h = lsp.run(lsp.client.text_document_hover_async(T.HoverParams(
+        doc(uri), T.Position(add, lines[add].index("shortcut") + 1))))  # a value where it is used
+    assert h.contents.value == "`shortcut`: `(B, 256|512|1024|2048, 56|28|14|7, 56|28|14|7)`"
     lsp.close(uri)
 
 

@@ -29,11 +29,17 @@ def hover(ls: GraphcServer, params: T.HoverParams):
     st = ls.state(params.text_document.uri)
     lines = Lines(st.text)
     line, col = lines.graphc(params.position)
-    text = ls.shapes(st).hover(st.path, line, col)
-    if text is None and st.tree is not None:
-        w = navigate.word_at(st.tree, line, col)
-        if w is not None and w.kind == "kind":
-            text = navigate.kind_doc(w.text) or None
+    index = ls.shapes(st)
+    w = navigate.word_at(st.tree, line, col) if st.tree is not None else None
+    text = None
+    if w is not None and w.kind == "name":  # a value where it is used: its shape
+        defn = navigate.enclosing(st.tree, line, col)
+        shape = index.value_shape(defn, w.text) if defn is not None else None
+        text = f"`{w.text}`: `{shape}`" if shape else None
+    if text is None:
+        text = index.hover(st.path, line, col)
+    if text is None and w is not None and w.kind == "kind":
+        text = navigate.kind_doc(w.text) or None
     if text is None:
         return None
     return T.Hover(contents=T.MarkupContent(kind=T.MarkupKind.Markdown, value=text))

@@ -120,7 +120,7 @@ class ShapeIndex:
             for k, name in enumerate(names):
                 outs = outs if outs is not None else outputs(prog, it)
                 self.bound.setdefault((id(d), name), []).append(outs[k] if k < len(outs) else None)
-        if scope.is_block:
+        if scope.shares is None:  # a model's inputs too: a hover on their uses shows them
             for name, ref in scope.inputs:
                 self.block_inputs.setdefault((id(d), name), []).append(prog.type_of(ref))
 
@@ -191,6 +191,11 @@ class ShapeIndex:
                         if types:
                             return t.id, merge(types)
         return None
+
+    def value_shape(self, definition, name: str) -> str | None:
+        """The merged shape of value or input ``name`` of a model or block definition."""
+        types = self.bound.get((id(definition), name)) or self.block_inputs.get((id(definition), name))
+        return merge(types) if types else None
 
     def hover(self, path: str, line: int, col: int) -> str | None:
         """Markdown for the layer, block instance or value under the position."""
