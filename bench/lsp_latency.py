@@ -15,7 +15,9 @@ writes it to bench/RESULTS.md with the others.
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
+import subprocess
 import sys
 import time
 
@@ -108,6 +110,27 @@ async def _measure(repeats: int) -> dict[str, list[float]]:
     return out
 
 
+def _baselines(repeats: int) -> dict[str, list[float]]:
+    """One compile in this process (new text each time), and two interpreter starts."""
+    from graphc.api import compile_source
+
+    text = MODEL.read_text(encoding="utf-8")
+    compile_source(text, str(MODEL))
+    compiles = []
+    for k in range(repeats):
+        new = text.replace("fc: Linear(1000)", f"fc: Linear({2000 + k})")
+        t0 = time.perf_counter()
+        compile_source(new, str(MODEL))
+        compiles.append(time.perf_counter() - t0)
+    starts = {"lsprotocol": [], "pass": []}
+    for _ in range(max(3, repeats // 4)):
+        for key, code in (("lsprotocol", "import lsprotocol.types"), ("pass", "pass")):
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], env=bench_env(), check=True)
+            starts[key].append(time.perf_counter() - t0)
+    return {"compile": compiles, **starts}
+
+
 def run(quick: bool = False) -> str:
     try:
         import pygls.lsp.client  # noqa: F401
@@ -121,21 +144,29 @@ def run(quick: bool = False) -> str:
         times = got
         log(f"lsp: start {fmt_time(got['start'][0])}, edit median {fmt_time(statistics.median(got['edit']))}")
     times["start"] = starts
+    times.update(_baselines(5 if quick else 20))
     rows = []
     labels = {"start": "server start (spawn → `initialize` answered)",
               "open": "open resnet50 → first diagnostics",
               "edit": "edit → diagnostics (debounce 15 ms included)",
               "hover": "hover on a block line (4 uses)",
               "hints": "inlay hints, whole file (54 hints)",
-              "edit+hints": "edit → inlay hints (compiles first)"}
+              "edit+hints": "edit → inlay hints (compiles first)",
+              "compile": "baseline: `compile_source(resnet50)` in process",
+              "lsprotocol": "baseline: `python -c 'import lsprotocol.types'`",
+              "pass": "baseline: `python -c pass`"}
     for key, label in labels.items():
         xs = times[key]
         goal = GOALS.get(key)
         med = statistics.median(xs)
         rows.append([label, f"{fmt_time(med)}", _iqr(xs), len(xs),
                      f"≤ {fmt_time(goal)} {verdict(med <= goal)}" if goal else ""])
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     return ("`graphc lsp` driven over stdio by pygls's client on models/resnet50.model (176 layers), "
-            "as an editor drives it; times are client-side wall times, medians.\n\n"
+            "as an editor drives it; times are client-side wall times, medians. The baselines, measured "
+            "in the same run, show what the machine gives: the server's edit → diagnostics is the "
+            f"debounce plus one compile, its start mostly lsprotocol's import. Load average at the end: {load}."
+            "\n\n"
             + table(["what", "median", "interquartile range", "samples", "goal (issue 20)"], rows))
 
 
