@@ -18,6 +18,7 @@ SECTIONS = {  # name -> (title, module)
     "codegen": ("3. Generated code speed (CPU)", "codegen_speed"),
     "training": ("4. Training throughput (CPU)", "training"),
     "gpu": ("5. GPU", None),
+    "editor": ("7. Editor: `graphc lsp` latency", "lsp_latency"),
 }
 
 

@@ -374,6 +374,12 @@ def cmd_viz(args) -> int:
 
 
 # ------------------------------------------------------------------ parser
+def cmd_lsp(args) -> int:
+    from graphc.lsp import main as serve
+
+    return serve()
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="graphc",
@@ -491,6 +497,9 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--model", metavar="NAME", help="the model, in a file of several (default: the first)")
         q.add_argument("--plugin", action="append", metavar="FILE.py", help="a file of your own layers")
         q.set_defaults(func=fn)
+
+    ls = sub.add_parser("lsp", help="the language server, on stdio, for editors (needs the lsp extra: pygls)")
+    ls.set_defaults(func=cmd_lsp)
     return p
 
 

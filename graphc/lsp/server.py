@@ -1,0 +1,211 @@
+"""``graphc lsp``: the language server (pygls 2), on stdio.
+
+Diagnostics as you type (debounced; an imported file's own diagnostics go to its own URI),
+inlay hints with the shape after every step, hover with a layer's arguments, shapes, parameters,
+MACs and size formulas, go to definition, the outline, completion and formatting.  Everything
+comes from ``graphc.api.compile_source`` and the public ``Program``: the server never imports torch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from lsprotocol import types as T
+from pygls.lsp.server import LanguageServer
+from pygls.uris import from_fs_path, to_fs_path
+
+from graphc import __version__
+from graphc import ast as A
+from graphc.lsp import navigate
+from graphc.lsp.positions import Lines
+from graphc.lsp.shapes import ShapeIndex
+from graphc.source import Span
+
+log = logging.getLogger("graphc.lsp")
+
+#: Seconds between the last keystroke and the compile it starts (initializationOptions
+#: ``{"debounce_ms": N}`` changes it).
+DEBOUNCE_S = 0.015
+#: A file larger than this is not read from disk for an import's definitions.
+MAX_READ = 1 << 20
+
+SEVERITY = {"error": T.DiagnosticSeverity.Error, "warning": T.DiagnosticSeverity.Warning,
+            "note": T.DiagnosticSeverity.Information}
+
+
+@dataclass
+class State:
+    """The last compile of an open document."""
+
+    uri: str
+    path: str
+    text: str | None = None          # the text compiled (None: not yet)
+    comp: object = None              # graphc.api.Compilation
+    index: ShapeIndex | None = None
+    tree: A.File | None = None       # the last tree that parsed (kept while the text does not)
+    published: set[str] = field(default_factory=set)  # other URIs given diagnostics from here
+    pending: asyncio.TimerHandle | None = None
+
+
+class GraphcServer(LanguageServer):
+    def __init__(self):
+        super().__init__("graphc", __version__, text_document_sync_kind=T.TextDocumentSyncKind.Incremental)
+        self.states: dict[str, State] = {}
+        self.debounce = DEBOUNCE_S
+        self.files = navigate.Files(self.read)
+
+    # ------------------------------------------------------------------ documents
+    def path_of(self, uri: str) -> str:
+        return to_fs_path(uri) or uri
+
+    def read(self, path: str) -> str | None:
+        """The text of ``path``: the editor's buffer when it is open, else the file on disk."""
+        uri = from_fs_path(path)
+        if uri in self.states:
+            return self.workspace.get_text_document(uri).source
+        try:
+            with open(path, "rb") as f:
+                return f.read(MAX_READ).decode("utf-8-sig", errors="replace")
+        except OSError:
+            return None
+
+    def state(self, uri: str) -> State:
+        """The document's compile, made current first when the text has changed since."""
+        st = self.states.get(uri)
+        if st is None:
+            st = self.states[uri] = State(uri, self.path_of(uri))
+        text = self.workspace.get_text_document(uri).source
+        if st.text != text:
+            self.compile(st, text)
+        return st
+
+    def compile(self, st: State, text: str) -> None:
+        from graphc.api import Compilation, compile_source
+        from graphc.errors import diag
+        from graphc.source import Source
+
+        # a request that arrives while a publish waits compiles now; the publish, when its time
+        # comes, finds the text compiled and only sends the diagnostics
+        try:
+            st.comp = compile_source(text, st.path)
+        except Exception as e:  # a bug in graphc: say so where the user looks, keep serving
+            log.exception("compile failed")
+            st.comp = Compilation(Source(st.path, text), None, [diag(
+                Span(st.path, 1, 1, 1, 2), "io-error", f"graphc internal error: {type(e).__name__}: {e}",
+                "this is a bug in graphc; `graphc check --debug` shows the traceback")])
+        st.text = text
+        st.index = None
+        tree = st.comp.program.file if st.comp.program is not None else None
+        tree = tree if tree is not None else self.files.tree(st.path, text)
+        if tree is not None:
+            st.tree = tree
+
+    def shapes(self, st: State) -> ShapeIndex:
+        if st.index is None:
+            st.index = ShapeIndex(st.comp.programs)
+        return st.index
+
+    def schedule(self, uri: str, delay: float | None = None) -> None:
+        st = self.states.get(uri)
+        if st is None:
+            st = self.states[uri] = State(uri, self.path_of(uri))
+        if st.pending is not None:
+            st.pending.cancel()
+        loop = asyncio.get_running_loop()
+        st.pending = loop.call_later(self.debounce if delay is None else delay, self.publish, uri)
+
+    def publish(self, uri: str) -> None:
+        if uri not in self.states:
+            return
+        st = self.state(uri)
+        st.pending = None
+        lines = Lines(st.text)
+        by_path: dict[str, list] = {}
+        for d in st.comp.diagnostics:
+            by_path.setdefault(d.span.path, []).append(d)
+        mine = [self.diagnostic(lines, d) for d in by_path.pop(st.path, [])]
+        mine += self.import_summaries(st, by_path, lines)
+        self.text_document_publish_diagnostics(T.PublishDiagnosticsParams(uri, mine))
+        now: set[str] = set()
+        for path, diags in by_path.items():
+            other = from_fs_path(path)
+            if other is None or other in self.states:  # an open file reports its own diagnostics
+                continue
+            src = st.comp.source.imported.get(path)
+            olines = Lines(src.text if src is not None else "")
+            self.text_document_publish_diagnostics(
+                T.PublishDiagnosticsParams(other, [self.diagnostic(olines, d) for d in diags]))
+            now.add(other)
+        for gone in st.published - now:
+            self.text_document_publish_diagnostics(T.PublishDiagnosticsParams(gone, []))
+        st.published = now
+
+    def import_summaries(self, st: State, by_path: dict, lines: Lines) -> list[T.Diagnostic]:
+        """One diagnostic on the ``import`` line for each imported file that has errors."""
+        if st.tree is None:
+            return []
+        imports = [it for it in st.tree.items if isinstance(it, A.Import)]
+        out = []
+        for path, diags in by_path.items():
+            errors = [d for d in diags if d.severity == "error"]
+            if not errors or not imports:
+                continue
+            imp = next((i for i in imports if navigate.import_path(st.path, i.path) == path), imports[0])
+            first = errors[0]
+            out.append(T.Diagnostic(
+                range=lines.range(imp.path_span), severity=T.DiagnosticSeverity.Error, source="graphc",
+                code="invalid-import",
+                message=f"{path}: {len(errors)} error{'s' if len(errors) > 1 else ''}; the first, "
+                        f"{first.span.line}:{first.span.col}: {first.message}"))
+        return out
+
+    @staticmethod
+    def diagnostic(lines: Lines, d) -> T.Diagnostic:
+        msg = d.message + (f"\nhint: {d.hint}" if d.hint else "")
+        return T.Diagnostic(range=lines.range(d.span), message=msg, severity=SEVERITY[d.severity],
+                            code=d.code, source="graphc")
+
+
+server = GraphcServer()
+
+
+@server.feature(T.INITIALIZE)
+def initialize(ls: GraphcServer, params: T.InitializeParams):
+    opts = params.initialization_options or {}
+    if isinstance(opts, dict) and isinstance(opts.get("debounce_ms"), (int, float)):
+        ls.debounce = max(0.0, float(opts["debounce_ms"]) / 1000)
+
+
+@server.feature(T.TEXT_DOCUMENT_DID_OPEN)
+def did_open(ls: GraphcServer, params: T.DidOpenTextDocumentParams):
+    ls.schedule(params.text_document.uri, 0)
+
+
+@server.feature(T.TEXT_DOCUMENT_DID_CHANGE)
+def did_change(ls: GraphcServer, params: T.DidChangeTextDocumentParams):
+    ls.schedule(params.text_document.uri)
+
+
+@server.feature(T.TEXT_DOCUMENT_DID_SAVE)
+def did_save(ls: GraphcServer, params: T.DidSaveTextDocumentParams):
+    # a saved file may be imported by the other open files: check them again
+    for uri in list(ls.states):
+        if uri != params.text_document.uri:
+            ls.states[uri].text = None
+            ls.schedule(uri)
+
+
+@server.feature(T.TEXT_DOCUMENT_DID_CLOSE)
+def did_close(ls: GraphcServer, params: T.DidCloseTextDocumentParams):
+    st = ls.states.pop(params.text_document.uri, None)
+    if st is None:
+        return
+    if st.pending is not None:
+        st.pending.cancel()
+    for uri in {params.text_document.uri, *st.published}:
+        ls.text_document_publish_diagnostics(T.PublishDiagnosticsParams(uri, []))
+
+
+from graphc.lsp import features  # noqa: E402,F401 - registers hover, hints, definition, ...
