@@ -44,16 +44,18 @@
   };
 
   // ------------------------------------------------------------ which items are drawn
-  function defaultOpen() {
+  function defaultOpen() {  // level by level, a whole level or none: stages, then their blocks...
     open.fill(0);
     let shown = items.filter((it) => it.p < 0).length;
-    const queue = [];
-    for (let i = 0; i < N; i++) if (isGroup(i) && items[i].p < 0) queue.push(i);
-    for (let q = 0; q < queue.length; q++) {
-      const g = queue[q], more = items[g].c.length - 1;
-      if (shown + more > BUDGET) continue;
-      open[g] = 1; shown += more;
-      for (const c of items[g].c) if (isGroup(c)) queue.push(c);
+    let level = [];
+    for (let i = 0; i < N; i++) if (isGroup(i) && items[i].p < 0) level.push(i);
+    while (level.length) {
+      const more = level.reduce((a, g) => a + items[g].c.length - 1, 0);
+      if (shown + more > BUDGET) break;
+      shown += more;
+      const next = [];
+      for (const g of level) { open[g] = 1; for (const c of items[g].c) if (isGroup(c)) next.push(c); }
+      level = next;
     }
   }
   function reveal(i) {  // open every group above item i
@@ -380,7 +382,7 @@
   }
 
   // ------------------------------------------------------------ start: the URL fragment may ask for things
-  // #expand=ID,ID  #collapse=ID  #open=all  #select=ID  #search=TEXT  #color=params|macs|mem
+  // #expand=ID,ID  #collapse=ID  #open=all  #select=ID  #search=TEXT  #color=params|macs|mem  #fit=all
   defaultOpen();
   const frag = new URLSearchParams(location.hash.slice(1));
   if (frag.get("open") === "all") for (let i = 0; i < N; i++) if (isGroup(i)) open[i] = 1;
@@ -389,7 +391,7 @@
   if (["params", "macs", "mem"].includes(frag.get("color"))) { metric = frag.get("color"); $("color").value = metric; }
   if (N) {
     relayout();
-    fit(false);
+    fit(frag.get("fit") === "all");
     if (frag.get("search")) { $("search").value = frag.get("search"); search(frag.get("search")); }
     if (frag.has("select") && byId.has(frag.get("select"))) focus(byId.get(frag.get("select")));
   }
