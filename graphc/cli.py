@@ -301,7 +301,7 @@ def cmd_viz(args) -> int:
     if not args.model and len(comp.programs) > 1 and not args.quiet:
         print(f"graphc: {args.file} has {len(comp.programs)} models; drawing {prog.name} "
               f"(choose with --model: {', '.join(p.name for p in comp.programs)})", file=sys.stderr)
-    dot = to_dot(prog, rankdir=args.rankdir, depth=args.depth, collapse=args.collapse)
+    dot = to_dot(prog, rankdir=args.rankdir, depth=args.depth, collapse=args.collapse, href=_source_link(out))
     if fmt == "dot":
         write_atomic(out, dot)
     else:
@@ -318,6 +318,21 @@ def cmd_viz(args) -> int:
     if not args.quiet:
         print(f"wrote {out}")
     return EXIT_PROBLEMS if comp.errors else EXIT_OK
+
+
+def _source_link(out: Path):
+    """The link of a source line in a diagram written to ``out``: the .model file's path
+    relative to the diagram (they move together), ``#L<line>``, percent-encoded."""
+    from urllib.parse import quote
+
+    def href(path: str, line: int) -> str:
+        try:
+            rel = os.path.relpath(os.path.abspath(path), os.path.abspath(out.parent))
+        except ValueError:  # another drive (Windows)
+            rel = os.path.abspath(path)
+        return f"{quote(Path(rel).as_posix())}#L{line}"
+
+    return href
 
 
 def _viz_html(comp, args, out: Path) -> int:

@@ -216,3 +216,40 @@ def test_hostile_text_in_the_browser(pages):
     assert st["selected"] == "conv"
     assert "<img" not in dom and 'id="injected"' not in dom and "pwned" not in dom
     assert "&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;" in dom  # shown as text
+
+
+# ---------------------------------------------------------------- the static svg: tooltips and links
+@pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz is not installed (make setup installs it)")
+def test_svg_tooltips_and_source_links(tmp_path):
+    import xml.etree.ElementTree as ET
+
+    torch = pytest.importorskip("torch")
+    out = tmp_path / "sub" / "lenet.svg"
+    out.parent.mkdir()
+    assert viz(MODELS / "lenet.model", out).returncode == 0
+    xl = "{http://www.w3.org/1999/xlink}"
+    links = {a.get(xl + "title").split("\n")[0]: a for a in ET.parse(out).iter("{http://www.w3.org/2000/svg}a")}
+    conv1 = links["conv1"]
+    rows = conv1.get(xl + "title").split("\n")
+    assert rows[1] == "Conv2d" and rows[2] == "(B, 6, 28, 28)"
+    assert rows[3] == f"{sum(p.numel() for p in torch.nn.Conv2d(1, 6, 5).parameters()):,} params"
+    assert rows[4].endswith("lenet.model:9")
+    target, line = conv1.get(xl + "href").split("#L")
+    assert (out.parent / target).resolve() == (MODELS / "lenet.model").resolve() and line == "9"
+    assert "Conv2d(6, kernel_size=5)" in (MODELS / "lenet.model").read_text().splitlines()[8]
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz is not installed (make setup installs it)")
+def test_svg_tooltips_of_hostile_text(tmp_path):
+    import xml.etree.ElementTree as ET
+
+    folder = tmp_path / 'h<b>"&amp;\\N'  # markup, a quote, an entity and graphviz's \N in the path
+    folder.mkdir()
+    (folder / "evil.model").write_text(HOSTILE_MODEL)
+    out = tmp_path / "evil.svg"
+    assert viz(folder / "evil.model", out).returncode == 1
+    tree = ET.parse(out)  # well-formed
+    assert not [e for e in tree.iter() if e.tag.endswith("}img") or e.tag.endswith("}script")]
+    titles = [a.get("{http://www.w3.org/1999/xlink}title") for a in tree.iter("{http://www.w3.org/2000/svg}a")]
+    shown = str(folder).replace("\\", "\u29f5")  # a backslash is shown as ⧵ (graphviz's escapes)
+    assert any(t.endswith(f"{shown}/evil.model:4") for t in titles if t)
