@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.graphc-installed
 TORCH  ?= torch==2.13.0
 OUT    ?= out
 
-.PHONY: demo test setup graphviz lint docs bench clean
+.PHONY: demo test setup graphviz chromium lint docs bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev,train,lsp]"
 	touch $(STAMP)
 
-setup: $(STAMP) graphviz
+setup: $(STAMP) graphviz chromium
 
 graphviz:
 	@if command -v dot >/dev/null 2>&1; then :; \
@@ -29,6 +29,18 @@ graphviz:
 		sudo apt-get update -qq && sudo apt-get install -y -qq graphviz >/dev/null; \
 	else \
 		echo "note: graphviz 'dot' is not installed; diagrams are written as .dot only"; \
+	fi
+
+# Headless chromium drives the interactive viz page in tests/test_viz_html.py (skipped without it).
+chromium:
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		echo "installing chromium (apt-get)"; \
+		apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	elif command -v apt-get >/dev/null 2>&1 && command -v sudo >/dev/null 2>&1; then \
+		sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "note: chromium is not installed; the browser tests of graphc viz -o X.html are skipped"; \
 	fi
 
 # The main job on an embedded default: check every model, then summarise, draw

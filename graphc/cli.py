@@ -18,7 +18,7 @@ from graphc import __version__
 from graphc.files import WriteError, write_atomic, write_files
 from graphc.report import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE
 
-VIZ_FORMATS = ("svg", "png", "pdf", "dot")
+VIZ_FORMATS = ("svg", "png", "pdf", "dot", "html")
 
 
 class UsageError(Exception):
@@ -344,6 +344,8 @@ def cmd_viz(args) -> int:
         raise UsageError(f"cannot tell the format of '{out}': use one of "
                          f"{', '.join('.' + f for f in VIZ_FORMATS)} or --format")
     comp = load(args.file)
+    if fmt == "html":
+        return _viz_html(comp, args, out)
     if comp.program is None or any(d.code in ("syntax", "missing-model") for d in comp.errors):
         return _report_failure(comp)
     if comp.errors:  # still draw what is known; the diagram marks unknown shapes '?'
@@ -354,7 +356,7 @@ def cmd_viz(args) -> int:
     if not args.model and len(comp.programs) > 1 and not args.quiet:
         print(f"graphc: {args.file} has {len(comp.programs)} models; drawing {prog.name} "
               f"(choose with --model: {', '.join(p.name for p in comp.programs)})", file=sys.stderr)
-    dot = to_dot(prog, rankdir=args.rankdir, depth=args.depth, collapse=args.collapse)
+    dot = to_dot(prog, rankdir=args.rankdir, depth=args.depth, collapse=args.collapse, href=_source_link(out))
     if fmt == "dot":
         write_atomic(out, dot)
     else:
@@ -368,6 +370,37 @@ def cmd_viz(args) -> int:
                   f"'dot -T{fmt} {fallback} -o {out}'", file=sys.stderr)
             return EXIT_USAGE
         write_atomic(out, data)
+    if not args.quiet:
+        print(f"wrote {out}")
+    return EXIT_PROBLEMS if comp.errors else EXIT_OK
+
+
+def _source_link(out: Path):
+    """The link of a source line in a diagram written to ``out``: the .model file's path
+    relative to the diagram (they move together), ``#L<line>``, percent-encoded."""
+    from urllib.parse import quote
+
+    def href(path: str, line: int) -> str:
+        try:
+            rel = os.path.relpath(os.path.abspath(path), os.path.abspath(out.parent))
+        except ValueError:  # another drive (Windows)
+            rel = os.path.abspath(path)
+        return f"{quote(Path(rel).as_posix())}#L{line}"
+
+    return href
+
+
+def _viz_html(comp, args, out: Path) -> int:
+    """The interactive page: written even when the model fails to check (it lists the
+    diagnostics and marks the failing layers; with no model at all it is the list alone)."""
+    from graphc import report
+    from graphc.emit.html import to_html, viz_data
+
+    if comp.errors:
+        report.emit([(comp.source, comp.diagnostics)], "text", out=sys.stderr)
+    prog = _chosen(comp, args.model) if args.model and comp.programs else comp.program
+    data = viz_data(prog, comp.source, comp.diagnostics, [p.name for p in comp.programs])
+    write_atomic(out, to_html(data))
     if not args.quiet:
         print(f"wrote {out}")
     return EXIT_PROBLEMS if comp.errors else EXIT_OK
@@ -471,7 +504,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("viz", help="draw the graph with its shapes (graphviz)")
     v.add_argument("file", metavar="FILE")
-    v.add_argument("-o", "--output", metavar="OUT", required=True, help="OUT.svg, .png, .pdf or .dot")
+    v.add_argument("-o", "--output", metavar="OUT", required=True, help="OUT.svg, .png, .pdf, .dot or .html (interactive, self-contained)")
     v.add_argument("--format", choices=VIZ_FORMATS, help="override the format given by OUT's suffix")
     v.add_argument("--rankdir", choices=("TB", "LR"), default="TB")
     v.add_argument("--collapse", action="store_true", help="draw each block and Sequential as one box")

@@ -30,6 +30,34 @@ def _qid(node_id: str) -> str:
     return '"' + node_id.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def _tip(text: str) -> str:
+    """A DOT string whose text graphviz shows as it is, or nearly: graphviz reads ``\\N``,
+    ``\\G``... in a tooltip as its own escapes whatever precedes them, so a backslash is shown
+    as U+29F5 (⧵); ``&`` is written ``&amp;`` (graphviz passes entities through to the svg);
+    quotes are escaped; lines are joined by ``\\n``."""
+    lines = (line.replace("&", "&amp;").replace("\\", "\u29f5").replace('"', '\\"') for line in text.split("\n"))
+    return '"' + "\\n".join(lines) + '"'
+
+
+def _extras(prog: Program, item, href) -> str:
+    """``tooltip=`` (name, kind, shape, parameters, file:line) and, with ``href``, ``URL=``."""
+    if isinstance(item, Node):
+        kind = item.kind
+        shape = (shape_str(item.declared.shape) if item.declared else "?") if item.is_input else \
+            " ".join(shape_str(t.shape) for t in item.outs) if item.outs else "?"
+        params = item.n_params or 0
+    else:
+        kind = item.kind if isinstance(item, Scope) else "Sequential"
+        params = sum(n.n_params or 0 for n in _all_nodes(item))
+        shape = ""
+    span = item.span
+    rows = [item.id, kind] + ([shape] if shape else []) + [f"{params:,} params", f"{span.path}:{span.line}"]
+    out = f", tooltip={_tip(chr(10).join(rows))}"
+    if href is not None:
+        out += f", URL={_tip(href(span.path, span.line))}"
+    return out
+
+
 def _node_label(prog: Program, n: Node) -> str:
     rows = [f"<b>{_esc(n.name)}</b>"]
     if n.is_input:
@@ -78,9 +106,12 @@ def _folded_label(prog: Program, item) -> str:
     return "<" + "<br/>".join(rows) + ">"
 
 
-def to_dot(prog: Program, rankdir: str = "TB", depth: int | None = None, collapse: bool = False) -> str:
+def to_dot(prog: Program, rankdir: str = "TB", depth: int | None = None, collapse: bool = False,
+           href=None) -> str:
     """DOT text.  ``collapse`` draws every block instance and Sequential as one box;
-    ``depth`` expands blocks down to that nesting depth and folds deeper ones."""
+    ``depth`` expands blocks down to that nesting depth and folds deeper ones.  Every box has a
+    tooltip (name, kind, shape, parameters, file:line); ``href(path, line)``, when given, is the
+    link of its source line (an svg's boxes are then links)."""
     if collapse:
         depth = 0 if depth is None else depth
     lines = [f"digraph {_qid(prog.name)} {{",
@@ -92,7 +123,8 @@ def to_dot(prog: Program, rankdir: str = "TB", depth: int | None = None, collaps
     shown: dict[str, str] = {}  # node id -> the id of the box that shows it
     for n in prog.inputs:
         shown[n.id] = n.id
-        lines.append(f"  {_qid(n.id)} [label={_node_label(prog, n)}, fillcolor=\"{COLORS['input']}\"];")
+        lines.append(f"  {_qid(n.id)} [label={_node_label(prog, n)}, fillcolor=\"{COLORS['input']}\""
+                     f"{_extras(prog, n, href)}];")
 
     def emit_scope(items, indent: str, level: int):
         for it in items:
@@ -100,12 +132,12 @@ def to_dot(prog: Program, rankdir: str = "TB", depth: int | None = None, collaps
                 shown[it.id] = it.id
                 cat = it.layer.category if it.layer else "other"
                 lines.append(f"{indent}{_qid(it.id)} [label={_node_label(prog, it)}, "
-                             f"fillcolor=\"{COLORS.get(cat, COLORS['other'])}\"];")
+                             f"fillcolor=\"{COLORS.get(cat, COLORS['other'])}\"{_extras(prog, it, href)}];")
             elif depth is not None and level >= depth:
                 for n in _all_nodes(it):
                     shown[n.id] = it.id
                 lines.append(f"{indent}{_qid(it.id)} [label={_folded_label(prog, it)}, "
-                             f"fillcolor=\"#f3f4f6\", style=\"rounded,filled,bold\"];")
+                             f"fillcolor=\"#f3f4f6\", style=\"rounded,filled,bold\"{_extras(prog, it, href)}];")
             else:
                 kind = it.kind if isinstance(it, Scope) else "Sequential"
                 if getattr(it, "shares", None) is not None:
@@ -114,6 +146,7 @@ def to_dot(prog: Program, rankdir: str = "TB", depth: int | None = None, collaps
                 lines.append(f"{indent}subgraph {_qid('cluster_' + it.id)} {{")
                 lines.append(f"{indent}  label=<<b>{_esc(it.id)}</b>: {_esc(kind)}>; "
                              f"style=\"{style}\"; color=\"#9ca3af\";")
+                lines.append(f"{indent}  tooltip={_tip(f'{it.id}: {kind}')};")
                 emit_scope(it.items if isinstance(it, Scope) else it.members, indent + "  ", level + 1)
                 lines.append(f"{indent}}}")
 
