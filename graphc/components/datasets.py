@@ -394,3 +394,4 @@ def helper_code(records, task: str) -> list[str]:
 
 # the standard image sets, then text, registered after the file formats (registry order)
 from graphc.components import datasets_vision  # noqa: E402, F401, I001
+from graphc.components import datasets_text  # noqa: E402, F401, I001
