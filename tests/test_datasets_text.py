@@ -65,6 +65,21 @@ def test_trains_and_saves_the_vocabulary_with_the_checkpoint(tmp_path):
     assert r.returncode == 0, r.stderr
     ckpt = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
     assert ckpt["data_info"]["vocabulary"] == "".join(sorted(set(TEXT)))
+    # --top-k 1 samples greedily: the argmax of the model's scores for the last position, each
+    # window the last 8 ids, a short prompt padded on the left with id 0
+    r = run(script, "--sample", "12", "--prompt", "It is", "--top-k", "1", "--checkpoint", "run/last.pt", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    vocab = "".join(sorted(set(TEXT)))
+    model = import_generated(script.parent / "lm.py", "gen_lm_sample").LM()
+    model.load_state_dict(ckpt["model"])
+    model.eval()
+    ids = [0, 0, 0] + [vocab.index(c) for c in "It is"]
+    with torch.no_grad():
+        for _ in range(12):
+            ids.append(int(model(torch.tensor([ids[-8:]]))[0, -1, :len(vocab)].argmax()))
+    assert r.stdout == "It is" + "".join(vocab[i] for i in ids[8:]) + "\n"
+    r = run(script, "--sample", "5", "--prompt", "Zebra", "--checkpoint", "run/last.pt", cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr == "error: the prompt holds characters the model never saw: 'Zb'\n"
     r = run(script, "--out", "run2", cwd=tmp_path / "run")  # no input.txt there: one line
     assert r.returncode == 2 and r.stderr.startswith("error: cannot read input.txt: ")
     assert len(r.stderr.strip().splitlines()) == 1

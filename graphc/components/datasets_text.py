@@ -39,7 +39,7 @@ def _text_windows(text, context, stride, what):
     if len(text) < context + 1:
         raise DataError(f'{what} has {len(text)} characters: a window of context={context} needs {context + 1}')
     vocab = ''.join(sorted(set(text)))
-    DATA_INFO['vocabulary'] = vocab
+    DATA_INFO['vocabulary'], DATA_INFO['context'] = vocab, context
     index = {c: i for i, c in enumerate(vocab)}
     ids = torch.tensor([index[c] for c in text], dtype=torch.long)
     x = ids[:-1].unfold(0, context, stride)  # (N, context) views: no copy
