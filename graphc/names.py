@@ -43,7 +43,7 @@ signal timedelta NONFINITE_LOSS one_line copy_atomic load_model_state lock_run_d
 interrupted leave warnings INPUT_DTYPE ID_LIMIT METRICS BINARY_THRESHOLD COLUMNS MAXIMIZED SHORT
 as_input metric_size metric_sums auc summarize gather evaluate replan read_data_file run_eval
 summarize_or_none IGNORE_INDEX INPUTS Inputs TARGET_INPUT TARGET_RANGE TARGET_SHAPE check_features
-check_positions forward scores_for target_input
+check_positions forward scores_for target_input DATA_INFO run_sample
 """.split())
 
 # Packages that generated code imports, directly or through torch, numpy, scikit-learn,

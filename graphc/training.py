@@ -185,7 +185,7 @@ def check_training(prog) -> list[Diagnostic]:
         several = tuple((n, f, tuple(prog.type_of(r).shape[1:]), prog.type_of(r).dtype, prog.id_limit(r))
                         for (n, r), f in zip(prog.root.inputs, fields or (), strict=False)) if others else ()
         task = tasks.infer_task(loss, tuple(yt.shape), data, target_input)
-        classes = tasks.classes_of(task, tuple(yt.shape), data.record.classes)
+        classes = tasks.classes_of(task, tuple(yt.shape), data.record.num_classes(data.params))
         prog.training = TrainSpec(
             data=data, val_data=comps.get("val_data"), loss=comps["loss"], optimizer=comps["optimizer"],
             scheduler=comps.get("scheduler"), settings=settings, task=task, classes=classes,
@@ -243,9 +243,11 @@ def _check_semantics(prog, comps: dict[str, Choice], s: Settings, seen, target_i
         out += tasks.check_reconstruction(loss, s, in_name, xt, out_name, yt, span)
     else:
         problems = tasks.check_positions(task, loss, data, out_name, yt) or loss.fits(
-            tuple(yt.shape), out_name, data.name, data.record.task, data.record.classes)
+            tuple(yt.shape), out_name, data.name, data.record.task, data.record.num_classes(data.params))
         for msg, hint in problems:
             out.append(diag(span["loss"], "loss-mismatch", msg, hint))
+    for msg, hint in data.record.fits_model(data.params, types, out_name, tuple(yt.shape), task):
+        out.append(diag(span["data"], "data-mismatch", msg, hint))
     if fields is not None:
         out += tasks.check_arrays(task, loss, data, list(zip(fields, types, strict=True)), out_name, yt, span["data"])
     last = prog.nodes[out_ref[0]]
@@ -269,7 +271,7 @@ def _check_semantics(prog, comps: dict[str, Choice], s: Settings, seen, target_i
         out.append(diag(span.get("warmup_epochs", tb_span), "invalid-train",
                         f"warmup_epochs={s.warmup_epochs} leaves no epoch after the warmup (epochs={s.epochs})"))
     metric = s.early_stopping_metric.removeprefix("val_")
-    classes = tasks.classes_of(task, tuple(yt.shape), data.record.classes)
+    classes = tasks.classes_of(task, tuple(yt.shape), data.record.num_classes(data.params))
     measured = _metrics(task, classes)
     if metric != "loss" and metric not in measured:
         why = (f"val_top5_accuracy needs more than five classes, but the model gives "

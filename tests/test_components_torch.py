@@ -248,7 +248,7 @@ class DataError(Exception):
 def test_data_set_sample_loads_through_its_code(name, i, sample, tmp_path):
     pytest.importorskip("sklearn")
     rec = registry("data set")[name]
-    task = "class" if rec.task in ("class", "file") else "regression"
+    task = "tokens" if rec.ids else "class" if rec.task in ("class", "file") else "regression"
     values = dict(sample.params)
     from_file = type(rec).write_sample is not Dataset.write_sample
     if from_file:
@@ -258,15 +258,17 @@ def test_data_set_sample_loads_through_its_code(name, i, sample, tmp_path):
                      "def _split_or_val(x, y, seed):", "    return x, y", "", "", *helper_code([rec], task)])
     from pathlib import Path
 
-    ns = {"torch": torch, "Path": Path, "math": math, "DataError": DataError, "TASK": task}
+    ns = {"torch": torch, "Path": Path, "math": math, "DataError": DataError, "TASK": task, "DATA_INFO": {}}
     exec(compile(src, f"<{name}>", "exec"), ns)
     x, y = ns["load_data"](0)
-    assert x.dtype == torch.float32 and len(x) == len(y) > 0
+    assert x.dtype == (torch.long if rec.ids else torch.float32) and len(x) == len(y) > 0
     want = rec.sample_shape(p)
     assert tuple(x.shape[1:]) == (want if want is not None else sample.shape)
-    if task == "class":
+    if task == "tokens":  # the next character at every position
+        assert y.dtype == torch.long and y.shape == x.shape and torch.equal(x[:, 1:], y[:, :-1])
+    elif task == "class":
         assert y.dtype == torch.long and y.min() >= 0
-        assert int(y.max()) + 1 == (rec.classes or 3)
+        assert int(y.max()) + 1 == (rec.num_classes(p) or 3)
     else:
         assert y.dtype == torch.float32 and y.dim() == 1
     reader = rec.reader(p)

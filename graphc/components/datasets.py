@@ -21,12 +21,23 @@ from graphc.components.base import Component, Params, PosInt, Sample, register
 
 class Dataset(Component):
     kind = "data set"
-    task: ClassVar[Literal["class", "regression", "file"]]
+    task: ClassVar[Literal["class", "regression", "file"]]  # "file": whatever its file holds
     classes: ClassVar[int | None] = None
 
     def sample_shape(self, p: Params) -> tuple[int, ...] | None:
         """One sample's shape (no batch), or None when only the file knows it."""
         return None
+
+    def num_classes(self, p: Params) -> int | None:
+        """The number of classes its labels have (``classes``, unless an argument chooses it)."""
+        return self.classes
+
+    def fits_model(self, p: Params, inputs: list, out_name: str, out_shape: tuple,
+                   task: str) -> list[tuple[str, str | None]]:
+        """(message, hint) for each way the model does not fit this data set, beyond
+        ``sample_shape`` (which training.py checks for every data set): ``inputs`` are
+        (name, type) of the model's inputs, ``out_shape`` the output's, batch first."""
+        return []
 
     def shape_hint(self, p: Params) -> str | None:
         return None
@@ -42,8 +53,10 @@ class Dataset(Component):
     def load(self, p: Params) -> list[str]:
         return [f"    return _split_or_val(*{self.reader(p)}, seed)"]
 
-    #: the functions ``reader`` calls, as source text (never with anything a file says)
-    code: ClassVar[str] = ""
+    #: the functions ``reader`` calls, as source text (never with anything a file says); several
+    #: blocks as a tuple, each written once into a script however many data sets use it
+    code: ClassVar[str | tuple[str, ...]] = ""
+    ids: ClassVar[bool] = False  # its features are integer ids (text), not float values
     needs_targets: ClassVar[bool] = False  # its code calls ``_targets`` (TARGETS below)
 
     def write_sample(self, folder: Path, n: int, shape: tuple[int, ...], classes: int) -> dict[str, Any]:
@@ -374,67 +387,11 @@ def helper_code(records, task: str) -> list[str]:
     blocks = []
     if any(r.needs_targets for r in chosen):
         blocks.append(TARGETS.format(dtype="torch.long" if task in ("class", "tokens", "dense") else "torch.float32"))
-    blocks += [r.code for r in chosen]
+    for r in chosen:  # a block several data sets share (the download, the idx reader) once
+        blocks += [b for b in ((r.code,) if isinstance(r.code, str) else r.code) if b not in blocks]
     return "\n\n\n".join(b.strip("\n") for b in blocks).split("\n")
 
 
-@register
-class mnist(Dataset):  # noqa: N801
-    """MNIST's 28×28 handwritten digits, 10 classes, from its idx files (plain or gzipped) under
-    ``ROOT/MNIST/raw/``, where torchvision keeps them; ``train=false`` reads the 10,000 test images."""
-
-    task, classes = "class", 10
-    samples = (Sample({}), Sample({"train": False}))
-
-    class Params(Params):
-        root: str = "data"
-        train: bool = True
-
-    def sample_shape(self, p):
-        return (1, 28, 28)
-
-    def describe(self, p):
-        return f"MNIST's {'training' if p.train else 'test'} images under {p.root}/MNIST/raw"
-
-    def reader(self, p):
-        return f"_read_mnist({pyfmt.literal(p.root)}, {pyfmt.literal(p.train)})"
-
-    code = """
-def _read_mnist(root, train):
-    import gzip
-
-    raw = Path(root) / 'MNIST' / 'raw'
-    arrays = []
-    for kind, magic in (('images-idx3', 2051), ('labels-idx1', 2049)):
-        path = raw / f"{'train' if train else 't10k'}-{kind}-ubyte"
-        if not path.exists() and path.with_name(path.name + '.gz').exists():
-            path = path.with_name(path.name + '.gz')
-        try:
-            with (gzip.open if path.suffix == '.gz' else open)(path, 'rb') as f:
-                data = f.read()
-        except OSError as e:
-            raise DataError(f'cannot read {path}: {e} (MNIST idx files go under {raw})') from None
-        ndim = data[3] if len(data) >= 4 else 0
-        if int.from_bytes(data[:4], 'big') != magic or len(data) < 4 + 4 * ndim:
-            raise DataError(f'{path} is not an MNIST idx file')
-        dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], 'big') for i in range(ndim)]
-        body = data[4 + 4 * ndim:]
-        if len(body) != math.prod(dims):
-            raise DataError(f'{path} holds {len(body)} bytes of values, its header says {dims}')
-        arrays.append(torch.frombuffer(bytearray(body), dtype=torch.uint8).reshape(dims))
-    x, y = arrays
-    if len(x) != len(y):
-        raise DataError(f'{raw}: {len(x)} images but {len(y)} labels')
-    return x.unsqueeze(1).float() / 255.0, y.long()
-"""
-
-    def write_sample(self, folder, n, shape, classes):
-        raw = folder / "MNIST" / "raw"
-        raw.mkdir(parents=True)
-        images = bytes((i * 7 + j) % 256 for i in range(n) for j in range(28 * 28))
-        labels = bytes(i % 10 for i in range(n))
-        for prefix in ("train", "t10k"):
-            (raw / f"{prefix}-images-idx3-ubyte").write_bytes(
-                b"\0\0\x08\x03" + b"".join(d.to_bytes(4, "big") for d in (n, 28, 28)) + images)
-            (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(b"\0\0\x08\x01" + n.to_bytes(4, "big") + labels)
-        return {"root": str(folder)}
+# the standard image sets, then text, registered after the file formats (registry order)
+from graphc.components import datasets_vision  # noqa: E402, F401, I001
+from graphc.components import datasets_text  # noqa: E402, F401, I001
