@@ -7,6 +7,8 @@ still reported.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from graphc.errors import Diagnostic, diag, shorten
 from graphc.graph import Program
 from graphc.layers.base import FLOAT_DTYPES, ShapeError
@@ -41,7 +43,7 @@ def infer(prog: Program) -> list[Diagnostic]:
                                       "with sizes bound (graphc check --set H=224)"))
                 continue
             if d is not None:
-                diags.append(d)
+                diags.append(_at_use(d, node.scope))
     diags += check_shared(prog)
     diags += check_ties(prog)
     return diags
@@ -109,3 +111,16 @@ def _empty_output(node, ins, outs, where: str) -> Diagnostic | None:
                     "graphc refuses empty tensors (the layers after one fail in torch or compute "
                     "nothing): keep at least one element in every dim")
     return None
+
+
+def _at_use(d: Diagnostic, scope) -> Diagnostic:
+    """A shape error inside a block depends on the use (its input, its arguments): the message
+    names the instance and the line of the call in the model that made it
+    ("in layer2.1, the Basic at line 40")."""
+    if scope is None or not scope.is_block:
+        return d
+    top = scope
+    while top.parent is not None and top.parent.is_block:
+        top = top.parent
+    at = f"line {top.span.line}" if top.span.path == d.span.path else f"{top.span.path}:{top.span.line}"
+    return replace(d, message=f"{d.message} (in {scope.id}, the {top.kind} at {at})")
