@@ -200,7 +200,8 @@ class Body:
                 else:
                     self.error(chain.source.span, "undefined-name",
                                f"undefined name '{chain.source.id}'",
-                               self._name_hint(chain.source.id, ss.env) or self._later_hint(chain.source.id, ss))
+                               self._name_hint(chain.source.id, ss.env) or self._later_hint(chain.source.id, ss)
+                               or self.undefined_source_hint(chain.source.id, ss))
                 self.check_detached(chain.steps, ss)
                 self._bind_unknown(st, ss)
                 return
@@ -285,6 +286,8 @@ class Body:
                 isinstance(ss.env.lookup(args[0].value.id), _Value):
             tensors.append(ss.env.lookup(args[0].value.id).ref)
             args.pop(0)
+        if self.forward_reference(call, args, ss):
+            return None
         unknown_input = any(
             a.name is None and isinstance(a.value, A.Name)
             and isinstance(b := ss.env.lookup(a.value.id), _Const) and b.value is _ERR
@@ -369,6 +372,39 @@ class Body:
             node.expected_outputs = want
             return [(node.id, i) for i in range(want)]
         return [(node.id, i) for i in range(n_out)]
+
+    def forward_reference(self, call: A.Call, args: list, ss: _ScopeState) -> bool:
+        """``add(a, b)`` or ``concat(a, b, dim=1)`` where ``b`` is assigned later in the body: the
+        cause is the order of the statements, not the number of tensors nor the name."""
+        for a in args:
+            if a.name is None and isinstance(a.value, A.Name) and ss.env.lookup(a.value.id) is None \
+                    and a.value.id in ss.legal_of:
+                line = self._defined_at(a.value.id, ss)
+                self.error(a.value.span, "undefined-name",
+                           f"{call.kind} uses '{a.value.id}' before it is defined"
+                           + (f" (at line {line})" if line else " (later in this body)"),
+                           f"move this statement after the one that assigns '{a.value.id}': values are "
+                           "defined before use (no cycles)")
+                return True
+        return False
+
+    @staticmethod
+    def _defined_at(name: str, ss: _ScopeState) -> int | None:
+        stmts = ss.scope.definition.body
+        for st in stmts:
+            if isinstance(st, A.Assign) and any(t.id == name for t in st.targets):
+                return st.span.line
+        return None
+
+    def undefined_source_hint(self, name: str, ss: _ScopeState) -> str | None:
+        """A chain that starts from a name nothing defines, in a model: most often a missing input."""
+        if ss.scope.is_block or name in ss.legal_of:
+            return None
+        declare = f"'input {name}: [B, ...]' (its shape; B stays symbolic)"
+        if not ss.scope.inputs:
+            return f"the model has no input: declare it first, {declare}"
+        have = ", ".join(n for n, _ in ss.scope.inputs[:3])
+        return f"start from a defined value (input {have}), or declare a new input: {declare}"
 
     def unknown_layer(self, call: A.Call, ss: _ScopeState) -> None:
         hint = self.not_a_layer_hint(call.kind, ss) or \
