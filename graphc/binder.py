@@ -162,6 +162,11 @@ def bind(host, env, sig: Signature, span: Span, args, fast: bool = False) -> Bou
     for key in missing:
         if key not in meant:
             host.error(span, "missing-argument", f"{sig.label} needs '{key}'", f"e.g. {sig.kind}({key}=...)")
+    if not ok and sig.schema is not None and not fast:
+        # an unknown or repeated argument does not hide a bad value in the same call: each value
+        # that was read is still checked on its own (one run reports every mistake)
+        known = {k: v for k, v in values.items() if v is not _ERR}
+        check(host, sig, known, exprs, span, fields_only=True)
     if not ok or sig.schema is None:
         return Bound(ok and not missing, values, exprs)
     if fast:
@@ -171,16 +176,18 @@ def bind(host, env, sig: Signature, span: Span, args, fast: bool = False) -> Bou
     return Bound(params is not None and not missing, values, exprs, None if missing else params)
 
 
-def check(host, sig: Signature, values: dict[str, Any], exprs: dict[str, A.Expr], span: Span) -> Params | None:
+def check(host, sig: Signature, values: dict[str, Any], exprs: dict[str, A.Expr], span: Span,
+          fields_only: bool = False) -> Params | None:
     """``sig.schema.model_validate(values)``; each value it rejects becomes an
     ``invalid-argument`` at its expression (``span`` where there is none).  Missing names are
-    not reported here: :func:`bind` reports them, before the schema is asked."""
+    not reported here: :func:`bind` reports them, before the schema is asked.  ``fields_only``:
+    report only the values rejected on their own, not rules across several (some are absent)."""
     try:
         return sig.schema.model_validate(values)
     except ParamError as e:
         by_key: dict = {}
         for err in e.errors():
-            if err["type"] != "missing":
+            if err["type"] != "missing" and not (fields_only and not err["loc"]):
                 by_key.setdefault(str(err["loc"][0]) if err["loc"] else None, []).append(err)
         for key, errs in by_key.items():
             what = _pydantic_msg(errs[0]) if len(errs) == 1 else "is not one of the accepted forms"

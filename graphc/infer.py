@@ -7,11 +7,20 @@ still reported.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from graphc.errors import Diagnostic, diag, shorten
 from graphc.graph import Program
 from graphc.layers.base import FLOAT_DTYPES, ShapeError
 from graphc.lower.sharing import check_shared, check_ties
-from graphc.shapes import MAX_DIM, MAX_SYMBOLIC_NESTING, MAX_SYMBOLIC_TERMS, SymbolicLimit, symbolic_budget
+from graphc.shapes import (
+    MAX_DIM,
+    MAX_SYMBOLIC_NESTING,
+    MAX_SYMBOLIC_TERMS,
+    SymbolicLimit,
+    shape_str,
+    symbolic_budget,
+)
 
 
 def infer(prog: Program) -> list[Diagnostic]:
@@ -34,7 +43,7 @@ def infer(prog: Program) -> list[Diagnostic]:
                                       "with sizes bound (graphc check --set H=224)"))
                 continue
             if d is not None:
-                diags.append(d)
+                diags.append(_at_use(d, node.scope))
     diags += check_shared(prog)
     diags += check_ties(prog)
     return diags
@@ -64,6 +73,9 @@ def _infer_node(prog: Program, node) -> Diagnostic | None:
                     f"{where}: gives {len(outs)} tensor(s), but {node.expected_outputs} name(s) receive them",
                     f"write {len(outs)} name(s) on the left: " +
                     ", ".join(f"t{i}" for i in range(len(outs))) + " = ...")
+    empty = _empty_output(node, ins, outs, where)
+    if empty is not None:
+        return empty
     for t in outs:
         for i, d in enumerate(t.shape):
             if (d if isinstance(d, int) else d.largest_number) > MAX_DIM:
@@ -77,3 +89,38 @@ def _infer_node(prog: Program, node) -> Diagnostic | None:
     node.outs, node.ctor, node.n_params, node.macs = outs, ctor, n_params, macs
     return None
 
+
+
+def _empty_output(node, ins, outs, where: str) -> Diagnostic | None:
+    """The 0-size rule, one place for every layer: an output with a dimension of size 0 is an
+    error where it arises.  torch lets a few operations make empty tensors (a slice that leaves
+    nothing, ``split((0, 4))``), but most layers after one fail (``nn.Conv1d(0, 4, 1)``,
+    BatchNorm, pooling, RNNs) or compute nothing; graphc never builds one (docs/language.md,
+    "Empty tensors")."""
+    for k, t in enumerate(outs):
+        zero = [i for i, d in enumerate(t.shape) if isinstance(d, int) and d == 0]
+        if not zero:
+            continue
+        which = f"output {k} " if len(outs) > 1 else "its output "
+        got = ", ".join(shape_str(x.shape) for x in ins)
+        args = node.layer.label(node.params, ins)
+        how = "" if not args or len(args) > 60 else f" {args}" if args.startswith("[") else f" ({args})"
+        return diag(node.call.span, "shape-nonpositive",
+                    f"{where}{how}: {which}{shape_str(t.shape)} has size 0 in dim {zero[0]} "
+                    f"(input {got}), an empty tensor",
+                    "graphc refuses empty tensors (the layers after one fail in torch or compute "
+                    "nothing): keep at least one element in every dim")
+    return None
+
+
+def _at_use(d: Diagnostic, scope) -> Diagnostic:
+    """A shape error inside a block depends on the use (its input, its arguments): the message
+    names the instance and the line of the call in the model that made it
+    ("in layer2.1, the Basic at line 40")."""
+    if scope is None or not scope.is_block:
+        return d
+    top = scope
+    while top.parent is not None and top.parent.is_block:
+        top = top.parent
+    at = f"line {top.span.line}" if top.span.path == d.span.path else f"{top.span.path}:{top.span.line}"
+    return replace(d, message=f"{d.message} (in {scope.id}, the {top.kind} at {at})")

@@ -485,8 +485,12 @@ def syntax_diagnostic(e, source: Source, lexed: _Lexed) -> Diagnostic:
                         "dtypes are float32 (the default), float16, bfloat16, float64, long, int32 and bool")
         if tok.type == "LPAR" and "EQUAL" in expected:
             callee = prev.split()[-1] if prev.split() else "?"
-            return diag(span, "syntax", f"unexpected '(' after '{callee}'",
-                        f"is '->' missing before '{callee}'? A chain looks like 'y = x -> {callee}(...)'")
+            start = len(prev) - len(callee)  # the cause is before the callee: point at it
+            if "\n" not in text[start:tok.start_pos] and callee != "?":
+                col = start - (text.rfind("\n", 0, start) + 1) + 1
+                span = Span(path, tok.line, col, tok.line, col + len(callee))
+            return diag(span, "syntax", f"'{callee}(' cannot follow a value: is '->' missing before '{callee}'?",
+                        f"a chain puts '->' before each layer: 'y = x -> {callee}(...)'")
         want = _expected_phrase(expected)
         return diag(span, "syntax", f"unexpected {what}{want}", _hint_for(expected))
     return diag(source.end_span(), "syntax", str(e).splitlines()[0] if str(e) else "syntax error")

@@ -159,7 +159,7 @@ class concat(Layer):
             raise ShapeError("cannot concatenate a 0-d tensor", code="shape-rank",
                              hint="unsqueeze it first, or use stack")
         dtype = promote(x.dtype for x in ins)
-        kept = [x for x in ins if x.shape != (0,)]  # torch skips empty 1-d tensors
+        kept = [x for x in ins if x.shape != (0,)]  # torch skips empty 1-d tensors (unreachable in a model: the 0-size rule)
         if not kept:
             return [TensorType((0,), dtype)]
         rank = len(kept[0].shape)
@@ -193,7 +193,7 @@ class concat(Layer):
         Sample({}, ((2, 3, 4, 4), (2, 5, 4, 4))),
         Sample({"dim": -1}, ((2, 3), (2, 4), (2, 1))),
         Sample({"dim": 0}, ((2, 3),)),
-        Sample({}, ((0,), (2, 3), (2, 2)), "int64"),
+        Sample({}, ((2, 1), (2, 3), (2, 2)), "int64"),
     )
 
 

@@ -62,6 +62,16 @@ class _FeatureNorm(Layer):
         d = self.channel_dim(x)
         decide(p, num_features=x.shape[d])
         used = p.affine or p.track_running_stats  # else torch ignores num_features
+        if not used and p.num_features is None and not isinstance(x.shape[d], int):
+            # torch's constructor needs a number it then ignores, and warns at each new call site
+            # when it differs from the channels: graphc will not write a made-up one (a deliberate
+            # rule, docs/language.md "Rules that need a number")
+            raise ShapeError(f"the channels (input dimension {d}) are the symbolic '{x.shape[d]}', but "
+                             f"{self.torch_name}'s constructor needs num_features as a number (unused "
+                             f"with affine=false and track_running_stats=false)", code="shape-symbolic",
+                             hint="give the channels a number in the input declaration, or "
+                                  "num_features=N with the number you expect (torch warns when the "
+                                  "input's channels differ)")
         if used or p.num_features is None:
             c = need_concrete(x.shape[d], f"num_features (input dimension {d})")
             if used:

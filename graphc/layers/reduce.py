@@ -198,12 +198,23 @@ class chunk(_Split):
                 return self.outs(x, d, [0] * p.chunks)
             return self.outs(x, d, _pieces(n, -(-n // p.chunks), "chunks"))
         _check_pieces(p.chunks, "chunks")
-        size = n // p.chunks
-        if size * p.chunks != n:
-            raise ShapeError(f"dim {d} is the symbolic {n}, which {p.chunks} chunks divide evenly only "
-                             f"for some of its values", arg="chunks", code="shape-symbolic",
-                             hint="give that dim a number in the input declaration")
-        return self.outs(x, d, [size] * p.chunks)
+        k = p.chunks
+        size = n // k
+        if size * k == n:
+            return self.outs(x, d, [size] * k)
+        # torch gives k pieces of ⌈n/k⌉, the last n − (k−1)·⌈n/k⌉, where that last one is not
+        # empty (else fewer pieces).  k = 2: every n ≥ 2 gives 2 (n = 1 would leave the second
+        # empty: the 0-size rule); k ≥ 3: n = k gives k pieces, n = k + 1 fewer, so the count
+        # depends on n.
+        if k > 2:  # n = k gives k pieces, n = k + 1 gives ⌈(k+1)/2⌉ < k
+            v = k + 1
+            raise ShapeError(f"dim {d} is the symbolic {n}, and the number of pieces {k} chunks give "
+                             f"depends on it: {k} gives {k}, {v} gives {len(_pieces(v, 2, 'chunks'))}",
+                             arg="chunks", code="shape-symbolic",
+                             hint="give that dim a number in the input declaration, or use "
+                                  "split with sizes")
+        first = -((-n) // k)
+        return self.outs(x, d, [first] * (k - 1) + [n - first * (k - 1)])
 
     def forward(self, p, call, args):
         return f"torch.chunk({args[0]}, {p.chunks}, dim={p.dim})"
@@ -268,7 +279,8 @@ class split(_Split):
 class Slice(Layer):
     """``x[:, start:end:step]`` along ``dim``: Python's clamping of out-of-range ``start`` and
     ``end`` (none: the ends), ``step`` > 0. The length of a slice of a symbolic dim must not
-    depend on its value (``1:`` on T gives T − 1; ``0:10`` on T is an error)."""
+    depend on its value where the slice leaves something (``2:`` on T gives T − 2, for the T > 2
+    that it is valid for; ``0:10`` on T is an error)."""
 
     kind = "slice"
     category = "reshape"
@@ -313,25 +325,50 @@ class Slice(Layer):
         Sample({"dim": 1, "start": 0, "end": 10}, ((2, 12, 3),)),
         Sample({"dim": -1, "start": -3}, ((2, 5),)),
         Sample({"dim": -2, "end": -1, "step": 2}, ((2, 7, 3),), "int64"),
-        Sample({"start": 5, "end": 2}, ((4, 3),)),
+        Sample({"start": -6, "end": 2}, ((4, 3),)),
     )
 
 
+#: a slice of a symbolic dim is checked at every size up to its bounds: bounds beyond this make it
+#: an error (give the dim a number)
+MAX_COUNTED = 10_000
+
+
 def _symbolic_length(n: Sym, start: int | None, end: int | None, step: int) -> Dim | None:
-    """The slice's length on a symbolic dim (a positive integer), or None when it depends on
-    the dim's value."""
-    import sympy as sp
+    """The slice's length on a symbolic dim, or None when it depends on the dim's value.
 
-    size = n.expr
+    The 0-size rule decides it: a slice that leaves nothing is an error, so only the values of
+    the dim that leave at least one element count.  For those, the length must be one formula
+    (``[2:]`` of T is T − 2 for every T > 2, the values it is valid for; ``[0:10]`` of T is 10
+    only for T ≥ 10 and T below, so it depends).  Bounds that no longer clamp once the dim is
+    larger than them give the formula; each smaller dim is checked against it by counting."""
+    def at(size):  # start and end where they do not clamp
+        s = 0 if start is None else start if start >= 0 else size + start
+        e = size if end is None else end if end >= 0 else size + end
+        return s, e
 
-    def bound(v, default):
-        if v is None:
-            return default
-        return sp.Min(v, size) if v >= 0 else sp.Max(size + v, 0)
+    s, e = at(n)
+    span = e - s
+    if isinstance(span, int):
+        length = max(-(-span // step), 0)  # [3:1]: empty for every size (the 0-size rule reports it)
+    else:
+        import sympy as sp
 
-    length = Sym.wrap(sp.Max(sp.ceiling((bound(end, size) - bound(start, 0)) / step), 0))
-    if isinstance(length, Sym) and length.expr.has(sp.Min, sp.Max):
+        length = Sym.wrap(sp.ceiling(span.expr / step)) if step != 1 else span
+
+    def formula(v: int) -> int:  # the same formula at a number
+        s2, e2 = at(v)
+        return -((s2 - e2) // step)
+
+    bound = max(abs(start or 0), abs(end or 0)) + 2 * step + 2
+    if bound > MAX_COUNTED:
         return None
+    for v in range(1, bound + 1):
+        true = len(range(v)[start:end:step])
+        if true > 0 and true != formula(v):
+            return None
+    if not isinstance(length, int) and len(range(bound)[start:end:step]) == 0:
+        return None  # a formula that shrinks as the dim grows: empty for large dims
     return length
 
 

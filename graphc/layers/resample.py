@@ -58,6 +58,19 @@ def _positive(name: str, value: Dim, formula: str, hint: str) -> None:
         raise ShapeError(f"output {name} would be {value}: {formula}", code="shape-nonpositive", hint=hint)
 
 
+def _scaled(n: Dim, s: float, axis: str) -> Dim:
+    """floor(n × s) for a symbolic n.  torch multiplies in double; that product is exact (so
+    floor(n·p/q) is torch's size for every n) when s = p/q with p < 2**12 (q is a power of two, as
+    for every float) and n ≤ 2**40, graphc's limit for a size.  A scale such as 0.7 (p has 52
+    bits) rounds differently for different n: it needs a concrete size."""
+    from fractions import Fraction
+
+    f = Fraction(s)
+    if f.numerator >= 2**12:
+        need_concrete(n, f"input {axis} (scaled by {s:g}, a number not exact in binary)", "scale_factor")
+    return n * f.numerator // f.denominator
+
+
 @register
 class Upsample(Layer):
     """Resizes the spatial dims of (N, C, [D, H,] W) to ``size`` or by ``scale_factor``."""
@@ -103,8 +116,10 @@ class Upsample(Layer):
         for n, s, axis in zip(spatial, values, _axes(len(spatial))):
             if s.is_integer():
                 o = n * int(s)
+            elif isinstance(n, int):
+                o = math.floor(n * s)  # in double, as torch computes it
             else:
-                o = math.floor(need_concrete(n, f"input {axis} (scaled by {s:g})", "scale_factor") * s)
+                o = _scaled(n, s, axis)
             _positive(axis, o, f"floor({n} × {s:g})", "use a larger scale_factor or give size")
             out.append(o)
         return [TensorType(x.shape[:2] + tuple(out), x.dtype)]

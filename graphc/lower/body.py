@@ -202,7 +202,9 @@ class Body:
                 else:
                     self.error(chain.source.span, "undefined-name",
                                f"undefined name '{chain.source.id}'",
-                               self._name_hint(chain.source.id, ss.env) or self._later_hint(chain.source.id, ss))
+                               self._name_hint(chain.source.id, ss.env) or self._later_hint(chain.source.id, ss)
+                               or self.undefined_source_hint(chain.source.id, ss))
+                self.check_detached(chain.steps, ss)
                 self._bind_unknown(st, ss)
                 return
             refs: list[ValueRef] | None = [b.ref]
@@ -220,13 +222,15 @@ class Body:
             if refs is not None and len(refs) == 1 and chain.source_label is not None:
                 self.define_label(ss.env, chain.source_label, _Value(refs[0], chain.source_label.span))
         for i, step in enumerate(chain.steps):
-            if refs is None:
+            if refs is None:  # an earlier step failed: the later ones are still checked for their
+                self.check_detached(chain.steps[i:], ss)  # own mistakes, without a shape
                 break
             if len(refs) != 1:
                 self.error(step.span, "arity",
                            f"the value before this step is {len(refs)} tensors; a step takes one",
                            "name them (a, b = ...) and continue from one of them")
                 refs = None
+                self.check_detached(chain.steps[i + 1:], ss)
                 break
             last = i == len(chain.steps) - 1
             default = target.id if (last and target is not None and step.label is None) else None
@@ -284,6 +288,8 @@ class Body:
                 isinstance(ss.env.lookup(args[0].value.id), _Value):
             tensors.append(ss.env.lookup(args[0].value.id).ref)
             args.pop(0)
+        if self.forward_reference(call, args, ss):
+            return None
         unknown_input = any(
             a.name is None and isinstance(a.value, A.Name)
             and isinstance(b := ss.env.lookup(a.value.id), _Const) and b.value is _ERR
@@ -310,10 +316,7 @@ class Body:
         if layer is None and call.kind in ss.instances:
             return self.apply_shared(call, ss.instances[call.kind], tensors, args, ss, label, name, chain_var)
         if layer is None:
-            hint = self.not_a_layer_hint(call.kind, ss) or \
-                self.suggest(call.kind, list(self.reg) + list(self.blocks) + list(ss.instances))
-            self.error(call.kind_span, "unknown-layer", f"unknown layer '{call.kind}'",
-                       hint or "see docs/language.md for the layer list, or define a block")
+            self.unknown_layer(call, ss)
             return None
         if unknown_input:
             return None
@@ -372,6 +375,72 @@ class Body:
             return [(node.id, i) for i in range(want)]
         return [(node.id, i) for i in range(n_out)]
 
+    def forward_reference(self, call: A.Call, args: list, ss: _ScopeState) -> bool:
+        """``add(a, b)`` or ``concat(a, b, dim=1)`` where ``b`` is assigned later in the body: the
+        cause is the order of the statements, not the number of tensors nor the name."""
+        for a in args:
+            if a.name is None and isinstance(a.value, A.Name) and ss.env.lookup(a.value.id) is None \
+                    and a.value.id in ss.legal_of:
+                line = self._defined_at(a.value.id, ss)
+                self.error(a.value.span, "undefined-name",
+                           f"{call.kind} uses '{a.value.id}' before it is defined"
+                           + (f" (at line {line})" if line else " (later in this body)"),
+                           f"move this statement after the one that assigns '{a.value.id}': values are "
+                           "defined before use (no cycles)")
+                return True
+        return False
+
+    @staticmethod
+    def _defined_at(name: str, ss: _ScopeState) -> int | None:
+        stmts = ss.scope.definition.body
+        for st in stmts:
+            if isinstance(st, A.Assign) and any(t.id == name for t in st.targets):
+                return st.span.line
+        return None
+
+    def undefined_source_hint(self, name: str, ss: _ScopeState) -> str | None:
+        """A chain that starts from a name nothing defines, in a model: most often a missing input."""
+        if ss.scope.is_block or name in ss.legal_of:
+            return None
+        declare = f"'input {name}: [B, ...]' (its shape; B stays symbolic)"
+        if not ss.scope.inputs:
+            return f"the model has no input: declare it first, {declare}"
+        have = ", ".join(n for n, _ in ss.scope.inputs[:3])
+        return f"start from a defined value (input {have}), or declare a new input: {declare}"
+
+    def unknown_layer(self, call: A.Call, ss: _ScopeState) -> None:
+        hint = self.not_a_layer_hint(call.kind, ss) or \
+            self.suggest(call.kind, list(self.reg) + list(self.blocks) + list(ss.instances))
+        self.error(call.kind_span, "unknown-layer", f"unknown layer '{call.kind}'",
+                   hint or "see docs/layers.md for every layer, or define a block")
+
+    def check_detached(self, steps, ss: _ScopeState) -> None:
+        """The steps of a chain after one that failed: their input is unknown, so nothing that
+        needs its shape is checked (and nothing is built), but each call's own mistakes are
+        reported in the same run: an unknown layer, an unknown or ill-typed argument."""
+        for step in steps:
+            calls = step.call.calls if isinstance(step.call, A.Group) else (step.call,)
+            for call in calls:
+                if call.kind in self.blocks or call.kind in ss.instances:
+                    continue  # a block's arguments are checked with its body, at a use with an input
+                layer = self.reg.get(call.kind)
+                if layer is None:
+                    self.unknown_layer(call, ss)
+                    continue
+                args = list(call.args)
+                while args and args[0].name is None and isinstance(args[0].value, A.Name) and \
+                        self._is_tensor_or_unknown(ss.env.lookup(args[0].value.id)):
+                    args.pop(0)  # tensor inputs (add(a, b)): the unknown ones were reported
+                args, tensor_args = self.tensor_arguments(layer, call, args, ss.env)
+                if tensor_args is None:
+                    continue
+                args, _ = self.split_inits(layer, call, args, ss.env)
+                self.validate(layer, call, args, ss.env)
+
+    @staticmethod
+    def _is_tensor_or_unknown(b) -> bool:
+        return isinstance(b, _Value) or (isinstance(b, _Const) and b.value is _ERR)
+
     def tensor_arguments(self, layer, call: A.Call, args: list, env):
         """Take the keyword arguments that name tensors (``attn_mask=mask``) out of ``args``:
         (the other arguments, {name: tensor}); None after an error."""
@@ -383,6 +452,8 @@ class Body:
                 rest.append(a)
                 continue
             v = env.lookup(a.value.id) if isinstance(a.value, A.Name) else None
+            if isinstance(v, _Const) and v.value is _ERR:
+                return args, None  # its definition failed and was reported
             if not isinstance(v, _Value):
                 self.error(a.value.span, "invalid-argument",
                            f"{call.kind}'s {a.name} is a tensor: give the name of a tensor value",
