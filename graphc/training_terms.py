@@ -79,6 +79,13 @@ def parse(ev, env, expr, losses, outputs, inputs, out: list[Diagnostic]) -> list
                 names.append(e.args[k].value)
                 k += 1
             want = losses[e.kind].outputs
+            if k < len(e.args) and e.args[k].name is None and isinstance(e.args[k].value, A.Name) \
+                    and not losses[e.kind].signature().positional:
+                bad = e.args[k].value
+                out.append(diag(bad.span, "invalid-train", f"'{bad.id}' is neither an output nor an input of the model",
+                                ev.suggest(bad.id, [*outputs, *inputs])
+                                or f"outputs: {', '.join(outputs)}; inputs: {', '.join(inputs)}"))
+                return False
             outs = [n.id for n in names if n.id in outputs]
             ins = [n for n in names if n.id in inputs]
             order_ok = [n.id for n in names[:len(outs)]] == outs
@@ -93,7 +100,9 @@ def parse(ev, env, expr, losses, outputs, inputs, out: list[Diagnostic]) -> list
                 out.append(diag(e.span, "invalid-train",
                                 f"{e.kind} takes {want} output{'s' if want > 1 else ''}, but {len(outs)} "
                                 f"{'is' if len(outs) == 1 else 'are'} named ({', '.join(outs)})",
-                                f"e.g. {e.kind}({', '.join(outputs[:want])})"))
+                                f"e.g. {e.kind}({', '.join(outputs[:want])})" if len(outputs) >= want else
+                                f"the model has {len(outputs)} output{'s' if len(outputs) > 1 else ''} "
+                                f"({', '.join(outputs)})"))
                 return False
             if not outs and (len(outputs) != want or want > 1):
                 out.append(diag(e.span, "invalid-train",

@@ -124,7 +124,7 @@ def test_vae_trains_from_its_own_file_and_reports_torchs_elbo(tmp_path):
 
 @pytest.mark.parametrize("name,make,args", [
     ("autoencoder", "make_digits28.py", []),
-    ("unet", "make_shapes.py", ["--n", "24"]),
+    ("unet", "make_shapes.py", ["--n", "20"]),
     ("siamese", "make_digit_pairs.py", ["--n", "200"]),
 ])
 def test_models_train_from_their_own_files_on_generated_data(tmp_path, name, make, args):
@@ -134,7 +134,7 @@ def test_models_train_from_their_own_files_on_generated_data(tmp_path, name, mak
                           capture_output=True, text=True, timeout=120)
     assert made.returncode == 0, made.stderr
     run = run_graphc("train", MODELS / f"{name}.model", "--out", tmp_path / "run", "--epochs", "1",
-                     "--max-steps", "2", "--quiet", cwd=tmp_path)
+                     "--max-steps", "2", "--batch-size", "4" if name == "unet" else "32", "--quiet", cwd=tmp_path)
     assert run.returncode == 0, run.stdout + run.stderr
     row = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])
     want = {"autoencoder": "val_reconstruction_mse", "unet": "val_mean_iou", "siamese": "val_auc"}[name]
@@ -220,3 +220,31 @@ def test_kl_term_takes_two_outputs_of_one_shape():
 def test_reconstruction_term_checks_its_input():
     errs = _errors(VAE.format(mu=2, kl="KLDivNormal(mu, logvar)").replace("BCELoss(rec, x)", "BCELoss(mu, x)"))
     assert any("they must have the same shape" in e.message for e in errs), errs
+
+
+ONE = """model One {{
+    input image: [B, 64]
+    rec = image -> Linear(8) -> ReLU -> Linear(64) -> Sigmoid
+    output rec
+    train {{
+        data = digits(flatten=true)
+        {lines}
+    }}
+}}
+"""
+
+
+def test_one_output_named_or_not_is_the_same_training():
+    """`BCELoss(rec, image)` on a one-output model is `target = image` with `BCELoss()`: the same
+    script, the reconstruction task and its metrics."""
+    def script(lines):
+        comp = compile_source(ONE.format(lines=lines), "one.model")
+        assert comp.ok, comp.diagnostics
+        return comp.train_source()
+
+    named = script("loss = BCELoss(rec, image)")
+    assert named == script("target = image\n        loss = BCELoss()")
+    assert "TASK = 'reconstruction'" in named and "TERMS = None" in named
+    assert "TERMS = None" not in script("loss = 2 * BCELoss(rec, image)")
+    errs = _errors(ONE.format(lines="target = image\n        loss = BCELoss(rec, other)"))
+    assert any("'other' is neither an output nor an input" in e.message for e in errs), errs
