@@ -242,6 +242,13 @@ def _check_multi(prog, comps, s, seen, target_input, raw, choices) -> list[Diagn
     out = _check_common(prog, comps, s, span, target_input)
     found, terms, slots = terms_mod.check_terms(prog, raw, choices, comps["data"], s, span, target_input)
     out += found
+    fields = tasks.input_fields(comps["data"], [n for n, _ in prog.root.inputs])
+    if fields is not None and not found:  # an .npz file that is there: the inputs' arrays and the targets'
+        types = [(n, prog.type_of(r)) for n, r in prog.root.inputs]
+        out += tasks.check_arrays("reconstruction", choices[0].record, comps["data"],
+                                  list(zip(fields, types, strict=True)), "", None, span["data"])
+        out += terms_mod.check_target_arrays(comps["data"], terms_mod.data_keys(raw, target_input, True), fields,
+                                             span["data"])
     heads = terms_mod.metric_heads(terms)
     measured = [f"{o}_{m}" for o, i in heads for m in _metrics(terms[i].task, terms[i].classes)]
     out += _check_metric(s, span, prog.train.span, measured, "several outputs")

@@ -215,3 +215,27 @@ def describe(t) -> str:
     """A term as the script's comment shows it: ``0.5 * MSELoss(angle)``."""
     w = "" if t.weight == 1 else f"{t.weight:g} * "
     return f"{w}{t.loss.name}({', '.join((*t.names, *([t.target] if t.target else [])))})"
+
+
+def check_target_arrays(data, keys, fields, where) -> list[Diagnostic]:
+    """Several outputs' target arrays ``y_<output>`` of an .npz file that is there: each present,
+    with as many samples as the inputs'."""
+    arrays_of = getattr(data.record, "arrays", None)
+    arrays = arrays_of(data.params) if arrays_of else None
+    wanted = [k for k in keys.values() if k is not None]
+    if arrays is None or not wanted:
+        return []
+    out = []
+    rows = arrays[fields[0]][0][0] if fields[0] in arrays and arrays[fields[0]][0] else None
+    for key in wanted:
+        if key not in arrays:
+            out.append(diag(where, "data-mismatch",
+                            f"{data.params.path} has no array {key!r} for the targets of output '{key[2:]}' "
+                            f"(it has {', '.join(sorted(arrays)) or 'none'})",
+                            f"several outputs take their targets from the data: one array each, named "
+                            f"{', '.join(wanted)}"))
+        elif rows is not None and (not arrays[key][0] or arrays[key][0][0] != rows):
+            out.append(diag(where, "data-mismatch",
+                            f"array {key!r} of {data.params.path} is {arrays[key][0]}, but the inputs have {rows} "
+                            "samples"))
+    return out

@@ -248,3 +248,18 @@ def test_one_output_named_or_not_is_the_same_training():
     assert "TERMS = None" not in script("loss = 2 * BCELoss(rec, image)")
     errs = _errors(ONE.format(lines="target = image\n        loss = BCELoss(rec, other)"))
     assert any("'other' is neither an output nor an input" in e.message for e in errs), errs
+
+
+def test_target_arrays_of_a_file_that_is_there_are_checked(tmp_path, monkeypatch):
+    """An .npz there at check time: a missing y_<output> array, or one of another length, is an error."""
+    monkeypatch.chdir(tmp_path)
+    src = HEADS.format(data='npz("h.npz")', loss="CrossEntropyLoss(digit) + BCEWithLogitsLoss(big)", extra="")
+    x = np.zeros((10, 1, 8, 8), "float32")
+    np.savez(tmp_path / "h.npz", x=x, y_digit=np.zeros(10, "int64"), y_big=np.zeros(10, "float32"))
+    assert not _errors(src)
+    np.savez(tmp_path / "h.npz", x=x, y_digit=np.zeros(10, "int64"), y=np.zeros(10, "float32"))
+    errs = _errors(src)
+    assert any("has no array 'y_big' for the targets of output 'big'" in e.message for e in errs), errs
+    np.savez(tmp_path / "h.npz", x=x, y_digit=np.zeros(9, "int64"), y_big=np.zeros(10, "float32"))
+    errs = _errors(src)
+    assert any("'y_digit'" in e.message and "10 samples" in e.message for e in errs), errs
