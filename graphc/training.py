@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from graphc import ast as A
 from graphc import training_tasks as tasks
+from graphc import training_terms as terms_mod
 from graphc.components.base import Component, Pos, PosInt, registry
 from graphc.errors import Diagnostic, diag
 from graphc.layers.base import FLOAT_DTYPES
@@ -32,9 +33,7 @@ class Settings(Params):
     clip_grad_norm: Pos | None = None
     warmup_epochs: Annotated[int, Field(ge=0)] = 0
     early_stopping: PosInt | None = None  # patience in epochs
-    early_stopping_metric: Literal["val_loss", "val_accuracy", "val_top5_accuracy", "val_f1", "val_auc",
-                                   "val_mae", "val_r2", "val_perplexity", "val_pixel_accuracy",
-                                   "val_mean_iou", "val_mse"] = "val_loss"
+    early_stopping_metric: str = "val_loss"  # val_loss, or val_<metric> the task measures (checked)
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     nonfinite_loss: Literal["stop", "skip"] = "stop"  # a NaN or infinite training loss
@@ -74,14 +73,23 @@ class TrainSpec:
     target_shape: tuple = ()
     #: several inputs: (name, array, one sample's shape, dtype, id limit) of each, in the model's order
     inputs: tuple = ()
+    #: several outputs or a sum of losses (task "multi"): the training_terms.Term of each term, the
+    #: target slots ((kind, index, task) each: "data" the data's targets or array y_<output>, "input"
+    #: an input), the data's target arrays (none: the data's own), and (output, term) of each
+    #: output whose metrics are measured
+    terms: tuple = ()
+    slots: tuple = ()
+    target_keys: tuple = ()
+    heads: tuple = ()
 
 
 #: the metrics each task records, besides the loss (``val_<name>`` in metrics.jsonl)
 TASK_METRICS = {"class": ("accuracy", "top5_accuracy"), "binary": ("accuracy", "f1", "auc"),
                 "regression": ("mae", "r2"), "tokens": ("accuracy", "perplexity"),
-                "dense": ("pixel_accuracy", "mean_iou"), "reconstruction": ("mae", "mse")}
+                "dense": ("pixel_accuracy", "mean_iou"), "reconstruction": ("mae", "mse"), "multi": ()}
 TASK_NAMES = {"class": "classification", "binary": "binary classification", "regression": "regression",
-              "tokens": "sequence labelling", "dense": "dense prediction", "reconstruction": "reconstruction"}
+              "tokens": "sequence labelling", "dense": "dense prediction", "reconstruction": "reconstruction",
+              "multi": "several outputs"}
 
 
 #: the settings that take a component, and the kind of component
@@ -112,6 +120,8 @@ def check_training(prog) -> list[Diagnostic]:
             ok = False
             continue
         seen[key] = st
+        if key == "loss":  # a loss expression: parsed below, with the model's outputs
+            continue
         if key == "target":  # reconstruction: target = <an input>
             names = [n for n, _ in prog.root.inputs]
             if isinstance(st.value, A.Name) and st.value.id in names:
@@ -159,6 +169,16 @@ def check_training(prog) -> list[Diagnostic]:
                             ev.suggest(key, [*CALL_KEYS, "target", *Settings.model_fields])
                             or f"settings: {', '.join([*CALL_KEYS, 'target', *Settings.model_fields])}"))
             ok = False
+    raw, choices = None, []
+    if "loss" in seen:
+        losses = registry("loss")
+        raw = terms_mod.parse(ev, prog.train_env, seen["loss"].value, losses, [n for n, _ in prog.outputs],
+                              [n for n, _ in prog.root.inputs], out)
+        for t in raw or ():
+            b = bind(ev, prog.train_env, losses[t.call.kind].signature(), t.call.span, t.call.args)
+            if b.ok:
+                choices.append(Choice(losses[t.call.kind], b.params))
+        ok = ok and raw is not None and len(choices) == len(raw)
     settings = check(ev, signature("train", Settings), scalars, exprs, tb.span)
     out += ev.diags
     ok = ok and settings is not None
@@ -174,6 +194,17 @@ def check_training(prog) -> list[Diagnostic]:
         return out
     adam = registry("optimizer")["Adam"]
     comps.setdefault("optimizer", Choice(adam, adam.Params()))
+    comps["loss"] = choices[0]
+    single = len(prog.outputs) == 1 and len(raw) == 1 and raw[0].weight == 1 and choices[0].record.outputs == 1
+    if single and raw[0].target is not None:
+        if target_input is not None and target_input != raw[0].target:
+            out.append(diag(seen["target"].span, "invalid-train",
+                            f"target = {target_input}, but the loss names input '{raw[0].target}' as its target",
+                            "drop the target setting"))
+            return out
+        target_input = raw[0].target
+    if not single:
+        return out + _check_multi(prog, comps, settings, seen, target_input, raw, choices)
     out += _check_semantics(prog, comps, settings, seen, target_input)
     if not any(d.severity == "error" for d in out):
         data = comps["data"]
@@ -204,15 +235,88 @@ def _metrics(task: str, classes: int | None) -> list[str]:
     return [m for m in TASK_METRICS[task] if m != "top5_accuracy" or (classes or 0) > 5]
 
 
+def _check_multi(prog, comps, s, seen, target_input, raw, choices) -> list[Diagnostic]:
+    """Several outputs, or a sum of losses: each term checked against its output and target."""
+    span = {k: st.value.span for k, st in seen.items()}
+    span.setdefault("target", span["loss"])
+    out = _check_common(prog, comps, s, span, target_input)
+    found, terms, slots = terms_mod.check_terms(prog, raw, choices, comps["data"], s, span, target_input)
+    out += found
+    fields = tasks.input_fields(comps["data"], [n for n, _ in prog.root.inputs])
+    if fields is not None and not found:  # an .npz file that is there: the inputs' arrays and the targets'
+        types = [(n, prog.type_of(r)) for n, r in prog.root.inputs]
+        out += tasks.check_arrays("reconstruction", choices[0].record, comps["data"],
+                                  list(zip(fields, types, strict=True)), "", None, span["data"])
+        out += terms_mod.check_target_arrays(comps["data"], terms_mod.data_keys(raw, target_input, True), fields,
+                                             span["data"])
+    heads = terms_mod.metric_heads(terms)
+    measured = [f"{o}_{m}" for o, i in heads for m in _metrics(terms[i].task, terms[i].classes)]
+    out += _check_metric(s, span, prog.train.span, measured, "several outputs")
+    if any(d.severity == "error" for d in out) or not terms:
+        return out
+    (_, in_ref), *others = prog.root.inputs
+    xt = prog.type_of(in_ref)
+    data = comps["data"]
+    fields = tasks.input_fields(data, [n for n, _ in prog.root.inputs])
+    several = tuple((n, f, tuple(prog.type_of(r).shape[1:]), prog.type_of(r).dtype, prog.id_limit(r))
+                    for (n, r), f in zip(prog.root.inputs, fields or (), strict=False)) if others else ()
+    keys = terms_mod.data_keys(raw, target_input, True)
+    prog.training = TrainSpec(
+        data=data, val_data=comps.get("val_data"), loss=choices[0], optimizer=comps["optimizer"],
+        scheduler=comps.get("scheduler"), settings=s, task="multi", classes=None,
+        input_name=prog.nodes[in_ref[0]].name, input_shape=tuple(xt.shape[1:]), output_shape=(),
+        metrics=measured, input_dtype=xt.dtype, id_limit=prog.id_limit(in_ref), target_input=None,
+        inputs=several, terms=tuple(terms), slots=tuple(slots),
+        target_keys=tuple(k for k in keys.values() if k is not None), heads=tuple(heads))
+    return out
+
+
+def _check_metric(s, span, tb_span, measured, what) -> list[Diagnostic]:
+    metric = s.early_stopping_metric.removeprefix("val_")
+    if metric == "loss" or metric in measured:
+        return []
+    return [diag(span.get("early_stopping_metric", tb_span), "invalid-train",
+                 f"{s.early_stopping_metric} is not measured for {what}",
+                 "use one of: " + ", ".join(f'"val_{m}"' for m in ["loss", *measured]))]
+
+
+def _check_common(prog, comps, s, span, target_input) -> list[Diagnostic]:
+    """The data against the inputs, the optimizer, the scheduler and the settings (not the loss)."""
+    out: list[Diagnostic] = []
+    tb_span = prog.train.span
+    (in_name, in_ref), *others = prog.root.inputs
+    types = [(n, prog.type_of(r)) for n, r in prog.root.inputs]
+    if any(t is None for _, t in types):
+        return out
+    xt = types[0][1]
+    sample = tuple(xt.shape[1:])
+    data = comps["data"]
+    want = data.record.sample_shape(data.params)
+    fields = tasks.input_fields(data, [n for n, _ in types])
+    if others:
+        out += tasks.check_several(data, types, fields, s, span, tb_span)
+    elif want is not None:
+        if len(want) != len(sample) or any(isinstance(d, int) and d != w for d, w in zip(sample, want)):
+            out.append(diag(span["data"], "data-mismatch",
+                            f"{data.name}() gives samples of shape {shape_str(want)}, but input '{in_name}' "
+                            f"is {shape_str(xt.shape)}", data.record.shape_hint(data.params)
+                            or f"declare the input as [B, {', '.join(map(str, want))}]"))
+        if xt.dtype not in FLOAT_DTYPES:
+            out.append(diag(span["data"], "data-mismatch",
+                            f"{data.name}() gives float features, but input '{in_name}' is {xt.dtype}"))
+    out += _check_components(prog, comps, s, span)
+    if s.normalize and xt.dtype not in FLOAT_DTYPES:
+        out.append(diag(span.get("normalize", tb_span), "invalid-train",
+                        f"normalize = true standardizes float features, but input '{in_name}' is {xt.dtype} "
+                        "(integer ids are not scaled)", "drop normalize"))
+    return out
+
+
 def _check_semantics(prog, comps: dict[str, Choice], s: Settings, seen, target_input) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     span = {k: st.value.span for k, st in seen.items()}
+    span.setdefault("target", span["loss"])
     tb_span = prog.train.span
-    # one output; several inputs read from the named arrays of a file
-    if len(prog.outputs) != 1:
-        out.append(diag(tb_span, "invalid-train",
-                        f"training needs a model with one output; this one has {len(prog.outputs)}"))
-        return out
     (in_name, in_ref), *others = prog.root.inputs
     (out_name, out_ref), = prog.outputs
     xt, yt = prog.type_of(in_ref), prog.type_of(out_ref)
@@ -255,21 +359,7 @@ def _check_semantics(prog, comps: dict[str, Choice], s: Settings, seen, target_i
     if problem:
         code, msg, hint, at_layer = problem
         out.append(diag(last.call.span if at_layer else span["loss"], code, msg, hint))
-    # rules torch enforces when it builds the optimizer and the scheduler
-    opt = comps["optimizer"]
-    for msg, hint in opt.record.problems(opt.params):
-        out.append(diag(span["optimizer"], "invalid-train", msg, hint))
-    sch = comps.get("scheduler")
-    if sch is not None:
-        for msg, hint in sch.record.problems(sch.params) + sch.record.conflicts(sch.params, opt.record):
-            out.append(diag(span["scheduler"], "invalid-train", msg, hint))
-        if s.warmup_epochs and not sch.record.after_warmup:
-            out.append(diag(span["scheduler"], "invalid-train",
-                            f"{sch.name} cannot follow a linear warmup (warmup_epochs={s.warmup_epochs})",
-                            "OneCycleLR has its own warmup (pct_start); drop warmup_epochs"))
-    if s.warmup_epochs >= s.epochs:
-        out.append(diag(span.get("warmup_epochs", tb_span), "invalid-train",
-                        f"warmup_epochs={s.warmup_epochs} leaves no epoch after the warmup (epochs={s.epochs})"))
+    out += _check_components(prog, comps, s, span)
     metric = s.early_stopping_metric.removeprefix("val_")
     classes = tasks.classes_of(task, tuple(yt.shape), data.record.num_classes(data.params))
     measured = _metrics(task, classes)
@@ -284,6 +374,28 @@ def _check_semantics(prog, comps: dict[str, Choice], s: Settings, seen, target_i
         out.append(diag(span.get("normalize", tb_span), "invalid-train",
                         f"normalize = true standardizes float features, but input '{in_name}' is {xt.dtype} "
                         "(integer ids are not scaled)", "drop normalize"))
+    return out
+
+
+def _check_components(prog, comps, s, span) -> list[Diagnostic]:
+    """Rules torch enforces when it builds the optimizer and the scheduler, and settings that
+    cannot work together."""
+    out: list[Diagnostic] = []
+    tb_span = prog.train.span
+    opt = comps["optimizer"]
+    for msg, hint in opt.record.problems(opt.params):
+        out.append(diag(span["optimizer"], "invalid-train", msg, hint))
+    sch = comps.get("scheduler")
+    if sch is not None:
+        for msg, hint in sch.record.problems(sch.params) + sch.record.conflicts(sch.params, opt.record):
+            out.append(diag(span["scheduler"], "invalid-train", msg, hint))
+        if s.warmup_epochs and not sch.record.after_warmup:
+            out.append(diag(span["scheduler"], "invalid-train",
+                            f"{sch.name} cannot follow a linear warmup (warmup_epochs={s.warmup_epochs})",
+                            "OneCycleLR has its own warmup (pct_start); drop warmup_epochs"))
+    if s.warmup_epochs >= s.epochs:
+        out.append(diag(span.get("warmup_epochs", tb_span), "invalid-train",
+                        f"warmup_epochs={s.warmup_epochs} leaves no epoch after the warmup (epochs={s.epochs})"))
     if s.val_split == 0 and "val_data" not in comps and (
             s.early_stopping or (sch is not None and sch.record.needs_validation)):
         out.append(diag(tb_span, "invalid-train", "early stopping and ReduceLROnPlateau need validation data",

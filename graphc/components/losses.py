@@ -23,8 +23,13 @@ class _Reduction(Params):
 class Loss(Component):
     kind = "loss"
     positional = ()  # torch's losses take weight= (a tensor) or deprecated arguments first
-    target: ClassVar[Literal["class", "binary", "regression"]]
+    target: ClassVar[Literal["class", "binary", "regression", "none"]]
     threshold: ClassVar[float] = 0.0  # a binary loss's outputs above it predict 1 (0.5: probabilities)
+    #: how many of the model's outputs the loss takes: 1 (with a target), or more and no target
+    #: (a VAE's KL term of ``mu`` and ``logvar``)
+    outputs: ClassVar[int] = 1
+    #: source text of what ``code`` calls when it is not torch's (defined once in the script)
+    helper: ClassVar[str] = ""
 
     def code(self, p: Params) -> str:
         return f"{self.torch_name}({', '.join(self.kwargs(p))})"
@@ -210,3 +215,46 @@ class MultiMarginLoss(_Class):
             return [(f"MultiMarginLoss needs (B, C) class scores, but output '{out_name}' is {shape_str(out)}",
                      "flatten the output, or use CrossEntropyLoss, which takes (B, C, ...)")]
         return super().fits(out, out_name, data, task, classes)
+
+
+@register
+class KLDivNormal(Loss):
+    """A VAE's latent term, `KLDivNormal(mu, logvar)`: KL of N(mu, exp(logvar)) from N(0, 1), of two outputs."""
+
+    torch_name = None  # no torch class: torch.distributions.kl_divergence of two Normals computes the same
+    reference = "torch.distributions.kl_divergence"
+    target = "none"
+    outputs = 2
+    own_defaults = {"reduction": "no torch class: batchmean is the KL of each sample, averaged over the batch"}
+    samples = (Sample({}, (4, 2)), Sample({"reduction": "sum"}, (5, 3)), Sample({"reduction": "mean"}, (3, 4)),
+               Sample({}, (2, 3, 4)))
+
+    class Params(Params):
+        reduction: Literal["batchmean", "sum", "mean"] = "batchmean"
+
+    helper = '''
+class _KLDivNormal(nn.Module):
+    """KL(N(mu, exp(logvar)) || N(0, 1)), summed over each sample's dimensions: batchmean (the mean
+    over the batch), sum, or mean over every element."""
+
+    def __init__(self, reduction="batchmean"):
+        super().__init__()
+        self.reduction = reduction
+
+    def forward(self, mu, logvar):
+        kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp())
+        if self.reduction == "mean":
+            return kl.mean()
+        return kl.sum() / len(kl) if self.reduction == "batchmean" else kl.sum()
+'''
+
+    def code(self, p):
+        return f"_KLDivNormal({', '.join(self.kwargs(p))})"
+
+    def fits_outputs(self, shapes, names) -> list[tuple[str, str | None]]:
+        """The outputs it takes (batch first) against each other: mu and logvar of one shape."""
+        (a, b), (na, nb) = shapes, names
+        if shape_str(a) != shape_str(b):
+            return [(f"KLDivNormal compares mu '{na}' {shape_str(a)} with logvar '{nb}' {shape_str(b)}: they must "
+                     "have the same shape", "give both from Linear layers of the same size")]
+        return []

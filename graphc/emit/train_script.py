@@ -7,6 +7,7 @@ loss, optimizer and scheduler.  Every value passes through ``pyfmt.literal``.
 
 from __future__ import annotations
 
+import math
 import os
 from importlib import resources
 from string import Template
@@ -15,6 +16,7 @@ from graphc import __version__, pyfmt
 from graphc.components.base import registry
 from graphc.components.datasets import helper_code
 from graphc.training import TrainSpec
+from graphc.training_terms import describe
 
 
 def _with_fields(spec: TrainSpec, choice):
@@ -36,9 +38,16 @@ def _inputs(spec: TrainSpec) -> str:
 
 def _load_data(spec: TrainSpec) -> str:
     d = _with_fields(spec, spec.data)
+    load = d.record.load(d.params)
+    if spec.target_keys:  # several outputs' targets: one array each (check_training: an npz file)
+        keys = spec.target_keys
+        first = type(d)(d.record, type(d.params)(**{**d.params.model_dump(), "y": keys[0]}))
+        load = [f"    x, _ = {first.record.reader(first.params)}",
+                f"    y = _read_targets({pyfmt.literal(d.params.path)}, {pyfmt.literal(tuple(keys))})",
+                "    return _split_or_val(x, y, seed)"]
     lines = ['def load_data(seed):',
              f'    """(x_train, y_train, x_val, y_val) as CPU tensors: {pyfmt.text(d.record.describe(d.params))}."""',
-             *d.record.load(d.params),
+             *load,
              "", "", "def _split_or_val(x, y, seed):"]
     v = _with_fields(spec, spec.val_data)
     if v is None:
@@ -49,7 +58,55 @@ def _load_data(spec: TrainSpec) -> str:
     helpers = helper_code([c.record for c in (spec.data, spec.val_data) if c is not None] + files, spec.task)
     if helpers != [""]:
         lines += ["", "", *helpers]
+    if spec.target_keys:
+        lines += ["", "", *READ_TARGETS.strip("\n").split("\n")]
     return "\n".join(lines)
+
+
+READ_TARGETS = '''
+def _read_targets(path, keys):
+    """Several outputs: the targets of each, one array of the file each."""
+    import numpy as np
+
+    arrays = np.load(path)
+    for key in keys:
+        if key not in arrays:
+            raise DataError(f'{path} has no array {key!r} for the targets of output {key[2:]!r} '
+                            f'(it has {sorted(arrays.files)})')
+    return Inputs(torch.as_tensor(arrays[key]) for key in keys)
+'''
+
+
+def _terms(spec: TrainSpec) -> dict[str, str]:
+    """TERMS, TARGET_SLOTS, HEADS, the loss and its helpers, for a loss of several terms."""
+    if not spec.terms:
+        return {"TERMS": "None", "TARGET_SLOTS": "None", "HEADS": "None", "LOSS_HELPERS": "",
+                "LOSS": spec.loss.record.code(spec.loss.params)}
+    from graphc.training import _metrics
+
+    rows = [f"({pyfmt.literal(float(t.weight))}, {pyfmt.literal(t.outputs)}, {pyfmt.literal(t.slot)}, "
+            f"{pyfmt.literal(t.task)}),  # {pyfmt.comment(describe(t))}" for t in spec.terms]
+    heads = []
+    for name, i in spec.heads:
+        t = spec.terms[i]
+        dims = t.shape[1:]
+        columns = math.prod(dims) if all(isinstance(d, int) for d in dims) else 1
+        h = (t.task, t.classes, getattr(t.loss.params, "ignore_index", None), t.loss.record.threshold,
+             tuple(_metrics(t.task, t.classes)), columns)
+        unit = t.task == "reconstruction" and t.loss.record.target == "binary"
+        heads.append(f"({pyfmt.literal(name)}, {t.outputs[0]}, {t.slot}, {pyfmt.literal(h)}, {pyfmt.literal(unit)}),")
+    helpers = []
+    for t in spec.terms:
+        if t.loss.record.helper and t.loss.record.helper not in helpers:
+            helpers.append(t.loss.record.helper)
+    codes = [t.loss.record.code(t.loss.params) for t in spec.terms]
+    return {
+        "TERMS": "(\n    " + "\n    ".join(rows) + "\n)",
+        "TARGET_SLOTS": pyfmt.literal(tuple(spec.slots)),
+        "HEADS": "(\n    " + "\n    ".join(heads) + "\n)" if heads else "()",
+        "LOSS_HELPERS": "".join(h.strip("\n") + "\n\n\n" for h in helpers),
+        "LOSS": "TermsLoss([\n        " + ",\n        ".join(codes) + ",\n    ])",
+    }
 
 
 def _read_data_file(spec: TrainSpec) -> str:
@@ -61,7 +118,10 @@ def _read_data_file(spec: TrainSpec) -> str:
     lines = ["def read_data_file(path):",
              '    """(x, y) of --data FILE, read by its suffix like the training data."""',
              "    suffix = Path(path).suffix.lower()",
-             f"    if suffix == '.npz':\n        return _read_npz(path, {keys[0]}, {keys[1]})",
+             f"    if suffix == '.npz':\n        return _read_npz(path, {keys[0]}, {keys[1]})" if not spec.target_keys else
+             f"    if suffix == '.npz':  # the targets of several outputs: one array each\n"
+             f"        return _read_npz(path, {keys[0]}, {pyfmt.literal(spec.target_keys[0])})[0], "
+             f"_read_targets(path, {pyfmt.literal(tuple(spec.target_keys))})",
              f"    if suffix == '.pt':\n        return _read_pt(path, {keys[0]}, {keys[1]})",
              f"    if suffix == '.csv':\n        return _read_csv(path, {target})"]
     formats = "a .npz, .pt or .csv file"
@@ -171,7 +231,7 @@ def emit_train_script(spec: TrainSpec, model_class: str, stem: str, path: str) -
         "INPUT_SHAPE": pyfmt.literal(tuple(d if isinstance(d, int) else None for d in spec.input_shape)),
         "OUTPUT_SHAPE": pyfmt.literal(tuple(d if isinstance(d, int) else None for d in spec.output_shape)),
         "LOAD_DATA": _load_data(spec),
-        "LOSS": loss.record.code(loss.params),
+        **_terms(spec),
         "OPTIMIZER": opt.record.code(opt.params),
         "SCHEDULER": _scheduler(spec),
         "BINARY_THRESHOLD": pyfmt.literal(loss.record.threshold),
