@@ -54,10 +54,11 @@ demo: setup
 	$(VENV)/bin/graphc train models/digits.model --out $(OUT)/digits
 
 # The whole test suite.  pytest's exit code 5 (no tests collected) is a failure.
-# Tests run on every core (pytest-xdist): most of the suite waits on one core otherwise
-# (12.7 min serial on 2 cores, 7.1 min with -n 2).
+# The whole suite, one test at a time (12.7 min on 2 cores).  `pytest -n auto` (pytest-xdist, in the
+# dev extra) takes 7.1 min, but a torchrun test crashed once under it (SIGABRT in a gloo rank while
+# another test loaded the CPUs): until that is understood, CI runs the tests one at a time.
 test: setup
-	$(PY) -m pytest -q -n auto; rc=$$?; \
+	$(PY) -m pytest -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests"; exit 1; fi; exit $$rc
 
 # Regenerate docs/layers.md, docs/components.md, docs/tutorial.md and the diagrams in docs/images/.
