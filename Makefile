@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.graphc-installed
 TORCH  ?= torch==2.13.0
 OUT    ?= out
 
-.PHONY: demo test setup graphviz chromium lint docs bench clean
+.PHONY: demo test test-serial setup graphviz chromium lint docs bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -53,11 +53,18 @@ demo: setup
 	else $(VENV)/bin/graphc viz models/digits.model -o $(OUT)/digits.dot; fi
 	$(VENV)/bin/graphc train models/digits.model --out $(OUT)/digits
 
-# The whole test suite.  pytest's exit code 5 (no tests collected) is a failure.
-# The whole suite, one test at a time (12.7 min on 2 cores).  `pytest -n auto` (pytest-xdist, in the
-# dev extra) takes 7.1 min, but a torchrun test crashed once under it (SIGABRT in a gloo rank while
-# another test loaded the CPUs): until that is understood, CI runs the tests one at a time.
+# The whole test suite: first every test but the `serial` ones on every core (pytest-xdist, in the
+# dev extra), then the `serial` ones (torchrun and gloo processes) alone, so that no other test loads
+# the CPUs while their processes wait on each other.  pytest's exit code 5 (no tests collected) is a
+# failure in either pass.  `make test-serial` runs everything one test at a time (about 12 min).
 test: setup
+	@$(PY) -m pytest -q -n auto -m "not serial"; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests"; rc=1; fi; \
+	$(PY) -m pytest -q -m serial; rc2=$$?; \
+	if [ $$rc2 -eq 5 ]; then echo "error: pytest collected no serial tests"; rc2=1; fi; \
+	if [ $$rc -ne 0 ]; then exit $$rc; fi; exit $$rc2
+
+test-serial: setup
 	$(PY) -m pytest -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests"; exit 1; fi; exit $$rc
 
