@@ -91,8 +91,10 @@ class Compilation:
         if prog is None or prog.training is None:
             return None
         with gc_paused():
-            cls = Emitter(self.programs, self.source.path).class_of(prog)
-            return emit_train_script(prog.training, cls, self.module_stem, self.source.path)
+            emitter = Emitter(self.programs, self.source.path)
+            blocks = tuple(plan.name for plan in emitter.plans)
+            return emit_train_script(prog.training, emitter.class_of(prog), self.module_stem, self.source.path,
+                                     blocks)
 
     def to_module(self, name: str | None = None):
         """A fresh instance of the model (the first, or the one named ``name``) as an nn.Module,
