@@ -186,12 +186,21 @@ def _asset(name: str) -> str:
     return resources.files("graphc.emit").joinpath("templates", "viz", name).read_text(encoding="utf-8")
 
 
-def to_html(data: dict) -> str:
-    """The page: the template with its style, script and the data filled in."""
+def to_html(data: dict, live: dict | None = None) -> str:
+    """The page: the template with its style, script and the data filled in.
+
+    ``live`` (from ``graphc serve``: ``{"data": URL, "version": N}``) makes a page that follows
+    the file: it may fetch from its own server (``connect-src 'self'``) and polls ``URL``."""
     title = f"{data['model'] or data['file']} — graphc"
     page = _asset("page.html")
+    js = _asset("layout.js") + "\n" + _asset("viz.js")
+    if live is not None:
+        js += "\n" + _asset("live.js")
     parts = {"@TITLE@": html.escape(title), "@CSS@": _asset("viz.css"), "@DATA@": _script_json(data),
-             "@JS@": _asset("layout.js") + "\n" + _asset("viz.js")}
+             "@CONNECT@": " connect-src 'self';" if live is not None else "",
+             "@LIVE@": "" if live is None else
+             f'<script type="application/json" id="graphc-live">{_script_json(live)}</script>\n',
+             "@JS@": js}
     out = []
     rest = page
     while True:  # one pass, so a filled-in part is never searched for another marker
