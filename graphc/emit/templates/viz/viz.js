@@ -87,7 +87,20 @@
   // ------------------------------------------------------------ sizes of the boxes
   const ctx = document.createElement("canvas").getContext("2d");
   const FONT = "11px system-ui, -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif";
-  const textW = (s, bold) => { ctx.font = (bold ? "600 " : "") + FONT; return ctx.measureText(s).width; };
+  // widths remembered per text: a large model repeats its kinds and shapes thousands of times,
+  // and setting the canvas's font is itself slow, so it is set once per weight
+  const widths = [new Map(), new Map()];
+  let ctxBold = -1;
+  const textW = (s, bold) => {
+    const cache = widths[bold ? 1 : 0];
+    let w = cache.get(s);
+    if (w === undefined) {
+      if (ctxBold !== (bold ? 1 : 0)) { ctxBold = bold ? 1 : 0; ctx.font = (bold ? "600 " : "") + FONT; }
+      w = ctx.measureText(s).width;
+      cache.set(s, w);
+    }
+    return w;
+  };
   function lines(i) {
     const it = items[i];
     if (isGroup(i)) return [it.name, it.kind + "  (" + leaves[i].toLocaleString("en-US") + " layers)", it.shape];
@@ -357,7 +370,7 @@
   $("collapse-all").addEventListener("click", () => { open.fill(0); relayout(); fit(false); });
 
   // ------------------------------------------------------------ header, diagnostics, the state for tests
-  let errors = 0, updates = 0, lastUpdateMs = 0;
+  let errors = 0, updates = 0, lastUpdateMs = 0, readyMs = null;
   function header() {
     $("model-name").textContent = D.model || "(no model)";
     $("file-name").textContent = D.file;
@@ -387,7 +400,7 @@
       vertices: G ? G.verts.length : 0, drawn: gNodes.childElementCount, edges: G ? G.edges.length : 0,
       open: items.filter((it, i) => open[i]).map((it) => it.id), selected: selected >= 0 ? items[selected].id : null,
       hits: Array.from(hits, (i) => items[i].id), errors, diags: D.diags.map((d) => d.code), stale: !!D.stale,
-      layout_ms: L ? Math.round(L.ms) : 0, ranks: L ? L.ranks : 0, updates, update_ms: Math.round(lastUpdateMs),
+      layout_ms: L ? Math.round(L.ms) : 0, ranks: L ? L.ranks : 0, updates, update_ms: Math.round(lastUpdateMs), ready_ms: readyMs,
       view: {x: Math.round(view.x * 100) / 100, y: Math.round(view.y * 100) / 100, k: Math.round(view.k * 1e4) / 1e4},
     });
   }
@@ -442,5 +455,6 @@
   }
   window.addEventListener("resize", () => draw(false));
   document.body.dataset.ready = "1";
+  readyMs = Math.round(performance.now());  // from the navigation's start: parse, layout, first draw
   writeState();
 })();
