@@ -154,6 +154,14 @@ def detail(dom: str, key: str) -> str:
     return html.unescape(m.group(1))
 
 
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    """One chromium for the module's tests; each test opens its own tab."""
+    b = Browser(tmp_path_factory.mktemp("chromium") / "profile")
+    yield b
+    b.close()
+
+
 @pytest.fixture
 def served(tmp_path):
     from graphc.serve import start
@@ -173,75 +181,72 @@ def rewrite(server, path: Path, text: str) -> None:
 
 # ---------------------------------------------------------------- in the browser
 @needs_browser
-def test_page_follows_the_file_and_keeps_the_view(served, tmp_path):
+def test_page_follows_the_file_and_keeps_the_view(served, browser):
     torch = pytest.importorskip("torch")
     server, path = served
-    b = Browser(tmp_path / "profile")
-    try:
-        b.open(server.url)
-        st = b.wait(lambda s: s["vertices"] > 0, "the diagram")
-        assert {"blocks", "blocks.0", "blocks.1"} <= set(st["open"])  # small: it opens whole
-        # change the view with the page's own handlers: zoom, close a block, select a layer
-        b.js("document.getElementById('svg').dispatchEvent(new WheelEvent('wheel', "
-             "{deltaY: -200, clientX: 600, clientY: 300, bubbles: true, cancelable: true}))")
-        b.js("document.querySelector('[data-toggle=\"blocks.1\"]').dispatchEvent("
-             "new PointerEvent('pointerdown', {bubbles: true}))")
-        b.js("document.querySelector('g.node[data-id=\"fc\"]').dispatchEvent(new MouseEvent('click', {bubbles: true}))")
-        b.js("const s = document.getElementById('search'); s.value = 'conv1';"
-             "s.dispatchEvent(new Event('input'))")
-        before = b.wait(lambda s: s["selected"] == "fc" and "blocks.1" not in s["open"], "the changed view")
-        assert before["hits"] == ["blocks.0.conv1", "blocks.1"]  # the closed block lights for its match
-        assert detail(b.dom(), "params") == f"{sum(p.numel() for p in torch.nn.Linear(16, 10).parameters()):,}"
+    b = browser
+    b.open(server.url)
+    st = b.wait(lambda s: s["vertices"] > 0, "the diagram")
+    assert {"blocks", "blocks.0", "blocks.1"} <= set(st["open"])  # small: it opens whole
+    # change the view with the page's own handlers: zoom, close a block, select a layer
+    b.js("document.getElementById('svg').dispatchEvent(new WheelEvent('wheel', "
+         "{deltaY: -200, clientX: 600, clientY: 300, bubbles: true, cancelable: true}))")
+    b.js("document.querySelector('[data-toggle=\"blocks.1\"]').dispatchEvent("
+         "new PointerEvent('pointerdown', {bubbles: true}))")
+    b.js("document.querySelector('g.node[data-id=\"fc\"]').dispatchEvent(new MouseEvent('click', {bubbles: true}))")
+    b.js("const s = document.getElementById('search'); s.value = 'conv1';"
+         "s.dispatchEvent(new Event('input'))")
+    before = b.wait(lambda s: s["selected"] == "fc" and "blocks.1" not in s["open"], "the changed view")
+    assert before["hits"] == ["blocks.0.conv1", "blocks.1"]  # the closed block lights for its match
+    assert detail(b.dom(), "params") == f"{sum(p.numel() for p in torch.nn.Linear(16, 10).parameters()):,}"
 
-        # 1. a wider model: new shapes and numbers, the same view
-        rewrite(server, path, model(24, 24))
-        st = b.wait(lambda s: s["updates"] == 1, "the update")
-        assert st["view"] == before["view"] and st["open"] == before["open"]
-        assert st["selected"] == "fc" and st["hits"] == before["hits"] and st["errors"] == 0
-        dom = b.dom()
-        out = torch.nn.Conv2d(8, 24, 3, padding=1)(torch.zeros(1, 8, 16, 16))
-        assert "(B, " + ", ".join(map(str, out.shape[1:])) + ")" in edge_labels(dom)
-        assert "(B, 16, 16, 16)" not in edge_labels(dom)
-        assert detail(dom, "params") == f"{sum(p.numel() for p in torch.nn.Linear(24, 10).parameters()):,}"
+    # 1. a wider model: new shapes and numbers, the same view
+    rewrite(server, path, model(24, 24))
+    st = b.wait(lambda s: s["updates"] == 1, "the update")
+    assert st["view"] == before["view"] and st["open"] == before["open"]
+    assert st["selected"] == "fc" and st["hits"] == before["hits"] and st["errors"] == 0
+    dom = b.dom()
+    out = torch.nn.Conv2d(8, 24, 3, padding=1)(torch.zeros(1, 8, 16, 16))
+    assert "(B, " + ", ".join(map(str, out.shape[1:])) + ")" in edge_labels(dom)
+    assert "(B, 16, 16, 16)" not in edge_labels(dom)
+    assert detail(dom, "params") == f"{sum(p.numel() for p in torch.nn.Linear(24, 10).parameters()):,}"
 
-        # 2. broken: the block's add meets 16 channels and 24; the page marks it and lists the error
-        rewrite(server, path, model(16, 24))
-        st = b.wait(lambda s: s["updates"] == 2, "the failing model")
-        assert st["errors"] == 1 and st["diags"] == ["shape-mismatch"] and st["view"] == before["view"]
-        dom = b.dom()
-        assert re.search(r'<g class="node[^"]*\berr\b[^"]*" data-id="blocks.0.add"', dom)
-        assert re.search(r'<g class="node[^"]*\berr\b[^"]*" data-id="blocks.1"', dom)  # closed, an error inside
-        assert "live.model:3:" in dom and "errors" in b.js("document.getElementById('live').textContent")
-        with pytest.raises(RuntimeError):  # torch agrees: the shapes do not add
-            torch.zeros(1, 24, 16, 16) + torch.zeros(1, 16, 16, 16)
+    # 2. broken: the block's add meets 16 channels and 24; the page marks it and lists the error
+    rewrite(server, path, model(16, 24))
+    st = b.wait(lambda s: s["updates"] == 2, "the failing model")
+    assert st["errors"] == 1 and st["diags"] == ["shape-mismatch"] and st["view"] == before["view"]
+    dom = b.dom()
+    assert re.search(r'<g class="node[^"]*\berr\b[^"]*" data-id="blocks.0.add"', dom)
+    assert re.search(r'<g class="node[^"]*\berr\b[^"]*" data-id="blocks.1"', dom)  # closed, an error inside
+    assert "live.model:3:" in dom and "errors" in b.js("document.getElementById('live').textContent")
+    with pytest.raises(RuntimeError):  # torch agrees: the shapes do not add
+        torch.zeros(1, 24, 16, 16) + torch.zeros(1, 16, 16, 16)
 
-        # 3. not even parsed: the last diagram stays, marked stale, with the syntax error listed
-        rewrite(server, path, model(16, 24).replace("-> Flatten", "-> Flatten ->"))
-        st = b.wait(lambda s: s["updates"] == 3, "the syntax error")
-        assert st["stale"] and st["vertices"] > 0 and st["errors"] >= 1 and "syntax" in st["diags"]
+    # 3. not even parsed: the last diagram stays, marked stale, with the syntax error listed
+    rewrite(server, path, model(16, 24).replace("-> Flatten", "-> Flatten ->"))
+    st = b.wait(lambda s: s["updates"] == 3, "the syntax error")
+    assert st["stale"] and st["vertices"] > 0 and st["errors"] >= 1 and "syntax" in st["diags"]
 
-        # 4. fixed: it recovers, the view still as it was
-        rewrite(server, path, model(32, 32))
-        st = b.wait(lambda s: s["updates"] == 4, "the recovery")
-        assert st["errors"] == 0 and not st["stale"] and st["diags"] == []
-        assert st["view"] == before["view"] and st["open"] == before["open"] and st["selected"] == "fc"
-        dom = b.dom()
-        assert "blocks.0.conv1" in node_ids(dom) and "blocks.1.conv1" not in node_ids(dom)
-        assert not re.search(r'<g class="node[^"]*\berr\b', dom)
-        assert detail(dom, "params") == f"{sum(p.numel() for p in torch.nn.Linear(32, 10).parameters()):,}"
-    finally:
-        b.close()
+    # 4. fixed: it recovers, the view still as it was
+    rewrite(server, path, model(32, 32))
+    st = b.wait(lambda s: s["updates"] == 4, "the recovery")
+    assert st["errors"] == 0 and not st["stale"] and st["diags"] == []
+    assert st["view"] == before["view"] and st["open"] == before["open"] and st["selected"] == "fc"
+    dom = b.dom()
+    assert "blocks.0.conv1" in node_ids(dom) and "blocks.1.conv1" not in node_ids(dom)
+    assert not re.search(r'<g class="node[^"]*\berr\b', dom)
+    assert detail(dom, "params") == f"{sum(p.numel() for p in torch.nn.Linear(32, 10).parameters()):,}"
 
 
 @needs_browser
-def test_index_of_several_files_and_fragment(served, tmp_path):
+def test_index_of_several_files_and_fragment(served, browser, tmp_path):
     """Several files: / lists them; a page takes the static page's #fragment (here, a selection)."""
     from graphc.serve import start
 
     other = tmp_path / "other.model"
     other.write_text(model(16, 16).replace("model Live", "model Other"))
     server = start([str(served[1]), str(other)], 0)
-    b = Browser(tmp_path / "profile")
+    b = browser
     try:
         b.open(server.url)
         links = b.wait_js("Array.from(document.querySelectorAll('a'), (a) => a.getAttribute('href'))", "the list")
@@ -253,7 +258,28 @@ def test_index_of_several_files_and_fragment(served, tmp_path):
         assert "Other" in b.js("document.getElementById('model-name').textContent")
         assert "connect-src 'self'" in dom
     finally:
-        b.close()
+        server.stop()
+
+
+@needs_browser
+def test_page_of_a_file_that_does_not_parse_yet(browser, tmp_path):
+    """Started on a file that does not parse (nothing to draw): the page lists the error, then
+    draws the model once the file is fixed, opening and fitting it as a fresh page would."""
+    from graphc.serve import start
+
+    path = tmp_path / "later.model"
+    path.write_text("model Later {\n    input x: [B, 4\n}\n")
+    server = start([str(path)], 0)
+    b = browser
+    try:
+        b.open(server.url)
+        st = b.wait(lambda s: s["ready_ms"] is not None, "the page")
+        assert st["vertices"] == 0 and st["errors"] >= 1 and "syntax" in st["diags"] and not st["stale"]
+        rewrite(server, path, model(16, 16))
+        st = b.wait(lambda s: s["updates"] == 1, "the model")
+        assert st["errors"] == 0 and st["vertices"] > 0 and "blocks" in st["open"]
+        assert "stem" in node_ids(b.dom())
+    finally:
         server.stop()
 
 
