@@ -1,6 +1,6 @@
 """The interactive page (``graphc viz -o X.html``) on large models, in headless chromium.
 
-    .venv/bin/python -m bench.viz_large            # DenseNet-121 (~430 layers) and a 10,000-layer chain
+    .venv/bin/python -m bench.viz_large            # DenseNet-121 (~430 layers), 10,000-layer chain and DAG
     .venv/bin/python -m bench.viz_large --keep DIR # also keep the .model and .html files in DIR
 
 For each model: the page's size (and gzipped), the time to write it (compile, page data, HTML),
@@ -102,6 +102,10 @@ ZOOM = """(() => {
   for (let i = 0; i < 10; i++) svg.dispatchEvent(new WheelEvent('wheel', {deltaY: 120, clientX: 700, clientY: 400, bubbles: true, cancelable: true}));
   return new Promise((ok) => requestAnimationFrame(() => ok(performance.now() - t)));
 })()"""
+UPDATE = """(() => {
+  window.graphcUpdate(JSON.parse(document.getElementById('graphc-data').textContent));
+  return JSON.parse(document.getElementById('graphc-state').textContent).update_ms;
+})()"""
 SEARCH = """(() => {
   const t = performance.now(), s = document.getElementById('search');
   s.value = 'conv'; s.dispatchEvent(new Event('input'));
@@ -123,6 +127,7 @@ def in_browser(page: Path, profile: Path, block: str | None) -> dict:
         if block:
             res["expand_block_ms"] = b.js(TOGGLE.format(id=block))
             res["vertices_after_expand"] = b.state()["vertices"]
+        res["update_ms"] = b.js(UPDATE)  # what a save costs the page under graphc serve
         res["zoom_ms"] = b.js(ZOOM)
         res["search_ms"] = b.js(SEARCH)
         res["expand_all_ms"] = b.js(CLICK.format(id="expand-all"))
@@ -134,7 +139,7 @@ def in_browser(page: Path, profile: Path, block: str | None) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench.compile_scaling import chain
+    from bench.compile_scaling import chain, residual
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--keep", metavar="DIR", help="keep the .model and .html files here")
@@ -142,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.keep or tempfile.mkdtemp(prefix="viz_large_"))
     work.mkdir(parents=True, exist_ok=True)
     cases = [("DenseNet-121", "densenet121", densenet121(), "denseblock1.0"),
-             ("10,000-layer chain", "chain10000", chain(10_000), None)]
+             ("10,000-layer chain", "chain10000", chain(10_000), None),
+             ("2,500 residual blocks (10,000 layers)", "residual10000", residual(10_000), "res")]
     rows = []
     for title, stem, text, block in cases:
         model = work / f"{stem}.model"
@@ -168,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     row("open one block", lambda w, b: f"{b['expand_block_ms']:.0f} ms ({b['vertices_after_expand']:,} boxes)"
         if "expand_block_ms" in b else "—")
     row("*expand all*", lambda w, b: f"{b['expand_all_ms']:.0f} ms ({b['vertices_all']:,} boxes)")
+    row("redraw after a save (`graphc serve`)", lambda w, b: f"{b['update_ms']:,} ms")
     row("zoom out (10 wheel steps, redraw)", lambda w, b: f"{b['zoom_ms']:.0f} ms")
     row("search 'conv'", lambda w, b: f"{b['search_ms']:.0f} ms")
     return 0
