@@ -113,6 +113,12 @@ class Server(ThreadingHTTPServer):
                 self.changed.wait(left)
         return w.version != have
 
+    def handle_error(self, request, client_address) -> None:
+        """A page closed while its request waited is not an error worth a traceback."""
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
+
     def stop(self) -> None:
         with self.changed:
             self.stopping = True

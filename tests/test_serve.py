@@ -359,6 +359,22 @@ def test_cli_serves_follows_and_stops_on_ctrl_c(tmp_path):
     assert out.split() == ["False", "0"]  # torch was never imported; serve returned 0
 
 
+def test_a_closed_page_is_no_traceback(served, capfd):
+    """A page that goes away while its request waits: the server says nothing and goes on."""
+    import socket
+
+    server, path = served
+    with socket.create_connection(("127.0.0.1", server.server_address[1])) as s:
+        s.sendall(f"GET /data/0?have=1 HTTP/1.1\r\nHost: 127.0.0.1:{server.server_address[1]}\r\n\r\n".encode())
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    time.sleep(0.1)
+    path.write_text(model(16, 16).replace("Linear(10)", "Linear(9)"))  # the answer goes to a closed socket
+    server.check_files()
+    time.sleep(0.3)
+    assert "Traceback" not in capfd.readouterr().err
+    assert get(server, "/data/0?have=1")[0] == 200  # still serving
+
+
 def test_busy_port_is_a_usage_error(served, capsys):
     from graphc.cli import main
 
