@@ -60,6 +60,10 @@ class Watched:
             self.version += 1
         return True
 
+    def first_error(self) -> str:
+        d = next((d for d in self.data["diags"] if d["sev"] == "error"), None)
+        return f"{d['loc']}: error[{d['code']}]: {d['msg']}" if d else ""
+
 
 def page_data(path: str, model: str | None = None) -> tuple[dict, int]:
     """The page's data for one file and its number of errors; an internal failure of graphc is
@@ -233,4 +237,6 @@ def _interrupt(signum, frame):
 
 def _verdict(w: Watched) -> str:
     n = w.errors
-    return "ok" if not n else f"{n} error{'s' if n != 1 else ''} (the page lists them)"
+    if not n:
+        return "ok"
+    return f"{n} error{'s' if n != 1 else ''} (the page lists them); the first: {w.first_error()}"

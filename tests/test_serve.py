@@ -345,7 +345,8 @@ def test_cli_serves_follows_and_stops_on_ctrl_c(tmp_path):
         assert "m.model: ok" in proc.stderr.readline()
         port = int(m.group(1))
         path.write_text(model(16, 24))  # broken
-        assert "1 error" in proc.stderr.readline()
+        line = proc.stderr.readline()
+        assert "1 error" in line and re.search(r"m\.model:3:\d+: error\[shape-mismatch\]: add: needs shapes", line), line
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         conn.request("GET", "/data/0?have=1")
         data = json.loads(conn.getresponse().read())["data"]
