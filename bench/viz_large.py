@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.viz_large            # DenseNet-121 (~430 layers), 10,000-layer chain and DAG
     .venv/bin/python -m bench.viz_large --keep DIR # also keep the .model and .html files in DIR
+    .venv/bin/python -m bench.viz_large --screenshots docs/images   # (re)make docs/viz.md's screenshots
 
 For each model: the page's size (and gzipped), the time to write it (compile, page data, HTML),
 the time to first render in chromium (navigation start to the end of the first draw, read from
@@ -17,6 +18,7 @@ import argparse
 import contextlib
 import gzip
 import io
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -138,12 +140,79 @@ def in_browser(page: Path, profile: Path, block: str | None) -> dict:
         b.close()
 
 
+SHOTS = (  # name, model, URL fragment, window
+    ("viz-digits.png", "models/digits.model", "fit=all&select=conv2", (1200, 720)),
+    ("viz-resnet18.png", "models/resnet18.model", "expand=layer1.0&select=layer1.0.conv1&color=macs", (1400, 900)),
+    ("viz-unet.png", "models/unet.model",
+     "collapse=inc,down1,down2,down3,down4,up1,up2,up3,up4&color=params&fit=all&select=up1", (1200, 900)),
+)
+BAD_MODEL = """model Bad {
+    input x: [B, 3, 32, 32]
+    y = x -> c1: Conv2d(8, 3) -> ReLU -> Flatten -> fc: Linear(10) -> add(x) -> ReLU
+    output y
+}
+"""
+
+
+def screenshots(out: Path) -> None:
+    """The screenshots of docs/viz.md and the README, made by headless chromium from the pages
+    graphc writes (and, for viz-serve.png, from a running `graphc serve` after a breaking save)."""
+    import base64
+    import shutil
+    import subprocess
+
+    from graphc.serve import start
+    from tests.test_serve import Browser, model
+
+    browser = next(b for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b))
+    root, out, here = Path(__file__).resolve().parents[1], out.resolve(), Path.cwd()
+    work = Path(tempfile.mkdtemp(prefix="viz_shots_"))
+    (work / "models").mkdir()
+    for _, path, _, _ in SHOTS:  # copied, so that every page shows its path as the docs write it
+        shutil.copy(root / path, work / path)
+    (work / "models" / "bad.model").write_text(BAD_MODEL)
+    (work / "models" / "live.model").write_text(model(16, 16))
+    os.chdir(work)
+    try:
+        for name, path, frag, (w, h) in SHOTS + (("viz-error.png", "models/bad.model", "select=add", (1400, 900)),):
+            page = work / (name + ".html")
+            with contextlib.redirect_stderr(io.StringIO()):
+                write_page(Path(path), page)
+            subprocess.run([browser, "--headless", "--disable-gpu", "--no-sandbox", "--no-first-run",
+                            f"--user-data-dir={work / ('p-' + name)}", f"--window-size={w},{h}",
+                            "--virtual-time-budget=4000", f"--screenshot={out / name}", f"{page.as_uri()}#{frag}"],
+                           check=True, capture_output=True, timeout=120)
+            print(f"wrote {out / name} ({(out / name).stat().st_size:,} bytes)")
+        server = start(["models/live.model"], 0)
+        b = Browser(work / "p-serve")
+        try:
+            b.open(server.url + "#select=blocks.0.conv2")
+            b.call("Emulation.setDeviceMetricsOverride", width=1200, height=720, deviceScaleFactor=1, mobile=False)
+            b.wait(lambda s: s["vertices"] > 0, "the diagram")
+            Path("models/live.model").write_text(model(16, 24))  # breaks it: the block's add meets 16 and 24 channels
+            server.check_files()
+            b.wait(lambda s: s["updates"] == 1, "the update")
+            time.sleep(0.3)
+            png = base64.b64decode(b.call("Page.captureScreenshot", format="png")["data"])
+            (out / "viz-serve.png").write_bytes(png)
+            print(f"wrote {out / 'viz-serve.png'} ({len(png):,} bytes)")
+        finally:
+            b.close()
+            server.stop()
+    finally:
+        os.chdir(here)
+
+
 def main(argv: list[str] | None = None) -> int:
     from bench.compile_scaling import chain, residual
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--keep", metavar="DIR", help="keep the .model and .html files here")
+    ap.add_argument("--screenshots", metavar="DIR", help="write docs/viz.md's screenshots into DIR instead")
     args = ap.parse_args(argv)
+    if args.screenshots:
+        screenshots(Path(args.screenshots))
+        return 0
     work = Path(args.keep or tempfile.mkdtemp(prefix="viz_large_"))
     work.mkdir(parents=True, exist_ok=True)
     cases = [("DenseNet-121", "densenet121", densenet121(), "denseblock1.0"),
