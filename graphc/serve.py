@@ -144,6 +144,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
         self.send_header("X-Content-Type-Options", "nosniff")
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
         if body and self.command != "HEAD":
             self.wfile.write(body)
@@ -152,6 +154,8 @@ class Handler(BaseHTTPRequestHandler):
         self.do_GET()
 
     def do_GET(self):
+        if self.server.stopping:  # a kept-alive connection outlives the listening socket: end it
+            return self.gone()
         port = self.server.server_address[1]
         if self.headers.get("Host", "") not in (f"127.0.0.1:{port}", f"localhost:{port}"):
             return self.send(403, b"graphc serve answers requests for 127.0.0.1 only\n")
@@ -168,6 +172,10 @@ class Handler(BaseHTTPRequestHandler):
             return self.page(k) if parts[0] == "view" else self.data(k, parse_qs(url.query).get("have", [""])[0])
         return self.send(404, b"not found: graphc serve shows only the files it was given (see /)\n")
 
+    def gone(self) -> None:
+        self.close_connection = True
+        self.send(503, b"graphc serve has stopped\n")
+
     def page(self, k: int) -> None:
         from graphc.emit.html import to_html
 
@@ -181,7 +189,7 @@ class Handler(BaseHTTPRequestHandler):
         w = self.server.files[k]
         known = int(have) if have.isdigit() else -1
         if not self.server.wait_for(w, known, WAIT):
-            return self.send(204)
+            return self.gone() if self.server.stopping else self.send(204)
         with self.server.changed:
             body = json.dumps({"version": w.version, "data": w.data}, ensure_ascii=False,
                               separators=(",", ":")).encode()

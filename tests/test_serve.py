@@ -279,6 +279,9 @@ def test_page_of_a_file_that_does_not_parse_yet(browser, tmp_path):
         st = b.wait(lambda s: s["updates"] == 1, "the model")
         assert st["errors"] == 0 and st["vertices"] > 0 and "blocks" in st["open"]
         assert "stem" in node_ids(b.dom())
+        server.stop()  # the page says the server is gone, and keeps its diagram
+        assert "does not answer" in b.wait_js("(document.querySelector('#live.down') || {}).textContent", "it")
+        assert b.state()["vertices"] == st["vertices"]
     finally:
         server.stop()
 
