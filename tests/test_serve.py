@@ -205,6 +205,10 @@ def test_page_follows_the_file_and_keeps_the_view(served, browser):
     st = b.wait(lambda s: s["updates"] == 1, "the update")
     assert st["view"] == before["view"] and st["open"] == before["open"]
     assert st["selected"] == "fc" and st["hits"] == before["hits"] and st["errors"] == 0
+    # what the save changed is outlined: the shapes from the stem on, fc's parameters; not the output's (B, 10)
+    assert {"stem", "blocks.0.conv1", "blocks.1", "pool", "flatten", "fc"} <= set(st["changed"])
+    assert "output:y" not in st["changed"] and "image" not in st["changed"]
+    assert re.search(r'<g class="node[^"]*\bchanged\b[^"]*" data-id="fc"', b.dom())
     dom = b.dom()
     out = torch.nn.Conv2d(8, 24, 3, padding=1)(torch.zeros(1, 8, 16, 16))
     assert "(B, " + ", ".join(map(str, out.shape[1:])) + ")" in edge_labels(dom)

@@ -195,6 +195,7 @@
       if (!e) { e = nodeEl(v); nodeEls.set(v, e); }
       e.classList.toggle("hit", hits.has(G.verts[v]));
       e.classList.toggle("sel", G.verts[v] === selected);
+      e.classList.toggle("changed", changed.has(G.verts[v]));
       nodes.push(e);
     }
     G.edges.forEach((ed, k) => {
@@ -370,7 +371,7 @@
   $("collapse-all").addEventListener("click", () => { open.fill(0); relayout(); fit(false); });
 
   // ------------------------------------------------------------ header, diagnostics, the state for tests
-  let errors = 0, updates = 0, lastUpdateMs = 0, readyMs = null;
+  let errors = 0, updates = 0, lastUpdateMs = 0, readyMs = null, changed = new Set();
   function header() {
     $("model-name").textContent = D.model || "(no model)";
     $("file-name").textContent = D.file;
@@ -401,6 +402,7 @@
       open: items.filter((it, i) => open[i]).map((it) => it.id), selected: selected >= 0 ? items[selected].id : null,
       hits: Array.from(hits, (i) => items[i].id), errors, diags: D.diags.map((d) => d.code), stale: !!D.stale,
       layout_ms: L ? Math.round(L.ms) : 0, ranks: L ? L.ranks : 0, updates, update_ms: Math.round(lastUpdateMs), ready_ms: readyMs,
+      changed: Array.from(changed, (i) => items[i].id),
       view: {x: Math.round(view.x * 100) / 100, y: Math.round(view.y * 100) / 100, k: Math.round(view.k * 1e4) / 1e4},
     });
   }
@@ -419,7 +421,14 @@
     const wasOpen = new Set();
     for (let i = 0; i < N; i++) if (open[i]) wasOpen.add(items[i].id);
     const sel = selected >= 0 ? items[selected].id : null;
+    const before = new Map(items.map((it) => [it.id, it.shape + "|" + it.params]));
     setData(data);
+    // what the save changed (a new item, another shape or parameter count) is outlined until the next
+    changed = new Set();
+    if (hadItems && !D.stale) {
+      for (let i = 0; i < N; i++) if (before.get(items[i].id) !== items[i].shape + "|" + items[i].params) changed.add(i);
+      for (const i of Array.from(changed)) for (let p = items[i].p; p >= 0 && !changed.has(p); p = items[p].p) changed.add(p);
+    }
     if (!hadItems) defaultOpen();
     else for (let i = 0; i < N; i++) if (isGroup(i)) open[i] = wasOpen.has(items[i].id) ? 1 : 0;
     selected = sel !== null && byId.has(sel) ? byId.get(sel) : -1;
