@@ -73,10 +73,19 @@ def page_data(path: str, model: str | None = None) -> tuple[dict, int]:
 
     try:
         comp = load(path)
-        prog = comp.program
+        prog, diags = comp.program, list(comp.diagnostics)
         if model and comp.programs:
-            prog = next((p for p in comp.programs if p.name == model), prog)
-        return viz_data(prog, comp.source, comp.diagnostics, [p.name for p in comp.programs]), len(comp.errors)
+            prog = next((p for p in comp.programs if p.name == model), None)
+            if prog is None:  # drawn: the first model, with the reason it is not the one asked for
+                from graphc.errors import diag
+                from graphc.source import Span
+
+                prog = comp.program
+                diags.append(diag(Span(path, 1, 1, 1, 1), "missing-model",
+                                  f"{path} has no model '{model}'; it has {', '.join(p.name for p in comp.programs)}",
+                                  "give one of those to --model; the page draws the first"))
+        data = viz_data(prog, comp.source, diags, [p.name for p in comp.programs])
+        return data, sum(d.severity == "error" for d in diags)
     except Exception as e:  # a bug in graphc: say so on the page, keep serving
         return ({"model": "", "file": path, "models": [], "items": [], "edges": [],
                  "diags": [{"loc": f"{path}:1:1", "sev": "error", "code": "internal",

@@ -10,7 +10,6 @@ are compared with torch's own modules.
 
 from __future__ import annotations
 
-import fcntl
 import http.client
 import json
 import os
@@ -54,6 +53,8 @@ def model(stem: int, width: int) -> str:
 # ---------------------------------------------------------------- chromium over its DevTools pipe
 class Browser:
     def __init__(self, profile: Path):
+        import fcntl  # POSIX only, as the pipe's fd 3 and 4 are
+
         to_chrome_r, self._w = os.pipe()
         self._r, from_chrome_w = os.pipe()
 
@@ -381,6 +382,20 @@ def test_a_closed_page_is_no_traceback(served, capfd):
     time.sleep(0.3)
     assert "Traceback" not in capfd.readouterr().err
     assert get(server, "/data/0?have=1")[0] == 200  # still serving
+
+
+def test_model_of_several_and_a_missing_one(tmp_path):
+    from graphc.serve import page_data
+
+    path = tmp_path / "two.model"
+    path.write_text(model(16, 16) + "\n" + model(16, 16).split("}\n\n", 1)[1].replace("model Live", "model Other")
+                    .replace("Linear(10)", "Linear(3)"))
+    data, errors = page_data(str(path), "Other")
+    assert errors == 0 and data["model"] == "Other" and data["models"] == ["Live", "Other"]
+    assert next(i for i in data["items"] if i["id"] == "fc")["shape"] == "(B, 3)"
+    data, errors = page_data(str(path), "Nope")
+    assert errors == 1 and data["model"] == "Live" and data["items"]  # the first, drawn, and why
+    assert data["diags"][0]["code"] == "missing-model" and "it has Live, Other" in data["diags"][0]["msg"]
 
 
 def test_busy_port_is_a_usage_error(served, capsys):
