@@ -20,6 +20,7 @@ not this server's (a web page that rebinds its domain to 127.0.0.1) is refused.
 
 from __future__ import annotations
 
+import gc
 import html
 import json
 import os
@@ -226,6 +227,9 @@ def start(paths: list[str], port: int = 0, model: str | None = None) -> Server:
 
 def serve(paths: list[str], port: int, model: str | None = None, out=sys.stderr, until=None) -> int:
     """Serve until Ctrl-C (or until ``until()`` is true): report each check on ``out``."""
+    # graphc.cli turns the cyclic collector off for its short commands; this one runs for hours
+    # and compiles at every save, so it collects as a long-lived program should
+    gc.enable()
     server = start(paths, port, model)
     if threading.current_thread() is threading.main_thread():
         # Ctrl-C (and a plain kill) stop it cleanly, even where the shell started it with SIGINT ignored
