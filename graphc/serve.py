@@ -3,8 +3,10 @@
 A small server from the standard library (``http.server``, one thread per request) bound to
 127.0.0.1 only.  The main thread watches the files: every ``POLL`` seconds it compares each
 file's (mtime, size, inode) with the last it saw (an editor that saves by writing a new file and
-renaming it changes the inode), and when they differ it checks the file again, exactly as
-``graphc check`` does (never importing torch), and makes the page's data (graphc.emit.html).
+renaming it changes the inode), and when they differ and hold still for ``SETTLE`` seconds (an
+editor that truncates the file and then writes it is not caught half way) it checks the file
+again, exactly as ``graphc check`` does (never importing torch), and makes the page's data
+(graphc.emit.html).
 
 The page (the same as ``graphc viz -o X.html``, plus graphc/emit/templates/viz/live.js) asks
 ``/data/K?have=V``: the server answers at once with the data when its version is not V, and
@@ -33,6 +35,7 @@ from urllib.parse import parse_qs, urlsplit
 
 POLL = 0.25  # seconds between two looks at the files
 WAIT = 20.0  # seconds a /data request waits for a change before answering 204
+SETTLE = 0.05  # a changed file is checked once it has not changed again for this long
 
 
 class Watched:
@@ -55,6 +58,10 @@ class Watched:
         stamp = self.stamp_now()
         if stamp == self.stamp and self.data is not None:
             return False
+        if self.data is not None:  # an editor may still be writing: wait until the file holds still
+            time.sleep(SETTLE)
+            if self.stamp_now() != stamp:
+                return False  # the next look sees it again
         data, errors = page_data(self.path, self.model)
         with lock:  # the data and its version change together for the pages that read them
             self.stamp, self.data, self.errors = stamp, data, errors
