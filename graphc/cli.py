@@ -382,6 +382,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="add a per-rank memory plan for training on N processes (graphc.memory)")
     s.add_argument("--strategy", choices=("ddp", "fsdp"), default="ddp", help="for the memory plan")
     s.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32", help="for the memory plan")
+    s.add_argument("--activation-checkpointing", action="store_true",
+                   help="for the memory plan: each outermost block recomputed in the backward pass")
     s.add_argument("--gpu-memory", metavar="SIZE", help="flag a memory plan that does not fit, e.g. 80GB")
     s.add_argument("--depth", type=int, metavar="N", help="show rows down to block depth N (0: top level)")
     s.add_argument("--batch-size", type=int, default=1, metavar="N",
