@@ -208,4 +208,5 @@ def did_close(ls: GraphcServer, params: T.DidCloseTextDocumentParams):
         ls.text_document_publish_diagnostics(T.PublishDiagnosticsParams(uri, []))
 
 
-from graphc.lsp import features  # noqa: E402,F401 - registers hover, hints, definition, ...
+# registers hover, hints, definition, ... and references, rename, code actions
+from graphc.lsp import edits, features  # noqa: E402,F401
