@@ -19,6 +19,7 @@ from pygls.uris import from_fs_path, to_fs_path
 from graphc import __version__
 from graphc import ast as A
 from graphc.lsp import navigate
+from graphc.lsp.incremental import ChunkParser
 from graphc.lsp.positions import Lines
 from graphc.lsp.shapes import ShapeIndex
 from graphc.source import Span
@@ -47,6 +48,8 @@ class State:
     tree: A.File | None = None       # the last tree that parsed (kept while the text does not)
     published: set[str] = field(default_factory=set)  # other URIs given diagnostics from here
     pending: asyncio.TimerHandle | None = None
+    parser: ChunkParser = field(default_factory=ChunkParser)  # reuses the parse of unchanged items
+    last_change: float = -1e9        # loop time of the last edit
 
 
 class GraphcServer(LanguageServer):
@@ -89,7 +92,12 @@ class GraphcServer(LanguageServer):
         # a request that arrives while a publish waits compiles now; the publish, when its time
         # comes, finds the text compiled and only sends the diagnostics
         try:
-            st.comp = compile_source(text, st.path)
+            try:
+                tree = st.parser.parse(text, st.path)
+            except Exception:  # a bug of the chunking: the whole file's parse decides
+                log.exception("incremental parse failed")
+                tree = None
+            st.comp = compile_source(text, st.path, tree=tree)
         except Exception as e:  # a bug in graphc: say so where the user looks, keep serving
             log.exception("compile failed")
             st.comp = Compilation(Source(st.path, text), None, [diag(
@@ -108,13 +116,21 @@ class GraphcServer(LanguageServer):
         return st.index
 
     def schedule(self, uri: str, delay: float | None = None) -> None:
+        """Publish the document's diagnostics after ``delay`` seconds.  An edit (no ``delay``)
+        after a pause longer than the debounce is checked at once; the edits of a burst (typing
+        fast, a paste, an editor's multi-cursor change) push the check back until they pause."""
         st = self.states.get(uri)
         if st is None:
             st = self.states[uri] = State(uri, self.path_of(uri))
+        loop = asyncio.get_running_loop()
+        if delay is None:
+            now = loop.time()
+            burst = st.pending is not None or now - st.last_change < self.debounce
+            delay = self.debounce if burst else 0.0
+            st.last_change = now
         if st.pending is not None:
             st.pending.cancel()
-        loop = asyncio.get_running_loop()
-        st.pending = loop.call_later(self.debounce if delay is None else delay, self.publish, uri)
+        st.pending = loop.call_later(delay, self.publish, uri)
 
     def publish(self, uri: str) -> None:
         if uri not in self.states:
