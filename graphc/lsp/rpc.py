@@ -4,22 +4,91 @@ with plain dicts for messages.
 graphc's server speaks the protocol itself rather than through pygls: importing pygls's protocol
 types (lsprotocol: a thousand attrs classes) takes 0.8–1.6 s, three times the start the issue
 allows, and the server needs a dozen methods of it.  One thread reads stdin and hands each message
-to the asyncio loop of the main thread, which runs every handler and timer and writes every reply,
-so handlers never run concurrently.  A handler that raises :class:`RequestFailed` answers with
+to the main thread's loop (:class:`Loop`: a queue and timers, not asyncio, whose import alone
+costs a fifth of the start), which runs every handler and timer and writes every reply, so
+handlers never run concurrently.  A handler that raises :class:`RequestFailed` answers with
 its message (shown by the editor); any other exception answers with an internal error and is
 logged, and the server goes on.
 """
 
 from __future__ import annotations
 
-import asyncio
+import heapq
 import json
-import logging
+import queue
 import sys
 import threading
+import time
 from collections.abc import Callable
 
-log = logging.getLogger("graphc.lsp")
+
+def log_exception(what: str, *args) -> None:
+    """Log the exception being handled (logging is imported the first time it is needed)."""
+    import logging
+
+    logging.getLogger("graphc.lsp").exception(what, *args)
+
+
+class Timer:
+    __slots__ = ("when", "fn", "args", "cancelled")
+
+    def __init__(self, when: float, fn: Callable, args: tuple):
+        self.when, self.fn, self.args, self.cancelled = when, fn, args, False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+    def __lt__(self, other: Timer) -> bool:
+        return self.when < other.when
+
+
+class Loop:
+    """Callbacks from other threads (``call_soon_threadsafe``) and timers, run one at a time on
+    the thread that calls ``run_forever``: the few parts of asyncio's loop the server uses."""
+
+    def __init__(self):
+        self.inbox: queue.SimpleQueue = queue.SimpleQueue()
+        self.timers: list[Timer] = []
+        self.running = False
+
+    def time(self) -> float:
+        return time.monotonic()
+
+    def call_later(self, delay: float, fn: Callable, *args) -> Timer:
+        t = Timer(self.time() + max(0.0, delay), fn, args)
+        heapq.heappush(self.timers, t)
+        return t
+
+    def call_soon(self, fn: Callable, *args) -> Timer:
+        return self.call_later(0, fn, *args)
+
+    def call_soon_threadsafe(self, fn: Callable, *args) -> None:
+        self.inbox.put((fn, args))
+
+    def stop(self) -> None:
+        self.running = False
+
+    def run_forever(self) -> None:
+        self.running = True
+        while self.running:
+            while self.timers and self.timers[0].cancelled:
+                heapq.heappop(self.timers)
+            if self.timers and self.timers[0].when <= self.time():
+                t = heapq.heappop(self.timers)
+                fn, args = t.fn, t.args
+            else:
+                wait = max(0.0, self.timers[0].when - self.time()) if self.timers else None
+                try:
+                    fn, args = self.inbox.get(timeout=wait)
+                except queue.Empty:
+                    continue
+            try:
+                fn(*args)
+            except Exception:  # a bug in one callback: logged, the server goes on
+                log_exception("callback %s failed", getattr(fn, "__name__", fn))
+
+    def close(self) -> None:
+        self.timers.clear()
 
 PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INTERNAL_ERROR = -32700, -32600, -32601, -32603
 SERVER_NOT_INITIALIZED, REQUEST_FAILED = -32002, -32803
@@ -35,7 +104,7 @@ class Server:
     def __init__(self):
         self.requests: dict[str, Callable] = {}
         self.notifications: dict[str, Callable] = {}
-        self.loop: asyncio.AbstractEventLoop | None = None
+        self.loop: Loop | None = None
         self.out = sys.stdout.buffer
         self.shutdown_requested = False
         self.initialized = False
@@ -85,7 +154,7 @@ class Server:
                 try:
                     fn(params)
                 except Exception:
-                    log.exception("notification %s failed", method)
+                    log_exception("notification %s failed", method)
             return
         rid = message["id"]
         fn = self.requests.get(method)
@@ -101,7 +170,7 @@ class Server:
             self.send({"id": rid, "error": {"code": REQUEST_FAILED, "message": str(e)}})
             return
         except Exception as e:
-            log.exception("request %s failed", method)
+            log_exception("request %s failed", method)
             self.send({"id": rid, "error": {"code": INTERNAL_ERROR,
                                             "message": f"graphc internal error: {type(e).__name__}: {e}"}})
             return
@@ -145,8 +214,7 @@ class Server:
     def start_io(self, stdin=None, stdout=None) -> int:
         """Serve until ``exit`` or the end of input; the exit status (0 after ``shutdown``)."""
         self.out = stdout or sys.stdout.buffer
-        self.loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(self.loop)
+        self.loop = Loop()
         reader = threading.Thread(target=self._read, args=(stdin or sys.stdin.buffer,), daemon=True)
         reader.start()
         try:

@@ -10,7 +10,6 @@ Messages are plain dicts, named as the protocol names them (camelCase).
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 
 from graphc import __version__
@@ -18,12 +17,9 @@ from graphc import ast as A
 from graphc.lsp import navigate
 from graphc.lsp.incremental import ChunkParser
 from graphc.lsp.positions import Lines
-from graphc.lsp.rpc import Server
-from graphc.lsp.shapes import ShapeIndex
+from graphc.lsp.rpc import Server, log_exception
 from graphc.lsp.uris import from_fs_path, to_fs_path
 from graphc.source import Span
-
-log = logging.getLogger("graphc.lsp")
 
 #: Seconds a burst of edits must pause before the file is checked again (initializationOptions
 #: ``{"debounce_ms": N}`` changes it); the first edit after a pause is checked at once.
@@ -43,10 +39,10 @@ class State:
     path: str
     text: str | None = None          # the text compiled (None: not yet)
     comp: object = None              # graphc.api.Compilation
-    index: ShapeIndex | None = None
+    index: object = None             # graphc.lsp.shapes.ShapeIndex, made when asked
     tree: A.File | None = None       # the last tree that parsed (kept while the text does not)
     published: set[str] = field(default_factory=set)  # other URIs given diagnostics from here
-    pending: object = None           # the asyncio.TimerHandle of the next publish
+    pending: object = None           # the rpc.Timer of the next publish
     parser: ChunkParser = field(default_factory=ChunkParser)  # reuses the parse of unchanged items
     last_change: float = -1e9        # loop time of the last edit
 
@@ -98,11 +94,11 @@ class GraphcServer(Server):
             try:
                 tree = st.parser.parse(text, st.path)
             except Exception:  # a bug of the chunking: the whole file's parse decides
-                log.exception("incremental parse failed")
+                log_exception("incremental parse failed")
                 tree = None
             st.comp = compile_source(text, st.path, tree=tree)
         except Exception as e:  # a bug in graphc: say so where the user looks, keep serving
-            log.exception("compile failed")
+            log_exception("compile failed")
             st.comp = Compilation(Source(st.path, text), None, [diag(
                 Span(st.path, 1, 1, 1, 2), "io-error", f"graphc internal error: {type(e).__name__}: {e}",
                 "this is a bug in graphc; `graphc check --debug` shows the traceback")])
@@ -113,8 +109,11 @@ class GraphcServer(Server):
         if tree is not None:
             st.tree = tree
 
-    def shapes(self, st: State) -> ShapeIndex:
+    def shapes(self, st: State):
+        """The document's graphc.lsp.shapes.ShapeIndex."""
         if st.index is None:
+            from graphc.lsp.shapes import ShapeIndex
+
             st.index = ShapeIndex(st.comp.programs)
         return st.index
 
@@ -215,7 +214,25 @@ def initialize(params):
     if isinstance(opts, dict) and isinstance(opts.get("debounce_ms"), (int, float)):
         server.debounce = max(0.0, float(opts["debounce_ms"]) / 1000)
     server.initialized = True
+    server.loop.call_soon(_warm)  # after the answer: the editor goes on while the checker loads
     return {"capabilities": CAPABILITIES, "serverInfo": {"name": "graphc", "version": __version__}}
+
+
+WARM_UP = "model Warm {\n    input x: [B, 3, 8, 8]\n    y = x -> Conv2d(4, 3) -> Flatten -> Linear(2)\n    output y\n}\n"
+
+
+def _warm() -> None:
+    """Load the checker (the parser, the layers, lowering, inference, the shape index) with a
+    small compile, unless a document came first and loads it anyway."""
+    if server.states:
+        return
+    from graphc.api import compile_source
+    from graphc.lsp.shapes import ShapeIndex
+
+    try:
+        ShapeIndex(compile_source(WARM_UP, "<warm-up>").programs)
+    except Exception:  # only a warm-up: the first real compile reports what is wrong
+        log_exception("warm-up failed")
 
 
 @server.notification("initialized")
