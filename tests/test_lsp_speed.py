@@ -41,6 +41,62 @@ def test_chunked_parse_is_the_whole_parse(path):
     assert cp.reused == n - 1
 
 
+TRICKY = """\
+# statements that go on over several lines, comments between them
+const N = 4
+block Mix(c,
+          k=3) {   # the header's own comment
+    input x
+    y = x ->
+        Conv2d(c, k,
+               padding=1)   # inside a call
+    # a comment alone
+    z = y
+        -> ReLU
+        * 2
+    a, b = z -> Split(2)
+    output a,
+        b
+}
+model M {
+    input x: [B, N, 8, 8]
+    p, q = x -> m: Mix(8)
+    w = p -> Flatten -> head: Linear(
+        10)
+    param s: [1] =
+        ones()
+    freeze m,
+        head
+    output w
+}   # after the model
+"""
+
+
+@pytest.mark.parametrize("edit", [
+    lambda t: t,
+    lambda t: t.replace("Linear(\n        10)", "Linear(\n        11)"),        # inside a statement
+    lambda t: t.replace("    # a comment alone\n", ""),                          # lines move up
+    lambda t: t.replace("        * 2\n", "        * 2\n    extra = z\n"),     # a statement more
+    lambda t: t.replace("    output w\n", "    output w,\n"),                  # a trailing comma
+    lambda t: t.replace("    y = x ->\n", "    y = x\n"),                       # now two statements
+])
+def test_statements_over_several_lines(edit):
+    cp = ChunkParser()
+    assert cp.parse(TRICKY, "t.model") == _full(TRICKY, "t.model") is not None
+    text = edit(TRICKY)
+    assert cp.parse(text, "t.model") == _full(text, "t.model")
+
+
+def test_an_edit_in_a_model_reparses_one_statement():
+    text = (ROOT / "models" / "resnet50.model").read_text(encoding="utf-8")
+    cp = ChunkParser()
+    cp.parse(text, "r.model")
+    edited = text.replace("fc: Linear(1000)", "fc: Linear(10)")
+    assert cp.parse(edited, "r.model") == _full(edited, "r.model")
+    n_stmts = len(_full(edited, "r.model").items[-1].body)
+    assert cp.stmts_reused >= n_stmts - 1
+
+
 def test_chunks_start_only_at_top_level_items():
     text = ('import "a.model"\nconst N = 2  # model in a comment\nblock B(c) {\n    input x\n'
             '    y = x -> Linear(2, s="}") # {\nmodel X\n    output y\n}\nmodel M {\n  model = 1\n}\n')
