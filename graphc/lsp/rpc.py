@@ -73,7 +73,13 @@ class Loop:
         while self.running:
             while self.timers and self.timers[0].cancelled:
                 heapq.heappop(self.timers)
-            if self.timers and self.timers[0].when <= self.time():
+            try:  # messages first: the edits of a burst all arrive before a timer checks the text
+                fn, args = self.inbox.get_nowait()
+            except queue.Empty:
+                fn = None
+            if fn is not None:
+                pass
+            elif self.timers and self.timers[0].when <= self.time():
                 t = heapq.heappop(self.timers)
                 fn, args = t.fn, t.args
             else:

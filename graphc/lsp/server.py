@@ -51,6 +51,7 @@ class GraphcServer(Server):
     def __init__(self):
         super().__init__()
         self.docs: dict[str, str] = {}      # uri -> the editor's text of every open document
+        self.versions: dict[str, int] = {}  # uri -> the version of that text
         self.states: dict[str, State] = {}
         self.debounce = DEBOUNCE_S
         self.files = navigate.Files(self.read)
@@ -144,7 +145,10 @@ class GraphcServer(Server):
             by_path.setdefault(d.span.path, []).append(d)
         mine = [self.diagnostic(lines, d) for d in by_path.pop(st.path, [])]
         mine += self.import_summaries(st, by_path, lines)
-        self.notify("textDocument/publishDiagnostics", {"uri": uri, "diagnostics": mine})
+        mine_params = {"uri": uri, "diagnostics": mine}
+        if isinstance(self.versions.get(uri), int):
+            mine_params["version"] = self.versions[uri]   # the text they are of: always the newest
+        self.notify("textDocument/publishDiagnostics", mine_params)
         now: set[str] = set()
         for path, diags in by_path.items():
             other = from_fs_path(path)
@@ -255,6 +259,7 @@ def exit_(params):
 def did_open(params):
     doc = params["textDocument"]
     server.docs[doc["uri"]] = doc["text"]
+    server.versions[doc["uri"]] = doc.get("version")
     server.schedule(doc["uri"], 0)
 
 
@@ -271,6 +276,7 @@ def did_change(params):
             start, end = lines.offset(r["start"]), lines.offset(r["end"])
             text = text[:start] + change["text"] + text[end:]
     server.docs[uri] = text
+    server.versions[uri] = params["textDocument"].get("version")
     server.schedule(uri)
 
 
@@ -288,6 +294,7 @@ def did_save(params):
 def did_close(params):
     uri = params["textDocument"]["uri"]
     server.docs.pop(uri, None)
+    server.versions.pop(uri, None)
     st = server.states.pop(uri, None)
     if st is None:
         return
