@@ -13,10 +13,18 @@ def available() -> bool:
 
 
 def main() -> int:
-    """Serve on stdin/stdout until the client exits; 0 after a ``shutdown`` request, else 1."""
+    """Serve on stdin/stdout until the client exits, then end the process: status 0 after a
+    ``shutdown`` request, else 1 (as the protocol asks)."""
     import gc
+    import os
+    import sys
 
     gc.enable()  # the command line pauses the collector for short runs; a server runs for hours
     from graphc.lsp.server import server
 
-    return server.start_io()
+    code = server.start_io()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # at once: the reader thread may sit in a read of stdin, and an interpreter that shuts down
+    # around a daemon thread holding stdin's lock aborts (SIGABRT)
+    os._exit(code)
