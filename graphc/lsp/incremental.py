@@ -185,12 +185,16 @@ class ChunkParser:
         h, c, starts = shape
         lines = body.split("\n")
         header = "\n".join(lines[:h + 1]) + "\n" * (c - h) + "\n".join(lines[c:])
-        try:
-            head = parse("\n" * (first_line - 1) + header, path)
-        except GraphcError:
-            return None
-        if len(head.items) != 1 or head.items[0].body:
-            return None
+        hk = ("header:" + header, first_line)   # the same while an edit keeps the statements' lines
+        head = self.stmt_cache.get(hk) or fresh.get(hk)
+        if head is None:
+            try:
+                head = parse("\n" * (first_line - 1) + header, path)
+            except GraphcError:
+                return None
+            if len(head.items) != 1 or head.items[0].body:
+                return None
+        fresh[hk] = head
         stmts: list = []
         comments = list(head.comments)
         for a, b in zip(starts, [*starts[1:], c]):
