@@ -163,3 +163,30 @@ def test_quick_fix_padding_and_flatten_run_in_torch(lsp, tmp_path):
     with pytest.raises(ValueError):
         torch.nn.BatchNorm1d(4)(x)
     assert torch.nn.BatchNorm1d(4 * 6 * 6)(torch.nn.Flatten()(x)).shape == (2, 144)
+
+
+def test_uris_as_editors_spell_them(lsp, tmp_path):
+    from graphc.lsp.uris import from_fs_path as ours
+    from graphc.lsp.uris import to_fs_path
+
+    assert to_fs_path("file:///c%3A/dir/x.model") == "c:/dir/x.model"          # VS Code on Windows
+    assert to_fs_path("file:///tmp/a%20b.model") == "/tmp/a b.model"
+    assert to_fs_path("untitled:Untitled-1") is None
+    assert ours("/tmp/a b.model") == "file:///tmp/a%20b.model" and ours("<string>") is None
+    # the imported file is open under a URI spelled otherwise ('.' percent-encoded): a definition
+    # in it answers with the editor's own URI, and no diagnostics go to the other spelling
+    (tmp_path / "lib.model").write_text(LIB)
+    lib_uri = from_fs_path(str(tmp_path)) + "/lib%2Emodel"
+    lsp.open(tmp_path / "lib.model", LIB)
+    lsp.client.text_document_did_close(T.DidCloseTextDocumentParams(doc(from_fs_path(str(tmp_path / "lib.model")))))
+    lsp.client.text_document_did_open(T.DidOpenTextDocumentParams(T.TextDocumentItem(
+        uri=lib_uri, language_id="graphc", version=1, text=LIB)))
+    main = tmp_path / "main.model"
+    main.write_text(MAIN)
+    uri = lsp.open(main)
+    assert lsp.diagnostics_of(uri) == []
+    loc = lsp.run(lsp.client.text_document_definition_async(T.DefinitionParams(
+        doc(uri), where(MAIN, "stem: Widen", "Widen"))))
+    assert loc.uri == lib_uri and loc.range.start == T.Position(0, 6)
+    lsp.close(uri)
+    lsp.client.text_document_did_close(T.DidCloseTextDocumentParams(doc(lib_uri)))

@@ -6,7 +6,6 @@ from graphc.lsp import actions, navigate, refs
 from graphc.lsp.positions import Lines
 from graphc.lsp.rpc import RequestFailed
 from graphc.lsp.server import server
-from graphc.lsp.uris import from_fs_path
 
 
 def _trees(st) -> list:
@@ -47,7 +46,7 @@ def references(params):
     spans = refs.occurrences(server.files, _trees(st), target)
     if not (params.get("context") or {}).get("includeDeclaration", True):
         spans = [s for s in spans if refs.key(s) != refs.key(target.definition)]
-    return [{"uri": from_fs_path(s.path) or s.path, "range": _lines(st, cache, s.path).range(s)} for s in spans]
+    return [{"uri": server.uri_of(s.path), "range": _lines(st, cache, s.path).range(s)} for s in spans]
 
 
 @server.request("textDocument/prepareRename")
@@ -75,7 +74,7 @@ def rename(params):
     changes: dict[str, list[dict]] = {}
     cache: dict = {}
     for s in refs.occurrences(server.files, trees, target):
-        uri = from_fs_path(s.path) or s.path
+        uri = server.uri_of(s.path)
         changes.setdefault(uri, []).append({"range": _lines(st, cache, s.path).range(s), "newText": new})
     return {"changes": changes}
 

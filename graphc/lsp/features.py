@@ -5,7 +5,6 @@ from __future__ import annotations
 from graphc.lsp import navigate
 from graphc.lsp.positions import Lines
 from graphc.lsp.server import server
-from graphc.lsp.uris import from_fs_path
 
 # SymbolKind
 SYMBOL_KINDS = {"model": 5, "block": 12, "constant": 14, "input": 13, "value": 13, "label": 8, "parameter": 26}
@@ -62,7 +61,7 @@ def definition(params):
     if span is None:
         return None
     other = Lines(st.text if span.path == st.path else server.read(span.path) or "")
-    return {"uri": from_fs_path(span.path) or span.path, "range": other.range(span)}
+    return {"uri": server.uri_of(span.path), "range": other.range(span)}
 
 
 @server.request("textDocument/documentSymbol")

@@ -10,6 +10,7 @@ Messages are plain dicts, named as the protocol names them (camelCase).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from graphc import __version__
@@ -52,6 +53,7 @@ class GraphcServer(Server):
         super().__init__()
         self.docs: dict[str, str] = {}      # uri -> the editor's text of every open document
         self.versions: dict[str, int] = {}  # uri -> the version of that text
+        self.open_paths: dict[str, str] = {}  # normalized path -> the uri the editor opened it by
         self.states: dict[str, State] = {}
         self.debounce = DEBOUNCE_S
         self.files = navigate.Files(self.read)
@@ -60,12 +62,20 @@ class GraphcServer(Server):
     def path_of(self, uri: str) -> str:
         return to_fs_path(uri) or uri
 
+    def uri_of(self, path: str) -> str:
+        """The URI of a path: the editor's own when the file is open (editors spell URIs
+        differently: ``file:///c%3A/x.model``), else ``file://`` + the path."""
+        return self.open_paths.get(os.path.normcase(os.path.normpath(path))) or from_fs_path(path) or path
+
+    def is_open(self, path: str) -> bool:
+        return os.path.normcase(os.path.normpath(path)) in self.open_paths
+
     def text_of(self, uri: str) -> str:
         return self.docs.get(uri, "")
 
     def read(self, path: str) -> str | None:
         """The text of ``path``: the editor's buffer when it is open, else the file on disk."""
-        uri = from_fs_path(path)
+        uri = self.open_paths.get(os.path.normcase(os.path.normpath(path)))
         if uri in self.docs:
             return self.docs[uri]
         try:
@@ -151,8 +161,10 @@ class GraphcServer(Server):
         self.notify("textDocument/publishDiagnostics", mine_params)
         now: set[str] = set()
         for path, diags in by_path.items():
+            if self.is_open(path):  # an open file reports its own diagnostics
+                continue
             other = from_fs_path(path)
-            if other is None or other in self.states:  # an open file reports its own diagnostics
+            if other is None:
                 continue
             src = st.comp.source.imported.get(path)
             olines = Lines(src.text if src is not None else "")
@@ -260,6 +272,9 @@ def did_open(params):
     doc = params["textDocument"]
     server.docs[doc["uri"]] = doc["text"]
     server.versions[doc["uri"]] = doc.get("version")
+    path = to_fs_path(doc["uri"])
+    if path is not None:
+        server.open_paths[os.path.normcase(os.path.normpath(path))] = doc["uri"]
     server.schedule(doc["uri"], 0)
 
 
@@ -295,6 +310,9 @@ def did_close(params):
     uri = params["textDocument"]["uri"]
     server.docs.pop(uri, None)
     server.versions.pop(uri, None)
+    path = to_fs_path(uri)
+    if path is not None:
+        server.open_paths.pop(os.path.normcase(os.path.normpath(path)), None)
     st = server.states.pop(uri, None)
     if st is None:
         return
