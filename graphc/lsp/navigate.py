@@ -254,14 +254,9 @@ def argument_items(kind: str, given: set[str], blocks: dict[str, A.BlockDef]):
     layer = LAYERS.get(kind)
     if layer is None:
         return
-    from graphc.binder import _constraints, _fmt, describe_type
+    from graphc.lsp.complete import schema_items
 
-    for name, f in layer.Params.model_fields.items():
-        if name in given:
-            continue
-        t = describe_type(f.annotation) + _constraints(f.metadata)
-        detail = f"{t}, required" if f.is_required() else f"{t} = {_fmt(f.default)}"
-        yield name, detail, getattr(f, "description", None) or ""
+    yield from schema_items(layer.Params, given)
 
 
 def kind_doc(kind: str) -> str:
