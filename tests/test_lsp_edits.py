@@ -190,3 +190,23 @@ def test_uris_as_editors_spell_them(lsp, tmp_path):
     assert loc.uri == lib_uri and loc.range.start == T.Position(0, 6)
     lsp.close(uri)
     lsp.client.text_document_did_close(T.DidCloseTextDocumentParams(doc(lib_uri)))
+
+
+def test_rename_a_block_parameter_renames_its_keyword_at_every_call(lsp, tmp_path):
+    text = ("block Widen(c, k=1) {\n    input x\n    y = x -> Conv2d(c, k)\n    output y\n}\n\n"
+            "model M {\n    input x: [B, 3, 8, 8]\n    y = x -> Widen(4, k=3) -> Widen(c=2)\n    output y\n}\n")
+    uri = lsp.open(tmp_path / "kw.model", text)
+    assert lsp.diagnostics_of(uri) == []
+    # from the definition of the parameter
+    edit = lsp.run(lsp.client.text_document_rename_async(T.RenameParams(
+        text_document=doc(uri), position=where(text, "block Widen", "k=1"), new_name="kernel")))
+    assert apply(text, edit.changes[uri]) == text.replace("k=1", "kernel=1").replace(
+        "Conv2d(c, k)", "Conv2d(c, kernel)").replace("k=3", "kernel=3")
+    # from a keyword at a call
+    pos = where(text, "Widen(c=2)", "c=2")
+    assert refs(lsp, uri, pos) == [("kw.model", 0, 12), ("kw.model", 2, 20), ("kw.model", 8, 36)]
+    edit = lsp.run(lsp.client.text_document_rename_async(T.RenameParams(
+        text_document=doc(uri), position=pos, new_name="width")))
+    assert apply(text, edit.changes[uri]) == text.replace("Widen(c, k=1)", "Widen(width, k=1)").replace(
+        "Conv2d(c, k)", "Conv2d(width, k)").replace("Widen(c=2)", "Widen(width=2)")
+    lsp.close(uri)

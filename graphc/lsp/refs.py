@@ -36,9 +36,27 @@ class Target:
     span: Span          # the occurrence under the cursor
 
 
+def _blocks(files, path, tree) -> dict[str, A.BlockDef]:
+    return {it.name.id: it for t in files.closure(path, tree) for it in t.items if isinstance(it, A.BlockDef)}
+
+
+def _param_of(block: A.BlockDef | None, name: str) -> Span | None:
+    if block is None:
+        return None
+    return next((p.name.span for p in block.params if p.name.id == name), None)
+
+
 def target_at(files: navigate.Files, path: str, tree: A.File, line: int, col: int) -> Target | None:
     w = navigate.word_at(tree, line, col)
-    if w is None or w.kind == "import":
+    if w is None:  # a keyword argument's name in a block call (``Widen(c=4)``): the block's parameter
+        for n in navigate.walk(tree):
+            if isinstance(n, A.Call):
+                for a in n.args:
+                    if a.name is not None and navigate._contains(a.name_span, line, col):
+                        d = _param_of(_blocks(files, path, tree).get(n.kind), a.name)
+                        return Target(a.name, d, a.name_span) if d is not None else None
+        return None
+    if w.kind == "import":
         return None
     if w.kind == "kind" and not _defines_block(files, path, tree, w.text):
         return None  # a layer kind (Conv2d): nothing of the file's to rename
@@ -115,7 +133,7 @@ def occurrences(files: navigate.Files, trees: list[A.File], target: Target) -> l
     for tree in trees:
         closure = files.closure(tree.path, tree)
         globals_ = navigate.globals_of(closure)
-        block_names = {it.name.id for t in closure for it in t.items if isinstance(it, A.BlockDef)}
+        blocks = {it.name.id: it for t in closure for it in t.items if isinstance(it, A.BlockDef)}
         tails = {key(n.span) for _, p in _paths(tree) for n in p[1:]}
         for item in tree.items:
             defn = item if isinstance(item, (A.ModelDef, A.BlockDef)) else None
@@ -129,10 +147,15 @@ def occurrences(files: navigate.Files, trees: list[A.File], target: Target) -> l
                     d = local.get(n.id) or globals_.get(n.id)
                     if d is not None and key(d) == want:
                         found[key(n.span)] = n.span
-                elif isinstance(n, A.Call) and n.kind == target.name and n.kind in block_names:
+                elif isinstance(n, A.Call) and n.kind in blocks:
                     d = globals_.get(n.kind)
-                    if d is not None and key(d) == want:
+                    if n.kind == target.name and d is not None and key(d) == want:
                         found[key(n.kind_span)] = n.kind_span
+                    for a in n.args:  # Widen(c=4): the block's parameter c
+                        if a.name == target.name and a.name_span is not None:
+                            d = _param_of(blocks[n.kind], a.name)
+                            if d is not None and key(d) == want:
+                                found[key(a.name_span)] = a.name_span
             if defn is not None:
                 for d2, p in _paths(tree):
                     if d2 is not defn:
