@@ -105,6 +105,8 @@ def test_rename_a_label_through_a_freeze_path_and_into_the_imported_file(lsp, pr
     pos = where(MAIN, "freeze", "conv")
     prep = lsp.run(lsp.client.text_document_prepare_rename_async(T.PrepareRenameParams(text_document=doc(uri), position=pos)))
     assert prep.placeholder == "conv"
+    loc = lsp.run(lsp.client.text_document_definition_async(T.DefinitionParams(doc(uri), pos)))
+    assert (Path(loc.uri).name, loc.range.start.line, loc.range.start.character) == ("lib.model", 2, 13)
     edit = lsp.run(lsp.client.text_document_rename_async(T.RenameParams(text_document=doc(uri), position=pos, new_name="proj")))
     assert apply(LIB, edit.changes[lib_uri]) == LIB.replace("conv: Conv2d", "proj: Conv2d")
     assert apply(MAIN, edit.changes[uri]) == MAIN.replace("stem.conv", "stem.proj")
@@ -202,8 +204,10 @@ def test_rename_a_block_parameter_renames_its_keyword_at_every_call(lsp, tmp_pat
         text_document=doc(uri), position=where(text, "block Widen", "k=1"), new_name="kernel")))
     assert apply(text, edit.changes[uri]) == text.replace("k=1", "kernel=1").replace(
         "Conv2d(c, k)", "Conv2d(c, kernel)").replace("k=3", "kernel=3")
-    # from a keyword at a call
+    # from a keyword at a call; its definition is the block's parameter
     pos = where(text, "Widen(c=2)", "c=2")
+    loc = lsp.run(lsp.client.text_document_definition_async(T.DefinitionParams(doc(uri), pos)))
+    assert (loc.range.start.line, loc.range.start.character) == (0, 12)
     assert refs(lsp, uri, pos) == [("kw.model", 0, 12), ("kw.model", 2, 20), ("kw.model", 8, 36)]
     edit = lsp.run(lsp.client.text_document_rename_async(T.RenameParams(
         text_document=doc(uri), position=pos, new_name="width")))

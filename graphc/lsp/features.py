@@ -57,7 +57,13 @@ def definition(params):
         return None
     lines = Lines(st.text)
     line, col = lines.graphc(params["position"])
-    span = navigate.definition(server.files, st.path, st.tree, line, col)
+    from graphc.lsp.refs import target_at
+
+    # a name as references and rename resolve it (a keyword argument of a block call, a label in
+    # a tie/freeze path followed into its block), else an import's path
+    target = target_at(server.files, st.path, st.tree, line, col)
+    span = target.definition if target is not None else navigate.definition(server.files, st.path, st.tree,
+                                                                            line, col)
     if span is None:
         return None
     other = Lines(st.text if span.path == st.path else server.read(span.path) or "")
