@@ -87,3 +87,16 @@ def test_grammar_sample_files():
     r = subprocess.run([str(tool), "-g", "syntaxes/graphc.tmLanguage.json", *samples], cwd=VSCODE,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_server_through_vscode_jsonrpc():
+    """The server driven by vscode-jsonrpc, the JSON-RPC library of VS Code's client."""
+    script = VSCODE / "test" / "smoke.js"
+    if not (VSCODE / "node_modules" / "vscode-jsonrpc").exists() or shutil.which("node") is None:
+        pytest.skip("editors/vscode/node_modules is not installed (editors/vscode/build.sh installs it)")
+    import sys
+
+    r = subprocess.run(["node", str(script), sys.executable, str(ROOT)], cwd=VSCODE, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "answered vscode-jsonrpc" in r.stdout

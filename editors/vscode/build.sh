@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Builds the graphc VS Code extension: npm ci, the grammar's staleness check and tests, the .vsix.
+# Builds the graphc VS Code extension: the grammar's staleness check, npm ci, the grammar tests, a
+# smoke test of graphc lsp through vscode-jsonrpc, the .vsix.
 #   editors/vscode/build.sh            -> editors/vscode/graphc.vsix
 # Needs node >= 18 and npm; as root on Debian/Ubuntu it installs them when they are missing.
-# PYTHON (default: python3, or the repository's .venv) runs the grammar's staleness check.
+# PYTHON (default: the repository's .venv, else python3) runs the staleness check and the server.
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT="$(cd ../.. && pwd)"
@@ -28,6 +29,9 @@ npm ci --no-audit --no-fund
 
 echo "== grammar tests (vscode-tmgrammar-test)"
 npm test
+
+echo "== the server through vscode-jsonrpc (the client's own JSON-RPC library)"
+node test/smoke.js "$PYTHON" "$ROOT"
 
 echo "== package"
 npm run package
