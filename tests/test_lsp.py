@@ -291,9 +291,18 @@ def test_protocol_errors_and_exit_status():
     assert by_id[None]["error"]["code"] == -32700                     # ParseError
     assert by_id[2]["error"]["code"] == -32601                        # MethodNotFound
     assert by_id[3] == {"jsonrpc": "2.0", "id": 3, "result": None}
-    # the input ends without shutdown: status 1, as the protocol asks
-    code, _ = _raw([init])
+    # the input ends without shutdown: status 1, as the protocol asks; a header without a length
+    # is skipped, the next message still answered
+    code, answers = _raw([init])
     assert code == 1
+    import json
+
+    bad = b"Content-Length: twelve\r\n\r\n"
+    data = bad + b"".join(b"Content-Length: %d\r\n\r\n" % len(m) + m for m in [init])
+    r = subprocess.run([sys.executable, "-c", SERVER], input=data, capture_output=True, cwd=ROOT, timeout=60,
+                       env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    body = r.stdout.partition(b"\r\n\r\n")[2]
+    assert json.loads(body)["id"] == 1 and r.returncode == 1
 
 
 def test_incremental_changes_in_utf16(lsp, tmp_path):

@@ -195,7 +195,7 @@ class Server:
                     if not line:
                         break
                     name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
+                    if name.strip().lower() == b"content-length" and value.strip().isdigit():
                         length = int(value.strip())
                 if length is None or length > MAX_MESSAGE:
                     continue
