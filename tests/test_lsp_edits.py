@@ -214,3 +214,21 @@ def test_rename_a_block_parameter_renames_its_keyword_at_every_call(lsp, tmp_pat
     assert apply(text, edit.changes[uri]) == text.replace("Widen(c, k=1)", "Widen(width, k=1)").replace(
         "Conv2d(c, k)", "Conv2d(width, k)").replace("Widen(c=2)", "Widen(width=2)")
     lsp.close(uri)
+
+
+def test_quick_fixes_in_the_training_section(lsp, tmp_path):
+    text = ("model M {\n    input x: [B, 4]\n    y = x -> Linear(2)\n    output y\n    train {\n"
+            "        data = digits()\n        loss = CrossEntropyLos()\n        optimizer = AdamW(lrr=0.1)\n"
+            "    }\n}\n")
+    uri = lsp.open(tmp_path / "train.model", text)
+    diags = lsp.diagnostics_of(uri)
+    assert len(diags) == 2
+    got = lsp.run(lsp.client.text_document_code_action_async(T.CodeActionParams(
+        text_document=doc(uri), range=T.Range(T.Position(0, 0), T.Position(10, 0)),
+        context=T.CodeActionContext(diagnostics=diags))))
+    assert sorted(a.title for a in got) == ["Change 'CrossEntropyLos' to 'CrossEntropyLoss'", "Change 'lrr' to 'lr'"]
+    fixed = text
+    for a in got:  # the two edits are on different lines: apply them one after the other
+        fixed = apply(fixed, a.edit.changes[uri])
+    assert fixed == text.replace("CrossEntropyLos(", "CrossEntropyLoss(").replace("lrr=", "lr=")
+    lsp.close(uri)
