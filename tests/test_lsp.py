@@ -360,4 +360,7 @@ def test_completion_in_the_training_section(lsp, tmp_path):
     settings = labels(7, 8)
     assert {"loss", "optimizer", "scheduler", "data", "epochs", "batch_size"} <= set(settings)
     assert "Conv2d" not in settings and "= 32" in settings["batch_size"].detail
+    lsp.change(uri, text.replace("loss = ", "loss = MSELoss()"))   # parses: a hover on a component
+    h = lsp.run(lsp.client.text_document_hover_async(T.HoverParams(doc(uri), T.Position(6, 22))))
+    assert "torch.optim.AdamW" in h.contents.value and "`betas`" in h.contents.value
     lsp.close(uri)
