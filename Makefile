@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.graphc-installed
 TORCH  ?= torch==2.13.0
 OUT    ?= out
 
-.PHONY: demo test test-serial setup graphviz chromium lint docs bench clean
+.PHONY: demo test test-serial setup graphviz chromium vscode-deps vscode lint docs bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev,train,lsp,export]"
 	touch $(STAMP)
 
-setup: $(STAMP) graphviz chromium
+setup: $(STAMP) graphviz chromium vscode-deps
 
 graphviz:
 	@if command -v dot >/dev/null 2>&1; then :; \
@@ -42,6 +42,27 @@ chromium:
 	else \
 		echo "note: chromium is not installed; the browser tests of graphc viz -o X.html are skipped"; \
 	fi
+
+# The VS Code extension's npm packages (editors/vscode/node_modules, from its package-lock.json):
+# tests/test_lsp_vscode.py runs the grammar tests and a client smoke test with them.  node and npm
+# come from apt-get when they are missing and we may install them.
+vscode-deps:
+	@if ! command -v npm >/dev/null 2>&1; then \
+		if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+			echo "installing node and npm (apt-get)"; \
+			apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null; \
+		else echo "note: npm is not installed; the VS Code extension's tests are skipped"; fi; \
+	fi
+	@if command -v npm >/dev/null 2>&1 && ! cmp -s editors/vscode/package-lock.json \
+			editors/vscode/node_modules/.graphc-lock; then \
+		echo "installing the VS Code extension's npm packages (npm ci)"; \
+		(cd editors/vscode && npm ci --no-audit --no-fund --silent) && \
+		cp editors/vscode/package-lock.json editors/vscode/node_modules/.graphc-lock; \
+	fi
+
+# The extension itself: editors/vscode/graphc.vsix (grammar check, grammar tests, smoke test, vsce).
+vscode: setup
+	PYTHON=$(abspath $(PY)) editors/vscode/build.sh
 
 # The main job on an embedded default: check every model, then summarise, draw
 # and train the digits CNN on scikit-learn's digits (shipped with the package).

@@ -434,7 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--plugin", action="append", metavar="FILE.py", help="a file of your own layers")
         q.set_defaults(func=fn)
 
-    ls = sub.add_parser("lsp", help="the language server, on stdio, for editors (needs the lsp extra: pygls)")
+    ls = sub.add_parser("lsp", help="the language server, on stdio, for editors (docs/editor.md)")
     ls.set_defaults(func=cmd_lsp)
     return p
 

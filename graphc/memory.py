@@ -152,7 +152,7 @@ def _largest_unit(prog: Program) -> int:
 def _checkpointed(prog: Program, summary: Summary) -> Dim:
     """Activations per sample kept when each outermost block instance is recomputed in the backward
     pass: everything outside those blocks, each block's output, and the largest block's own."""
-    blocks, inside = [], []  # (the block row, its descendants' rows)
+    blocks = []  # (the block row, its descendants' rows)
     for r in summary.rows:
         if blocks and r.name.startswith(blocks[-1][0].name + "."):
             blocks[-1][1].append(r)
@@ -162,7 +162,7 @@ def _checkpointed(prog: Program, summary: Summary) -> Dim:
         return summary.activation_bytes
     kept = summary.activation_bytes
     largest = 0
-    for row, rows in blocks:
+    for _, rows in blocks:
         own = sum(x.activation_bytes for x in rows if not x.is_block)
         out = next((x.activation_bytes for x in reversed(rows) if not x.is_block), 0)
         kept = kept - own + out

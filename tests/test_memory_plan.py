@@ -119,7 +119,7 @@ def test_activation_checkpointing_plan_against_torch(stem, blocks):
     largest = 0
     for u in units:  # each block alone, on its real input: what its recomputation keeps
         seen = []
-        hook = u.register_forward_pre_hook(lambda mod, a: seen.append(a))
+        hook = u.register_forward_pre_hook(lambda mod, a, seen=seen: seen.append(a))
         with torch.no_grad():
             m(*inputs)
         hook.remove()
