@@ -92,7 +92,8 @@ class Compilation:
             return None
         with gc_paused():
             cls = Emitter(self.programs, self.source.path).class_of(prog)
-            return emit_train_script(prog.training, cls, self.module_stem, self.source.path)
+            return emit_train_script(prog.training, cls, self.module_stem, self.source.path,
+                                     tuple(name for name, _ in prog.outputs))
 
     def to_module(self, name: str | None = None):
         """A fresh instance of the model (the first, or the one named ``name``) as an nn.Module,

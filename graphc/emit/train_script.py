@@ -193,7 +193,7 @@ TORCH_DTYPES = {d: f"torch.{d}" for d in ("float16", "bfloat16", "float32", "flo
 #: ``## `` lines describe it and are not emitted.  Parts are separated by two blank lines;
 #: a part that begins indented continues the function of the part before it (main() is
 #: main, resume, wrap and loop), after one blank line.
-PARTS = ("head", "data", "steps", "metrics", "schedule", "eval", "checkpoints",
+PARTS = ("head", "data", "steps", "metrics", "schedule", "eval", "predict", "checkpoints",
          "main", "resume", "wrap", "loop", "entry")
 
 
@@ -212,7 +212,9 @@ def script_template() -> str:
     return out
 
 
-def emit_train_script(spec: TrainSpec, model_class: str, stem: str, path: str) -> str:
+def emit_train_script(spec: TrainSpec, model_class: str, stem: str, path: str, outputs=("output",)) -> str:
+    from graphc.emit.predict_script import predict_values
+
     loss, opt = spec.loss, spec.optimizer
     values = {
         "MODEL": model_class,
@@ -241,5 +243,6 @@ def emit_train_script(spec: TrainSpec, model_class: str, stem: str, path: str) -
         "TARGET_INPUT": pyfmt.literal(next((i for i, row in enumerate(spec.inputs) if row[0] == spec.target_input), 0)),
         "METRICS": pyfmt.literal(tuple(spec.metrics)),
         "READ_DATA_FILE": _read_data_file(spec),
+        **predict_values(spec, outputs),  # --predict
     }
     return Template(script_template()).substitute(values)
