@@ -66,7 +66,7 @@ def read_features(spec: TrainSpec) -> str:
     key = d.params.x if d.name in ("npz", "pt") and not fields else "x"
     target = pyfmt.literal(d.params.target) if d.name == "csv" else "'target'"
     several = bool(fields)
-    lines = ["def read_features(path):",
+    lines = ["def _read_features(path):",
              '    """(features, file names or None) of --predict\'s --data: a .npz, .npy, .pt or .csv file,'
              '\n    or a folder of images when the model trained on one."""',
              "    import numpy as np",
