@@ -15,7 +15,7 @@ from pathlib import Path
 
 from graphc.api import Compilation
 from graphc.cli import UsageError, build_outputs
-from graphc.cli_train import _trainable, run_child
+from graphc.cli_train import _trainable, not_gan, run_child
 
 SUFFIXES = (".csv", ".npy", ".npz")
 
@@ -110,6 +110,7 @@ def predict(args) -> int:
     comp = _trainable(args.file, "graphc predict")
     if not isinstance(comp, Compilation):
         return comp
+    not_gan(comp, "graphc predict")
     prog = comp.trained
     if args.model is not None and args.model != prog.name:
         names = ", ".join(p.name for p in comp.programs)
