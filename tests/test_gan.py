@@ -1,0 +1,128 @@
+"""Two-player training (a GAN): the section's checks, with the numbers and a fix; the generated
+script's steps against the same steps written in plain torch; models/gan.model smoke-trains."""
+
+import json
+
+import pytest
+from conftest import MODELS, import_generated
+
+from graphc.api import compile_source
+
+GAN = (MODELS / "gan.model").read_text(encoding="utf-8")
+
+
+def _errors(src):
+    comp = compile_source(src, "gan.model")
+    return [(d.span.line, d.span.col, d.code, d.message, d.hint) for d in comp.errors]
+
+
+def test_models_gan_checks_and_builds_one_script_for_both():
+    comp = compile_source(GAN, "gan.model")
+    assert comp.ok, [str(d) for d in comp.diagnostics]
+    spec = comp.trained.training
+    assert (spec.task, spec.discriminator, spec.noise_shape, spec.sample_shape) == \
+        ("gan", "Discriminator", (16,), (1, 8, 8))
+    script = comp.train_source()
+    assert "from gan import Generator, Discriminator" in script
+    assert script == compile_source(GAN, "gan.model").train_source()  # deterministic
+    compile(script, "train_gan.py", "exec")
+
+
+@pytest.mark.parametrize("edit,code,needle,hint", [
+    (("discriminator = Discriminator", "discriminator = Discrimnator"), "invalid-train",
+     "'discriminator' names another model of this file, and 'Discrimnator' is none", "Discriminator"),
+    (("-> Linear(1)   #", "-> Linear(1) -> Sigmoid   #"), "invalid-train", "ends with a Sigmoid", "remove the Sigmoid"),
+    (("-> Linear(1)   #", "-> Linear(2)   #"), "invalid-train", "gives one logit per sample, (B,) or (B, 1), but "
+                                                                 "Discriminator gives (B, 2)", "Linear(1)"),
+    (("input image: [B, 1, 8, 8]", "input image: [B, 1, 8, 9]\n    x = image -> Flatten"),
+     None, None, None),  # replaced below: a shape mismatch between the players
+    (("seed = 0", "seed = 0\n        loss = BCEWithLogitsLoss()"), "invalid-train", "a GAN's losses are fixed",
+     "remove the loss setting"),
+    (("seed = 0", "seed = 0\n        epochz = 3"), "unknown-argument", "a GAN's training section has no setting "
+                                                                     "'epochz'", "epochs"),
+    (("data = digits()", "data = digits(flatten=true)"), "data-mismatch",
+     "digits() gives samples of shape (64,), but the generator Generator gives (B, 1, 8, 8)", "same shape"),
+])
+def test_gan_section_errors(edit, code, needle, hint):
+    if code is None:  # the discriminator takes another shape than the generator gives
+        src = GAN.replace("input image: [B, 1, 8, 8]", "input image: [B, 1, 8, 9]")
+        errs = _errors(src)
+        assert errs and errs[0][2] == "invalid-train"
+        assert "the generator Generator gives (B, 1, 8, 8), but the discriminator Discriminator takes " \
+               "(B, 1, 8, 9)" in errs[0][3], errs
+        return
+    old, new = edit
+    assert old in GAN
+    errs = _errors(GAN.replace(old, new))
+    assert [e for e in errs if e[2] == code and needle in e[3] and hint in (e[4] or "")], errs
+    assert all(e[0] > 0 and e[1] > 0 for e in errs)  # file:line:col
+
+
+def test_gan_steps_are_torchs(tmp_path):
+    """Two steps of the generated script equal two steps written by hand in plain torch: the
+    discriminator's BCE-with-logits on real (1) and detached fake (0) samples, then the generator's
+    non-saturating BCE(D(G(z)), 1); both models, both Adams, the losses it records."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("sklearn")
+    from sklearn.datasets import load_digits
+
+    F = torch.nn.functional
+    comp = compile_source(GAN.replace("epochs = 20", "epochs = 1"), "gan_steps.model")
+    gen = tmp_path / "gen"
+    gen.mkdir()
+    (gen / "gan_steps.py").write_text(comp.python_source())
+    (gen / "train_gan_steps.py").write_text(comp.train_source())
+    script = import_generated(gen / "train_gan_steps.py", "train_gan_steps_main")
+    script.main(["--out", str(tmp_path / "run"), "--max-steps", "2", "--quiet", "--device", "cpu"])
+    ckpt = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+
+    mod = import_generated(gen / "gan_steps.py", "gan_steps_models")
+    torch.manual_seed(0)
+    g, d = mod.Generator(), mod.Discriminator()
+    opt_g = torch.optim.Adam(g.parameters(), lr=2e-3, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(d.parameters(), lr=2e-3, betas=(0.5, 0.999))
+    x = torch.tensor(load_digits().data, dtype=torch.float32).reshape(-1, 1, 8, 8) / 16
+    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
+    noise = torch.Generator().manual_seed(1)
+    d_losses, g_losses = [], []
+    for step in range(2):
+        real = x[perm[64 * step:64 * (step + 1)]]
+        z = torch.randn(64, 16, generator=noise)
+        fake = g(z)
+        loss_d = F.binary_cross_entropy_with_logits(d(real), torch.ones(64, 1)) + \
+            F.binary_cross_entropy_with_logits(d(fake.detach()), torch.zeros(64, 1))
+        opt_d.zero_grad()
+        loss_d.backward()
+        opt_d.step()
+        loss_g = F.binary_cross_entropy_with_logits(d(fake), torch.ones(64, 1))
+        opt_g.zero_grad()
+        loss_g.backward()
+        opt_g.step()
+        d_losses.append(loss_d.item())
+        g_losses.append(loss_g.item())
+    for name, model in (("generator", g), ("discriminator", d)):
+        for k, v in model.state_dict().items():
+            torch.testing.assert_close(ckpt[name][k], v, rtol=1e-5, atol=1e-6, msg=f"{name}.{k}")
+    assert ckpt["epoch"] == 1 and set(ckpt) >= {"g_optimizer", "d_optimizer"}
+    row = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])
+    assert row["steps"] == 2
+    assert row["d_loss"] == pytest.approx(sum(d_losses) / 2, rel=1e-5)
+    assert row["g_loss"] == pytest.approx(sum(g_losses) / 2, rel=1e-5)
+    png = tmp_path / "run" / "samples_epoch001.png"
+    image = pytest.importorskip("PIL.Image")
+    with image.open(png) as img:  # 16 samples of 8×8, a 4×4 grid with 1-pixel lines, scaled up
+        assert img.mode == "L" and img.width == img.height and img.width % 37 == 0
+
+
+def test_graphc_train_smoke_runs_models_gan(tmp_path):
+    """`graphc train models/gan.model --epochs 1 --max-steps 3`: offline, seconds; refused flags."""
+    pytest.importorskip("torch")
+    pytest.importorskip("sklearn")
+    from graphc.cli import main
+
+    assert main(["train", str(MODELS / "gan.model"), "--out", str(tmp_path / "run"), "--epochs", "1",
+                 "--max-steps", "3", "--quiet"]) == 0
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["steps"] for r in rows] == [3]
+    assert (tmp_path / "run" / "last.pt").is_file() and (tmp_path / "run" / "samples_epoch001.png").is_file()
+    assert main(["train", str(MODELS / "gan.model"), "--out", str(tmp_path / "run"), "--resume"]) == 2
