@@ -31,8 +31,8 @@ def test_models_gan_checks_and_builds_one_script_for_both():
 @pytest.mark.parametrize("edit,code,needle,hint", [
     (("discriminator = Discriminator", "discriminator = Discrimnator"), "invalid-train",
      "'discriminator' names another model of this file, and 'Discrimnator' is none", "Discriminator"),
-    (("-> Linear(1)   #", "-> Linear(1) -> Sigmoid   #"), "invalid-train", "ends with a Sigmoid", "remove the Sigmoid"),
-    (("-> Linear(1)   #", "-> Linear(2)   #"), "invalid-train", "gives one logit per sample, (B,) or (B, 1), but "
+    (("-> Linear(1)  #", "-> Linear(1) -> Sigmoid  #"), "invalid-train", "ends with a Sigmoid", "remove the Sigmoid"),
+    (("-> Linear(1)  #", "-> Linear(2)  #"), "invalid-train", "gives one logit per sample, (B,) or (B, 1), but "
                                                                  "Discriminator gives (B, 2)", "Linear(1)"),
     (("input image: [B, 1, 8, 8]", "input image: [B, 1, 8, 9]\n    x = image -> Flatten"),
      None, None, None),  # replaced below: a shape mismatch between the players
