@@ -107,6 +107,8 @@ def predict(args) -> int:
                          "write a .csv, .npy or .npz file")
     if out is not None and not out.parent.is_dir():
         raise UsageError(f"-o {out}: there is no folder {out.parent}")
+    if out is not None and out.is_dir():
+        raise UsageError(f"-o {out} is a folder: name a file in it, e.g. {out / 'preds.csv'}")
     comp = _trainable(args.file, "graphc predict")
     if not isinstance(comp, Compilation):
         return comp

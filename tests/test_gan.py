@@ -126,3 +126,18 @@ def test_graphc_train_smoke_runs_models_gan(tmp_path):
     assert [r["steps"] for r in rows] == [3]
     assert (tmp_path / "run" / "last.pt").is_file() and (tmp_path / "run" / "samples_epoch001.png").is_file()
     assert main(["train", str(MODELS / "gan.model"), "--out", str(tmp_path / "run"), "--resume"]) == 2
+
+
+def test_a_loss_that_is_not_finite_stops_before_the_epoch_is_saved(tmp_path):
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("sklearn")
+    comp = compile_source(GAN, "gan_nan.model")
+    (tmp_path / "gan_nan.py").write_text(comp.python_source())
+    (tmp_path / "train_gan_nan.py").write_text(comp.train_source())
+    script = import_generated(tmp_path / "train_gan_nan.py", "train_gan_nan_main")
+    nan = torch.tensor(float("nan"))
+    script.gan_step = lambda *args: (nan, torch.tensor(0.5), nan, nan)  # a step whose losses blew up
+    with pytest.raises(script.DataError, match=r"the losses are not finite at epoch 1 \(d_loss nan, g_loss 0.5\)"):
+        script.main(["--out", str(tmp_path / "run"), "--max-steps", "1", "--quiet", "--device", "cpu"])
+    assert not (tmp_path / "run" / "last.pt").exists()
+    assert (tmp_path / "run" / "metrics.jsonl").read_text() == ""

@@ -132,6 +132,7 @@ def test_errors_before_torch_runs(iris_run, tmp_path, capsys):
     np.save(tmp_path / "five.npy", np.zeros((3, 5), "float32"))
     (tmp_path / "two.csv").write_text("a,b\n1,2\n")
     np.save(tmp_path / "ok.npy", np.zeros((3, 4), "float32"))
+    (tmp_path / "d.csv").mkdir()
     cases = [
         (("--checkpoint", tmp / "run" / "nope.pt", "--data", tmp_path / "ok.npy"), "no checkpoint"),
         (("--checkpoint", ckpt, "--data", tmp_path / "missing.npy"), "no data file"),
@@ -141,6 +142,7 @@ def test_errors_before_torch_runs(iris_run, tmp_path, capsys):
         (("--checkpoint", ckpt, "--data", tmp_path / "ok.npy", "-o", tmp_path / "p.txt"),
          "unknown output suffix '.txt'"),
         (("--checkpoint", ckpt, "--data", tmp_path / "ok.npy", "-o", tmp_path / "no" / "p.csv"), "there is no folder"),
+        (("--checkpoint", ckpt, "--data", tmp_path / "ok.npy", "-o", tmp_path / "d.csv"), "is a folder"),
         (("--checkpoint", ckpt, "--data", tmp_path / "ok.npy", "--model", "Other"), "--model Other"),
     ]
     for args, message in cases:
