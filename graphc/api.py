@@ -96,8 +96,9 @@ class Compilation:
             if prog.training.task == "gan":  # two players: graphc.training_gan
                 from graphc.emit.gan_script import emit_gan_script
 
-                disc = emitter.class_of(self.model(prog.training.discriminator))
-                return emit_gan_script(prog.training, cls, disc, self.module_stem, self.source.path)
+                d = self.model(prog.training.discriminator)
+                return emit_gan_script(prog.training, cls, emitter.class_of(d), self.module_stem, self.source.path,
+                                       (prog.name, d.name), (prog.outputs[0][0], d.outputs[0][0]))
             return emit_train_script(prog.training, cls, self.module_stem, self.source.path,
                                      tuple(name for name, _ in prog.outputs))
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from graphc.api import Compilation
 from graphc.cli import UsageError, build_outputs
-from graphc.cli_train import _trainable, not_gan, run_child
+from graphc.cli_train import _trainable, run_child
 
 SUFFIXES = (".csv", ".npy", ".npz")
 
@@ -94,6 +94,29 @@ def _check_data(data: Path, spec) -> None:
                              "shape (one row per sample)")
 
 
+def _predict_gan(args, comp, ckpt: Path, data: Path, out: Path | None) -> int:
+    """A GAN: the generator's samples from noise (default), or --model the discriminator's logits."""
+    spec = comp.trained.training
+    players = {comp.trained.name: spec.noise_shape, spec.discriminator: spec.sample_shape}
+    name = args.model or comp.trained.name
+    if name not in players:
+        raise UsageError(f"--model {name}: a GAN's players are {' and '.join(players)}")
+    shape = _npy_shape(data) if data.suffix.lower() == ".npy" else None
+    if shape is not None and not _fits(shape, players[name]):
+        raise UsageError(f"{data} has samples of shape {tuple(shape[1:])}, but {name} takes "
+                         f"{_want(players[name])}")
+    with tempfile.TemporaryDirectory(prefix="graphc-predict-") as tmp:
+        build_outputs(comp, Path(tmp))
+        script = Path(tmp) / f"train_{comp.module_stem}.py"
+        cmd = [sys.executable, str(script), f"--predict={ckpt.resolve()}", f"--data={data.resolve()}",
+               f"--model={name}"]
+        if out is not None:
+            cmd.append(f"--output={out.resolve()}")
+        if args.device is not None:
+            cmd.append(f"--device={args.device}")
+        return run_child(cmd)
+
+
 def predict(args) -> int:
     """graphc predict: the outputs of a checkpoint on new data, through the script's --predict."""
     ckpt, data = Path(args.checkpoint), Path(args.data)
@@ -112,8 +135,9 @@ def predict(args) -> int:
     comp = _trainable(args.file, "graphc predict")
     if not isinstance(comp, Compilation):
         return comp
-    not_gan(comp, "graphc predict")
     prog = comp.trained
+    if prog.training.task == "gan":
+        return _predict_gan(args, comp, ckpt, data, out)
     if args.model is not None and args.model != prog.name:
         names = ", ".join(p.name for p in comp.programs)
         raise UsageError(f"--model {args.model}: predictions come from the model with the train section, "

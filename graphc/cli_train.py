@@ -33,11 +33,11 @@ def _trainable(file: str, command: str):
 
 
 def not_gan(comp, command: str) -> None:
-    """eval and predict measure one model: a GAN's pair is refused with the way to use it."""
+    """eval measures one model: a GAN's pair is refused with the way to use it."""
     if comp.trained.training.task == "gan":
         raise UsageError(f"{command} takes a model with one player; {comp.trained.name} is a GAN's generator: "
-                         "its samples are in the run's samples_epochNNN.png, its weights in last.pt['generator'] "
-                         "(docs/training.md, Two-player training)")
+                         "its samples are in the run's samples_epochNNN.png, and graphc predict --data NOISE gives "
+                         "more (docs/training.md, Two-player training)")
 
 
 def _check_not_in_use(out: Path) -> None:

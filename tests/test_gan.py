@@ -108,14 +108,37 @@ def test_gan_steps_are_torchs(tmp_path):
     assert row["steps"] == 2
     assert row["d_loss"] == pytest.approx(sum(d_losses) / 2, rel=1e-5)
     assert row["g_loss"] == pytest.approx(sum(g_losses) / 2, rel=1e-5)
+    # --predict: the generator's samples from given noise, the discriminator's logits and probabilities
+    np = pytest.importorskip("numpy")
+    z = torch.randn(5, 16, generator=torch.Generator().manual_seed(7))
+    np.save(tmp_path / "noise.npy", z.numpy())
+    script.main(["--predict", str(tmp_path / "run" / "last.pt"), "--data", str(tmp_path / "noise.npy"),
+                 "--output", str(tmp_path / "samples.npy"), "--device", "cpu"])
+    g.eval()
+    d.eval()
+    with torch.no_grad():
+        want = g(z)
+        logits = d(want)
+    np.testing.assert_allclose(np.load(tmp_path / "samples.npy"), want.numpy(), rtol=1e-5, atol=1e-6)
+    np.save(tmp_path / "samples_in.npy", want.numpy())
+    script.main(["--predict", str(tmp_path / "run" / "last.pt"), "--data", str(tmp_path / "samples_in.npy"),
+                 "--model", "Discriminator", "--output", str(tmp_path / "d.csv"), "--device", "cpu"])
+    rows = [r.split(",") for r in (tmp_path / "d.csv").read_text().splitlines()]
+    assert rows[0] == ["row", "real", "probability", "logit"]
+    np.testing.assert_allclose([float(r[2]) for r in rows[1:]], torch.sigmoid(logits[:, 0]).numpy(), rtol=1e-5)
+    assert [int(r[1]) for r in rows[1:]] == (logits[:, 0] > 0).long().tolist()
+    with pytest.raises(script.DataError, match=r"has shape \(5, 16\), but Discriminator takes \(N, 1, 8, 8\)"):
+        script.main(["--predict", str(tmp_path / "run" / "last.pt"), "--data", str(tmp_path / "noise.npy"),
+                     "--model", "Discriminator"])
     png = tmp_path / "run" / "samples_epoch001.png"
     image = pytest.importorskip("PIL.Image")
     with image.open(png) as img:  # 16 samples of 8×8, a 4×4 grid with 1-pixel lines, scaled up
         assert img.mode == "L" and img.width == img.height and img.width % 37 == 0
 
 
-def test_graphc_train_smoke_runs_models_gan(tmp_path):
-    """`graphc train models/gan.model --epochs 1 --max-steps 3`: offline, seconds; refused flags."""
+def test_graphc_train_smoke_runs_models_gan(tmp_path, capsys):
+    """`graphc train models/gan.model --epochs 1 --max-steps 3`: offline, seconds; refused flags; predict's
+    checks of a GAN before torch runs (noise of another shape, an unknown player); eval refuses a GAN."""
     pytest.importorskip("torch")
     pytest.importorskip("sklearn")
     from graphc.cli import main
@@ -126,6 +149,16 @@ def test_graphc_train_smoke_runs_models_gan(tmp_path):
     assert [r["steps"] for r in rows] == [3]
     assert (tmp_path / "run" / "last.pt").is_file() and (tmp_path / "run" / "samples_epoch001.png").is_file()
     assert main(["train", str(MODELS / "gan.model"), "--out", str(tmp_path / "run"), "--resume"]) == 2
+    np = pytest.importorskip("numpy")
+    np.save(tmp_path / "noise.npy", np.zeros((3, 15), "float32"))  # the noise is (B, 16)
+    assert main(["predict", str(MODELS / "gan.model"), "--checkpoint", str(tmp_path / "run" / "last.pt"),
+                 "--data", str(tmp_path / "noise.npy")]) == 2
+    assert main(["predict", str(MODELS / "gan.model"), "--checkpoint", str(tmp_path / "run" / "last.pt"),
+                 "--data", str(tmp_path / "noise.npy"), "--model", "Critic"]) == 2
+    err = capsys.readouterr().err
+    assert "noise.npy has samples of shape (15,), but Generator takes (B, 16)" in err
+    assert "--model Critic: a GAN's players are Generator and Discriminator" in err
+    assert main(["eval", str(MODELS / "gan.model"), "--checkpoint", str(tmp_path / "run" / "last.pt")]) == 2
 
 
 def test_a_loss_that_is_not_finite_stops_before_the_epoch_is_saved(tmp_path):

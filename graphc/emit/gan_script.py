@@ -36,7 +36,8 @@ def _config(spec: GanSpec) -> str:
                      for k, v, n in rows)
 
 
-def emit_gan_script(spec: GanSpec, gen_class: str, disc_class: str, stem: str, path: str) -> str:
+def emit_gan_script(spec: GanSpec, gen_class: str, disc_class: str, stem: str, path: str,
+                    names=("Generator", "Discriminator"), outputs=("output", "output")) -> str:
     text = resources.files("graphc.emit").joinpath("templates", "train", "gan.py.tmpl").read_text(encoding="utf-8")
     lines = text.split("\n")
     while lines and lines[0].startswith("##"):
@@ -50,6 +51,9 @@ def emit_gan_script(spec: GanSpec, gen_class: str, disc_class: str, stem: str, p
         "NOISE_SHAPE": pyfmt.literal(tuple(spec.noise_shape)),
         "SAMPLE_SHAPE": pyfmt.literal(tuple(spec.sample_shape)),
         "LOAD_DATA": _load_data(spec),
+        "PLAYERS": "{" + ", ".join(f"{pyfmt.literal(n)}: ({pyfmt.literal(k)}, {pyfmt.literal(o)}, {pyfmt.literal(tuple(sh))})"
+                                   for n, k, o, sh in zip(names, ("generator", "discriminator"), outputs,
+                                                         (spec.noise_shape, spec.sample_shape), strict=True)) + "}",
         "G_OPTIMIZER": spec.g_optimizer.record.code(spec.g_optimizer.params),
         "D_OPTIMIZER": spec.d_optimizer.record.code(spec.d_optimizer.params),
     }
