@@ -23,7 +23,7 @@ def test_models_gan_checks_and_builds_one_script_for_both():
     assert (spec.task, spec.discriminator, spec.noise_shape, spec.sample_shape) == \
         ("gan", "Discriminator", (16,), (1, 8, 8))
     script = comp.train_source()
-    assert "from gan import Generator, Discriminator" in script
+    assert "from gan import Generator as _graphc_generator, Discriminator as _graphc_discriminator" in script
     assert script == compile_source(GAN, "gan.model").train_source()  # deterministic
     compile(script, "train_gan.py", "exec")
 
@@ -44,6 +44,7 @@ def test_models_gan_checks_and_builds_one_script_for_both():
      "digits() gives samples of shape (64,), but the generator Generator gives (B, 1, 8, 8)", "same shape"),
 ])
 def test_gan_section_errors(edit, code, needle, hint):
+    """Each mistake is an error at the section with the numbers and a fix."""
     if code is None:  # the discriminator takes another shape than the generator gives
         src = GAN.replace("input image: [B, 1, 8, 8]", "input image: [B, 1, 8, 9]")
         errs = _errors(src)
