@@ -175,3 +175,18 @@ def test_a_loss_that_is_not_finite_stops_before_the_epoch_is_saved(tmp_path):
         script.main(["--out", str(tmp_path / "run"), "--max-steps", "1", "--quiet", "--device", "cpu"])
     assert not (tmp_path / "run" / "last.pt").exists()
     assert (tmp_path / "run" / "metrics.jsonl").read_text() == ""
+
+
+def test_real_samples_from_an_npz_without_targets(tmp_path, monkeypatch):
+    """A GAN's data has no labels: an .npz of one array 'x' trains (the readers ask no 'y')."""
+    np = pytest.importorskip("numpy")
+    pytest.importorskip("torch")
+    np.savez(tmp_path / "real.npz", x=np.random.default_rng(0).random((40, 1, 8, 8), dtype=np.float32))
+    comp = compile_source(GAN.replace("data = digits()", 'data = npz("real.npz")'), "gan_npz.model")
+    assert comp.ok, [str(d) for d in comp.diagnostics]
+    (tmp_path / "gan_npz.py").write_text(comp.python_source())
+    (tmp_path / "train_gan_npz.py").write_text(comp.train_source())
+    monkeypatch.chdir(tmp_path)
+    script = import_generated(tmp_path / "train_gan_npz.py", "train_gan_npz_main")
+    script.main(["--out", "run", "--max-steps", "1", "--quiet", "--device", "cpu"])
+    assert json.loads((tmp_path / "run" / "metrics.jsonl").read_text())["steps"] == 1
