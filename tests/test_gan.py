@@ -23,7 +23,8 @@ def test_models_gan_checks_and_builds_one_script_for_both():
     assert (spec.task, spec.discriminator, spec.noise_shape, spec.sample_shape) == \
         ("gan", "Discriminator", (16,), (1, 8, 8))
     script = comp.train_source()
-    assert "from gan import Generator as _graphc_generator, Discriminator as _graphc_discriminator" in script
+    assert "_graphc_generator, _graphc_discriminator = _graphc_models.Generator, _graphc_models.Discriminator" \
+        in script
     assert script == compile_source(GAN, "gan.model").train_source()  # deterministic
     compile(script, "train_gan.py", "exec")
 
