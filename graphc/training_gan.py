@@ -89,15 +89,21 @@ def check_gan(prog, programs) -> list[Diagnostic]:
         seen[key] = st
         if key == "discriminator":
             names = [p.name for p in others]
+            fallback = f"models: {', '.join(names)}" if names else \
+                "add a model that takes the generator's output and gives one logit"
             if isinstance(st.value, A.Name) and st.value.id in names:
                 disc = next(p for p in others if p.name == st.value.id)
-            else:
-                got = st.value.id if isinstance(st.value, A.Name) else "that"
-                hint = ev.suggest(got, names) if names else None
+            elif isinstance(st.value, A.Name) and st.value.id == prog.name:
+                out.append(diag(st.value.span, "invalid-train", f"the discriminator must be another model than the "
+                                                                f"generator {prog.name}", fallback))
+            elif isinstance(st.value, A.Name):
                 out.append(diag(st.value.span, "invalid-train",
-                                f"'discriminator' names another model of this file, and {got!r} is none",
-                                hint or (f"models: {', '.join(names)}" if names else
-                                         "add a model that takes the generator's output and gives one logit")))
+                                f"'discriminator' names another model of this file, and {st.value.id!r} is none",
+                                (ev.suggest(st.value.id, names) if names else None) or fallback))
+            else:
+                out.append(diag(st.value.span, "invalid-train", "'discriminator' takes the name of another model "
+                                                                "of this file, e.g. discriminator = "
+                                                                f"{names[0] if names else 'Discriminator'}", fallback))
         elif key == "loss":
             out.append(diag(st.name.span, "invalid-train",
                             "a GAN's losses are fixed: the non-saturating BCE-with-logits losses of the "
@@ -108,11 +114,14 @@ def check_gan(prog, programs) -> list[Diagnostic]:
             call = st.value
             if isinstance(call, A.Name):
                 call = A.Call(call.id, call.span, (), call.span, bare=True)
-            if not isinstance(call, A.Call) or call.kind not in table:
-                kind = call.kind if isinstance(call, A.Call) else "that"
-                out.append(diag(getattr(call, "kind_span", st.value.span), "unknown-component",
-                                f"'{key}' takes a {what}, and {kind!r} is none",
-                                ev.suggest(kind, table) or f"one of: {', '.join(table)}"))
+            if not isinstance(call, A.Call):
+                out.append(diag(st.value.span, "invalid-train",
+                                f"'{key}' takes a{'n' if what[0] in 'aeiou' else ''} {what}, e.g. "
+                                f"{key} = {next(iter(table))}(...)", f"one of: {', '.join(table)}"))
+                continue
+            if call.kind not in table:
+                out.append(diag(call.kind_span, "unknown-component", f"unknown {what} '{call.kind}'",
+                                ev.suggest(call.kind, table) or f"one of: {', '.join(table)}"))
                 continue
             b = bind(ev, prog.train_env, table[call.kind].signature(), call.span, call.args)
             if b.ok:

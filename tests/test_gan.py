@@ -37,6 +37,13 @@ def test_models_gan_checks_and_builds_one_script_for_both():
                                                                  "Discriminator gives (B, 2)", "Linear(1)"),
     (("input image: [B, 1, 8, 8]", "input image: [B, 1, 8, 9]\n    x = image -> Flatten"),
      None, None, None),  # replaced below: a shape mismatch between the players
+    (("discriminator = Discriminator", "discriminator = Generator"), "invalid-train",
+     "the discriminator must be another model than the generator Generator", "models: Discriminator"),
+    (("discriminator = Discriminator", "discriminator = 3"), "invalid-train",
+     "'discriminator' takes the name of another model of this file", "Discriminator"),
+    (("optimizer = Adam(", "optimizer = Adamm("), "unknown-component", "unknown optimizer 'Adamm'", "Adam"),
+    (("discriminator_optimizer = Adam(lr=2e-3, betas=(0.5, 0.999))", "discriminator_optimizer = 3"),
+     "invalid-train", "'discriminator_optimizer' takes an optimizer, e.g.", "Adam"),
     (("seed = 0", "seed = 0\n        loss = BCEWithLogitsLoss()"), "invalid-train", "a GAN's losses are fixed",
      "remove the loss setting"),
     (("seed = 0", "seed = 0\n        epochz = 3"), "unknown-argument", "a GAN's training section has no setting "
