@@ -4,7 +4,7 @@ script's steps against the same steps written in plain torch; models/gan.model s
 import json
 
 import pytest
-from conftest import MODELS, import_generated
+from conftest import MODELS, ROOT, import_generated
 
 from graphc.api import compile_source
 
@@ -198,3 +198,31 @@ def test_real_samples_from_an_npz_without_targets(tmp_path, monkeypatch):
     script = import_generated(tmp_path / "train_gan_npz.py", "train_gan_npz_main")
     script.main(["--out", "run", "--max-steps", "1", "--quiet", "--device", "cpu"])
     assert json.loads((tmp_path / "run" / "metrics.jsonl").read_text())["steps"] == 1
+
+
+def test_the_documented_hand_written_loop_runs(tmp_path, monkeypatch):
+    """docs/training.md's loop around the two generated classes (for what the GAN script does not do
+    yet) and its sampling snippet run as written, on a checkpoint of the script."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("sklearn")
+    import re
+    import sys
+
+    text = (ROOT / "docs" / "training.md").read_text(encoding="utf-8")
+    section = text[text.index("## Two-player training (GANs)"):text.index("## The generated script")]
+    loop, sample = re.findall(r"```python\n(.*?)```", section, re.S)
+    comp = compile_source(GAN, "gan.model")
+    (tmp_path / "gan.py").write_text(comp.python_source())
+    (tmp_path / "train_gan.py").write_text(comp.train_source())
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "gan", raising=False)
+    ns: dict = {}
+    exec(compile(loop, "training.md", "exec"), ns)
+    real = torch.rand(8, 1, 8, 8)
+    loss_d, loss_g = ns["step"](real)
+    assert loss_d > 0 and loss_g > 0
+    script = import_generated(tmp_path / "train_gan.py", "train_gan_docs")
+    script.main(["--out", "runs/gan", "--max-steps", "1", "--quiet", "--device", "cpu"])
+    exec(compile(sample, "training.md", "exec"), ns)
+    assert tuple(ns["images"].shape) == (64, 1, 8, 8)
