@@ -99,7 +99,8 @@ class Compilation:
                 d = self.model(prog.training.discriminator)
                 return emit_gan_script(prog.training, cls, emitter.class_of(d), self.module_stem, self.source.path,
                                        (prog.name, d.name), (prog.outputs[0][0], d.outputs[0][0]))
-            return emit_train_script(prog.training, cls, self.module_stem, self.source.path,
+            blocks = tuple(plan.name for plan in emitter.plans)
+            return emit_train_script(prog.training, cls, self.module_stem, self.source.path, blocks,
                                      tuple(name for name, _ in prog.outputs))
 
     def to_module(self, name: str | None = None):
@@ -134,13 +135,16 @@ def gc_paused():
             gc.enable()
 
 
-def compile_source(text: str, path: str = "<string>", bindings: dict[str, int] | None = None) -> Compilation:
-    """Compile ``.model`` text.  ``bindings`` give symbolic input dims a value (``--set H=64``)."""
+def compile_source(text: str, path: str = "<string>", bindings: dict[str, int] | None = None, *,
+                   tree=None) -> Compilation:
+    """Compile ``.model`` text.  ``bindings`` give symbolic input dims a value (``--set H=64``).
+    ``tree``: ``graphc.syntax.parse(text, path)`` when the caller has it already (the language
+    server parses only the items an edit changed)."""
     with gc_paused():
-        return _compile_source(text, path, bindings)
+        return _compile_source(text, path, bindings, tree)
 
 
-def _compile_source(text: str, path: str, bindings: dict[str, int] | None) -> Compilation:
+def _compile_source(text: str, path: str, bindings: dict[str, int] | None, tree=None) -> Compilation:
     from graphc.errors import diag
     from graphc.infer import infer
     from graphc.lint import lint
@@ -148,10 +152,11 @@ def _compile_source(text: str, path: str, bindings: dict[str, int] | None) -> Co
     from graphc.syntax import parse
 
     src = Source(path, text)
-    try:
-        tree = parse(text, path)
-    except GraphcError as e:
-        return Compilation(src, None, e.diagnostics)
+    if tree is None:
+        try:
+            tree = parse(text, path)
+        except GraphcError as e:
+            return Compilation(src, None, e.diagnostics)
     progs, diags = lower_all(tree, bindings, sources=src.imported)
     for prog in progs:
         diags += infer(prog)

@@ -208,6 +208,21 @@ def cmd_viz(args) -> int:
     return viz(args)
 
 
+def cmd_serve(args) -> int:
+    from graphc.serve import serve
+
+    files = expand_inputs(args.files)
+    if not files:
+        raise UsageError("no .model files to serve")
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port {args.port}: a port is 0 (any free one) to 65535")
+    try:
+        return serve(files, args.port, args.model)
+    except OSError as e:
+        raise UsageError(f"cannot listen on 127.0.0.1:{args.port}: {e.strerror or e}; "
+                         f"choose another port with --port (0 picks a free one)") from None
+
+
 def _chosen(comp, name: str):
     from graphc.cli_views import chosen
 
@@ -387,6 +402,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="add a per-rank memory plan for training on N processes (graphc.memory)")
     s.add_argument("--strategy", choices=("ddp", "fsdp"), default="ddp", help="for the memory plan")
     s.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32", help="for the memory plan")
+    s.add_argument("--activation-checkpointing", action="store_true",
+                   help="for the memory plan: each outermost block recomputed in the backward pass")
     s.add_argument("--gpu-memory", metavar="SIZE", help="flag a memory plan that does not fit, e.g. 80GB")
     s.add_argument("--depth", type=int, metavar="N", help="show rows down to block depth N (0: top level)")
     s.add_argument("--batch-size", type=int, default=1, metavar="N",
@@ -413,6 +430,13 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--plugin", action="append", metavar="FILE.py",
                    help="a file of your own layers (graphc.plugins; repeatable)")
     v.set_defaults(func=cmd_viz)
+    sv = sub.add_parser("serve", help="a local page (127.0.0.1) of each file's interactive view, updated on save")
+    sv.add_argument("files", nargs="+", metavar="FILE", help="files, directories or globs")
+    sv.add_argument("--port", type=int, default=8765, help="default 8765; 0 picks a free port")
+    sv.add_argument("--model", metavar="NAME", help="the model to draw, in a file of several (default: the first)")
+    sv.add_argument("--plugin", action="append", metavar="FILE.py",
+                    help="a file of your own layers (graphc.plugins; repeatable)")
+    sv.set_defaults(func=cmd_serve)
     x = sub.add_parser("export", help="a torch.export (.pt2) or ONNX file of the model, verified against it")
     x.add_argument("file", metavar="FILE")
     x.add_argument("-o", "--output", metavar="OUT", required=True, help="OUT.pt2 or OUT.onnx")
@@ -430,7 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--plugin", action="append", metavar="FILE.py", help="a file of your own layers")
         q.set_defaults(func=fn)
 
-    ls = sub.add_parser("lsp", help="the language server, on stdio, for editors (needs the lsp extra: pygls)")
+    ls = sub.add_parser("lsp", help="the language server, on stdio, for editors (docs/editor.md)")
     ls.set_defaults(func=cmd_lsp)
     return p
 

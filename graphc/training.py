@@ -37,6 +37,8 @@ class Settings(Params):
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     nonfinite_loss: Literal["stop", "skip"] = "stop"  # a NaN or infinite training loss
+    strategy: Literal["ddp", "fsdp"] = "ddp"  # under torchrun: replicate, or shard (FSDP2)
+    activation_checkpointing: bool = False  # recompute each block's activations in the backward pass
 
 
 @dataclass(frozen=True)

@@ -168,6 +168,8 @@ def _config(spec: TrainSpec) -> str:
         ("DEVICE", s.device, "auto, cpu, cuda or mps"),
         ("PRECISION", s.precision, "fp32, or bf16/fp16 with autocast"),
         ("NONFINITE_LOSS", s.nonfinite_loss, "a NaN or infinite training loss: stop, or skip the step"),
+        ("STRATEGY", s.strategy, "under torchrun: ddp replicates the model, fsdp shards it"),
+        ("ACTIVATION_CHECKPOINTING", s.activation_checkpointing, "recompute block activations in backward"),
     ]
     width = max(len(f"{k} = {pyfmt.literal(v)}") for k, v, _ in rows)
     out = []
@@ -212,11 +214,15 @@ def script_template() -> str:
     return out
 
 
-def emit_train_script(spec: TrainSpec, model_class: str, stem: str, path: str, outputs=("output",)) -> str:
+def emit_train_script(spec: TrainSpec, model_class: str, stem: str, path: str,
+                      blocks: tuple[str, ...] = (), outputs: tuple[str, ...] = ("output",)) -> str:
+    """The training script; ``blocks`` are the model module's block class names (FSDP's units),
+    ``outputs`` the model's output names (--predict)."""
     from graphc.emit.predict_script import predict_values
 
     loss, opt = spec.loss, spec.optimizer
     values = {
+        "BLOCKS": pyfmt.literal(tuple(blocks)),
         "MODEL": model_class,
         "STEM": stem,
         "FILE": pyfmt.text(os.path.basename(path)),
