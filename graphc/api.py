@@ -92,9 +92,16 @@ class Compilation:
             return None
         with gc_paused():
             emitter = Emitter(self.programs, self.source.path)
+            cls = emitter.class_of(prog)
+            if prog.training.task == "gan":  # two players: graphc.training_gan
+                from graphc.emit.gan_script import emit_gan_script
+
+                d = self.model(prog.training.discriminator)
+                return emit_gan_script(prog.training, cls, emitter.class_of(d), self.module_stem, self.source.path,
+                                       (prog.name, d.name), (prog.outputs[0][0], d.outputs[0][0]))
             blocks = tuple(plan.name for plan in emitter.plans)
-            return emit_train_script(prog.training, emitter.class_of(prog), self.module_stem, self.source.path,
-                                     blocks)
+            return emit_train_script(prog.training, cls, self.module_stem, self.source.path, blocks,
+                                     tuple(name for name, _ in prog.outputs))
 
     def to_module(self, name: str | None = None):
         """A fresh instance of the model (the first, or the one named ``name``) as an nn.Module,
@@ -165,13 +172,14 @@ def _compile_source(text: str, path: str, bindings: dict[str, int] | None, tree=
             diags.append(diag(extra.train.span, "invalid-train",
                               f"a second model with a training section ({trained[0].name} at line "
                               f"{trained[0].train.span.line} has one): training two models together, "
-                              "as a GAN does, is not supported yet",
-                              "keep one training section; for two-player training import both classes "
-                              "from the generated module (MODELS) and write the loop"))
+                              "as a GAN does, takes one section",
+                              "keep one training section; a GAN's is the generator's, naming the other model: "
+                              "'discriminator = NAME' (docs/training.md)"))
         if trained:
             from graphc.training import check_training
+            from graphc.training_gan import check_gan, is_gan
 
-            diags += check_training(trained[0])
+            diags += check_gan(trained[0], progs) if is_gan(trained[0]) else check_training(trained[0])
     diags.sort(key=lambda d: (d.span.path != path, d.span.path, d.span.line, d.span.col))  # this file first
     return Compilation(src, progs[0] if progs else None, diags, progs)
 

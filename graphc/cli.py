@@ -190,6 +190,12 @@ def cmd_eval(args) -> int:
     return evaluate(args)
 
 
+def cmd_predict(args) -> int:
+    from graphc.cli_predict import predict
+
+    return predict(args)
+
+
 def cmd_summary(args) -> int:
     from graphc.cli_views import summary
 
@@ -372,6 +378,20 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--plugin", action="append", metavar="FILE.py",
                    help="a file of your own layers (graphc.plugins; repeatable)")
     e.set_defaults(func=cmd_eval)
+
+    pr = sub.add_parser("predict", help="a trained checkpoint's outputs on new data, as .csv, .npy or .npz")
+    pr.add_argument("file", metavar="FILE")
+    pr.add_argument("--checkpoint", metavar="CKPT", required=True, help="e.g. runs/<stem>/best.pt")
+    pr.add_argument("--data", metavar="DATA", required=True,
+                    help="a .npz, .npy, .pt or .csv file of features, or a folder of images")
+    pr.add_argument("-o", "--output", metavar="FILE", help="preds.csv, preds.npy or preds.npz (default: csv "
+                                                           "on standard output)")
+    pr.add_argument("--model", metavar="NAME", help="in a file of several models: the trained one")
+    pr.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
+    pr.add_argument("--batch-size", type=int)
+    pr.add_argument("--plugin", action="append", metavar="FILE.py",
+                    help="a file of your own layers (graphc.plugins; repeatable)")
+    pr.set_defaults(func=cmd_predict)
 
     s = sub.add_parser("summary", help="per-layer shapes, parameters and MACs")
     s.add_argument("file", metavar="FILE")

@@ -195,7 +195,7 @@ TORCH_DTYPES = {d: f"torch.{d}" for d in ("float16", "bfloat16", "float32", "flo
 #: ``## `` lines describe it and are not emitted.  Parts are separated by two blank lines;
 #: a part that begins indented continues the function of the part before it (main() is
 #: main, resume, wrap and loop), after one blank line.
-PARTS = ("head", "data", "steps", "metrics", "schedule", "eval", "checkpoints",
+PARTS = ("head", "data", "steps", "metrics", "schedule", "eval", "predict", "checkpoints",
          "main", "resume", "wrap", "loop", "entry")
 
 
@@ -215,8 +215,11 @@ def script_template() -> str:
 
 
 def emit_train_script(spec: TrainSpec, model_class: str, stem: str, path: str,
-                      blocks: tuple[str, ...] = ()) -> str:
-    """The training script; ``blocks`` are the model module's block class names (FSDP's units)."""
+                      blocks: tuple[str, ...] = (), outputs: tuple[str, ...] = ("output",)) -> str:
+    """The training script; ``blocks`` are the model module's block class names (FSDP's units),
+    ``outputs`` the model's output names (--predict)."""
+    from graphc.emit.predict_script import predict_values
+
     loss, opt = spec.loss, spec.optimizer
     values = {
         "BLOCKS": pyfmt.literal(tuple(blocks)),
@@ -246,5 +249,6 @@ def emit_train_script(spec: TrainSpec, model_class: str, stem: str, path: str,
         "TARGET_INPUT": pyfmt.literal(next((i for i, row in enumerate(spec.inputs) if row[0] == spec.target_input), 0)),
         "METRICS": pyfmt.literal(tuple(spec.metrics)),
         "READ_DATA_FILE": _read_data_file(spec),
+        **predict_values(spec, outputs),  # --predict
     }
     return Template(script_template()).substitute(values)
