@@ -172,7 +172,7 @@ def check_groups(ev, env, arg: A.Arg, prog) -> tuple[tuple[Group, ...] | None, l
                                                            f"above 0, not {lr!r}"))
             continue
         if path not in modules:
-            hint = did_you_mean(path, sorted(modules))
+            hint = _path_hint(path, modules)
             out.append(diag(p.span, "invalid-train", f"the model has no parameters under '{path}'",
                             hint or "name a layer, block use, repeat or learned tensor by its label, as "
                                     "freeze does (dotted for one inside a block: layer4.1.conv2)"))
@@ -191,6 +191,19 @@ def check_groups(ev, env, arg: A.Arg, prog) -> tuple[tuple[Group, ...] | None, l
     if out:
         return None, out
     return tuple(groups), out
+
+
+def _path_hint(path: str, modules: set[str]) -> str | None:
+    """Did-you-mean among the paths beside the one asked for (the children of its longest
+    prefix that holds parameters), else among the top-level ones."""
+    parts = path.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        parent = ".".join(parts[:i])
+        if parent in modules:
+            depth = parent.count(".") + 1
+            kids = sorted(m for m in modules if m.startswith(parent + ".") and m.count(".") == depth)
+            return did_you_mean(path, kids) or f"'{parent}' holds: " + ", ".join(k[len(parent) + 1:] for k in kids[:12])
+    return did_you_mean(path, [m for m in modules if "." not in m]) or did_you_mean(path, modules)
 
 
 def _overlap(a: str, b: str) -> bool:
