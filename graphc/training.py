@@ -38,6 +38,7 @@ class Settings(Params):
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     nonfinite_loss: Literal["stop", "skip"] = "stop"  # a NaN or infinite training loss
+    unfreeze_at: PosInt | None = None  # the epoch from which the frozen parameters train (training_weights.py)
 
 
 @dataclass(frozen=True)
@@ -199,6 +200,10 @@ def check_training(prog) -> list[Diagnostic]:
     settings = check(ev, signature("train", Settings), scalars, exprs, tb.span)
     out += ev.diags
     ok = ok and settings is not None
+    if settings is not None and settings.unfreeze_at is not None:
+        found = weights_mod.check_unfreeze(prog, settings, seen["unfreeze_at"].value.span)
+        out += found
+        ok = ok and not found
     for key in ("data", "loss", "optimizer"):
         if key not in seen:
             example = {"data": "digits()", "loss": "CrossEntropyLoss()", "optimizer": "Adam(lr=1e-3)"}[key]

@@ -206,6 +206,22 @@ def _path_hint(path: str, modules: set[str]) -> str | None:
     return did_you_mean(path, [m for m in modules if "." not in m]) or did_you_mean(path, modules)
 
 
+def check_unfreeze(prog, settings, at) -> list[Diagnostic]:
+    """``unfreeze_at = N``: the parameters ``freeze`` stops train from epoch N on; there must be
+    some, and N must come after the first epoch and by the last."""
+    from graphc.summary import frozen_params
+
+    n = settings.unfreeze_at
+    if not any(scope.freezes for scope in prog.scopes()) or not frozen_params(prog):
+        return [diag(at, "invalid-train", f"unfreeze_at = {n}, but the model freezes no parameters",
+                     "add 'freeze backbone' (the layers to hold still until then), or drop unfreeze_at")]
+    if n == 1 or n > settings.epochs:
+        why = "the first epoch: nothing would be frozen" if n == 1 else f"after the last (epochs = {settings.epochs})"
+        return [diag(at, "invalid-train", f"unfreeze_at = {n} is {why}",
+                     f"give an epoch from 2 to {settings.epochs}" if settings.epochs > 1 else "drop unfreeze_at")]
+    return []
+
+
 def _overlap(a: str, b: str) -> bool:
     return a == b or a.startswith(b + ".") or b.startswith(a + ".")
 
@@ -231,5 +247,5 @@ def parameter_paths(prog) -> tuple[list[str], set[str]]:
     return keys, paths
 
 
-__all__ = ["Group", "Pretrained", "check_groups", "check_pretrained", "compare_file", "parameter_paths",
+__all__ = ["Group", "Pretrained", "check_groups", "check_pretrained", "check_unfreeze", "compare_file", "parameter_paths",
            "rename_key", "split_groups"]

@@ -180,6 +180,7 @@ def _config(spec: TrainSpec) -> str:
         ("DEVICE", s.device, "auto, cpu, cuda or mps"),
         ("PRECISION", s.precision, "fp32, or bf16/fp16 with autocast"),
         ("NONFINITE_LOSS", s.nonfinite_loss, "a NaN or infinite training loss: stop, or skip the step"),
+        ("UNFREEZE_AT", s.unfreeze_at, "the epoch from which the frozen parameters train, or None"),
     ]
     width = max(len(f"{k} = {pyfmt.literal(v)}") for k, v, _ in rows)
     out = []
