@@ -45,6 +45,8 @@ as_input metric_size metric_sums auc summarize gather evaluate replan read_data_
 summarize_or_none IGNORE_INDEX INPUTS Inputs TARGET_INPUT TARGET_RANGE TARGET_SHAPE check_features
 check_positions forward scores_for target_input DATA_INFO run_sample
 TERMS TARGET_SLOTS HEADS HEAD maximized as_float compute_loss TermsLoss head_targets as_labels check_heads
+PRETRAINED PRETRAINED_STRICT PRETRAINED_RENAME LR_GROUPS UNFREEZE_AT SAFETENSORS_DTYPES read_safetensors
+read_weights rename_key load_pretrained param_groups per_group unfreeze
 """.split())
 
 # Packages that generated code imports, directly or through torch, numpy, scikit-learn,
