@@ -185,3 +185,29 @@ def test_mistakes_in_the_setting(tmp_path, value, message):
     assert len(errs) == 1 and message in errs[0].message, [d.message for d in comp.diagnostics]
     line = next(i for i, t in enumerate(src.splitlines(), 1) if "pretrained =" in t)
     assert errs[0].span.line == line
+
+
+@pytest.mark.parametrize("edits, message", [
+    ({"unfreeze_at = 2": "unfreeze_at = 1"}, "unfreeze_at = 1 is the first epoch: nothing would be frozen"),
+    ({"unfreeze_at = 2": "unfreeze_at = 3"}, "unfreeze_at = 3 is after the last (epochs = 2)"),
+    ({"    freeze backbone\n": ""}, "unfreeze_at = 2, but the model freezes no parameters"),
+])
+def test_unfreeze_at_is_checked(edits, message):
+    from graphc.api import compile_source
+
+    src = example(**edits)
+    errs = [d for d in compile_source(src, "pets.model").diagnostics if d.severity == "error"]
+    assert [d.message for d in errs] == [message]
+    assert errs[0].span.line == next(i for i, t in enumerate(src.splitlines(), 1) if "unfreeze_at" in t)
+
+
+def test_check_with_a_safetensors_file_does_not_import_torch(work):
+    d, _ = work
+    (d / "t.model").write_text(example(**{'weights("resnet18.pth"': 'weights("resnet18.safetensors"'}))
+    code = ("import runpy, sys\nsys.argv = ['graphc', 'check', 't.model']\n"
+            "try:\n    runpy.run_module('graphc', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+            "print('torch' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=d, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.stdout.splitlines()[-1] == "False", proc.stdout + proc.stderr
+    assert "[weights-partial]" in proc.stdout  # the file was compared
