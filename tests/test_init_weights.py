@@ -211,3 +211,46 @@ def test_check_with_a_safetensors_file_does_not_import_torch(work):
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.stdout.splitlines()[-1] == "False", proc.stdout + proc.stderr
     assert "[weights-partial]" in proc.stdout  # the file was compared
+
+
+SMALL = """
+model M {
+    input x: [B, 64]
+    y = x -> backbone: (fc1: Linear(16) -> ReLU -> fc2: Linear(16)) -> head: Linear(10)
+    output y
+    freeze backbone
+    train {
+        data = digits(flatten=true)
+        loss = CrossEntropyLoss()
+        optimizer = AdamW(lr=1e-3, groups=[(backbone, 1e-4)])
+        unfreeze_at = 2
+        epochs = 2
+    }
+}
+"""
+
+
+def test_unfreeze_at_under_torchrun_keeps_the_processes_in_step(tmp_path):
+    """DistributedDataParallel reduces the gradients of the parameters that trained when it was
+    made: the script wraps the model again when it unfreezes, or the processes' backbones drift
+    apart. Each process saves its weights at the end (added to the script for the test)."""
+    build(tmp_path, SMALL, "small")
+    script = tmp_path / "gen" / "train_small.py"
+    text = script.read_text()
+    anchor = "    if distributed:\n        # every rank leaves together"
+    assert anchor in text
+    call = "            model = unfreeze(model,"
+    assert call in text
+    text = text.replace(call, '            torch.save(unwrap(model).state_dict(), out_dir / f"before{rank}.pt")\n' + call)
+    script.write_text(text.replace(anchor, '    torch.save(unwrap(model).state_dict(), out_dir / f"rank{rank}.pt")\n'
+                                           + anchor))
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+                           str(script), "--out", "run", "--quiet", "--max-steps", "40", "--device", "cpu"],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count("epoch 2: the 1,312 frozen parameters train from now on") == 1
+    a, b = (torch.load(tmp_path / "run" / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    before = torch.load(tmp_path / "run" / "before0.pt", weights_only=True)  # at the start of epoch 2
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(a["backbone.fc1.weight"], before["backbone.fc1.weight"])  # it trained in epoch 2
