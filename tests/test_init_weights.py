@@ -44,6 +44,7 @@ def work(tmp_path_factory):
     state = compile(MODELS / "resnet18.model").to_module().state_dict()
     torch.save(state, d / "resnet18.pth")
     write_safetensors(d / "resnet18.safetensors", state)
+    write_safetensors(d / "odd.safetensors", {**state, "layer4.1.bn2.weight": torch.full((3,), 7.0)})
     for label, colour in (("cats", (200, 40, 40)), ("dogs", (40, 40, 200))):
         (d / "pets" / label).mkdir(parents=True)
         for i in range(5):
@@ -88,17 +89,21 @@ def test_partial_load_report_frozen_backbone_and_trained_head(work, capsys):
     assert lines[0] == "pretrained: 120 of the model's 122 tensors loaded from resnet18.pth (state_dict):"
     assert lines[1] == "  missing from the file (2, they keep their initial values): head.weight, head.bias"
     assert lines[2] == "  not in the model (2, left out): fc.weight (as backbone.fc.weight), fc.bias (as backbone.fc.bias)"
-    # the same tensors from the .safetensors file, two steps
-    out = run(d, "pets", "--out", "two", "--epochs", 1, "--max-steps", 2, "--pretrained", "resnet18.safetensors",
+    # the same tensors from a .safetensors file, one of them of another shape; two steps
+    out = run(d, "pets", "--out", "two", "--epochs", 1, "--max-steps", 2, "--pretrained", "odd.safetensors",
               capsys=capsys)
-    assert "loaded from resnet18.safetensors (safetensors)" in out
+    assert out.splitlines()[0] == "pretrained: 119 of the model's 122 tensors loaded from odd.safetensors (safetensors):"
+    assert ("  another shape (1, left out): backbone.layer4.1.bn2.weight (3,) in the file, (512,) here"
+            in out.splitlines())
     a, b = trained(d, "one"), trained(d, "two")
     names = [n for n, _ in SCRIPTS["pets"].Pets().named_parameters()]  # not the buffers
     backbone = [n for n in names if n.startswith("backbone.")]
     assert len(backbone) == 60 and len(names) == 62
+    odd = "backbone.layer4.1.bn2.weight"
     for n in backbone:  # frozen: exactly the file's values after one step and after two
         assert torch.equal(a[n], state[n.removeprefix("backbone.")]), n
-        assert torch.equal(b[n], state[n.removeprefix("backbone.")]), n
+        assert n == odd or torch.equal(b[n], state[n.removeprefix("backbone.")]), n
+    assert torch.equal(b[odd], torch.ones(512))  # not loaded: BatchNorm's initial weight
     assert not torch.equal(a["head.weight"], b["head.weight"])  # the head trains
     # BatchNorm's running statistics are buffers: in training mode they follow the data, frozen or not
     assert not torch.equal(a["backbone.bn1.running_mean"], state["bn1.running_mean"])
@@ -135,9 +140,17 @@ def test_second_run_from_the_first_runs_checkpoint(work, capsys):
     out = run(d, "stage2", "--out", "stage2", "--max-steps", 1, "--epochs", 1, capsys=capsys)
     assert out.splitlines()[0] == ("pretrained: 122 of the model's 122 tensors loaded from one/last.pt "
                                    "(checkpoint of epoch 1), all of them")
-    # another model's weights, strictly: the lists
-    with pytest.raises(SCRIPTS["stage2"].DataError, match="do not fit Pets"):
-        run(d, "stage2", "--out", "bad", "--pretrained", "resnet18.pth", capsys=capsys)
+    # another model's weights, strictly: the lists, shapes included
+    state = trained(d, "one")
+    state["head.weight"], state["head.bias"] = torch.zeros(1000, 512), torch.zeros(1000)
+    torch.save(state, d / "wide.pt")
+    with pytest.raises(SCRIPTS["stage2"].DataError) as e:
+        run(d, "stage2", "--out", "bad", "--pretrained", "wide.pt", capsys=capsys)
+    assert str(e.value).splitlines() == [
+        "pretrained weights wide.pt (state_dict) do not fit Pets:",
+        "  another shape (2, left out): head.weight (1000, 512) in the file, (2, 512) here, "
+        "head.bias (1000,) in the file, (2,) here",
+        "  load a part with weights(..., strict=false), or map the file's names with rename="]
 
 
 def test_graphc_check_compares_a_safetensors_file_with_the_renames(work):
