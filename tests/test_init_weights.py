@@ -267,3 +267,18 @@ def test_unfreeze_at_under_torchrun_keeps_the_processes_in_step(tmp_path):
     before = torch.load(tmp_path / "run" / "before0.pt", weights_only=True)  # at the start of epoch 2
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not torch.equal(a["backbone.fc1.weight"], before["backbone.fc1.weight"])  # it trained in epoch 2
+
+
+def test_the_docs_example_is_formatted_and_its_check_output_is_current(work):
+    d, _ = work
+    (d / "doc").mkdir(exist_ok=True)
+    (d / "doc" / "resnet18.safetensors").write_bytes((d / "resnet18.safetensors").read_bytes())
+    (d / "doc" / "pets.model").write_text(EXAMPLE)
+    fmt = run_graphc("fmt", "--check", "pets.model", cwd=d / "doc")
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+    (d / "doc" / "pets.model").write_text(EXAMPLE.replace(
+        'weights("resnet18.pth", strict=false, rename=[("", "backbone.")])',
+        'weights("resnet18.safetensors", strict=false, rename=[("fc.", "head."), ("", "backbone.")])'))
+    shown = DOC.split("$ graphc check pets.model\n", 1)[1].split("```", 1)[0]
+    proc = run_graphc("check", "pets.model", cwd=d / "doc")
+    assert proc.stdout == shown
