@@ -282,3 +282,12 @@ def test_the_docs_example_is_formatted_and_its_check_output_is_current(work):
     shown = DOC.split("$ graphc check pets.model\n", 1)[1].split("```", 1)[0]
     proc = run_graphc("check", "pets.model", cwd=d / "doc")
     assert proc.stdout == shown
+
+
+def test_two_keys_renamed_to_one_name_is_an_error(work):
+    d, _ = work
+    script = import_generated(d / "gen" / "train_pets.py", "train_pets_collide")
+    torch.save({"head.weight": torch.zeros(2, 512), "old.head.weight": torch.ones(2, 512)}, d / "two.pt")
+    model = script.Pets()
+    with pytest.raises(script.DataError, match="the renames give 'head.weight' and 'old.head.weight' the same name"):
+        script.load_pretrained(model, str(d / "two.pt"), False, (("old.", ""),), True)
