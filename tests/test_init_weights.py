@@ -125,8 +125,8 @@ def test_strict_load_stops_with_the_lists(work):
                           capture_output=True, text=True, cwd=d, timeout=300)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert "error: pretrained weights resnet18.pth (state_dict) do not fit Pets:" in proc.stderr
-    assert "missing from the file (2, they keep their initial values): head.weight, head.bias" in proc.stderr
-    assert "not in the model (2, left out): fc.weight (as backbone.fc.weight)" in proc.stderr
+    assert "\n  missing from the file (2): head.weight, head.bias\n" in proc.stderr
+    assert "\n  not in the model (2): fc.weight (as backbone.fc.weight), fc.bias (as backbone.fc.bias)\n" in proc.stderr
     assert not (d / "strict" / "last.pt").exists()
 
 
@@ -148,7 +148,7 @@ def test_second_run_from_the_first_runs_checkpoint(work, capsys):
         run(d, "stage2", "--out", "bad", "--pretrained", "wide.pt", capsys=capsys)
     assert str(e.value).splitlines() == [
         "pretrained weights wide.pt (state_dict) do not fit Pets:",
-        "  another shape (2, left out): head.weight (1000, 512) in the file, (2, 512) here, "
+        "  another shape (2): head.weight (1000, 512) in the file, (2, 512) here, "
         "head.bias (1000,) in the file, (2,) here",
         "  load a part with weights(..., strict=false), or map the file's names with rename="]
 
