@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from graphc import ast as A
 from graphc import training_tasks as tasks
 from graphc import training_terms as terms_mod
+from graphc import training_weights as weights_mod
 from graphc.components.base import Component, Pos, PosInt, registry
 from graphc.errors import Diagnostic, diag
 from graphc.layers.base import FLOAT_DTYPES
@@ -39,6 +40,7 @@ class Settings(Params):
     nonfinite_loss: Literal["stop", "skip"] = "stop"  # a NaN or infinite training loss
     strategy: Literal["ddp", "fsdp"] = "ddp"  # under torchrun: replicate, or shard (FSDP2)
     activation_checkpointing: bool = False  # recompute each block's activations in the backward pass
+    unfreeze_at: PosInt | None = None  # the epoch from which the frozen parameters train (training_weights.py)
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,10 @@ class TrainSpec:
     slots: tuple = ()
     target_keys: tuple = ()
     heads: tuple = ()
+    #: pretrained = weights(...): the weights to start from (training_weights.Pretrained), or None;
+    #: groups=[...] of the optimizer: training_weights.Group each, the parameters with their own rate
+    pretrained: Any = None
+    groups: tuple = ()
 
 
 #: the metrics each task records, besides the loss (``val_<name>`` in metrics.jsonl)
@@ -113,6 +119,7 @@ def check_training(prog) -> list[Diagnostic]:
     exprs: dict[str, A.Expr] = {}
     target_input = None
     ok = True
+    tuning: dict[str, Any] = {}  # pretrained, groups: training_weights.py
 
     for st in tb.settings:
         key = st.name.id
@@ -134,10 +141,21 @@ def check_training(prog) -> list[Diagnostic]:
                                 f"target = {names[0] if names else 'x'})", f"inputs: {', '.join(names)}"))
                 ok = False
             continue
+        if key == "pretrained":
+            tuning["pretrained"], found = weights_mod.check_pretrained(ev, prog.train_env, st, prog)
+            out += found
+            ok = ok and tuning["pretrained"] is not None and not any(d.severity == "error" for d in found)
+            continue
         if key in CALL_KEYS:
             what = CALL_KEYS[key]
             table = registry(what)
             call = st.value
+            if key == "optimizer" and isinstance(call, A.Call):  # groups=[(path, lr)]: per-group rates
+                call, groups = weights_mod.split_groups(call)
+                if groups is not None:
+                    tuning["groups"], found = weights_mod.check_groups(ev, prog.train_env, groups, prog)
+                    out += found
+                    ok = ok and tuning["groups"] is not None
             if isinstance(call, A.Name):
                 call = A.Call(call.id, call.span, (), call.span, bare=True)
             if not isinstance(call, A.Call):
@@ -168,8 +186,8 @@ def check_training(prog) -> list[Diagnostic]:
             scalars[key], exprs[key] = v, st.value
         else:
             out.append(diag(st.name.span, "unknown-argument", f"the training section has no setting '{key}'",
-                            ev.suggest(key, [*CALL_KEYS, "target", *Settings.model_fields])
-                            or f"settings: {', '.join([*CALL_KEYS, 'target', *Settings.model_fields])}"))
+                            ev.suggest(key, [*CALL_KEYS, "target", "pretrained", *Settings.model_fields])
+                            or f"settings: {', '.join([*CALL_KEYS, 'target', 'pretrained', *Settings.model_fields])}"))
             ok = False
     raw, choices = None, []
     if "loss" in seen:
@@ -184,6 +202,10 @@ def check_training(prog) -> list[Diagnostic]:
     settings = check(ev, signature("train", Settings), scalars, exprs, tb.span)
     out += ev.diags
     ok = ok and settings is not None
+    if settings is not None and settings.unfreeze_at is not None:
+        found = weights_mod.check_unfreeze(prog, settings, seen["unfreeze_at"].value.span)
+        out += found
+        ok = ok and not found
     for key in ("data", "loss", "optimizer"):
         if key not in seen:
             example = {"data": "digits()", "loss": "CrossEntropyLoss()", "optimizer": "Adam(lr=1e-3)"}[key]
@@ -206,7 +228,10 @@ def check_training(prog) -> list[Diagnostic]:
             return out
         target_input = raw[0].target
     if not single:
-        return out + _check_multi(prog, comps, settings, seen, target_input, raw, choices)
+        out += _check_multi(prog, comps, settings, seen, target_input, raw, choices)
+        if prog.training is not None:
+            prog.training.pretrained, prog.training.groups = tuning.get("pretrained"), tuning.get("groups") or ()
+        return out
     out += _check_semantics(prog, comps, settings, seen, target_input)
     if not any(d.severity == "error" for d in out):
         data = comps["data"]
@@ -228,6 +253,7 @@ def check_training(prog) -> list[Diagnostic]:
             metrics=_metrics(task, classes),
             input_dtype=xt.dtype, id_limit=prog.id_limit(in_ref), target_input=target_input,
             target_shape=tasks.target_shape(task, tuple(yt.shape), tuple(xt.shape)), inputs=several,
+            pretrained=tuning.get("pretrained"), groups=tuning.get("groups") or (),
         )
     return out
 
