@@ -1,0 +1,332 @@
+"""graphc import: trace a module with torch.fx and turn each traced forward into a body.
+
+The root module is traced with every submodule a leaf; each submodule then becomes a step:
+a registered layer, an ``nn.Sequential`` (a group, or a repeat when its members are equal) or
+a module class of the user's, traced again on its own into a block body. A body is kept as
+statements of pieces (text, :class:`Lit` constants, fx nodes for tensor values, block calls)
+so that importer_write can compare the instances of one class and make blocks of them.
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from graphc.interop.importer_layers import (
+    NOOP_METHODS,
+    Lit,
+    Unsupported,
+    function_op,
+    layer_kind,
+    module_args,
+)
+
+RESERVED = {"model", "block", "input", "output", "const", "train", "true", "false", "none",
+            "init", "tie", "param", "freeze", "import"}
+
+
+def source_line(node) -> str | None:
+    """``file.py:12: code`` of the Python line an fx node was traced from."""
+    st = (getattr(node, "stack_trace", None) or node.meta.get("stack_trace") or "") if node is not None else ""
+    lines = [ln for ln in st.strip().splitlines() if ln.strip()]
+    for i in range(len(lines) - 1, -1, -1):
+        ln = lines[i].strip()
+        if ln.startswith("File "):
+            try:
+                path = ln.split('"')[1]
+                num = ln.split(", line ")[1].split(",")[0]
+            except IndexError:
+                return None
+            code = lines[i + 1].strip() if i + 1 < len(lines) else ""
+            return f"{path}:{num}: {code}"
+    return None
+
+
+def exception_line(e: BaseException) -> str | None:
+    """The innermost frame of a traceback outside torch: the user's line that failed."""
+    import torch
+
+    torch_dir = str(Path(torch.__file__).parent)
+    frames = [f for f in traceback.extract_tb(e.__traceback__)
+              if not f.filename.startswith(torch_dir) and "graphc" not in Path(f.filename).parts[-3:-1]]
+    if not frames:
+        return None
+    f = frames[-1]
+    return f"{f.filename}:{f.lineno}: {(f.line or '').strip()}"
+
+
+@dataclass
+class BlockCall:
+    """A use of a block: resolved to a class name and arguments by importer_write."""
+
+    inst: Instance
+    tensors: list            # fx nodes after the incoming one
+
+
+@dataclass
+class Group:
+    """An nn.Sequential: members are (label | None, pieces)."""
+
+    members: list
+
+
+@dataclass
+class Stmt:
+    pieces: list                 # "x -> a -> b" or an expression
+    last: object = None          # the fx node whose value the statement names
+    text: str | None = None      # a whole line (input, param, output)
+
+
+@dataclass
+class Body:
+    module: object
+    cls_name: str
+    stmts: list = field(default_factory=list)
+    names: dict = field(default_factory=dict)   # fx node -> value name
+    taken: set = field(default_factory=set)
+
+
+@dataclass
+class Instance:
+    module: object
+    path: str                   # its state_dict prefix, for messages
+    body: Body | None = None
+    n_inputs: int = 1
+    block: object = None        # importer_write.BlockDef once resolved
+    args: list = field(default_factory=list)  # Lits, once resolved
+
+
+def make_tracer():
+    import torch.fx as fx
+
+    class Tracer(fx.Tracer):
+        def __init__(self):
+            super().__init__()
+            self.record_stack_traces = True
+
+        def is_leaf_module(self, m, qualname):  # every submodule is traced on its own, or is a layer
+            return True
+
+    return Tracer()
+
+
+def trace(module, concrete_args=None):
+    """The fx graph of ``module.forward``; Unsupported (with the user's line) when it does not trace."""
+    tracer = make_tracer()
+    try:
+        graph = tracer.trace(module, concrete_args=concrete_args)
+    except Unsupported:
+        raise
+    except Exception as e:  # noqa: BLE001 - any trace failure is the user's construct, reported by line
+        where = exception_line(e)
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise Unsupported(f"torch.fx cannot trace {type(module).__name__}.forward: {msg}",
+                          None, where) from None
+    for node in list(graph.nodes):  # calls that change nothing: their users read the input
+        if node.op == "call_method" and node.target in NOOP_METHODS:
+            node.replace_all_uses_with(node.args[0])
+            graph.erase_node(node)
+    return graph
+
+
+def is_group(mod) -> bool:
+    import torch.nn as nn
+
+    return isinstance(mod, nn.Sequential) and type(mod).forward is nn.Sequential.forward
+
+
+class Importer:
+    """Collects the bodies of the root and of every block instance."""
+
+    def __init__(self, root, input_shapes: list[tuple[str, list]]):
+        self.root = root
+        self.shapes = input_shapes
+        self.instances: list[Instance] = []
+
+    # ------------------------------------------------------------------ steps
+    def step_pieces(self, mod, label: str | None, path: str, tensors=(), node=None, raw=()) -> list:
+        kind = layer_kind(mod)
+        head = [f"{label}: "] if label else []
+        if kind is not None:
+            if tensors:
+                raise Unsupported(f"{path} ({type(mod).__name__}) is called with several tensors", node)
+            try:
+                args = module_args(kind, mod)
+            except Unsupported as e:
+                raise Unsupported(f"{path}: {e.message}", node) from None
+            return head + [kind] + _call(args)
+        if is_group(mod):
+            if tensors:
+                raise Unsupported(f"{path} (nn.Sequential) is called with several tensors", node)
+            if len(mod) == 0:
+                raise Unsupported(f"{path} is an empty nn.Sequential", node)
+            members = []
+            for i, (name, child) in enumerate(mod.named_children()):
+                lab = None if name == str(i) else name
+                if lab is not None and not lab.isidentifier():
+                    raise Unsupported(f"{path}: the member name {name!r} is not a .model label", node)
+                members.append((lab, self.step_pieces(child, lab, f"{path}.{name}", node=node)))
+            return head + [Group(members)]
+        mod_name = type(mod).__module__
+        if mod_name.startswith("torch.nn"):
+            raise Unsupported(f"{path} is nn.{type(mod).__name__}, which is not a graphc layer", node,
+                              "see docs/layers.md for the layers graphc knows")
+        inst = self.instance(mod, path, 1 + len(tensors), raw)
+        return head + [BlockCall(inst, list(tensors))]
+
+    def instance(self, mod, path: str, n_inputs: int, raw) -> Instance:
+        import inspect
+
+        import torch.fx as fx
+
+        inst = Instance(mod, path, n_inputs=n_inputs)
+        concrete = None
+        if any(isinstance(a, (list, tuple)) for a in raw):  # a list of tensors: one placeholder each
+            params = [p for p in inspect.signature(mod.forward).parameters.values()
+                      if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+            concrete = {p.name: ([fx.PH] * len(a) if isinstance(a, (list, tuple)) else fx.PH)
+                        for p, a in zip(params, raw)}
+        inst.body = self.body(mod, trace(mod, concrete), path, is_model=False)
+        self.instances.append(inst)
+        return inst
+
+    # ------------------------------------------------------------------ bodies
+    def body(self, module, graph, path: str, is_model: bool) -> Body:
+        import torch
+        import torch.fx as fx
+
+        body = Body(module, type(module).__name__)
+        users = {n: len(n.users) for n in graph.nodes}
+        for n in graph.nodes:  # names torch owns in this body: attributes, learned tensors
+            if n.op in ("call_module", "get_attr"):
+                body.taken.add(str(n.target))
+        open_stmt: Stmt | None = None
+        shape_i = 0
+        for node in graph.nodes:
+            if node.op == "placeholder":
+                name = self.value_name(body, node)
+                if is_model:
+                    if shape_i >= len(self.shapes):
+                        raise Unsupported(f"{type(module).__name__}.forward takes an input {node.target!r} "
+                                          f"but only {len(self.shapes)} --input shapes were given", node,
+                                          "give one --input per tensor argument of forward")
+                    dt, dims = self.shapes[shape_i]
+                    shape_i += 1
+                    body.stmts.append(Stmt([], text=f"input {name}: {dt}[{', '.join(map(str, dims))}]"))
+                else:
+                    body.stmts.append(Stmt([], text=f"input {name}"))
+                continue
+            if node.op == "get_attr":
+                t = str(node.target)
+                obj = _attr(module, t)
+                if "." in t or not isinstance(obj, torch.nn.Parameter):
+                    raise Unsupported(f"{path + '.' if path else ''}{t} is a "
+                                      f"{'buffer' if isinstance(obj, torch.Tensor) else type(obj).__name__} "
+                                      "read in forward; the language has learned tensors (param) of the "
+                                      "module itself only", node)
+                body.names[node] = t
+                dims = ", ".join(str(d) for d in obj.shape)
+                dt = "" if obj.dtype == torch.float32 else str(obj.dtype).replace("torch.", "")
+                body.stmts.append(Stmt([], text=f"param {t}: {dt}[{dims}]"))
+                continue
+            if node.op == "output":
+                outs = node.args[0]
+                outs = list(outs) if isinstance(outs, (tuple, list)) else [outs]
+                if not outs or not all(isinstance(o, fx.Node) for o in outs):
+                    raise Unsupported(f"{type(module).__name__}.forward returns "
+                                      f"{type(node.args[0]).__name__}, not tensors", node)
+                body.stmts.append(Stmt(["output "] + _joined(outs)))
+                continue
+            if node.op == "call_module":
+                t = str(node.target)
+                if "." in t:
+                    raise Unsupported(f"{type(module).__name__}.forward calls {t} (an item of a container); "
+                                      "the language names a module by one label", node,
+                                      "call the container (an nn.Sequential) as a whole")
+                tensors = _tensor_args(node)
+                mod = module.get_submodule(t)
+                pieces = self.step_pieces(mod, t, f"{path}.{t}" if path else t, tensors[1:], node, node.args)
+                first = tensors[0]
+            else:
+                op = function_op(node)
+                if op.form == "expr":
+                    body.stmts.append(Stmt(op.text, last=node))
+                    open_stmt = None
+                    continue
+                first = op.tensors[0]
+                pieces = [op.kind] + _call(op.args, op.tensors[1:])
+            if open_stmt is not None and open_stmt.last is first and users[first] == 1:
+                open_stmt.pieces += ["\n    -> "] + pieces
+                open_stmt.last = node
+            else:
+                open_stmt = Stmt([first, " -> "] + pieces, last=node)
+                body.stmts.append(open_stmt)
+        for st in body.stmts:  # name every value a statement defines, in order
+            if st.last is not None:
+                self.value_name(body, st.last)
+        return body
+
+    def value_name(self, body: Body, node) -> str:
+        if node in body.names:
+            return body.names[node]
+        base = "".join(c if c.isalnum() or c == "_" else "_" for c in node.name) or "v"
+        if base[0].isdigit():
+            base = "v" + base
+        if base in body.taken or base in RESERVED:
+            base += "_out"
+        name, i = base, 1
+        while name in body.taken:
+            name = f"{base}_{i}"
+            i += 1
+        body.taken.add(name)
+        body.names[node] = name
+        return name
+
+
+def _attr(mod, target: str):
+    obj = mod
+    for part in target.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _tensor_args(node) -> list:
+    import torch.fx as fx
+
+    out = []
+    for a in node.args:
+        if isinstance(a, fx.Node):
+            out.append(a)
+        elif isinstance(a, (list, tuple)) and a and all(isinstance(x, fx.Node) for x in a):
+            out += list(a)
+        else:
+            raise Unsupported(f"{node.target} is called with {a!r}, not a tensor", node)
+    if node.kwargs:
+        raise Unsupported(f"{node.target} is called with keyword arguments "
+                          f"({', '.join(node.kwargs)})", node)
+    if not out:
+        raise Unsupported(f"{node.target} is called without a tensor", node)
+    return out
+
+
+def _joined(nodes) -> list:
+    out: list = []
+    for i, n in enumerate(nodes):
+        out += ([", "] if i else []) + [n]
+    return out
+
+
+def _call(args, tensors=()) -> list:
+    """``(t1, t2, a, k=b)`` as pieces, or nothing when there is nothing to pass."""
+    if not args and not tensors:
+        return []
+    out: list = ["("]
+    items = [[t] for t in tensors] + [([f"{k}="] if k else []) + [v] for k, v in args]
+    for i, it in enumerate(items):
+        out += ([", "] if i else []) + it
+    return out + [")"]
+
+
+__all__ = ["Body", "BlockCall", "Group", "Importer", "Instance", "Lit", "Stmt", "Unsupported",
+           "source_line", "trace"]
