@@ -202,6 +202,7 @@ class Importer:
             if n.op in ("call_module", "get_attr"):
                 body.taken.add(str(n.target))
         open_stmt: Stmt | None = None
+        called: set = set()
         shape_i = 0
         for node in graph.nodes:
             if node.op == "placeholder":
@@ -246,7 +247,12 @@ class Importer:
                                       "call the container (an nn.Sequential) as a whole")
                 tensors = _tensor_args(node)
                 mod = module.get_submodule(t)
-                pieces = self.step_pieces(mod, t, f"{path}.{t}" if path else t, tensors[1:], node, node.args)
+                if t in called:  # the same module applied again: its label, its weights
+                    pieces = [t] + _call([], tensors[1:])
+                else:
+                    called.add(t)
+                    pieces = self.step_pieces(
+                        mod, t, f"{path}.{t}" if path else t, tensors[1:], node, node.args)
                 first = tensors[0]
             else:
                 op = function_op(node)
