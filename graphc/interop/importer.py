@@ -214,6 +214,36 @@ def describe(u: Unsupported) -> str:
     return msg
 
 
+class Unverified(ImportFailure):
+    """The text was written but does not verify: ``--force`` may still write it."""
+
+    def __init__(self, message: str, text: str):
+        super().__init__(message)
+        self.text = text
+
+
+def run_import(net, shapes, path: str, header: str = "") -> tuple[str, Verified, float]:
+    """The verified .model text of ``net``, the verification, the seconds the trace and writing took.
+    ImportFailure for a construct it cannot write; Unverified (with the text) when it does not verify."""
+    from graphc.fmt import format_text as fmt
+
+    t0 = time.perf_counter()
+    try:
+        text = import_text(net, shapes, header.replace("\r", " "))
+    except Unsupported as u:
+        raise ImportFailure(describe(u)) from None
+    try:
+        text = fmt(text, path)
+    except Exception:  # noqa: BLE001, S110 - the layout is cosmetic; verification reports a real problem
+        pass
+    t_trace = time.perf_counter() - t0
+    try:
+        v = verify(net, text, path, shapes)
+    except ImportFailure as e:
+        raise Unverified(str(e), text) from None
+    return text, v, t_trace
+
+
 def import_command(args) -> int:
     """The CLI: exit 0 when the file was written verified, 1 when the import failed."""
     from graphc.files import write_atomic
@@ -225,24 +255,12 @@ def import_command(args) -> int:
         header = (f"# Imported by graphc from {args.callable}"
                   + (f"({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})" if kwargs else "")
                   + "\n# (torch.fx trace in eval mode; the original's state_dict loads with strict=True)\n")
-        t0 = time.perf_counter()
         try:
-            text = import_text(net, shapes, header.replace("\r", " "))
-        except Unsupported as u:
-            raise ImportFailure(describe(u)) from None
-        from graphc.fmt import format_text as fmt
-
-        try:
-            text = fmt(text, args.output)
-        except Exception:  # noqa: BLE001 - the layout is cosmetic; verification reports a real problem
-            pass
-        t_trace = time.perf_counter() - t0
-        try:
-            v = verify(net, text, args.output, shapes)
-        except ImportFailure as e:
+            text, v, t_trace = run_import(net, shapes, args.output, header)
+        except Unverified as e:
             if not args.force:
-                raise
-            write_atomic(Path(args.output), text)
+                raise ImportFailure(str(e)) from None
+            write_atomic(Path(args.output), e.text)
             print(f"graphc: warning: {e}\ngraphc: warning: wrote {args.output} unverified (--force)",
                   file=sys.stderr)
             return 1
@@ -253,7 +271,7 @@ def import_command(args) -> int:
     if not args.quiet:
         same = "bit-identical outputs" if v.exact else f"outputs within {v.max_diff:.3g}"
         print(f"imported {args.callable} to {args.output} ({text.count(chr(10))} lines, "
-              f"{text.count('block ')} blocks; traced and written in {t_trace:.2f} s)")
+              f"{sum(ln.startswith('block ') for ln in text.splitlines())} blocks; traced and written in {t_trace:.2f} s)")
         print(f"verified: graphc checks and builds it, the original's state_dict loads with strict=True, "
               f"{v.params:,} parameters in both, {same} on 2 random inputs ({v.seconds:.2f} s)")
     return 0

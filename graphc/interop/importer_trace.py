@@ -30,24 +30,33 @@ def source_line(node) -> str | None:
     """``file.py:12: code`` of the Python line an fx node was traced from."""
     st = (getattr(node, "stack_trace", None) or node.meta.get("stack_trace") or "") if node is not None else ""
     lines = [ln for ln in st.strip().splitlines() if ln.strip()]
-    for i in range(len(lines) - 1, -1, -1):
-        ln = lines[i].strip()
-        if ln.startswith("File "):
-            try:
-                path = ln.split('"')[1]
-                num = ln.split(", line ")[1].split(",")[0]
-            except IndexError:
-                return None
-            code = lines[i + 1].strip() if i + 1 < len(lines) else ""
-            return f"{path}:{num}: {code}"
-    return None
+    torch_dir = _torch_dir()
+    found = None
+    for i, ln in enumerate(lines):
+        ln = ln.strip()
+        if not ln.startswith("File "):
+            continue
+        try:
+            path = ln.split('"')[1]
+            num = ln.split(", line ")[1].split(",")[0]
+        except IndexError:
+            continue
+        if path.startswith(torch_dir):
+            continue
+        code = lines[i + 1].strip() if i + 1 < len(lines) and not lines[i + 1].strip().startswith("File ") else ""
+        found = f"{path}:{num}: {code}"
+    return found
+
+
+def _torch_dir() -> str:
+    import torch
+
+    return str(Path(torch.__file__).parent) + "/"
 
 
 def exception_line(e: BaseException) -> str | None:
     """The innermost frame of a traceback outside torch: the user's line that failed."""
-    import torch
-
-    torch_dir = str(Path(torch.__file__).parent)
+    torch_dir = _torch_dir()
     frames = [f for f in traceback.extract_tb(e.__traceback__)
               if not f.filename.startswith(torch_dir) and "graphc" not in Path(f.filename).parts[-3:-1]]
     if not frames:
