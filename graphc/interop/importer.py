@@ -113,8 +113,23 @@ def import_text(net, shapes: list[tuple[str, list]], header: str = "") -> str:
     if len(list(net.children())) and _is_plain_sequential(net):
         raise Unsupported("the module is an nn.Sequential itself: its keys (0.weight, ...) need a label "
                           "in a .model file", None, "wrap it in a module with one attribute")
-    imp = Importer(net, shapes)
-    body = imp.body(net, trace(net), "", is_model=True)
+    import inspect
+
+    from graphc.interop.importer_values import SIZES, annotate, example_inputs, record_calls
+
+    params = [p for p in inspect.signature(net.forward).parameters.values()
+              if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    need = [p for p in params if p.default is p.empty]
+    if not len(need) <= len(shapes) <= len(params):
+        raise Unsupported(f"{type(net).__name__}.forward takes {len(need)} tensor argument"
+                          f"{'s' if len(need) != 1 else ''} ({', '.join(p.name for p in params)}), "
+                          f"{len(shapes)} --input shape{'s' if len(shapes) != 1 else ''} given", None,
+                          "give one --input per tensor argument of forward")
+
+    imp = Importer(net, shapes, record_calls(net, shapes))
+    graph = trace(net)
+    annotate(net, graph, [example_inputs(shapes, s) for s in SIZES])
+    body = imp.body(net, graph, "", is_model=True)
     return file_text(imp, body, header)
 
 
@@ -201,16 +216,12 @@ def verify(net, text: str, path: str, shapes) -> Verified:
 
 
 def describe(u: Unsupported) -> str:
-    where = source_line(u.node) if u.node is not None else None
-    if where is None and u.hint and ":" in u.hint and u.node is None:
-        where, hint = u.hint, None
-    else:
-        hint = u.hint
+    where = u.where or (source_line(u.node) if u.node is not None else None)
     msg = f"cannot import: {u.message}"
     if where:
         msg += f"\n  at {where}"
-    if hint:
-        msg += f"\n  hint: {hint}"
+    if u.hint:
+        msg += f"\n  hint: {u.hint}"
     return msg
 
 

@@ -10,16 +10,16 @@ raises :class:`Unsupported`, which the importer reports with the Python line tha
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
 class Unsupported(Exception):
     """A construct the language cannot express; ``node`` (an fx node) locates it."""
 
-    def __init__(self, message: str, node=None, hint: str | None = None):
+    def __init__(self, message: str, node=None, hint: str | None = None, where: str | None = None):
         super().__init__(message)
-        self.message, self.node, self.hint = message, node, hint
+        self.message, self.node, self.hint, self.where = message, node, hint, where
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,9 @@ def module_args(kind: str, mod) -> list[tuple[str | None, Lit]]:
     from graphc.layers import REGISTRY
 
     layer = REGISTRY[kind]
-    if kind in ("MultiheadAttention", "TransformerEncoder", "TransformerEncoderLayer",
+    if kind == "MultiheadAttention":
+        return _mha_args(mod)
+    if kind in ("TransformerEncoder", "TransformerEncoderLayer",
                 "TransformerDecoderLayer", "LSTM", "GRU", "RNN"):
         raise Unsupported(f"importing nn.{kind} is not supported yet (its call returns several tensors "
                           "or wraps submodules)")
@@ -150,6 +152,20 @@ def module_args(kind: str, mod) -> list[tuple[str | None, Lit]]:
     return out
 
 
+def _mha_args(mod) -> list:
+    if mod.bias_k is not None or mod.add_zero_attn or not mod._qkv_same_embed_dim:
+        raise Unsupported("nn.MultiheadAttention with add_bias_kv, add_zero_attn or kdim/vdim is not "
+                          "supported by the importer yet")
+    out = [(None, Lit(mod.num_heads, "num_heads"))]
+    if mod.dropout:
+        out.append(("dropout", Lit(mod.dropout, "dropout")))
+    if mod.in_proj_bias is None:
+        out.append(("bias", Lit(False, "bias")))
+    if not mod.batch_first:
+        out.append(("batch_first", Lit(False, "batch_first")))
+    return out
+
+
 # -------------------------------------------------------------------- functions
 @dataclass
 class Op:
@@ -162,6 +178,8 @@ class Op:
     tensors: list           # fx nodes
     args: list              # (keyword | None, Lit)
     text: list | None = None  # for "expr": pieces (str, Lit, or fx nodes)
+    then: list = field(default_factory=list)  # for "step": more steps, (kind, args) each
+    pre: list | None = None   # for "expr": a chain from tensors[0] it reads as ``pre_value``
 
 
 def _fn_tables():
@@ -194,12 +212,9 @@ def _arg(node, i, name, default=None):
 
 
 def _const(v, node, what):
-    import torch.fx as fx
+    from graphc.interop.importer_values import constant
 
-    if isinstance(v, fx.Node) or (isinstance(v, (tuple, list)) and any(isinstance(x, fx.Node) for x in v)):
-        raise Unsupported(f"{what} is computed from tensors at run time: a .model file needs a constant",
-                          node, "write the value as a number")
-    return v
+    return constant(v, node, what)
 
 
 def function_op(node) -> Op:
@@ -287,11 +302,14 @@ def function_op(node) -> Op:
         a, b = _const(_arg(node, 1, "dim0"), node, "dim0"), _const(_arg(node, 2, "dim1"), node, "dim1")
         return Op("step", "transpose", [x], [(None, Lit(a, "dim0")), (None, Lit(b, "dim1"))])
     if t in (torch.reshape, "reshape", "view"):
-        shape = node.args[1:] if is_method and len(node.args) > 2 else (_arg(node, 1, "shape"),)
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
-        shape = _const(tuple(shape), node, f"{name}'s shape")
-        return Op("step", "view" if t == "view" else "reshape", [x], [(None, Lit(s, "size")) for s in shape])
+        from graphc.interop.importer_values import reshape_dims
+
+        dims = reshape_dims(node, x)
+        return Op("step", "view" if t == "view" else "reshape", [x], [(None, Lit(s, "size")) for s in dims])
+    if t in (torch.Tensor.expand, "expand"):
+        return _expand(node, x)
+    if t in (F.layer_norm,):
+        return _layer_norm(node, x)
     if t in (torch.unsqueeze, "unsqueeze", torch.squeeze, "squeeze"):
         k = "unsqueeze" if t in (torch.unsqueeze, "unsqueeze") else "squeeze"
         dim = _const(_arg(node, 1, "dim"), node, f"{k}'s dim")
@@ -300,8 +318,7 @@ def function_op(node) -> Op:
         dim = _const(_arg(node, 1, "dim"), node, "softmax's dim")
         return Op("step", "Softmax", [x], [(None, Lit(dim, "dim"))])
     if t is operator.getitem:
-        raise Unsupported("indexing (x[...]) or taking one result of several is not in the language yet",
-                          node, "use slice(...) for a range of a tensor")
+        return _getitem(node, x)
     what = f"the method .{t}()" if is_method else f"{getattr(t, '__module__', '') or ''}.{name}".lstrip(".")
     raise Unsupported(f"{what} has no counterpart in the language", node)
 
@@ -320,3 +337,74 @@ def _pool(node, x, kind):
         if v is not None and v != defaults.get(n) and not (n == "stride" and v in ((), vals["kernel_size"])):
             args.append((n, Lit(v, n)))
     return Op("step", kind, [x], args)
+
+
+def _expand(node, x) -> Op:
+    """``t.expand(n, -1, -1)`` with ``n`` read from a tensor: the language's ``expand(t, x, dim)``."""
+    import torch.fx as fx
+
+    from graphc.interop.importer_values import SIZES, size_source, tensor_shapes
+
+    sizes = node.args[1:] if len(node.args) > 2 or not isinstance(node.args[1], (tuple, list)) else node.args[1]
+    outs, ins = tensor_shapes(node), tensor_shapes(x)
+    if outs is None or ins is None:
+        raise Unsupported("expand of unknown shapes", node)
+    grown = [d for d in range(len(outs[0])) if outs[0][d] != ins[0][d]]
+    if len(grown) != 1 or [o[grown[0]] for o in outs] != list(SIZES) or not isinstance(sizes[grown[0]], fx.Node):
+        raise Unsupported(f"expand from {ins[0]} to {outs[0]}: the language's expand gives one dim the "
+                          "batch size of another tensor", node)
+    d = grown[0]
+    src = size_source(sizes[d])
+    if src is None:
+        raise Unsupported("expand to a size not read from a tensor (x.shape[0])", node)
+    return Op("step", "expand", [x, src], [] if d == 0 else [("dim", Lit(d, "dim"))])
+
+
+def _layer_norm(node, x) -> Op:
+    """``F.layer_norm(x, shape, self.weight, self.bias, eps)`` (torchvision's LayerNorm2d):
+    ``LayerNorm(shape, elementwise_affine=false)`` then ``* weight + bias``, the tensors learned
+    tensors (param) of the block: the same keys, the same values up to rounding."""
+    import torch.fx as fx
+
+    shape = _norm(_const(_arg(node, 1, "normalized_shape"), node, "layer_norm's shape"))
+    w, b = _arg(node, 2, "weight"), _arg(node, 3, "bias")
+    eps = _const(_arg(node, 4, "eps", 1e-5), node, "layer_norm's eps")
+    args = [(None, Lit(shape, "normalized_shape"))]
+    if eps != 1e-5:
+        args.append(("eps", Lit(eps, "eps")))
+    args.append(("elementwise_affine", Lit(False, "elementwise_affine")))
+    pre = ["LayerNorm", "("]
+    for i, (k, v) in enumerate(args):
+        pre += ([", "] if i else []) + ([f"{k}="] if k else []) + [v]
+    pre.append(")")
+    if w is None and b is None:
+        return Op("step", "LayerNorm", [x], args)
+    if not all(isinstance(t, fx.Node) for t in (w, b) if t is not None):
+        raise Unsupported("layer_norm with a weight or bias that is not a tensor", node)
+    text: list = [None]
+    if w is not None:
+        text += [" * ", w]
+    if b is not None:
+        text += [" + ", b]
+    return Op("expr", "layer_norm", [x], [], text, pre=pre)
+
+
+def _getitem(node, x) -> Op:
+    """``x[:, 0]``: slice and squeeze; other indexing is not in the language yet."""
+    from graphc.interop.importer_values import tensor_shapes
+
+    idx = node.args[1]
+    if tensor_shapes(x) is None:
+        raise Unsupported("indexing (x[...]) or taking one result of several is not in the language yet",
+                          node, "use slice(...) for a range of a tensor")
+    idx = idx if isinstance(idx, tuple) else (idx,)
+    ints = [i for i, v in enumerate(idx) if isinstance(v, int)]
+    full = all(isinstance(v, slice) and v == slice(None) for i, v in enumerate(idx) if i not in ints)
+    if len(ints) != 1 or not full or ints[0] == 0:
+        raise Unsupported(f"indexing x[{idx}] is not in the language yet", node,
+                          "use slice(dim, start, end) and squeeze(dim)")
+    d, i = ints[0], idx[ints[0]]
+    if i < 0:
+        raise Unsupported(f"indexing x[{idx}] with a negative index", node, "use slice(dim, start, end)")
+    return Op("step", "slice", [x], [(None, Lit(d, "dim")), (None, Lit(i, "start")), (None, Lit(i + 1, "end"))],
+              then=[("squeeze", [(None, Lit(d, "dim"))])])

@@ -9,6 +9,8 @@ so that importer_write can compare the instances of one class and make blocks of
 
 from __future__ import annotations
 
+import linecache
+import sys
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +23,7 @@ from graphc.interop.importer_layers import (
     layer_kind,
     module_args,
 )
+from graphc.interop.importer_values import is_size_value
 
 RESERVED = {"model", "block", "input", "output", "const", "train", "true", "false", "none",
             "init", "tie", "param", "freeze", "import"}
@@ -28,24 +31,10 @@ RESERVED = {"model", "block", "input", "output", "const", "train", "true", "fals
 
 def source_line(node) -> str | None:
     """``file.py:12: code`` of the Python line an fx node was traced from."""
-    st = (getattr(node, "stack_trace", None) or node.meta.get("stack_trace") or "") if node is not None else ""
-    lines = [ln for ln in st.strip().splitlines() if ln.strip()]
-    torch_dir = _torch_dir()
-    found = None
-    for i, ln in enumerate(lines):
-        ln = ln.strip()
-        if not ln.startswith("File "):
-            continue
-        try:
-            path = ln.split('"')[1]
-            num = ln.split(", line ")[1].split(",")[0]
-        except IndexError:
-            continue
-        if path.startswith(torch_dir):
-            continue
-        code = lines[i + 1].strip() if i + 1 < len(lines) and not lines[i + 1].strip().startswith("File ") else ""
-        found = f"{path}:{num}: {code}"
-    return found
+    if node is None or "graphc_line" not in node.meta:
+        return None
+    path, num = node.meta["graphc_line"]
+    return f"{path}:{num}: {linecache.getline(path, num).strip()}"
 
 
 def _torch_dir() -> str:
@@ -109,10 +98,22 @@ class Instance:
 def make_tracer():
     import torch.fx as fx
 
+    torch_dir = _torch_dir()
+    here = str(Path(__file__).parent)
+
     class Tracer(fx.Tracer):
-        def __init__(self):
-            super().__init__()
-            self.record_stack_traces = True
+        # fx's own record_stack_traces symbolizes through torch._inductor (a 10 s import on first
+        # use): the user's frame is found here by walking the stack, which costs microseconds
+        def create_node(self, *args, **kwargs):
+            node = super().create_node(*args, **kwargs)
+            f = sys._getframe(1)
+            while f is not None:
+                fn = f.f_code.co_filename
+                if not fn.startswith(torch_dir) and not fn.startswith(here) and not fn.startswith("<"):
+                    node.meta["graphc_line"] = (fn, f.f_lineno)
+                    break
+                f = f.f_back
+            return node
 
         def is_leaf_module(self, m, qualname):  # every submodule is traced on its own, or is a layer
             return True
@@ -122,6 +123,8 @@ def make_tracer():
 
 def trace(module, concrete_args=None):
     """The fx graph of ``module.forward``; Unsupported (with the user's line) when it does not trace."""
+    import torch.fx as fx
+
     tracer = make_tracer()
     try:
         graph = tracer.trace(module, concrete_args=concrete_args)
@@ -131,11 +134,23 @@ def trace(module, concrete_args=None):
         where = exception_line(e)
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise Unsupported(f"torch.fx cannot trace {type(module).__name__}.forward: {msg}",
-                          None, where) from None
+                          None, where=where) from None
+    import operator
+
+    import torch.nn as nn
+
     for node in list(graph.nodes):  # calls that change nothing: their users read the input
         if node.op == "call_method" and node.target in NOOP_METHODS:
             node.replace_all_uses_with(node.args[0])
             graph.erase_node(node)
+        elif node.op == "call_function" and node.target is operator.getitem and \
+                isinstance(node.args[0], fx.Node) and node.args[0].op == "call_module" and \
+                isinstance(module.get_submodule(str(node.args[0].target)), nn.MultiheadAttention):
+            # attention's (output, weights): the language's MultiheadAttention is the output
+            if node.args[1] == 0:
+                node.replace_all_uses_with(node.args[0])
+            if node.args[1] == 0 or not node.users:
+                graph.erase_node(node)
     return graph
 
 
@@ -148,9 +163,10 @@ def is_group(mod) -> bool:
 class Importer:
     """Collects the bodies of the root and of every block instance."""
 
-    def __init__(self, root, input_shapes: list[tuple[str, list]]):
+    def __init__(self, root, input_shapes: list[tuple[str, list]], calls: dict | None = None):
         self.root = root
         self.shapes = input_shapes
+        self.calls = calls or {}       # id(module) -> its inputs in the runs (importer_values)
         self.instances: list[Instance] = []
 
     # ------------------------------------------------------------------ steps
@@ -196,7 +212,12 @@ class Importer:
                       if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
             concrete = {p.name: ([fx.PH] * len(a) if isinstance(a, (list, tuple)) else fx.PH)
                         for p, a in zip(params, raw)}
-        inst.body = self.body(mod, trace(mod, concrete), path, is_model=False)
+        graph = trace(mod, concrete)
+        if id(mod) in self.calls:
+            from graphc.interop.importer_values import annotate
+
+            annotate(mod, graph, self.calls[id(mod)])
+        inst.body = self.body(mod, graph, path, is_model=False)
         self.instances.append(inst)
         return inst
 
@@ -248,14 +269,16 @@ class Importer:
                                       f"{type(node.args[0]).__name__}, not tensors", node)
                 body.stmts.append(Stmt(["output "] + _joined(outs)))
                 continue
+            if node.op in ("call_method", "call_function") and is_size_value(node):
+                continue  # sizes and checks: the numbers are read where they are used
             if node.op == "call_module":
                 t = str(node.target)
                 if "." in t:
                     raise Unsupported(f"{type(module).__name__}.forward calls {t} (an item of a container); "
                                       "the language names a module by one label", node,
                                       "call the container (an nn.Sequential) as a whole")
-                tensors = _tensor_args(node)
                 mod = module.get_submodule(t)
+                tensors = _tensor_args(node, layer_kind(mod))
                 if t in called:  # the same module applied again: its label, its weights
                     pieces = [t] + _call([], tensors[1:])
                 else:
@@ -266,11 +289,18 @@ class Importer:
             else:
                 op = function_op(node)
                 if op.form == "expr":
-                    body.stmts.append(Stmt(op.text, last=node))
+                    text = op.text
+                    if op.pre is not None:  # a chain first, which the expression reads (None)
+                        pre = _Value(f"{node.name}_norm")
+                        body.stmts.append(Stmt([op.tensors[0], " -> "] + op.pre, last=pre))
+                        text = [pre if t is None else t for t in text]
+                    body.stmts.append(Stmt(text, last=node))
                     open_stmt = None
                     continue
                 first = op.tensors[0]
                 pieces = [op.kind] + _call(op.args, op.tensors[1:])
+                for kind, args in op.then:
+                    pieces += ["\n    -> ", kind] + _call(args)
             if open_stmt is not None and open_stmt.last is first and users[first] == 1:
                 open_stmt.pieces += ["\n    -> "] + pieces
                 open_stmt.last = node
@@ -299,6 +329,14 @@ class Importer:
         return name
 
 
+class _Value:
+    """A value the importer adds (a layer norm before its affine part): named like a node."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.meta: dict = {}
+
+
 def _attr(mod, target: str):
     obj = mod
     for part in target.split("."):
@@ -306,7 +344,7 @@ def _attr(mod, target: str):
     return obj
 
 
-def _tensor_args(node) -> list:
+def _tensor_args(node, kind: str | None = None) -> list:
     import torch.fx as fx
 
     out = []
@@ -317,9 +355,15 @@ def _tensor_args(node) -> list:
             out += list(a)
         else:
             raise Unsupported(f"{node.target} is called with {a!r}, not a tensor", node)
-    if node.kwargs:
+    kwargs = dict(node.kwargs)
+    if kind == "MultiheadAttention":  # (q, k, v): one tensor for self-attention, two when k is v
+        if kwargs.pop("need_weights", True) is not False and any(len(u.users) for u in node.users):
+            pass
+        if len(out) == 3 and out[1] is out[2]:
+            out = out[:2] if out[0] is not out[1] else out[:1]
+    if kwargs:
         raise Unsupported(f"{node.target} is called with keyword arguments "
-                          f"({', '.join(node.kwargs)})", node)
+                          f"({', '.join(kwargs)})", node)
     if not out:
         raise Unsupported(f"{node.target} is called without a tensor", node)
     return out
