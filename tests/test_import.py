@@ -107,6 +107,36 @@ class SizeView(nn.Module):
         return self.fc(x.view(n, -1))
 
 
+class Cumulative(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        h = self.fc(x)
+        return torch.cumsum(h, dim=1)
+
+
+class Tokens(nn.Module):
+    """A ViT-like head: sizes read in forward, a class token expanded to the batch, x[:, 0]."""
+
+    def __init__(self, d=8):
+        super().__init__()
+        self.proj = nn.Conv2d(3, d, 4, stride=4)
+        self.class_token = nn.Parameter(torch.randn(1, 1, d))
+        self.norm = nn.LayerNorm(d)
+        self.head = nn.Linear(d, 5)
+
+    def forward(self, x):
+        n, c, h, w = x.shape
+        torch._assert(h == 16, "wrong height")
+        x = self.proj(x)
+        x = x.reshape(n, x.size(1), -1).permute(0, 2, 1)
+        t = self.class_token.expand(n, -1, -1)
+        x = torch.cat([t, x], dim=1)
+        return self.head(self.norm(x)[:, 0])
+
+
 class Branchy(nn.Module):
     def __init__(self):
         super().__init__()
@@ -211,14 +241,36 @@ def test_functional_ops_learned_tensor_and_sharing(nets, tmp_path, capsys):
     assert "-> shared" in text  # applied twice: one Linear
 
 
-def test_symbolic_size_is_reported_with_the_line(nets, tmp_path, capsys):
-    name, _ = nets
+def test_sizes_read_in_forward_fold_away(nets, tmp_path, capsys):
+    name, mod = nets
     out = tmp_path / "v.model"
-    code, stdout, err = _run(["import", f"{name}:SizeView", "--input", "B,2,4", "-o", str(out)], capsys)
+    code, _, err = _run(["import", f"{name}:SizeView", "--input", "B,2,4", "-o", str(out)], capsys)
+    assert code == 0, err
+    text = _check_against_torch(out, mod.SizeView(), [torch.randn(5, 2, 4)])  # another batch size
+    assert "view(8)" in text  # x.view(x.size(0), -1): the language's view keeps the batch
+
+
+def test_class_token_expand_and_select(nets, tmp_path, capsys):
+    name, mod = nets
+    out = tmp_path / "t.model"
+    code, _, err = _run(["import", f"{name}:Tokens", "--input", "B,3,16,16", "-o", str(out)], capsys)
+    assert code == 0, err
+    torch.manual_seed(0)
+    net = mod.Tokens()
+    text = _check_against_torch(out, net, [torch.randn(3, 3, 16, 16)])
+    assert "param class_token: [1, 1, 8]" in text
+    assert "expand(" in text and "slice(1, 0, 1)" in text and "squeeze(1)" in text
+    assert "_assert" not in text
+
+
+def test_unsupported_function_is_reported_with_the_line(nets, tmp_path, capsys):
+    name, _ = nets
+    out = tmp_path / "c.model"
+    code, _, err = _run(["import", f"{name}:Cumulative", "--input", "B,4", "-o", str(out)], capsys)
     assert code == 1
     assert "Traceback" not in err
-    assert "size" in err
-    assert f"{name}.py:" in err and "n = x.size(0)" in err
+    assert "cumsum has no counterpart in the language" in err
+    assert f"{name}.py:" in err and "return torch.cumsum(h, dim=1)" in err
     assert not out.exists()
 
 
@@ -240,6 +292,7 @@ def test_control_flow_is_reported_with_the_line(nets, tmp_path, capsys):
     (["{mod}:LeNet", "--input", "B,1,32,32", "--arg", "oops"], "write NAME=VALUE"),
     (["{mod}:LeNet", "--input", "B,1,32,32", "--arg", "depth=3"], "unexpected keyword argument 'depth'"),
     (["{mod}:MLP", "--input", "B,16"], "give one --input per tensor argument"),
+    (["{mod}:LeNet", "--input", "B,3,32,32"], "the module fails on inputs of the --input shapes"),
 ])
 def test_usage_errors_are_one_message(nets, tmp_path, capsys, argv, message):
     name, _ = nets

@@ -354,10 +354,23 @@ def _expand(node, x) -> Op:
         raise Unsupported(f"expand from {ins[0]} to {outs[0]}: the language's expand gives one dim the "
                           "batch size of another tensor", node)
     d = grown[0]
-    src = size_source(sizes[d])
+    # the language's expand takes the size from a tensor of the same rank: the one the size was
+    # read from when it has that rank, else the nearest earlier value that has the batch in dim d
+    src, rank = size_source(sizes[d]), len(outs[0])
+    cand = [src] + [n for n in reversed(list(node.graph.nodes)[:list(node.graph.nodes).index(node)])]
+    src = next((n for n in cand if n is not None and n is not x and _fits(n, rank, d)), None)
     if src is None:
-        raise Unsupported("expand to a size not read from a tensor (x.shape[0])", node)
+        raise Unsupported(f"expand to the batch size: no {rank}-d tensor with the batch in dim {d} to "
+                          "take it from", node)
     return Op("step", "expand", [x, src], [] if d == 0 else [("dim", Lit(d, "dim"))])
+
+
+def _fits(n, rank: int, d: int) -> bool:
+    from graphc.interop.importer_values import SIZES, is_size_value, tensor_shapes
+
+    shapes = tensor_shapes(n)
+    return (shapes is not None and not is_size_value(n) and n.op != "get_attr"
+            and all(len(s) == rank for s in shapes) and [s[d] for s in shapes] == list(SIZES))
 
 
 def _layer_norm(node, x) -> Op:
