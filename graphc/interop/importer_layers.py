@@ -319,6 +319,10 @@ def function_op(node) -> Op:
         return Op("step", "Softmax", [x], [(None, Lit(dim, "dim"))])
     if t is operator.getitem:
         return _getitem(node, x)
+    if t in (torch.chunk, "chunk"):
+        chunks = _const(_arg(node, 1, "chunks"), node, "chunk's chunks")
+        dim = _const(_arg(node, 2, "dim", 0), node, "chunk's dim")
+        return Op("multi", "chunk", [x], [(None, Lit(chunks, "chunks")), ("dim", Lit(dim, "dim"))])
     what = f"the method .{t}()" if is_method else f"{getattr(t, '__module__', '') or ''}.{name}".lstrip(".")
     raise Unsupported(f"{what} has no counterpart in the language", node)
 

@@ -10,6 +10,7 @@ so that importer_write can compare the instances of one class and make blocks of
 from __future__ import annotations
 
 import linecache
+import operator
 import sys
 import traceback
 from dataclasses import dataclass, field
@@ -74,6 +75,7 @@ class Stmt:
     pieces: list                 # "x -> a -> b" or an expression
     last: object = None          # the fx node whose value the statement names
     text: str | None = None      # a whole line (input, param, output)
+    targets: list | None = None  # the values of a step with several results (chunk)
 
 
 @dataclass
@@ -141,6 +143,9 @@ def trace(module, concrete_args=None):
 
     for node in list(graph.nodes):  # calls that change nothing: their users read the input
         if node.op == "call_method" and node.target in NOOP_METHODS:
+            for u in node.users:  # x.contiguous().view(...) is x.reshape(...)
+                if u.op == "call_method" and u.target == "view":
+                    u.target = "reshape"
             node.replace_all_uses_with(node.args[0])
             graph.erase_node(node)
         elif node.op == "call_function" and node.target is operator.getitem and \
@@ -233,6 +238,7 @@ class Importer:
                 body.taken.add(str(n.target))
         open_stmt: Stmt | None = None
         called: set = set()
+        skip: set = set()
         shape_i = 0
         for node in graph.nodes:
             if node.op == "placeholder":
@@ -269,7 +275,7 @@ class Importer:
                                       f"{type(node.args[0]).__name__}, not tensors", node)
                 body.stmts.append(Stmt(["output "] + _joined(outs)))
                 continue
-            if node.op in ("call_method", "call_function") and is_size_value(node):
+            if node in skip or node.op in ("call_method", "call_function") and is_size_value(node):
                 continue  # sizes and checks: the numbers are read where they are used
             if node.op == "call_module":
                 t = str(node.target)
@@ -297,6 +303,14 @@ class Importer:
                     body.stmts.append(Stmt(text, last=node))
                     open_stmt = None
                     continue
+                if op.form == "multi":  # a, b = x -> chunk(2, dim=1): the getitems are its names
+                    n = op.args[0][1].value
+                    items = {u.args[1]: u for u in node.users if u.target is operator.getitem}
+                    targets = [items.get(i) or _Value(f"{node.name}_{i}") for i in range(n)]
+                    skip.update(items.values())
+                    body.stmts.append(Stmt([op.tensors[0], " -> ", op.kind] + _call(op.args), targets=targets))
+                    open_stmt = None
+                    continue
                 first = op.tensors[0]
                 pieces = [op.kind] + _call(op.args, op.tensors[1:])
                 for kind, args in op.then:
@@ -308,8 +322,8 @@ class Importer:
                 open_stmt = Stmt([first, " -> "] + pieces, last=node)
                 body.stmts.append(open_stmt)
         for st in body.stmts:  # name every value a statement defines, in order
-            if st.last is not None:
-                self.value_name(body, st.last)
+            for v in st.targets or ([st.last] if st.last is not None else []):
+                self.value_name(body, v)
         return body
 
     def value_name(self, body: Body, node) -> str:

@@ -77,7 +77,8 @@ def body_tokens(body: Body) -> list:
         if toks and toks[0] == "output ":
             out += ["\n    "] + toks
             continue
-        out += ["\n    ", body.names[st.last], " = "] + toks
+        names = [body.names[v] for v in st.targets] if st.targets else [body.names[st.last]]
+        out += ["\n    ", ", ".join(names), " = "] + toks
     return out
 
 
