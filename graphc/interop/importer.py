@@ -115,7 +115,7 @@ def import_text(net, shapes: list[tuple[str, list]], header: str = "") -> str:
                           "in a .model file", None, "wrap it in a module with one attribute")
     import inspect
 
-    from graphc.interop.importer_values import SIZES, annotate, example_inputs, record_calls
+    from graphc.interop.importer_values import SIZES, example_inputs, record_calls
 
     params = [p for p in inspect.signature(net.forward).parameters.values()
               if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
@@ -127,8 +127,7 @@ def import_text(net, shapes: list[tuple[str, list]], header: str = "") -> str:
                           "give one --input per tensor argument of forward")
 
     imp = Importer(net, shapes, record_calls(net, shapes))
-    graph = trace(net)
-    annotate(net, graph, [example_inputs(shapes, s) for s in SIZES])
+    graph = trace(net, None, [example_inputs(shapes, s) for s in SIZES])
     body = imp.body(net, graph, "", is_model=True)
     return file_text(imp, body, header)
 

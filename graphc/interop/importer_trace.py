@@ -123,8 +123,9 @@ def make_tracer():
     return Tracer()
 
 
-def trace(module, concrete_args=None):
-    """The fx graph of ``module.forward``; Unsupported (with the user's line) when it does not trace."""
+def trace(module, concrete_args=None, runs=None):
+    """The fx graph of ``module.forward``; Unsupported (with the user's line) when it does not trace.
+    ``runs``: example arguments to record every node's value with (importer_values.annotate)."""
     import torch.fx as fx
 
     tracer = make_tracer()
@@ -137,10 +138,12 @@ def trace(module, concrete_args=None):
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise Unsupported(f"torch.fx cannot trace {type(module).__name__}.forward: {msg}",
                           None, where=where) from None
-    import operator
-
     import torch.nn as nn
 
+    if runs:
+        from graphc.interop.importer_values import annotate
+
+        annotate(module, graph, runs)
     for node in list(graph.nodes):  # calls that change nothing: their users read the input
         if node.op == "call_method" and node.target in NOOP_METHODS:
             for u in node.users:  # x.contiguous().view(...) is x.reshape(...)
@@ -217,11 +220,7 @@ class Importer:
                       if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
             concrete = {p.name: ([fx.PH] * len(a) if isinstance(a, (list, tuple)) else fx.PH)
                         for p, a in zip(params, raw)}
-        graph = trace(mod, concrete)
-        if id(mod) in self.calls:
-            from graphc.interop.importer_values import annotate
-
-            annotate(mod, graph, self.calls[id(mod)])
+        graph = trace(mod, concrete, self.calls.get(id(mod)))
         inst.body = self.body(mod, graph, path, is_model=False)
         self.instances.append(inst)
         return inst
