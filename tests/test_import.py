@@ -137,6 +137,33 @@ class Tokens(nn.Module):
         return self.head(self.norm(x)[:, 0])
 
 
+class Residual(nn.Module):
+    def __init__(self, d):
+        super().__init__()
+        self.fc = nn.Linear(d, d)
+        self.act = nn.GELU()
+
+    def forward(self, x):
+        return x + self.act(self.fc(x))
+
+
+class Stack(nn.Module):
+    """Items of a ModuleList called in a loop, and one item called on its own (not importable)."""
+
+    def __init__(self, first_only=False):
+        super().__init__()
+        self.first_only = first_only
+        self.layers = nn.ModuleList([Residual(8) for _ in range(3)])
+        self.out = nn.Linear(8, 2)
+
+    def forward(self, x):
+        if self.first_only:
+            return self.out(self.layers[0](x))
+        for layer in self.layers:
+            x = layer(x)
+        return self.out(x)
+
+
 class Branchy(nn.Module):
     def __init__(self):
         super().__init__()
@@ -272,6 +299,21 @@ def test_unsupported_function_is_reported_with_the_line(nets, tmp_path, capsys):
     assert "cumsum has no counterpart in the language" in err
     assert f"{name}.py:" in err and "return torch.cumsum(h, dim=1)" in err
     assert not out.exists()
+
+
+def test_module_list_loop_is_a_group(nets, tmp_path, capsys):
+    name, mod = nets
+    out = tmp_path / "s.model"
+    code, _, err = _run(["import", f"{name}:Stack", "--input", "B,8", "-o", str(out)], capsys)
+    assert code == 0, err
+    torch.manual_seed(0)
+    text = _check_against_torch(out, mod.Stack(), [torch.randn(4, 8)])
+    assert "layers: Residual * 3" in text  # the ModuleList's keys (layers.0.fc.weight) kept
+    code, _, err = _run(["import", f"{name}:Stack", "--input", "B,8", "--arg", "first_only=True",
+                         "-o", str(out)], capsys)
+    assert code == 1
+    assert "calls layers.0 (an item of a container) on its own" in err
+    assert "return self.out(self.layers[0](x))" in err
 
 
 def test_control_flow_is_reported_with_the_line(nets, tmp_path, capsys):

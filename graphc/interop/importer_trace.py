@@ -192,21 +192,47 @@ class Importer:
         if is_group(mod):
             if tensors:
                 raise Unsupported(f"{path} (nn.Sequential) is called with several tensors", node)
-            if len(mod) == 0:
-                raise Unsupported(f"{path} is an empty nn.Sequential", node)
-            members = []
-            for i, (name, child) in enumerate(mod.named_children()):
-                lab = None if name == str(i) else name
-                if lab is not None and not lab.isidentifier():
-                    raise Unsupported(f"{path}: the member name {name!r} is not a .model label", node)
-                members.append((lab, self.step_pieces(child, lab, f"{path}.{name}", node=node)))
-            return head + [Group(members)]
+            return head + [self.group(mod, path, node)]
         mod_name = type(mod).__module__
         if mod_name.startswith("torch.nn"):
             raise Unsupported(f"{path} is nn.{type(mod).__name__}, which is not a graphc layer", node,
                               "see docs/layers.md for the layers graphc knows")
         inst = self.instance(mod, path, 1 + len(tensors), raw)
         return head + [BlockCall(inst, list(tensors))]
+
+    def group(self, mod, path: str, node) -> Group:
+        """The members of an nn.Sequential (or of a container whose items forward calls in turn)."""
+        if len(mod) == 0:
+            raise Unsupported(f"{path} is an empty {type(mod).__name__}", node)
+        members = []
+        for i, (name, child) in enumerate(mod.named_children()):
+            lab = None if name == str(i) else name
+            if lab is not None and not lab.isidentifier():
+                raise Unsupported(f"{path}: the member name {name!r} is not a .model label", node)
+            members.append((lab, self.step_pieces(child, lab, f"{path}.{name}", node=node)))
+        return Group(members)
+
+    def container_run(self, module, node) -> list | None:
+        """The nodes of ``for layer in self.layers: x = layer(x)``: every item of a ModuleList or
+        ModuleDict called once, in order, each on the one before; None when it is not that."""
+        import torch.nn as nn
+
+        parent, _, first = str(node.target).rpartition(".")
+        cont = module.get_submodule(parent) if parent and "." not in parent else None
+        if not isinstance(cont, (nn.ModuleList, nn.ModuleDict, nn.Sequential)) or len(cont) == 0:
+            return None
+        names = [n for n, _ in cont.named_children()]
+        run, cur = [node], node
+        if first != names[0]:
+            return None
+        for name in names[1:]:
+            nxt = list(cur.users)
+            if len(nxt) != 1 or nxt[0].op != "call_module" or str(nxt[0].target) != f"{parent}.{name}" \
+                    or len(nxt[0].args) != 1 or nxt[0].args[0] is not cur or nxt[0].kwargs:
+                return None
+            run.append(nxt[0])
+            cur = nxt[0]
+        return run
 
     def instance(self, mod, path: str, n_inputs: int, raw) -> Instance:
         import inspect
@@ -279,9 +305,24 @@ class Importer:
             if node.op == "call_module":
                 t = str(node.target)
                 if "." in t:
-                    raise Unsupported(f"{type(module).__name__}.forward calls {t} (an item of a container); "
-                                      "the language names a module by one label", node,
-                                      "call the container (an nn.Sequential) as a whole")
+                    run = self.container_run(module, node)
+                    if run is None:
+                        raise Unsupported(f"{type(module).__name__}.forward calls {t} (an item of a container) "
+                                          "on its own; the language names a module by one label", node,
+                                          "call every item of the container in turn, or an nn.Sequential")
+                    parent = t.rpartition(".")[0]
+                    skip.update(run[1:])
+                    first = _tensor_args(node)[0]
+                    pieces = [f"{parent}: ", self.group(module.get_submodule(parent),
+                                                        f"{path}.{parent}" if path else parent, node)]
+                    node = run[-1]  # the group's value is the last item's
+                    if open_stmt is not None and open_stmt.last is first and users[first] == 1:
+                        open_stmt.pieces += ["\n    -> "] + pieces
+                        open_stmt.last = node
+                    else:
+                        open_stmt = Stmt([first, " -> "] + pieces, last=node)
+                        body.stmts.append(open_stmt)
+                    continue
                 mod = module.get_submodule(t)
                 tensors = _tensor_args(node, layer_kind(mod))
                 if t in called:  # the same module applied again: its label, its weights
