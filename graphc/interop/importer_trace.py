@@ -288,9 +288,11 @@ class Importer:
                                       "read in forward; the language has learned tensors (param) of the "
                                       "module itself only", node)
                 body.names[node] = t
-                dims = ", ".join(str(d) for d in obj.shape)
                 dt = "" if obj.dtype == torch.float32 else str(obj.dtype).replace("torch.", "")
-                body.stmts.append(Stmt([], text=f"param {t}: {dt}[{dims}]"))
+                pieces: list = [f"param {t}: {dt}["]
+                for i, d in enumerate(obj.shape):  # sizes are constants a block may take as parameters
+                    pieces += ([", "] if i else []) + [Lit(int(d), "dim")]
+                body.stmts.append(Stmt(pieces + ["]"], last=None))
                 continue
             if node.op == "output":
                 outs = node.args[0]

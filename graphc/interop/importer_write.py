@@ -74,7 +74,7 @@ def body_tokens(body: Body) -> list:
             out += ["\n    ", st.text]
             continue
         toks = render(body, st.pieces)
-        if toks and toks[0] == "output ":
+        if toks and isinstance(toks[0], str) and toks[0].startswith(("output ", "param ")):
             out += ["\n    "] + toks
             continue
         names = [body.names[v] for v in st.targets] if st.targets else [body.names[st.last]]
