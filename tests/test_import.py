@@ -164,6 +164,17 @@ class Stack(nn.Module):
         return self.out(x)
 
 
+class AlwaysDrops(nn.Module):
+    """F.dropout's training=True default: it drops in eval too, graphc's Dropout does not."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(16, 16)
+
+    def forward(self, x):
+        return F.dropout(self.fc(x), 0.5)
+
+
 class Branchy(nn.Module):
     def __init__(self):
         super().__init__()
@@ -314,6 +325,18 @@ def test_module_list_loop_is_a_group(nets, tmp_path, capsys):
     assert code == 1
     assert "calls layers.0 (an item of a container) on its own" in err
     assert "return self.out(self.layers[0](x))" in err
+
+
+def test_a_difference_is_not_written_unless_forced(nets, tmp_path, capsys):
+    name, _ = nets
+    out = tmp_path / "d.model"
+    argv = ["import", f"{name}:AlwaysDrops", "--input", "B,16", "-o", str(out)]
+    code, _, err = _run(argv, capsys)
+    assert code == 1 and "output 0 differs from the original's by up to" in err
+    assert not out.exists()
+    code, _, err = _run([*argv, "--force"], capsys)
+    assert code == 1 and "warning: wrote" in err and "unverified (--force)" in err
+    assert "Dropout" in out.read_text()
 
 
 def test_control_flow_is_reported_with_the_line(nets, tmp_path, capsys):
