@@ -175,6 +175,42 @@ class AlwaysDrops(nn.Module):
         return F.dropout(self.fc(x), 0.5)
 
 
+class DenseLayer(nn.Module):
+    def __init__(self, cin, g):
+        super().__init__()
+        self.norm = nn.BatchNorm2d(cin)
+        self.conv = nn.Conv2d(cin, g, 3, padding=1, bias=False)
+
+    def forward(self, feats):
+        x = torch.cat(feats, 1)
+        return self.conv(F.relu(self.norm(x)))
+
+
+class DenseBlock(nn.ModuleDict):
+    def __init__(self, n, cin, g):
+        super().__init__()
+        for i in range(n):
+            self.add_module(f"layer{i + 1}", DenseLayer(cin + i * g, g))
+
+    def forward(self, x):
+        feats = [x]
+        for _, layer in self.items():
+            feats.append(layer(feats))
+        return torch.cat(feats, 1)
+
+
+class Dense(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.block = DenseBlock(3, 8, 4)
+        self.fc = nn.Linear(20, 5)
+
+    def forward(self, x):
+        x = self.block(self.stem(x))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
 class Branchy(nn.Module):
     def __init__(self):
         super().__init__()
@@ -337,6 +373,23 @@ def test_a_difference_is_not_written_unless_forced(nets, tmp_path, capsys):
     code, _, err = _run([*argv, "--force"], capsys)
     assert code == 1 and "warning: wrote" in err and "unverified (--force)" in err
     assert "Dropout" in out.read_text()
+
+
+def test_list_of_inputs_concatenated_is_one_block(nets, tmp_path, capsys):
+    name, mod = nets
+    out = tmp_path / "dense.model"
+    code, _, err = _run(["import", f"{name}:Dense", "--input", "B,3,8,8", "-o", str(out)], capsys)
+    assert code == 0, err
+    torch.manual_seed(0)
+    net = mod.Dense()
+    for m in net.modules():  # running statistics that are not the initial ones
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2)
+    text = _check_against_torch(out, net, [torch.randn(2, 3, 8, 8)])
+    # DenseLayer(feats) concatenates its list first: the caller does, and the three are one block
+    assert "block DenseLayer()" in text and "DenseLayer_2" not in text
+    assert "-> concat(layer1_out, layer2_out) -> layer3: DenseLayer" in text
 
 
 def test_control_flow_is_reported_with_the_line(nets, tmp_path, capsys):

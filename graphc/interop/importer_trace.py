@@ -95,6 +95,7 @@ class Instance:
     n_inputs: int = 1
     block: object = None        # importer_write.BlockDef once resolved
     args: list = field(default_factory=list)  # Lits, once resolved
+    cat_dim: int | None = None  # its list of inputs is concatenated by the caller, in this dim
 
 
 def make_tracer():
@@ -198,7 +199,13 @@ class Importer:
             raise Unsupported(f"{path} is nn.{type(mod).__name__}, which is not a graphc layer", node,
                               "see docs/layers.md for the layers graphc knows")
         inst = self.instance(mod, path, 1 + len(tensors), raw)
-        return head + [BlockCall(inst, list(tensors))]
+        if inst.cat_dim is None:
+            return head + [BlockCall(inst, list(tensors))]
+        # the block concatenated its list of inputs first: the caller does, the block takes one
+        if not tensors:
+            return head + [BlockCall(inst, [])]
+        return ["concat"] + _call([] if inst.cat_dim == 1 else [("dim", Lit(inst.cat_dim, "dim"))],
+                                  tensors) + ["\n    -> "] + head + [BlockCall(inst, [])]
 
     def group(self, mod, path: str, node) -> Group:
         """The members of an nn.Sequential (or of a container whose items forward calls in turn)."""
@@ -247,6 +254,8 @@ class Importer:
             concrete = {p.name: ([fx.PH] * len(a) if isinstance(a, (list, tuple)) else fx.PH)
                         for p, a in zip(params, raw)}
         graph = trace(mod, concrete, self.calls.get(id(mod)))
+        if concrete is not None:
+            inst.cat_dim = _hoist_cat(graph)
         inst.body = self.body(mod, graph, path, is_model=False)
         self.instances.append(inst)
         return inst
@@ -383,6 +392,33 @@ class Importer:
         body.taken.add(name)
         body.names[node] = name
         return name
+
+
+def _hoist_cat(graph) -> int | None:
+    """A forward that begins ``torch.cat(inputs, d)`` of its list of inputs, and reads them nowhere
+    else (DenseNet's layers): the cat becomes the one input, so that every length of the list is
+    one structure (one block); the caller writes the concat. The dim, or None."""
+    import torch
+
+    phs = [n for n in graph.nodes if n.op == "placeholder"]
+    users = {u for p in phs for u in p.users}
+    if len(phs) < 1 or len(users) != 1:
+        return None
+    (cat,) = users
+    if cat.op != "call_function" or cat.target is not torch.cat or list(cat.args[0]) != phs \
+            or any(len(p.users) != 1 for p in phs):
+        return None
+    dim = cat.args[1] if len(cat.args) > 1 else cat.kwargs.get("dim", 0)
+    if not isinstance(dim, int):
+        return None
+    with graph.inserting_before(phs[0]):
+        one = graph.placeholder("input")
+    one.meta = dict(cat.meta)
+    cat.replace_all_uses_with(one)
+    graph.erase_node(cat)
+    for p in phs:
+        graph.erase_node(p)
+    return dim
 
 
 class _Value:
