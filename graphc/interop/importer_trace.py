@@ -449,8 +449,7 @@ def _tensor_args(node, kind: str | None = None) -> list:
             raise Unsupported(f"{node.target} is called with {a!r}, not a tensor", node)
     kwargs = dict(node.kwargs)
     if kind == "MultiheadAttention":  # (q, k, v): one tensor for self-attention, two when k is v
-        if kwargs.pop("need_weights", True) is not False and any(len(u.users) for u in node.users):
-            pass
+        kwargs.pop("need_weights", None)  # the weights are not read: their getitem was dropped in trace()
         if len(out) == 3 and out[1] is out[2]:
             out = out[:2] if out[0] is not out[1] else out[:1]
     if kwargs:

@@ -181,7 +181,9 @@ def model_text(name: str, body: Body) -> str:
 def file_text(imp: Importer, root_body: Body, header: str) -> str:
     defs = resolve(imp)
     name = root_body.cls_name.lstrip("_") or "Imported"
-    if name in {d.name for d in defs} or name in RESERVED:
+    from graphc.layers import REGISTRY
+
+    if name in {d.name for d in defs} or name in RESERVED or name in REGISTRY:
         name += "Model"
     parts = [header] + [block_text(d) for d in defs] + [model_text(name, root_body)]
     return "\n".join(parts)
