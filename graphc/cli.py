@@ -416,7 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--plugin", action="append", metavar="FILE.py", help="a file of your own layers")
         q.set_defaults(func=fn)
 
-    from graphc.interop.importer import add_parser as add_import
+    from graphc.interop.importer_cli import add_parser as add_import
 
     add_import(sub, cmd_import)
     ls = sub.add_parser("lsp", help="the language server, on stdio, for editors (needs the lsp extra: pygls)")
