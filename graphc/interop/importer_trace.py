@@ -418,6 +418,7 @@ def _hoist_cat(graph) -> int | None:
     graph.erase_node(cat)
     for p in phs:
         graph.erase_node(p)
+    one.name = one.target = "x"  # not input_<k>: the name must not tell the lengths apart
     return dim
 
 
