@@ -274,6 +274,9 @@ def test_lenet_round_trips(nets, tmp_path, capsys):
     assert "input x: [B, 1, 32, 32]" in text
     assert "conv1: Conv2d(6, 5)" in text and "fc3: Linear(10)" in text
     assert "MaxPool2d(2)" in text and "Flatten" in text
+    again = tmp_path / "lenet2.model"  # deterministic: the same module gives the same bytes
+    assert main(["import", f"{name}:LeNet", "--input", "B,1,32,32", "-q", "-o", str(again)]) == 0
+    assert again.read_bytes() == out.read_bytes()
 
 
 def test_arg_flag_reaches_the_constructor(nets, tmp_path, capsys):

@@ -291,7 +291,7 @@ class Importer:
             if node.op == "get_attr":
                 t = str(node.target)
                 obj = _attr(module, t)
-                if "." in t or not isinstance(obj, torch.nn.Parameter):
+                if not t.isidentifier() or not isinstance(obj, torch.nn.Parameter):
                     raise Unsupported(f"{path + '.' if path else ''}{t} is a "
                                       f"{'buffer' if isinstance(obj, torch.Tensor) else type(obj).__name__} "
                                       "read in forward; the language has learned tensors (param) of the "
@@ -313,6 +313,9 @@ class Importer:
                 continue
             if node in skip or node.op in ("call_method", "call_function") and is_size_value(node):
                 continue  # sizes and checks: the numbers are read where they are used
+            if node.op == "call_module" and "." not in str(node.target) and not str(node.target).isidentifier():
+                raise Unsupported(f"{path + '.' if path else ''}{node.target}: the attribute name is not "
+                                  "a .model label (labels are identifiers)", node)
             if node.op == "call_module":
                 t = str(node.target)
                 if "." in t:
