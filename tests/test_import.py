@@ -211,6 +211,43 @@ class Dense(nn.Module):
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
 
+class Zoo(nn.Module):
+    """Many registered layers with arguments other than torch's defaults."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 8, (3, 5), stride=(1, 2), padding=(1, 2), bias=False),
+            nn.GroupNorm(2, 8, eps=1e-3),
+            nn.PReLU(8),
+            nn.ConvTranspose2d(8, 16, 2, stride=2),
+            nn.InstanceNorm2d(16, affine=True),
+            nn.LeakyReLU(0.2),
+            nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False),
+            nn.MaxPool2d(2),
+            nn.Upsample(scale_factor=2.0, mode="bilinear", align_corners=False),
+            nn.PixelShuffle(2),
+            nn.Hardtanh(-0.5, 0.5),
+            nn.Dropout2d(0.1),
+        )
+        self.seq = nn.Sequential(nn.Conv1d(4, 6, 3, padding=1), nn.BatchNorm1d(6, momentum=0.2), nn.ELU(0.5))
+        self.norm = nn.LayerNorm(6, eps=1e-6)
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(128 * 6, 3, bias=False), nn.Softplus(beta=2.0))
+
+    def forward(self, x):
+        f = torch.flatten(self.features(x), 2)
+        return self.head(self.norm(self.seq(f).transpose(1, 2)))
+
+
+class Sliced(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.fc(x[:, :, :4])
+
+
 class Branchy(nn.Module):
     def __init__(self):
         super().__init__()
@@ -393,6 +430,29 @@ def test_list_of_inputs_concatenated_is_one_block(nets, tmp_path, capsys):
     # DenseLayer(feats) concatenates its list first: the caller does, and the three are one block
     assert "block DenseLayer()" in text and "DenseLayer_2" not in text
     assert "-> concat(layer1_out, layer2_out) -> layer3: DenseLayer" in text
+
+
+def test_layer_arguments_are_read_back(nets, tmp_path, capsys):
+    name, mod = nets
+    out = tmp_path / "zoo.model"
+    code, _, err = _run(["import", f"{name}:Zoo", "--input", "B,3,8,8", "-o", str(out)], capsys)
+    assert code == 0, err
+    torch.manual_seed(0)
+    net = mod.Zoo()
+    text = _check_against_torch(out, net, [torch.randn(3, 3, 8, 8)])
+    for written in ("Conv2d(8, (3, 5), stride=(1, 2), padding=(1, 2), bias=false)", "GroupNorm(2, eps=0.001)",
+                    "PReLU(8)", "ConvTranspose2d(16, 2, stride=2)", "InstanceNorm2d(affine=true)",
+                    "LeakyReLU(0.2)", "AvgPool2d(3, 2, padding=1, count_include_pad=false)", "MaxPool2d(2)",
+                    'mode="bilinear"', "PixelShuffle(2)", "Hardtanh(-0.5, 0.5)", "Dropout2d(0.1)",
+                    "BatchNorm1d(momentum=0.2)", "ELU(0.5)", "LayerNorm(6, 1e-06)", "Linear(3, bias=false)",
+                    "Softplus(2.0)"):
+        assert written in text, written
+
+
+def test_indexing_a_range_is_reported(nets, tmp_path, capsys):
+    name, _ = nets
+    code, _, err = _run(["import", f"{name}:Sliced", "--input", "B,2,8", "-o", str(tmp_path / "s.model")], capsys)
+    assert code == 1 and "indexing" in err and "return self.fc(x[:, :, :4])" in err
 
 
 def test_control_flow_is_reported_with_the_line(nets, tmp_path, capsys):

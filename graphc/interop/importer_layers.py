@@ -136,6 +136,8 @@ def module_args(kind: str, mod) -> list[tuple[str | None, Lit]]:
             continue
         if kind == "PReLU" and f == "init":
             continue  # the weight is loaded; init only draws it
+        if f == "stride" and "Pool" in kind and v == _norm(getattr(mod, "kernel_size", None)):
+            continue  # a pool's stride defaults to its kernel size
         got[f] = v
     for f, info in fields.items():
         if info.is_required() and f not in got and f not in layer.inferred and f not in layer.tensor_args:
