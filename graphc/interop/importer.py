@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -52,7 +53,7 @@ def parse_shape(text: str) -> tuple[str, list]:
             raise ImportFailure(f"--input {text!r}: unknown dtype {head!r} (one of {', '.join(DTYPES)})")
         dt = DTYPES[head.strip()]
     dims: list = []
-    for part in s.replace("x", ",").split(","):
+    for part in re.split(r",|(?<=\d)x(?=\d)", s):  # 3x224x224 too, but not the x of a name
         part = part.strip()
         if part.isdigit() and int(part) > 0:
             dims.append(int(part))
