@@ -464,6 +464,14 @@ def test_control_flow_is_reported_with_the_line(nets, tmp_path, capsys):
     assert not out.exists()
 
 
+def test_input_shapes():
+    from graphc.interop.importer import parse_shape
+
+    assert parse_shape("B,3x224x224") == ("", ["B", 3, 224, 224])
+    assert parse_shape("long[B, max_len]") == ("long", ["B", "max_len"])
+    assert parse_shape("double[2,x]") == ("double", [2, "x"])
+
+
 @pytest.mark.parametrize("argv, message", [
     (["nets_nowhere_xyz:Net", "--input", "B,4"], "cannot import nets_nowhere_xyz"),
     (["{mod}", "--input", "B,4"], "write MODULE:CALLABLE"),
@@ -474,14 +482,6 @@ def test_control_flow_is_reported_with_the_line(nets, tmp_path, capsys):
     (["{mod}:MLP", "--input", "B,16"], "give one --input per tensor argument"),
     (["{mod}:LeNet", "--input", "B,3,32,32"], "the module fails on inputs of the --input shapes"),
 ])
-def test_input_shapes():
-    from graphc.interop.importer import parse_shape
-
-    assert parse_shape("B,3x224x224") == ("", ["B", 3, 224, 224])
-    assert parse_shape("long[B, max_len]") == ("long", ["B", "max_len"])
-    assert parse_shape("double[2,x]") == ("double", [2, "x"])
-
-
 def test_usage_errors_are_one_message(nets, tmp_path, capsys, argv, message):
     name, _ = nets
     out = tmp_path / "x.model"
