@@ -242,6 +242,12 @@ def cmd_export(args) -> int:
         return e.code
 
 
+def cmd_import(args) -> int:
+    from graphc.interop.importer import import_command
+
+    return import_command(args)
+
+
 def cmd_diff(args) -> int:
     from graphc.interop.diff import diff_command
 
@@ -454,6 +460,9 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--plugin", action="append", metavar="FILE.py", help="a file of your own layers")
         q.set_defaults(func=fn)
 
+    from graphc.interop.importer_cli import add_parser as add_import
+
+    add_import(sub, cmd_import)
     ls = sub.add_parser("lsp", help="the language server, on stdio, for editors (docs/editor.md)")
     ls.set_defaults(func=cmd_lsp)
     return p
