@@ -1,0 +1,140 @@
+"""False negatives of `graphc check` found by the whole-model differential run (issue 19), each
+shown against real torch: the input dtype against the weights' dtype, in-place layers whose input
+is read again, and initializer arguments torch refuses."""
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from graphc.api import compile_source  # noqa: E402
+
+
+def codes(src: str) -> list[str]:
+    return [d.code for d in compile_source(src, "t.model").errors]
+
+
+def model(dtype: str, layer: str, shape: str = "B, 4, 6") -> str:
+    return f"model M {{\n    input x: {dtype}[{shape}]\n    y = x -> {layer}\n    output y\n}}\n"
+
+
+LAYERS = [("Linear(3)", lambda: torch.nn.Linear(6, 3)), ("Conv1d(2, 3)", lambda: torch.nn.Conv1d(4, 2, 3)),
+          ("LayerNorm", lambda: torch.nn.LayerNorm(6)), ("BatchNorm1d", lambda: torch.nn.BatchNorm1d(4)),
+          ("GroupNorm(2)", lambda: torch.nn.GroupNorm(2, 4)), ("PReLU", lambda: torch.nn.PReLU()),
+          ("BatchNorm1d(affine=false)", lambda: torch.nn.BatchNorm1d(4, affine=False)),
+          ("InstanceNorm1d(num_features=4)", lambda: torch.nn.InstanceNorm1d(4)),
+          ("LSTM(3, batch_first=true, output=\"last\")", lambda: torch.nn.LSTM(6, 3, batch_first=True))]
+
+
+@pytest.mark.parametrize("dtype", ["double", "half", "bfloat16", ""])
+@pytest.mark.parametrize("layer,build", LAYERS, ids=[x for x, _ in LAYERS])
+def test_an_input_dtype_is_accepted_exactly_when_torch_runs_the_float32_module_on_it(dtype, layer, build):
+    x = torch.randn(2, 4, 6, dtype={"double": torch.float64, "half": torch.float16,
+                                     "bfloat16": torch.bfloat16, "": torch.float32}[dtype])
+    try:
+        build()(x)
+        runs = True
+    except (RuntimeError, ValueError):
+        runs = False
+    got = codes(model(dtype, layer))
+    assert got == ([] if runs else ["dtype"]), (layer, dtype)
+
+
+def test_the_dtype_message_names_the_layer_and_the_fix():
+    (d,) = compile_source(model("double", "Linear(3)"), "t.model").errors
+    assert d.message == ("Linear: a float64 input into its float32 parameters, which torch refuses "
+                         "(the generated module's tensors are float32)")
+    assert "without a dtype" in d.hint and (d.span.line, d.span.col) == (3, 14)
+
+
+INPLACE = "model M {\n    input x: [B, 4]\n    h = x -> Linear(4)\n%s    output y\n}\n"
+
+
+def _run(src: str):
+    """The generated module on a fixed input: (output, the input after the call, grads ok)."""
+    m = compile_source(src, "t.model").to_module()
+    torch.manual_seed(0)
+    x = torch.randn(3, 4)
+    x0 = x.clone()
+    y = m(x)
+    try:
+        y.sum().backward()
+        backward = True
+    except RuntimeError:
+        backward = False
+    return y, x0, x, m, backward
+
+
+def test_an_inplace_layer_whose_input_is_added_afterwards_is_refused_as_torch_computes_another_model():
+    src = INPLACE % "    t = h -> ReLU(inplace=true)\n    y = add(t, h)\n"
+    (d,) = compile_source(src, "t.model").errors
+    assert d.code == "inplace-overwrite" and (d.span.line, d.span.col) == (4, 14)
+    assert "overwrites 'h', which add (line 5) reads afterwards" in d.message
+    # what torch computes with the generated module: relu(h) + relu(h), not relu(h) + h
+    ok = src.replace("(inplace=true)", "")
+    assert codes(ok) == []
+    m = compile_source(ok, "t.model").to_module()
+    x = torch.randn(3, 4)
+    h = m.linear(x)
+    assert torch.allclose(m(x), torch.relu(h) + h)
+    torch.nn.ReLU(inplace=True)(h2 := h.detach().clone())
+    assert torch.allclose(torch.relu(h2) + h2, 2 * torch.relu(h))  # the in-place version
+
+
+def test_an_inplace_layer_on_an_input_read_first_breaks_backward_in_torch():
+    src = "model M {\n    input x: [B, 4]\n    h = x -> Linear(4)\n    z = x -> ReLU(inplace=true)\n" \
+          "    y = add(h, z)\n    output y\n}\n"
+    (d,) = compile_source(src, "t.model").errors
+    assert "which Linear (line 3) reads first" in d.message
+    lin = torch.nn.Linear(4, 4)
+    x = torch.randn(2, 4)
+    y = lin(x) + torch.relu_(x)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()
+
+
+def test_an_inplace_layer_inside_a_block_names_the_reader_outside():
+    src = ("block Act() {\n    input x\n    y = x -> ReLU(inplace=true)\n    output y\n}\n"
+           "model M {\n    input x: [B, 4]\n    h = x -> Linear(4)\n    t = h -> Act\n    y = add(t, h)\n"
+           "    output y\n}\n")
+    (d,) = compile_source(src, "t.model").errors
+    assert d.span.line == 3 and "overwrites 'h', which add (line 10) reads afterwards" in d.message
+    assert d.message.endswith("(in act, the Act at line 9)")
+
+
+def test_an_inplace_layer_on_the_models_input_or_an_output_is_refused():
+    on_input = "model M {\n    input x: [B, 4]\n    y = x -> ReLU(inplace=true)\n    output y\n}\n"
+    (d,) = compile_source(on_input, "t.model").errors
+    assert "the model's input: the caller's tensor would change" in d.message
+    x = torch.randn(2, 4)
+    x0 = x.clone()
+    torch.nn.ReLU(inplace=True)(x)
+    assert not torch.equal(x, x0)  # torch does change it
+    at_output = INPLACE % "    y = h -> ReLU(inplace=true)\n    output h\n"
+    assert "which is also output 'h'" in compile_source(at_output, "t.model").errors[0].message
+
+
+def test_inplace_where_nothing_else_reads_is_accepted_and_runs():
+    src = INPLACE % "    y = h -> ReLU(inplace=true) -> Linear(2) -> Dropout(0.5, inplace=true)\n"
+    assert codes(src) == []
+    y, x0, x, _, backward = _run(src)
+    assert backward and torch.equal(x, x0) and y.shape == (3, 2)
+
+
+@pytest.mark.parametrize("init,rejects", [("uniform(a=2, b=1)", True), ("uniform(a=1, b=1)", False),
+                                          ("uniform(a=-1, b=1)", False), ("trunc_normal(a=2, b=-2)", True),
+                                          ("trunc_normal(a=-1, b=1)", False)])
+def test_initializer_bounds_are_refused_exactly_when_torch_refuses_them(init, rejects):
+    src = f"model M {{\n    input x: [B, 4]\n    y = x -> Linear(3, weight_init={init})\n    output y\n}}\n"
+    name, args = init.split("(")
+    kw = dict(kv.split("=") for kv in args.rstrip(")").split(", "))
+    try:
+        getattr(torch.nn.init, name + "_")(torch.empty(3, 4), **{k: float(v) for k, v in kw.items()})
+        torch_rejects = False
+    except RuntimeError:
+        torch_rejects = True
+    assert torch_rejects == rejects
+    got = compile_source(src, "t.model").errors
+    assert [d.code for d in got] == (["invalid-argument"] if rejects else [])
+    if rejects:
+        assert got[0].message.endswith("a is above b, which torch refuses") or "no value lies" in got[0].message
+        assert got[0].hint.startswith("swap them")
