@@ -12,6 +12,7 @@ from dataclasses import replace
 from graphc.errors import Diagnostic, diag, shorten
 from graphc.graph import Program
 from graphc.layers.base import FLOAT_DTYPES, ShapeError
+from graphc.lower.inplace import check_inplace
 from graphc.lower.sharing import check_shared, check_ties
 from graphc.shapes import (
     MAX_DIM,
@@ -48,49 +49,6 @@ def infer(prog: Program) -> list[Diagnostic]:
     diags += check_ties(prog)
     diags += check_inplace(prog)
     return diags
-
-
-def check_inplace(prog: Program) -> list[Diagnostic]:
-    """An in-place layer (``ReLU(inplace=true)``) overwrites its input tensor: where that value is
-    read again (by another layer, an ``add`` with it, an output, a block's caller) torch computes
-    with the overwritten values (``add(relu(x), x)`` gives ``relu(x) + relu(x)``) and, if it is a
-    model input, changes the caller's tensor.  Both are errors here (issue 19): nothing a check
-    passes computes another model than the one written."""
-    readers: dict = {}
-    for n in prog.nodes.values():
-        for ref in n.inputs:
-            readers.setdefault(ref, []).append(n)
-    outputs = {ref: name for name, ref in prog.outputs}
-    out: list[Diagnostic] = []
-    pos = {nid: i for i, nid in enumerate(prog.nodes)}
-    for node in prog.nodes.values():
-        if node.is_input or node.params is None or not getattr(node.params, "inplace", False) or not node.inputs:
-            continue
-        ref = node.inputs[0]
-        src = prog.nodes[ref[0]]
-        name = src.binds or (src.name if src.is_input else None)
-        what = f"'{name}'" if name else f"the output of {src.kind} (line {src.span.line})"
-        where = f"{node.kind} '{node.name}'" if node.user_named else node.kind
-        others = [n for n in readers.get(ref, []) if n is not node]
-        if others:
-            later = [n for n in others if pos[n.id] > pos[node.id]]
-            r = (later or others)[0]
-            by = (f"{r.kind} '{r.name}'" if r.user_named else r.kind) + \
-                f" (line {r.call.span.line if r.call else r.span.line})"
-            why = (f"which {by} reads afterwards: it would get the overwritten values" if later else
-                   f"which {by} reads first: its backward may need the values it read (torch: "
-                   "\"modified by an inplace operation\")")
-        elif ref in outputs:
-            why = f"which is also output '{outputs[ref]}': it would return the overwritten values"
-        elif src.is_input and (src.scope is None or not src.scope.is_block):
-            why = "the model's input: the caller's tensor would change"
-        else:
-            continue
-        out.append(_at_use(diag(node.call.span, "inplace-overwrite",
-                                f"{where}(inplace=true) overwrites {what}, {why}",
-                                "remove inplace=true (the saving is one tensor's memory), or apply it "
-                                "to a value nothing else reads"), node.scope))
-    return out
 
 
 def _infer_node(prog: Program, node) -> Diagnostic | None:

@@ -138,3 +138,107 @@ def test_initializer_bounds_are_refused_exactly_when_torch_refuses_them(init, re
     if rejects:
         assert got[0].message.endswith("a is above b, which torch refuses") or "no value lies" in got[0].message
         assert got[0].hint.startswith("swap them")
+
+
+def _inplace_on_output_fails_backward(kind, layer, sample):
+    """Whether torch's backward fails after an in-place ReLU on this layer's output."""
+    import warnings
+
+    from graphc.layers.base import TensorType
+    from tests.fuzz.harness import TRAINING, flatten, instantiate
+
+    p = layer.Params.model_validate(sample.params)
+    if getattr(p, "inplace", False):
+        p = p.model_copy(update={"inplace": False})
+    ins = [TensorType(tuple(sample.inputs[0]), "float32")]
+    layer.infer(p, ins)
+    ctor = layer.ctor(p, ins)
+    if "inplace" in ctor:
+        ctor = dict(ctor, inplace=False)
+    w = torch.randn(sample.inputs[0][-1], requires_grad=True)
+    x = torch.randn(sample.inputs[0]) * w  # a gradient flows through x
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if layer.torch_name is None:
+            out = eval(layer.forward(p, None, ["t0"]), {"torch": torch, "self": TRAINING}, {"t0": x})
+        else:
+            m = instantiate(layer.torch_name, ctor)
+            out = eval(layer.forward(p, "module", ["t0"]), {"torch": torch, "module": m}, {"t0": x})
+    o = flatten(out)[0]
+    if not o.is_floating_point() or not o.requires_grad:
+        return None
+    try:
+        torch.relu_(o).sum().backward()
+        return False
+    except RuntimeError as e:
+        assert "inplace" in str(e)
+        return True
+
+
+def test_the_layers_whose_backward_needs_their_output_are_torchs():
+    """SAVES_OUTPUT is measured: every one-input layer with a float sample, an in-place ReLU on its
+    output, and backward (views, whose in-place change reaches their input, are left out)."""
+    from graphc.layers.base import load_all
+    from graphc.lower.inplace import SAVES_OUTPUT, VIEWS
+
+    found = set()
+    for kind, layer in sorted(load_all().items()):
+        if layer.n_inputs[0] != 1 or kind in VIEWS:
+            continue
+        s = next((s for s in layer.samples if len(s.inputs) == 1 and s.dtypes()[0] == "float32"), None)
+        if s is not None and _inplace_on_output_fails_backward(kind, layer, s):
+            found.add(kind)
+    assert found == SAVES_OUTPUT
+
+
+@pytest.mark.parametrize("chain,error", [
+    ("Linear(4) -> Sigmoid -> ReLU(inplace=true)", "Sigmoid (line 3) keeps its output for backward"),
+    ("Linear(4) -> Softmax(dim=1) -> transpose(0, 1) -> Dropout(0.5, inplace=true)", "Softmax (line 3) keeps"),
+    ("Linear(4) -> ReLU(inplace=true) -> ReLU(inplace=true)", "ReLU (line 3) keeps"),
+    ("Linear(4) -> Sigmoid -> Dropout(0.0, inplace=true)", None),  # p=0: torch changes nothing
+    ("Sigmoid -> ReLU(inplace=true) -> Linear(4)", None),  # no gradient reaches the Sigmoid
+    ("Linear(4) -> Tanh -> Linear(4) -> ReLU(inplace=true)", None),
+])
+def test_an_inplace_layer_on_an_output_backward_needs_is_refused_exactly_when_backward_fails(chain, error):
+    src = f"model M {{\n    input x: [B, 4]\n    y = x -> {chain}\n    output y\n}}\n"
+    errs = compile_source(src, "t.model").errors
+    assert [d.code for d in errs] == (["inplace-overwrite"] if error else [])
+    if error:
+        assert error in errs[0].message
+    m = compile_source(src.replace("inplace=true", "inplace=false"), "t.model").to_module()
+    for mod in m.modules():  # the model as written, in place, in torch
+        if hasattr(mod, "inplace"):
+            mod.inplace = True
+    if not any(p.requires_grad for p in m.parameters()) or "Sigmoid -> ReLU(inplace=true) -> Linear" in chain:
+        y = m(torch.randn(3, 4))
+        y.sum().backward()
+        assert error is None
+        return
+    y = m(torch.randn(3, 4))
+    if error:
+        with pytest.raises(RuntimeError, match="inplace"):
+            y.sum().backward()
+    else:
+        y.sum().backward()
+
+
+def test_an_inplace_layer_on_a_piece_of_chunk_is_refused_as_torch_refuses_it():
+    src = ("model M {\n    input x: [B, 4]\n    h = x -> Linear(4)\n    a, b = h -> chunk(2, dim=1)\n"
+           "    y = a -> ReLU(inplace=true)\n    output y\n}\n")
+    (d,) = compile_source(src, "t.model").errors
+    assert "a piece of chunk (line 4)" in d.message
+    a, _ = torch.chunk(torch.nn.Linear(4, 4)(torch.randn(2, 4)), 2, dim=1)
+    with pytest.raises(RuntimeError, match="is a view and is being modified inplace"):
+        torch.relu_(a)
+
+
+def test_an_inplace_layer_on_a_view_of_a_value_read_again_is_refused():
+    src = ("model M {\n    input x: [B, 4, 3]\n    h = x -> Linear(3)\n    t = h -> transpose(1, 2) -> ReLU(inplace=true)\n"
+           "    u = h -> transpose(1, 2)\n    y = add(t, u)\n    output y\n}\n")
+    errs = compile_source(src, "t.model").errors
+    assert [d.code for d in errs] == ["inplace-overwrite"]
+    assert "overwrites 'h' (through the view transpose makes of it)" in errs[0].message
+    h = torch.randn(2, 4, 3)
+    before = h.clone()
+    torch.relu_(h.transpose(1, 2))
+    assert not torch.equal(h, before)  # the view's change is h's
