@@ -242,3 +242,24 @@ def test_an_inplace_layer_on_a_view_of_a_value_read_again_is_refused():
     before = h.clone()
     torch.relu_(h.transpose(1, 2))
     assert not torch.equal(h, before)  # the view's change is h's
+
+
+def test_dropout_is_its_input_in_eval_mode_so_an_inplace_layer_after_it_overwrites_that():
+    src = ("model M {\n    input x: [B, 4]\n    h = x -> Linear(4)\n    t = h -> Dropout(0.5) -> ReLU(inplace=true)\n"
+           "    y = add(t, h)\n    output y\n}\n")
+    (d,) = compile_source(src, "t.model").errors
+    assert d.message.endswith("(in eval mode, where Dropout passes its input through as it is)")
+    drop = torch.nn.Dropout(0.5).eval()
+    h = torch.randn(2, 4)
+    assert drop(h) is h  # so ReLU(inplace=True) after it changes h, and add(t, h) reads relu(h)
+    assert torch.nn.Dropout(0.0).train()(h) is h  # Dropout(0.0) in training too
+
+
+def test_dropout_zero_between_sigmoid_and_an_inplace_layer_still_breaks_backward():
+    src = "model M {\n    input x: [B, 4]\n    y = x -> Linear(4) -> Sigmoid -> Dropout(0.0) -> ReLU(inplace=true)\n    output y\n}\n"
+    (d,) = compile_source(src, "t.model").errors
+    assert "Sigmoid (line 3) keeps its output for backward" in d.message
+    y = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Sigmoid(), torch.nn.Dropout(0.0),
+                            torch.nn.ReLU(inplace=True))(torch.randn(2, 4))
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()

@@ -33,9 +33,11 @@ def _who(n) -> str:
 
 
 def _same_storage(n) -> bool:
-    """Its output is its input's storage: a view, or an in-place layer."""
+    """Its output is its input's storage: a view, an in-place layer, a Dropout (in eval mode)."""
     if n.is_input or not n.inputs:
         return False
+    if n.layer is not None and n.layer.category == "dropout":
+        return True  # Dropout(0.0) returns its input, and every Dropout does in eval mode
     return n.kind in VIEWS or (n.params is not None and getattr(n.params, "inplace", False))
 
 
@@ -67,8 +69,15 @@ def check_inplace(prog) -> list[Diagnostic]:
         if getattr(node.params, "p", None) == 0:
             continue
         chain = [node.inputs[0]]  # the value, then what it is a view of, back to the storage's owner
+        train = None  # the chain's length in training: a Dropout with p > 0 copies there
         while _same_storage(prog.nodes[chain[-1][0]]):
-            chain.append(prog.nodes[chain[-1][0]].inputs[0])
+            n = prog.nodes[chain[-1][0]]
+            if train is None and n.layer is not None and n.layer.category == "dropout" and \
+                    getattr(n.params, "p", 1) != 0 and not getattr(n.params, "inplace", False):
+                train = len(chain)
+            chain.append(n.inputs[0])
+        eval_only = train is not None
+        train = len(chain) if train is None else train
         views = {r[0] for r in chain[:-1]}
         src = prog.nodes[chain[-1][0]]
         name = src.binds or (src.name if src.is_input else None)
@@ -78,7 +87,7 @@ def check_inplace(prog) -> list[Diagnostic]:
         where = f"{node.kind} '{node.name}'" if node.user_named else node.kind
         others = [n for r in chain for n in readers.get(r, []) if n is not node and n.id not in views]
         shown = next((outputs[r] for r in chain if r in outputs), None)
-        saver = next((prog.nodes[r[0]] for r in chain if prog.nodes[r[0]].kind in SAVES_OUTPUT
+        saver = next((prog.nodes[r[0]] for r in chain[:train] if prog.nodes[r[0]].kind in SAVES_OUTPUT
                       and r[0] in grad), None)
         if others:
             later = [n for n in others if pos[n.id] > pos[node.id]]
@@ -92,13 +101,15 @@ def check_inplace(prog) -> list[Diagnostic]:
         elif saver is not None:
             why = (f"whose backward needs it unchanged (torch: \"modified by an inplace operation\"): "
                    f"{_who(saver)} keeps its output for backward")
-        elif any(prog.nodes[r[0]].kind in ("chunk", "split") for r in chain[:-1]) and src.id in grad:
-            piece = next(prog.nodes[r[0]] for r in chain[:-1] if prog.nodes[r[0]].kind in ("chunk", "split"))
+        elif any(prog.nodes[r[0]].kind in ("chunk", "split") for r in chain[:train - 1]) and src.id in grad:
+            piece = next(prog.nodes[r[0]] for r in chain[:train - 1] if prog.nodes[r[0]].kind in ("chunk", "split"))
             why = (f"a piece of {_who(piece)}: torch refuses to change one of several views in place "
                    f"while a gradient flows through them (\"Output 0 of Split is a view and is being "
                    f"modified inplace\")")
         else:
             continue
+        if eval_only and not (saver is not None or why.startswith("a piece")):
+            why += " (in eval mode, where Dropout passes its input through as it is)"
         out.append(_at_use(diag(node.call.span, "inplace-overwrite", f"{where}(inplace=true) overwrites {what}, {why}",
                                 "remove inplace=true (the saving is one tensor's memory), or apply it "
                                 "to a value nothing else reads"), node.scope))

@@ -40,9 +40,15 @@ RULES = {
     ("inplace-overwrite", "also output"): "an in-place layer's input is not also an output",
     ("inplace-overwrite", "the model's input"): "an in-place layer never takes the model's input (even where, as "
                                                "Dropout(0.0), it changes nothing)",
+    ("inplace-overwrite", "reads afterwards"): "an in-place layer's input has no other reader, even "
+                                               "where the values happen not to change (ReLU of positive "
+                                               "values, LayerNorm of one feature)",
     ("torch-order", ""): "PyTorch's positional order read as graphc's where both fit",
-    ("loss-mismatch", ""): "the training checks: a loss that runs but does not fit the task",
-    ("data-mismatch", ""): "the training checks: targets that run but do not fit the output",
+    ("loss-mismatch", "classes, but output"): "the training checks: class scores as many as the data "
+                                               "set's classes (torch runs CrossEntropyLoss on more)",
+    ("loss-mismatch", "is a regression loss"): "the training checks: no regression loss on class labels",
+    ("loss-mismatch", "is for two classes"): "the training checks: a binary loss on two classes only",
+    ("loss-mismatch", "needs class labels"): "the training checks: a binary loss on 0/1 labels only",
     ("shape-symbolic", ""): "a rule that needs a concrete size",
 }
 

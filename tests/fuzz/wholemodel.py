@@ -47,11 +47,19 @@ class Program:
     steps: list[Step] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
     train: tuple | None = None  # (loss name, data set name)
+    declared: dict = field(default_factory=dict)  # input name -> a tensor as declared (train: replaced by data)
     inplace: bool = False
 
     def run(self, inplace: bool = True, backward: bool = True):
         torch.manual_seed(1)
         env = {k: v.clone() for k, v in self.inputs.items()}
+        if self.train:  # the script's data checks (data.py.tmpl: check_features), then its features
+            declared, feats = self.declared["x"], DATA[self.train[1]][0]
+            if declared.shape[1:] != (feats,):
+                raise TorchFails(f"the script: features of shape (N, {feats}), but the input is {tuple(declared.shape)}")
+            if not declared.is_floating_point():
+                raise TorchFails(f"the script: float features, but the input is {declared.dtype}")
+            torch.manual_seed(1)
         for s in self.steps:
             vals = s.fn(env, inplace)
             env.update(zip(s.outs, vals))
@@ -417,6 +425,10 @@ def make_case(seed: int, i: int) -> Case:
     if kind == "train":
         loss = r.choice(LOSSES)
         g.prog.train = (loss, data)
+        g.prog.declared = {"x": g.prog.inputs["x"]}
+        torch.manual_seed(2)  # the data set's features, converted to the declared dtype as the script does
+        if g.prog.inputs["x"].is_floating_point():
+            g.prog.inputs["x"] = torch.randn(B, DATA[data][0]).to(g.prog.inputs["x"].dtype)
         text += (f"\n    train {{\n        data = {data}()\n        loss = {loss}()\n"
                  f"        optimizer = SGD(lr=0.1)\n        epochs = 1\n        batch_size = {B}\n    }}\n")
     source = "".join(b + "\n" for b in g.blocks) + "model M {\n" + text + "}\n"
