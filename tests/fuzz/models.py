@@ -131,6 +131,9 @@ def main(argv=None) -> int:
         elif out in ("false-negative", "unexplained-false-positive") and shown[out] < args.show:
             shown[out] += 1
             print(f"--- case {i}: {out}: {detail}\n{src}")
+        if (i + 1) % 1000 == 0:
+            print(f"[{i + 1:,} cases, {time.perf_counter() - t0:.0f} s] " +
+                  ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items())), flush=True)
     dt = time.perf_counter() - t0
     print(f"graphc whole-model differential run: seed {args.seed}, {args.cases:,} cases, {dt:.0f} s")
     for k in ("agree-accept", "agree-reject", "false-positive", "false-negative", "unexplained-false-positive"):
