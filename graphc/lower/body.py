@@ -115,10 +115,10 @@ class Body:
         if st.dims is None:
             self.error(st.span, "invalid-input", f"model input '{st.name.id}' needs a shape",
                        f"e.g. 'input {st.name.id}: [B, 3, 32, 32]'; B stays symbolic")
-            return
         dims = []
-        ok = True
-        for d in st.dims:
+        ok = st.dims is not None  # without one the input is still defined (of no known type), so
+        for d in st.dims or ():   # its uses get no second error
+
             if isinstance(d, A.Name) and ss.env.lookup(d.id) is None:
                 if d.id not in self.bindings:
                     dims.append(Sym(d.id))

@@ -19,10 +19,14 @@ def other_names(kind: str, reg) -> str | None:
     (MaxPool: MaxPool1d, MaxPool2d or MaxPool3d)."""
     if kind in KERAS:
         return f"'{kind}' is Keras' name: graphc writes {KERAS[kind]}"
+    same = [k for k in reg if k.lower() == kind.lower()]
+    if len(same) > 1:  # ReLu: the layer ReLU rather than the operation relu (the first letter's case)
+        pick = next((k for k in same if k[0] == kind[0]), same[0])
+        return f"did you mean '{pick}'?"
     flat = kind.replace("ing", "").lower()
     same = [k for k in reg if k.lower() == flat]
-    if same and kind != same[0]:
-        return f"did you mean '{same[0]}'? ('{kind}' is Keras' spelling)" if "ing" in kind else None
+    if "ing" in kind and same:
+        return f"did you mean '{same[0]}'? ('{kind}' is Keras' spelling)"
     suffixed = sorted(k for k in reg if k.lower().startswith(kind.lower()) and k[len(kind):] in ("1d", "2d", "3d"))
     if suffixed:
         return "did you mean " + " or ".join(f"'{k}'" for k in suffixed) + "? (the suffix says the input's " \
