@@ -88,11 +88,29 @@ def _infer_node(prog: Program, node) -> Diagnostic | None:
     ctor = node.layer.ctor(node.params, ins)
     n_params = node.layer.param_count(node.params, ins)
     macs = node.layer.macs(node.params, ins, outs)
-    mixed = _weights_dtype(node, ins, ctor, n_params, where)
+    mixed = _weights_dtype(node, ins, ctor, n_params, where) or _position_ids(prog, node, where)
     if mixed is not None:
         return mixed
     node.outs, node.ctor, node.n_params, node.macs = outs, ctor, n_params, macs
     return None
+
+
+def _position_ids(prog: Program, node, where: str) -> Diagnostic | None:
+    """``x -> positions -> Embedding(n)``: the ids are 0..T-1, so a concrete T above n is an
+    IndexError in torch (issue 19)."""
+    limit = node.layer.id_limit(node.params)
+    if limit is None or not node.inputs:
+        return None
+    src = prog.nodes[node.inputs[0][0]]
+    if src.kind != "positions" or not src.inputs:
+        return None
+    t = prog.type_of(src.inputs[0]).shape[src.params.dim]
+    if not isinstance(t, int) or t <= limit:
+        return None
+    return diag(node.call.span, "shape-mismatch",
+                f"{where}: positions gives ids 0..{t - 1} (a sequence of {t}), but num_embeddings is "
+                f"{limit}: torch raises an IndexError for the ids from {limit} on",
+                f"give it num_embeddings={t} or more (the longest sequence)")
 
 
 def _weights_dtype(node, ins, ctor, n_params: int, where: str) -> Diagnostic | None:

@@ -263,3 +263,19 @@ def test_dropout_zero_between_sigmoid_and_an_inplace_layer_still_breaks_backward
                             torch.nn.ReLU(inplace=True))(torch.randn(2, 4))
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         y.sum().backward()
+
+
+@pytest.mark.parametrize("n", [5, 7, 8, 9])
+def test_positions_into_a_too_small_embedding_is_refused_exactly_when_torch_raises(n):
+    src = f"model M {{\n    input x: [B, 8, 4]\n    p = x -> positions -> Embedding({n}, 4)\n    y = add(x, p)\n    output y\n}}\n"
+    errs = compile_source(src, "t.model").errors
+    ids = torch.arange(8).expand(2, -1)  # what positions gives for T = 8
+    try:
+        torch.nn.Embedding(n, 4)(ids)
+        runs = True
+    except IndexError:
+        runs = False
+    assert [d.code for d in errs] == ([] if runs else ["shape-mismatch"])
+    if not runs:
+        assert f"positions gives ids 0..7 (a sequence of 8), but num_embeddings is {n}" in errs[0].message
+        assert errs[0].hint == "give it num_embeddings=8 or more (the longest sequence)"
