@@ -43,6 +43,12 @@ RULES = {
     ("inplace-overwrite", "reads afterwards"): "an in-place layer's input has no other reader, even "
                                                "where the values happen not to change (ReLU of positive "
                                                "values, LayerNorm of one feature)",
+    ("shape-mismatch", "attn_mask must be"): "an attention mask has the shape the attention needs, even "
+                                             "where torch ignores it (MultiheadAttention with is_causal=true "
+                                             "and need_weights=False drops attn_mask)",
+    ("shape-mismatch", "attention weights (B, B"): "a written size is not taken for the symbolic batch: a "
+                                                  "mask of 10 where B, broadcast into the sequence, is 10 "
+                                                  "in the run",
     ("torch-order", ""): "PyTorch's positional order read as graphc's where both fit",
     ("loss-mismatch", "classes, but output"): "the training checks: class scores as many as the data "
                                                "set's classes (torch runs CrossEntropyLoss on more)",
@@ -103,6 +109,16 @@ def compare(seed: int, i: int) -> tuple[str, str, str]:
     gen = [(tuple(o.shape), str(o.dtype).replace("torch.", "")) for o in res]
     if gen != want:
         return "false-negative", f"the generated module gives {gen}, torch {want}", case.source
+    try:  # and in eval mode, for inference (Dropout off, running statistics, attention's fast path)
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            m.eval()
+            res = m(*[case.prog.inputs[n].clone() for n, _ in comp.program.root.inputs])
+    except Exception as e:  # noqa: BLE001
+        return "false-negative", f"the generated module fails in eval mode: {type(e).__name__}: {e}", case.source
+    res = res if isinstance(res, tuple) else (res,)
+    if [(tuple(o.shape), str(o.dtype).replace("torch.", "")) for o in res] != want:
+        return "false-negative", "the generated module's eval-mode outputs are not torch's", case.source
     return "agree-accept", "", case.source
 
 

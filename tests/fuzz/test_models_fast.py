@@ -20,12 +20,12 @@ def test_the_run_finds_an_inplace_overwrite_when_the_check_is_switched_off(monke
     import graphc.infer
 
     monkeypatch.setattr(graphc.infer, "check_inplace", lambda prog: [])
-    # the first cases of seed 0 that need it (found by running 120 with the check off)
-    assert [models.compare(0, i)[0] for i in (38, 66)] == ["false-negative"] * 2
+    # the first cases of seed 0 that need it (found by running 150 with the check off)
+    assert [models.compare(0, i)[0] for i in (18, 48)] == ["false-negative"] * 2
 
 
 def test_the_run_finds_a_dtype_mismatch_when_the_rule_is_switched_off(monkeypatch):
     import graphc.infer
 
     monkeypatch.setattr(graphc.infer, "_weights_dtype", lambda *a: None)
-    assert [models.compare(0, i)[0] for i in (1, 13, 28)] == ["false-negative"] * 3
+    assert [models.compare(0, i)[0] for i in (1, 20, 28)] == ["false-negative"] * 3

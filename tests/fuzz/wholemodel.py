@@ -167,6 +167,9 @@ class Gen:
                 choices += ["Conv1d", "MaxPool1d", "Flatten", "transpose", "LSTM", "slice_last"]
             if rank == 2 and last % 2 == 0:
                 choices += ["Unflatten"]
+            if rank == 4:
+                choices = ["Conv2d", "Conv2d", "Conv2d_torch", "MaxPool2d", "BatchNorm2d", "AdaptiveAvgPool2d",
+                           "Flatten", "ReLU", "Dropout", "Tanh"]
         elif rank == 3:
             choices += ["Conv1d"]
         k = r.choice(choices)
@@ -213,6 +216,31 @@ class Gen:
             pad = 1 if body else r.choice([0, 0, 1])
             txt = f"Conv1d({n}, {ks}" + (f", padding={pad})" if pad else ")")
             return txt, module(lambda x, pv: nn.Conv1d(x.shape[1], pv, ks, padding=pad))
+        if k in ("Conv2d", "Conv2d_torch"):
+            ks, st, pad = r.choice([1, 3, 5]), r.choice([1, 1, 2]), r.choice([0, 1])
+            if k == "Conv2d_torch":
+                # PyTorch's order with the input's in_channels, where PyTorch's reading runs (graphc
+                # reads its own order where that one fails: docs/language.md, "PyTorch's order"),
+                # or a wrong in_channels given by keyword
+                cin = shape[1]
+                ks = min(ks, min(shape[2:]) + 2 * pad)
+                if r.random() < 0.7:
+                    txt = f"Conv2d({cin}, {n}, {ks}" + (f", stride={st}" if st > 1 else "") + \
+                        (f", padding={pad})" if pad else ")")
+                else:
+                    cin += r.choice([-1, 1]) if cin > 1 else 1
+                    txt = f"Conv2d({n}, {ks}, in_channels={cin}" + (f", stride={st}" if st > 1 else "") + \
+                        (f", padding={pad})" if pad else ")")
+                return txt, module(lambda x, pv: nn.Conv2d(cin, pv, ks, stride=st, padding=pad))
+            txt = f"Conv2d({n}, {ks}" + (f", stride={st}" if st > 1 else "") + (f", padding={pad})" if pad else ")")
+            return txt, module(lambda x, pv: nn.Conv2d(x.shape[1], pv, ks, stride=st, padding=pad))
+        if k == "MaxPool2d":
+            ks = r.choice([2, 3])
+            return f"MaxPool2d({ks})", pure(lambda x, inplace: F.max_pool2d(x, ks))
+        if k == "BatchNorm2d":
+            return "BatchNorm2d", module(lambda x, pv: nn.BatchNorm2d(x.shape[1]))
+        if k == "AdaptiveAvgPool2d":
+            return "AdaptiveAvgPool2d(1)", pure(lambda x, inplace: F.adaptive_avg_pool2d(x, 1))
         if k == "MaxPool1d":
             ks = r.choice([2, 3])
             return f"MaxPool1d({ks})", pure(lambda x, inplace: F.max_pool1d(x, ks))
@@ -350,6 +378,33 @@ class Gen:
         self.add_step([out], fn, [src], f"    {out} = scaled_dot_product_attention({src}, {src}, {src}{extra})")
         return out
 
+    def stmt_mha(self, src):
+        """Self-attention with nn.MultiheadAttention (batch first): heads that may not divide the
+        width, a bool mask of a right or wrong shape (true: may not attend), is_causal."""
+        r = self.rng
+        shape = self.shape(src)
+        heads = r.choice([1, 2, 3])
+        extra, mask = "", None
+        if r.random() < 0.4:
+            mask = f"m{len(self.mask_inputs) + 1}"
+            lq = shape[1]
+            self.add_input_early(mask, "bool", r.choice([[lq, lq], [lq, lq + 1], [lq]]))
+            extra = f", attn_mask={mask}"
+        causal = r.random() < 0.3
+        if causal:
+            extra += ", is_causal=true"
+        out = self.fresh()
+        held = []
+
+        def fn(env, inplace):
+            x = env[src]
+            if not held:
+                held.append(nn.MultiheadAttention(x.shape[-1], heads, batch_first=True))
+            m = env[mask] if mask else None
+            return [held[0](x, x, x, attn_mask=m, is_causal=causal, need_weights=False)[0]]
+        self.add_step([out], fn, [src], f"    {out} = MultiheadAttention({src}, {heads}{extra})")
+        return out
+
     def add_input_early(self, name, dtype, dims):
         """An input declared after the others (the declarations come first in the text)."""
         before = len(self.lines)
@@ -373,7 +428,7 @@ def make_case(seed: int, i: int) -> Case:
     """Case ``i`` of ``seed``, from its own random generator (replayable alone)."""
     r = random.Random(f"{seed}:{i}")
     g = Gen(r)
-    kind = r.choice(["plain", "plain", "seq", "tokens", "train", "train"])
+    kind = r.choice(["plain", "plain", "seq", "seq", "tokens", "image", "train", "train", "train"])
     dtype = "" if r.random() < 0.75 else r.choice(["double", "half", "bfloat16", "long"])
     if kind == "train":
         data = r.choice(list(DATA))
@@ -383,6 +438,8 @@ def make_case(seed: int, i: int) -> Case:
         g.add_input("x", "long", ["B", r.randint(1, 6)])
     elif kind == "seq":
         g.add_input("x", dtype, ["B", r.randint(1, 6), r.randint(1, 8)])
+    elif kind == "image":
+        g.add_input("x", dtype, ["B", r.randint(1, 4), r.randint(3, 12), r.randint(3, 12)])
     else:
         g.add_input("x", dtype, ["B", r.randint(1, 8)])
     cur = "x"
@@ -412,6 +469,8 @@ def make_case(seed: int, i: int) -> Case:
             cur = g.stmt_block(cur)
         elif roll < 0.9 and len(shape) >= 2:
             cur = g.stmt_chunk(cur)
+        elif len(shape) == 3 and g.vals[cur].is_floating_point() and r.random() < 0.5:
+            cur = g.stmt_mha(cur)
         elif len(shape) >= 3 and g.vals[cur].is_floating_point():
             cur = g.stmt_sdpa(cur)
         else:
