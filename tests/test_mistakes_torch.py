@@ -279,3 +279,22 @@ def test_positions_into_a_too_small_embedding_is_refused_exactly_when_torch_rais
     if not runs:
         assert f"positions gives ids 0..7 (a sequence of 8), but num_embeddings is {n}" in errs[0].message
         assert errs[0].hint == "give it num_embeddings=8 or more (the longest sequence)"
+
+
+@pytest.mark.parametrize("dtype", ["half", "bfloat16", ""])
+@pytest.mark.parametrize("init", ["constant(70000)", "constant(65504)", "constant(-1e39)", "uniform(a=0, b=70000)",
+                                  "uniform(a=-1e39, b=0)", "constant(1e38)"])
+def test_a_params_initial_values_are_refused_exactly_when_torch_cannot_hold_them(init, dtype):
+    src = f"model M {{\n    input x: [B, 4]\n    param w: {dtype}[4] = {init}\n    y = x * w\n    output y\n}}\n"
+    name, args = init.split("(")
+    values = [float(v.split("=")[-1]) for v in args.rstrip(")").split(", ")]
+    t = torch.empty(4, dtype={"half": torch.float16, "bfloat16": torch.bfloat16, "": torch.float32}[dtype])
+    try:
+        getattr(torch.nn.init, name + "_")(t, *values)
+        runs = True
+    except RuntimeError:
+        runs = False
+    errs = compile_source(src, "t.model").errors
+    assert [d.code for d in errs] == ([] if runs else ["invalid-argument"]), (init, dtype)
+    if not runs:
+        assert "is beyond the largest" in errs[0].message and "torch refuses" in errs[0].message
