@@ -49,6 +49,10 @@ RULES = {
     ("shape-mismatch", "attention weights (B, B"): "a written size is not taken for the symbolic batch: a "
                                                   "mask of 10 where B, broadcast into the sequence, is 10 "
                                                   "in the run",
+    ("invalid-argument", "makes the causal mask itself"): "is_causal=true and an attn_mask are not given "
+                                                         "together: torch's math path (and every 3-d "
+                                                         "input) refuses them, its CPU kernel for 4-d "
+                                                         "inputs runs them",
     ("torch-order", ""): "PyTorch's positional order read as graphc's where both fit",
     ("loss-mismatch", "classes, but output"): "the training checks: class scores as many as the data "
                                                "set's classes (torch runs CrossEntropyLoss on more)",
