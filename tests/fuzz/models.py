@@ -53,6 +53,11 @@ RULES = {
                                                          "together: torch's math path (and every 3-d "
                                                          "input) refuses them, its CPU kernel for 4-d "
                                                          "inputs runs them",
+    ("loss-mismatch", "one target per sample, but output"): "one target per sample is an output of (B,) or "
+                                                           "(B, 1) (torch's MSELoss runs on (B, 1, 1))",
+    ("loss-mismatch", "needs one score per sample"): "a binary loss takes (B,) or (B, 1) (torch runs (B, 1, 1))",
+    ("inplace-overwrite", "through the view Flatten"): "Flatten and reshape count as views (torch copies "
+                                                        "a non-contiguous input instead)",
     ("torch-order", ""): "PyTorch's positional order read as graphc's where both fit",
     ("loss-mismatch", "classes, but output"): "the training checks: class scores as many as the data "
                                                "set's classes (torch runs CrossEntropyLoss on more)",
