@@ -44,6 +44,7 @@ CODES: dict[str, tuple[Severity, str]] = {
     "shape-nonpositive": ("error", "an operation whose output would have a dimension < 1"),
     "shape-symbolic": ("error", "a rule that needs a concrete size got a symbolic one"),
     "dtype": ("error", "a tensor of the wrong element type"),
+    "inplace-overwrite": ("error", "an in-place layer overwriting a value that is read again"),
     "unknown-component": ("error", "a loss, optimizer, scheduler or dataset graphc does not know"),
     "invalid-train": ("error", "a training section that cannot work as written"),
     "data-mismatch": ("error", "training data that does not fit the model's input or output"),

@@ -12,6 +12,7 @@ from dataclasses import replace
 from graphc.errors import Diagnostic, diag, shorten
 from graphc.graph import Program
 from graphc.layers.base import FLOAT_DTYPES, ShapeError
+from graphc.lower.inplace import check_inplace
 from graphc.lower.sharing import check_shared, check_ties
 from graphc.shapes import (
     MAX_DIM,
@@ -46,6 +47,7 @@ def infer(prog: Program) -> list[Diagnostic]:
                 diags.append(_at_use(d, node.scope))
     diags += check_shared(prog)
     diags += check_ties(prog)
+    diags += check_inplace(prog)
     return diags
 
 
@@ -86,8 +88,52 @@ def _infer_node(prog: Program, node) -> Diagnostic | None:
     ctor = node.layer.ctor(node.params, ins)
     n_params = node.layer.param_count(node.params, ins)
     macs = node.layer.macs(node.params, ins, outs)
+    mixed = _weights_dtype(node, ins, ctor, n_params, where) or _position_ids(prog, node, where)
+    if mixed is not None:
+        return mixed
     node.outs, node.ctor, node.n_params, node.macs = outs, ctor, n_params, macs
     return None
+
+
+def _position_ids(prog: Program, node, where: str) -> Diagnostic | None:
+    """``x -> positions -> Embedding(n)``: the ids are 0..T-1, so a concrete T above n is an
+    IndexError in torch (issue 19)."""
+    limit = node.layer.id_limit(node.params)
+    if limit is None or not node.inputs:
+        return None
+    src = prog.nodes[node.inputs[0][0]]
+    if src.kind != "positions" or not src.inputs:
+        return None
+    t = prog.type_of(src.inputs[0]).shape[src.params.dim]
+    if not isinstance(t, int) or t <= limit:
+        return None
+    return diag(node.call.span, "shape-mismatch",
+                f"{where}: positions gives ids 0..{t - 1} (a sequence of {t}), but num_embeddings is "
+                f"{limit}: torch raises an IndexError for the ids from {limit} on",
+                f"give it num_embeddings={t} or more (the longest sequence)")
+
+
+def _weights_dtype(node, ins, ctor, n_params: int, where: str) -> Diagnostic | None:
+    """The dtype rule: the generated module's parameters and buffers are float32, and torch
+    refuses a float64 input into them ("mat1 and mat2 must have the same dtype"; "expected
+    scalar type Float"), and a float16 or bfloat16 one except into the norms (``mixed_dtypes``)."""
+    layer = node.layer
+    if layer.torch_name is None:
+        return None
+    owns = n_params > 0 or any(b.dtype in FLOAT_DTYPES for b in layer.own_buffers(ctor or {}).values())
+    if not owns:
+        return None
+    floats = layer.split_inputs(node.params, ins)[0]
+    bad = next((t.dtype for t in floats if t.dtype in FLOAT_DTYPES and t.dtype != "float32"
+                and t.dtype not in layer.mixed_dtypes), None)
+    if bad is None:
+        return None
+    what = "parameters" if n_params else "buffers (running statistics)"
+    return diag(node.call.span, "dtype",
+                f"{where}: a {bad} input into its float32 {what}, which torch refuses "
+                "(the generated module's tensors are float32)",
+                "declare the input float32 (write `input x: [...]` without a dtype), or keep "
+                f"{bad} for tensors that reach no layer with parameters")
 
 
 

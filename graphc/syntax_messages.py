@@ -122,9 +122,44 @@ def syntax_diagnostic(e, source: Source, lexed) -> Diagnostic:
                 span = Span(path, tok.line, col, tok.line, col + len(callee))
             return diag(span, "syntax", f"'{callee}(' cannot follow a value: is '->' missing before '{callee}'?",
                         f"a chain puts '->' before each layer: 'y = x -> {callee}(...)'")
+        if tok.type == "LPAR" and prev.endswith(",") and "NAME" in expected:
+            return diag(span, "syntax", "nested names ('out, (h, c) = ...') are not in the language",
+                        "write the names flat: 'out, h, c = x -> LSTM(64, state=true)' for an LSTM's final "
+                        "state, or one name for its output: 'out = x -> LSTM(64)'")
+        if "EQUAL" in expected and (said := _after_a_value(text, prev, path)) is not None:
+            return said
         want = _expected_phrase(expected)
         return diag(span, "syntax", f"unexpected {what}{want}", _hint_for(expected))
     return diag(source.end_span(), "syntax", str(e).splitlines()[0] if str(e) else "syntax error")
+
+
+_PYTHON = ("def", "class", "return", "import", "from", "self", "for", "if", "while", "with", "lambda")
+
+
+def _after_a_value(text: str, prev: str, path: str) -> Diagnostic | None:
+    """The parser wanted '=' after a name: that name began a new statement.  If it follows a value
+    on its own line (``y = x -> Conv2d(16, 3) ReLU``), '->' is missing before it: say so there,
+    not at the next line's first word; if it is a Python keyword (``def forward``), say that a
+    model is not Python."""
+    j = len(prev)
+    i = j
+    while i > 0 and (prev[i - 1].isalnum() or prev[i - 1] == "_"):
+        i -= 1
+    name = prev[i:j]
+    if not name or name[0].isdigit():
+        return None
+    line_start = prev.rfind("\n", 0, i) + 1
+    before = prev[line_start:i].rstrip(" \t")
+    line = text.count("\n", 0, i) + 1
+    col = i - line_start + 1
+    span = Span(path, line, col, line, col + len(name))
+    if name in _PYTHON and not before:
+        return diag(span, "syntax", f"'{name}' is Python: a .model file describes the model, it has no code",
+                    "chain layers instead: 'y = x -> Linear(10) -> ReLU'; graphc writes the forward method")
+    if before and (before[-1] in ")]" or before[-1].isalnum() or before[-1] == "_") and "=" in before:
+        return diag(span, "syntax", f"'{name}' cannot follow a value: is '->' missing before '{name}'?",
+                    f"a chain puts '->' before each layer: 'y = x -> {name}'")
+    return None
 
 
 def _expected_phrase(expected: set[str]) -> str:

@@ -114,8 +114,9 @@ def check_positions(task: str, loss, data, out_name: str, yt) -> list[tuple[str,
         return [(f"output '{out_name}' {shape_str(yt.shape)} gives (B, T, V) scores per position, which "
                  f"{loss.name} compares with targets {shape_str((yt.shape[0], *want))}, but "
                  f"{data.name}() has one label per sample (B,)",
-                 "pool over the sequence (e.g. mean(dim=1)) before the last Linear for one label per "
-                 "sample, or give data with a label per position (npz)")]
+                 "for one label per sample, give the LSTM (GRU, RNN) output=\"last\" (its last step), or "
+                 "pool over the sequence (e.g. mean(dim=1)) before the last Linear; or give data with a "
+                 "label per position (npz)")]
     return [(f"{data.name}() has one label per sample, but output '{out_name}' is {shape_str(yt.shape)}: "
              f"{loss.name} would need a label per position {shape_str((yt.shape[0], *want))}",
              "pool or flatten to (B, C) before the last Linear")]

@@ -104,6 +104,12 @@ class uniform(Initializer):  # noqa: N801
         a: float = 0.0
         b: float = 1.0
 
+    def problems(self, p):
+        if p.a > p.b:  # torch: "uniform_ expects to return a [from, to) range, but found from=2 > to=1"
+            return [(f"uniform(a={p.a:g}, b={p.b:g}): a is above b, which torch refuses",
+                     f"swap them: uniform(a={p.b:g}, b={p.a:g})")]
+        return []
+
 
 @register
 class xavier_normal(_FanBased):  # noqa: N801
@@ -171,3 +177,9 @@ class trunc_normal(Initializer):  # noqa: N801
         std: NonNeg = 1.0
         a: float = -2.0
         b: float = 2.0
+
+    def problems(self, p):
+        if p.a > p.b:  # torch raises, as for uniform
+            return [(f"trunc_normal(a={p.a:g}, b={p.b:g}): a is above b, so no value lies in [a, b]",
+                     f"swap them: trunc_normal(a={p.b:g}, b={p.a:g})")]
+        return []

@@ -122,6 +122,10 @@ class Layer:
     # ones in ``infer`` and ``forward``, in this order (see ``split_inputs``)
     tensor_args: ClassVar[tuple[str, ...]] = ()
     needs_float: ClassVar[bool] = False  # integer or bool inputs are an error (torch raises)
+    # the floating-point input dtypes torch computes with this module's float32 parameters and
+    # buffers: none but float32 for most ("mat1 and mat2 must have the same dtype"); the norms
+    # take float16 and bfloat16 too (mixed precision), never float64 (infer's dtype rule)
+    mixed_dtypes: ClassVar[tuple[str, ...]] = ()
     samples: ClassVar[tuple[Sample, ...]] = ()
     # the tensors named weight or bias (what weight_init=, bias_init= and the init section may set);
     # modules whose tensors have other names (LSTM, attention) declare them in own_weights

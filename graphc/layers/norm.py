@@ -47,6 +47,7 @@ class _FeatureNorm(Layer):
 
     needs_float = True
     category = "norm"
+    mixed_dtypes = ("float16", "bfloat16")
     ctor_positional = 1
     inferred = ("num_features",)
     torch_positional = ("num_features", "eps", "momentum", "affine", "track_running_stats")
@@ -208,6 +209,7 @@ class LayerNorm(Layer):
 
     needs_float = True
     category = "norm"
+    mixed_dtypes = ("float16", "bfloat16")
     positional = ("normalized_shape", "eps", "elementwise_affine", "bias")  # PyTorch's order
     ctor_positional = 1
     torch_name = "nn.LayerNorm"
@@ -269,6 +271,7 @@ class GroupNorm(Layer):
 
     needs_float = True
     category = "norm"
+    mixed_dtypes = ("float16", "bfloat16")
     positional = ("num_groups",)
     inferred = ("num_channels",)
     torch_positional = ("num_groups", "num_channels", "eps", "affine")

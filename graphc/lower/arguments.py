@@ -148,4 +148,9 @@ class Arguments:
                        self.suggest(e.kind, INITIALIZERS) or f"one of: {', '.join(INITIALIZERS)}")
             return None
         b = bind(self, env, info.signature(), e.span, e.args)
-        return Init(e.kind, b.params) if b.ok else None
+        if not b.ok:
+            return None
+        bad = info.problems(b.params)
+        for msg, hint in bad:  # rules between arguments torch enforces (uniform's a <= b)
+            self.error(e.span, "invalid-argument", msg, hint)
+        return None if bad else Init(e.kind, b.params)

@@ -11,6 +11,7 @@ from graphc.layers.base import TensorType
 from graphc.lower.blocks import _ArityError
 from graphc.lower.env import RESERVED_WORDS, _Abort, _Const, _declared_names, _Env, _ScopeState, _Value
 from graphc.lower.evaluate import MAX_EVAL_STEPS, _describe
+from graphc.lower.foreign import other_names
 from graphc.lower.tensor_expr import is_plain_call, mentions_tensor
 from graphc.names import Namespace, snake
 from graphc.shapes import MAX_DIM, Sym
@@ -114,10 +115,10 @@ class Body:
         if st.dims is None:
             self.error(st.span, "invalid-input", f"model input '{st.name.id}' needs a shape",
                        f"e.g. 'input {st.name.id}: [B, 3, 32, 32]'; B stays symbolic")
-            return
         dims = []
-        ok = True
-        for d in st.dims:
+        ok = st.dims is not None  # without one the input is still defined (of no known type), so
+        for d in st.dims or ():   # its uses get no second error
+
             if isinstance(d, A.Name) and ss.env.lookup(d.id) is None:
                 if d.id not in self.bindings:
                     dims.append(Sym(d.id))
@@ -409,7 +410,7 @@ class Body:
         return f"start from a defined value (input {have}), or declare a new input: {declare}"
 
     def unknown_layer(self, call: A.Call, ss: _ScopeState) -> None:
-        hint = self.not_a_layer_hint(call.kind, ss) or \
+        hint = self.not_a_layer_hint(call.kind, ss) or other_names(call.kind, self.reg) or \
             self.suggest(call.kind, list(self.reg) + list(self.blocks) + list(ss.instances))
         self.error(call.kind_span, "unknown-layer", f"unknown layer '{call.kind}'",
                    hint or "see docs/layers.md for every layer, or define a block")
@@ -471,3 +472,4 @@ class Body:
             self.error(node.span, "limit", f"the model expands to more than {MAX_NODES:,} layers")
             raise _Abort()
         self.nodes[node.id] = node
+

@@ -81,6 +81,11 @@ class Names:
     def suggest(self, word: str, candidates) -> str | None:
         """A did-you-mean hint, while the file's HINT_BUDGET lasts."""
         candidates = candidates if isinstance(candidates, (list, dict, set)) else list(candidates)
+        from graphc.lower.foreign import keras_argument
+
+        keras = keras_argument(word, candidates)
+        if keras is not None:
+            return keras
         if len(candidates) > self.hint_budget:
             return None
         self.hint_budget -= len(candidates)

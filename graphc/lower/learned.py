@@ -56,6 +56,13 @@ class Learned:
                 self.error(st.init.span, "invalid-argument", msg,
                            "use normal, trunc_normal, uniform, zeros, ones or constant")
                 init = None
+            elif (big := _beyond_dtype(init, dtype)) is not None:
+                self.error(st.init.span, "invalid-argument",
+                           f"{init.name}({big[0]}={big[1]:g}) is beyond the largest {dtype} value, {big[2]:g}: "
+                           "torch refuses to put it in the tensor", f"use a smaller value, or declare "
+                           f"param '{name.id}' as float32" if dtype in ("float16", "bfloat16") else
+                           "use a smaller value")
+                init = None
             elif dtype not in init.info.dtypes:
                 self.error(st.init.span, "dtype", f"torch cannot initialize a {dtype} tensor with {init.name}",
                            f"declare param '{name.id}' as {' or '.join(init.info.dtypes)}, or use "
@@ -110,3 +117,21 @@ class Learned:
             else:
                 dims.append(v)
         return dims if ok else None
+
+
+# the largest finite value of each floating dtype: torch's fill_ and uniform_ refuse a value beyond
+# it ("value cannot be converted to type c10::Half without overflow", "to is out of bounds")
+_LARGEST = {"float16": 65504.0, "bfloat16": 3.3895313892515355e38, "float32": 3.4028234663852886e38}
+
+
+def _beyond_dtype(init, dtype: str):
+    """(argument, value, largest) for a constant or uniform bound the dtype cannot hold, or None."""
+    largest = _LARGEST.get(dtype)
+    if largest is None:
+        return None
+    names = {"constant": ("val",), "uniform": ("a", "b")}.get(init.name, ())
+    for n in names:
+        v = getattr(init.params, n)
+        if abs(v) > largest:
+            return n, v, largest
+    return None
