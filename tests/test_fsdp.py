@@ -104,6 +104,12 @@ def test_fsdp_trains_as_ddp_does_and_resumes_on_one_process(tmp_path):
     assert sorted(d.name for d in fsdp.glob("shards-*")) == sorted({"shards-0002", sckpt["best_shards"]})
     # the same updates: FSDP's reduce-scatter averages the gradients as DDP's all-reduce does
     assert plain.keys() == sharded.keys()
+    # graphc export/diff --checkpoint read the same weights from the shards (graphc.interop.weights)
+    from graphc.interop.weights import read_state
+
+    whole, what = read_state(str(fsdp / "last.pt"))
+    assert what.startswith("sharded checkpoint") and whole.keys() == sharded.keys()
+    assert all(torch.equal(whole[k], sharded[k]) for k in whole)
     for k in plain:
         torch.testing.assert_close(sharded[k], plain[k], rtol=1e-4, atol=1e-5, msg=k)
     a, b = records(ddp), records(fsdp)

@@ -34,6 +34,8 @@ def read_state(path: str):
     except Exception as e:  # noqa: BLE001
         raise WeightsError(f"cannot load {path}: {type(e).__name__}: {_one_line(e)}") from None
     what = "state_dict"
+    if isinstance(obj, dict) and obj.get("model") is None and isinstance(obj.get("shards"), str):
+        return _read_shards(p, obj), "sharded checkpoint (--strategy fsdp)"
     if isinstance(obj, dict) and isinstance(obj.get("model"), dict):  # the training script's
         epoch = obj.get("epoch")
         what = f"checkpoint (epoch {epoch})" if isinstance(epoch, int) else "checkpoint"
@@ -45,6 +47,29 @@ def read_state(path: str):
         raise WeightsError(f"{path} holds no state_dict: expected a dict of tensors, a checkpoint with a "
                            "'model' entry (as the generated training script writes) or a .safetensors file")
     return obj, what
+
+
+def _read_shards(path: Path, ckpt: dict) -> dict:
+    """The whole weights of a --strategy fsdp checkpoint, from the shards directory beside it."""
+    import tempfile
+    import warnings
+
+    import torch
+    from torch.distributed.checkpoint.format_utils import dcp_to_torch_save
+
+    folder = path.parent / ckpt["shards"]
+    if not (folder / ".metadata").is_file():
+        raise WeightsError(f"{path} is a sharded checkpoint, but its shards, {folder}, are missing or incomplete")
+    with tempfile.TemporaryDirectory(prefix="graphc-shards-") as tmp:
+        whole = Path(tmp) / "whole.pt"
+        try:
+            with warnings.catch_warnings():  # one process reading shards is the intent
+                warnings.filterwarnings("ignore", message="torch.distributed is disabled")
+                dcp_to_torch_save(str(folder), str(whole))
+            state = torch.load(str(whole), map_location="cpu", weights_only=True)["model"]
+        except Exception as e:  # noqa: BLE001 - a damaged shards directory: any error, one line
+            raise WeightsError(f"cannot read the shards in {folder}: {type(e).__name__}: {_one_line(e)}") from None
+    return state
 
 
 def _strip_wrappers(state: dict, mine: dict) -> dict:
