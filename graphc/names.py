@@ -47,7 +47,7 @@ check_positions forward scores_for target_input DATA_INFO run_sample
 TERMS TARGET_SLOTS HEADS HEAD maximized as_float compute_loss TermsLoss head_targets as_labels check_heads
 BLOCKS STRATEGY ACTIVATION_CHECKPOINTING load_weights outermost_blocks checkpoint_blocks shard_model
 is_sharded save_shards load_shards prune_shards
-run_predict OUTPUT_NAMES
+run_predict OUTPUT_NAMES save_npz
 PRETRAINED PRETRAINED_STRICT PRETRAINED_RENAME LR_GROUPS UNFREEZE_AT SAFETENSORS_DTYPES read_safetensors
 read_weights rename_key load_pretrained param_groups per_group unfreeze
 """.split())

@@ -183,7 +183,7 @@ class Handler(BaseHTTPRequestHandler):
             if len(files) == 1:
                 return self.page(0)
             return self.send(200, index_page(files).encode(), "text/html; charset=utf-8")
-        if len(parts) == 2 and parts[0] in ("view", "data") and parts[1].isdigit() and len(parts[1]) < 6 \
+        if len(parts) == 2 and parts[0] in ("view", "data") and parts[1].isascii() and parts[1].isdigit() and len(parts[1]) < 6 \
                 and int(parts[1]) < len(files):
             k = int(parts[1])
             return self.page(k) if parts[0] == "view" else self.data(k, parse_qs(url.query).get("have", [""])[0])
@@ -204,7 +204,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def data(self, k: int, have: str) -> None:
         w = self.server.files[k]
-        known = int(have) if have.isdigit() else -1
+        known = int(have) if have.isascii() and have.isdigit() and len(have) < 12 else -1
         if not self.server.wait_for(w, known, WAIT):
             return self.gone() if self.server.stopping else self.send(204)
         with self.server.changed:

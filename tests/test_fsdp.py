@@ -11,11 +11,12 @@ from conftest import run_graphc
 torch = pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
-# digits through two uses of a residual block (two FSDP units) and a root layer on each side
+# digits through two uses of a residual block (two FSDP units, each with BatchNorm buffers) and a
+# root layer on each side
 SRC = """
 block Res(d) {
     input x
-    h = x -> fc1: Linear(d) -> ReLU -> fc2: Linear(d)
+    h = x -> fc1: Linear(d) -> bn: BatchNorm1d -> ReLU -> fc2: Linear(d)
     y = x + h
     output y
 }
@@ -119,7 +120,7 @@ def test_fsdp_trains_as_ddp_does_and_resumes_on_one_process(tmp_path):
         assert rb["val_loss"] == pytest.approx(ra["val_loss"], rel=1e-4)
 
     # resumed on one process: the shards resharded, the optimizer state with them, epoch 3 alone added
-    single(script, "--epochs", "3", "--out", fsdp, "--resume")
+    single(script, "--epochs", "3", "--out", fsdp, "--resume", "--strategy", "fsdp")
     assert [r["epoch"] for r in records(fsdp)] == [1, 2, 3]
     assert records(fsdp)[-1]["world_size"] == 1
     # the same third epoch as a DDP run resumed on one process from its (whole) checkpoint
@@ -129,6 +130,11 @@ def test_fsdp_trains_as_ddp_does_and_resumes_on_one_process(tmp_path):
     again, _ = weights(script, ddp)
     for k in again:
         torch.testing.assert_close(resumed[k], again[k], rtol=1e-4, atol=1e-5, msg=k)
+
+    # and back on two processes: the one-process run wrote shards too
+    assert torch.load(fsdp / "last.pt", weights_only=True)["shards"] == "shards-0003"
+    torchrun(script, "--strategy", "fsdp", "--epochs", "4", "--out", fsdp, "--resume")
+    assert [r["epoch"] for r in records(fsdp)] == [1, 2, 3, 4] and records(fsdp)[-1]["world_size"] == 2
 
     # --eval of a sharded checkpoint in one process: the loss the two processes measured
     proc = single(script, "--eval", fsdp / "best.pt", "--format", "json")
@@ -145,7 +151,8 @@ def test_a_whole_checkpoint_is_not_resumed_sharded(tmp_path):
                            str(script), "--device", "cpu", "--quiet", "--strategy", "fsdp", "--epochs", "2",
                            "--out", str(out), "--resume"], capture_output=True, text=True, timeout=600, env=_env())
     assert proc.returncode != 0
-    assert "was written without --strategy fsdp: resume it with --strategy ddp" in proc.stderr
+    assert "holds whole weights (a run without --strategy fsdp wrote it): resume it with --strategy ddp" \
+        in proc.stderr
     assert 'train_net.py", line' not in proc.stderr  # no traceback of the script (torchrun prints its own)
 
 
@@ -183,5 +190,33 @@ def test_the_units_are_the_outermost_block_instances(tmp_path):
         assert len(calls) == 2
     finally:
         sys.path.remove(str(script.parent))
+        sys.modules.pop("train_net", None)
+        sys.modules.pop("net", None)
+
+
+@pytest.mark.serial
+def test_a_block_with_a_weight_tied_outside_stays_in_the_models_unit(tmp_path):
+    """One process group of one process (an in-memory store): fully_shard as the script applies it."""
+    import torch.distributed as dist
+    from torch.distributed.fsdp import FSDPModule
+
+    src = SRC.replace("-> head: Linear(10)", "-> mid: Linear(32) -> head: Linear(10)\n    tie mid.weight = blocks.0.fc1.weight")
+    f = tmp_path / "net.model"
+    f.write_text(src)
+    proc = run_graphc("build", f, "-o", tmp_path / "gen")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    sys.path.insert(0, str(tmp_path / "gen"))
+    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+    try:
+        import train_net
+        from net import Net
+
+        model = train_net.shard_model(Net(), None)
+        assert not isinstance(model.blocks[0], FSDPModule) and isinstance(model.blocks[1], FSDPModule)
+        model(torch.randn(4, 1, 8, 8)).sum().backward()  # torch refuses a tensor in two units
+        assert model.mid.weight is model.blocks[0].fc1.weight
+    finally:
+        dist.destroy_process_group()
+        sys.path.remove(str(tmp_path / "gen"))
         sys.modules.pop("train_net", None)
         sys.modules.pop("net", None)

@@ -317,6 +317,9 @@ def test_serves_only_the_given_files(served, tmp_path):
     assert code == 200 and b"stem" in body
     code, _ = get(server, "/", host="attacker.example:80")  # a rebound domain is refused
     assert code == 403
+    for have in ("%C2%B2", "9" * 5000):  # a digit int() refuses, a number past int()'s limit: the data
+        code, body = get(server, "/data/0?have=" + have)
+        assert code == 200 and json.loads(body)["version"] == 1, have
 
 
 def test_data_waits_for_a_change(served):

@@ -80,10 +80,10 @@ def read_features(spec: TrainSpec) -> str:
                   f"        for k in {f}:",
                   "            if k not in arrays:",
                   f"                raise DataError(f'{{path}} has no array {{k!r}}: the model takes one array per "
-                  f"input, {', '.join(fields)}')",
+                  f"input, ' + {pyfmt.literal(', '.join(fields))})",
                   f"        return Inputs(torch.as_tensor(arrays[k]) for k in {f}), None",
                   f"    raise DataError(f'{{path}}: the model has {len(fields)} inputs; give a .npz with the "
-                  f"arrays {', '.join(fields)}')"]
+                  f"arrays ' + {pyfmt.literal(', '.join(fields))})"]
     else:
         lines += ["    if suffix == '.npz':",
                   f"        return torch.as_tensor(_one_array(np.load(path), path, {pyfmt.literal(key)})), None",

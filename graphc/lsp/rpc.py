@@ -153,6 +153,10 @@ class Server:
         method = message.get("method")
         if method is None:
             return  # an answer to one of our requests
+        if not isinstance(method, str):
+            if "id" in message:
+                self.send({"id": message["id"], "error": {"code": INVALID_REQUEST, "message": "method must be a string"}})
+            return
         params = message.get("params")
         if "id" not in message:
             fn = self.notifications.get(method)
@@ -197,7 +201,17 @@ class Server:
                     name, _, value = line.partition(b":")
                     if name.strip().lower() == b"content-length" and value.strip().isdigit():
                         length = int(value.strip())
-                if length is None or length > MAX_MESSAGE:
+                if length is None:  # no length: the header block is skipped, the next one read
+                    continue
+                if length > MAX_MESSAGE:  # read past it in pieces, answer, and go on with the next one
+                    left = length
+                    while left > 0:
+                        piece = stream.read(min(left, 1 << 20))
+                        if not piece:
+                            return
+                        left -= len(piece)
+                    self.loop.call_soon_threadsafe(self.send, {"id": None, "error": {
+                        "code": INVALID_REQUEST, "message": f"message of {length} bytes: the limit is {MAX_MESSAGE}"}})
                     continue
                 body = stream.read(length)
                 if len(body) < length:
