@@ -255,3 +255,25 @@ def test_image_folder_predictions_name_files_and_classes(tmp_path, monkeypatch):
     assert [r[1] for r in rows] == ["b.png", "sub/a.png"]
     assert [r[3] for r in rows] == ["cats", "dogs"]  # it learned the colours
     np.testing.assert_allclose([[float(v) for v in r[4:]] for r in rows], probs.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_array_names_reach_the_script_only_as_text():
+    """Input array names from the .model file, in --predict's messages: string constants only."""
+    import ast
+    from pathlib import Path
+
+    from conftest import MODELS
+
+    from graphc.api import compile_source
+
+    hostile = "r{__import__(chr(111)+chr(115)).system(chr(105)+chr(100))}'"
+    src = (MODELS / "siamese.model").read_text()
+    assert 'data = npz("digit_pairs.npz")' in src
+    src = src.replace('data = npz("digit_pairs.npz")', f'data = npz("digit_pairs.npz", x=("left", "{hostile}"))')
+    comp = compile_source(src, str(Path("siamese.model")))
+    assert comp.ok, comp.diagnostics
+    tree = ast.parse(comp.train_source())
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    assert "__import__" not in names and "chr" not in names
+    texts = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+    assert any(hostile in t for t in texts)
