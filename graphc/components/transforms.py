@@ -76,7 +76,7 @@ def _channels(img: Image):
 
 
 RESIZE = '''
-class Resize:
+class _Resize:
     """The shorter side to size (an int; the other side keeps the aspect ratio), or exactly
     (height, width): bilinear, with antialiasing when shrinking (as PIL and torchvision)."""
 
@@ -103,7 +103,7 @@ class Resize(Transform):
     """Resize: an int sets the shorter side (the other keeps the aspect ratio), (height, width) sets
     both; bilinear, antialiased when shrinking."""
 
-    script_name, code, reference = "Resize", RESIZE, "PIL.Image.resize(BILINEAR)"
+    script_name, code, reference = "_Resize", RESIZE, "PIL.Image.resize(BILINEAR)"
     samples = (Sample({"size": 6}, (3, 9, 12)), Sample({"size": (5, 7), "antialias": False}, (1, 10, 4)),
                Sample({"size": 16}, (3, 8, 10)))
     positional = ("size",)
@@ -127,7 +127,7 @@ class Resize(Transform):
 
 
 CENTER_CROP = '''
-class CenterCrop:
+class _CenterCrop:
     """The centre (height, width) of the image, padded with zeros first where it is smaller."""
 
     def __init__(self, size):
@@ -149,7 +149,7 @@ class CenterCrop:
 class CenterCrop(Transform):
     """The centre of the image, of size (an int: a square); zeros pad an image smaller than that."""
 
-    script_name, code, reference = "CenterCrop", CENTER_CROP, "slicing at round((H - h) / 2)"
+    script_name, code, reference = "_CenterCrop", CENTER_CROP, "slicing at round((H - h) / 2)"
     samples = (Sample({"size": 4}, (3, 7, 9)), Sample({"size": (2, 5)}, (1, 6, 6)), Sample({"size": 5}, (3, 3, 4)))
     positional = ("size",)
 
@@ -165,7 +165,7 @@ class CenterCrop(Transform):
 
 
 RANDOM_CROP = '''
-class RandomCrop:
+class _RandomCrop:
     """A (height, width) window at a random place, after padding every side by padding."""
 
     def __init__(self, size, padding=0, pad_if_needed=False, fill=0.0, padding_mode='constant'):
@@ -204,7 +204,7 @@ class RandomCrop(Transform):
     """A window of size at a random place, after padding each side by padding (an int, or
     (left and right, top and bottom)) with fill, the edge values or their reflection."""
 
-    script_name, code, reference, random = "RandomCrop", RANDOM_CROP, "a window of the padded image", True
+    script_name, code, reference, random = "_RandomCrop", RANDOM_CROP, "a window of the padded image", True
     samples = (Sample({"size": 4, "padding": 1}, (3, 5, 6)),
                Sample({"size": (3, 4), "padding_mode": "reflect", "padding": (2, 1)}, (1, 4, 5)),
                Sample({"size": 6, "pad_if_needed": True, "fill": 0.5, "padding_mode": "edge"}, (3, 4, 7)),
@@ -233,7 +233,7 @@ class RandomCrop(Transform):
 
 
 FLIP = '''
-class RandomHorizontalFlip:
+class _RandomHorizontalFlip:
     """The image mirrored left to right, with probability p."""
 
     def __init__(self, p=0.5):
@@ -248,7 +248,7 @@ class RandomHorizontalFlip:
 class RandomHorizontalFlip(Transform):
     """The image mirrored left to right with probability p."""
 
-    script_name, code, reference, random = "RandomHorizontalFlip", FLIP, "x.flip(-1) or x", True
+    script_name, code, reference, random = "_RandomHorizontalFlip", FLIP, "x.flip(-1) or x", True
     samples = (Sample({}, (3, 4, 5)), Sample({"p": 1.0}, (1, 3, 3)), Sample({"p": 0.0}, (1, 3, 3)))
     positional = ("p",)
 
@@ -260,7 +260,7 @@ class RandomHorizontalFlip(Transform):
 
 
 JITTER = '''
-class ColorJitter:
+class _ColorJitter:
     """Brightness, contrast and saturation each scaled by a factor drawn from [1 - v, 1 + v], in
     that order, the result clamped to [0, 1] (images with values in [0, 1])."""
 
@@ -295,7 +295,7 @@ class ColorJitter(Transform):
     """Brightness, contrast and saturation each scaled by a random factor in [1 - v, 1 + v] (in that
     order; values in [0, 1], clamped); saturation needs three channels."""
 
-    script_name, code, reference, random = "ColorJitter", JITTER, "torchvision's blend formulas", True
+    script_name, code, reference, random = "_ColorJitter", JITTER, "torchvision's blend formulas", True
     samples = (Sample({"brightness": 0.4}, (3, 4, 4)), Sample({"contrast": 0.5}, (3, 4, 4)),
                Sample({"saturation": 0.6}, (3, 4, 4)), Sample({"brightness": 0.2, "contrast": 0.2}, (1, 4, 4)))
 
@@ -313,7 +313,7 @@ class ColorJitter(Transform):
 
 
 NORMALIZE = '''
-class Normalize:
+class _Normalize:
     """(x - mean) / std per channel; with mean and std None, the training data's own statistics,
     measured when the script starts (set by set_stats)."""
 
@@ -341,7 +341,7 @@ class Normalize(Transform):
     data's own, measured over up to 10,000 training samples when the script starts and saved
     with the checkpoint."""
 
-    script_name, code, reference = "Normalize", NORMALIZE, "(x - mean) / std"
+    script_name, code, reference = "_Normalize", NORMALIZE, "(x - mean) / std"
     samples = (Sample({"mean": (0.5, 0.4, 0.3), "std": (0.2, 0.25, 0.3)}, (3, 2, 3)), Sample({}, (1, 2, 2)),
                Sample({"mean": (0.5,), "std": (0.0,)}, (1, 2, 2), rejects=True))
     positional = ("mean", "std")
@@ -370,7 +370,7 @@ class Normalize(Transform):
 
 
 TO_TENSOR = '''
-class ToTensor:
+class _ToTensor:
     """A PIL image, a NumPy array (H, W) or (H, W, C), or a tensor, as a float32 tensor (C, H, W);
     8-bit values are scaled to [0, 1]."""
 
@@ -392,7 +392,7 @@ class ToTensor(Transform):
     """A PIL image, a NumPy array (H, W) or (H, W, C), or a tensor, as float32 (C, H, W), 8-bit values
     scaled to [0, 1]: first in the list for a data set of your own that gives images."""
 
-    script_name, code, reference = "ToTensor", TO_TENSOR, "np.asarray(image).transpose(2, 0, 1) / 255"
+    script_name, code, reference = "_ToTensor", TO_TENSOR, "np.asarray(image).transpose(2, 0, 1) / 255"
     samples = (Sample({}, (3, 4, 5)), Sample({}, (1, 2, 3)))
 
     def apply(self, p, img):
@@ -438,7 +438,118 @@ def build_list(steps) -> str:
 
 
 def describe(steps) -> str:
-    return ", ".join(rec.build(p) for rec, p in steps)
+    """The steps as a .model file writes them (for comments and messages)."""
+    out = []
+    for rec, p in steps:
+        args = rec.kwargs(p)
+        if args and rec.positional and args[0].startswith(f"{rec.positional[0]}="):
+            args[0] = args[0].split("=", 1)[1]  # Resize(224), as written
+        out.append(f"{rec.name}({', '.join(args)})")
+    return ", ".join(out)
+
+
+# ---------------------------------------------------- the training section's lists
+def bind_list(ev, env, value, key: str, out: list) -> tuple | None:
+    """``transform = [Resize(36), CenterCrop(32)]``: each call bound to its record; a tuple of
+    (Choice, span) each, or None (the problems added to ``out``)."""
+    from graphc import ast as A
+    from graphc.binder import bind
+    from graphc.components.base import registry
+    from graphc.errors import diag
+    from graphc.training import Choice
+
+    table = registry("transform")
+    items = value.items if isinstance(value, A.ListLit) else (value,)
+    steps, ok = [], True
+    for item in items:
+        call = A.Call(item.id, item.span, (), item.span, bare=True) if isinstance(item, A.Name) else item
+        if not isinstance(call, A.Call):
+            out.append(diag(item.span, "invalid-train", f"'{key}' takes a list of transforms",
+                            f"e.g. {key} = [Resize(36), CenterCrop(32)]"))
+            ok = False
+            continue
+        if call.kind not in table:
+            out.append(diag(call.kind_span, "unknown-component", f"unknown transform '{call.kind}'",
+                            ev.suggest(call.kind, table) or f"one of: {', '.join(table)}"))
+            ok = False
+            continue
+        rec = table[call.kind]
+        b = bind(ev, env, rec.signature(), call.span, call.args)
+        if not b.ok:
+            ok = False
+            continue
+        for msg, hint in rec.problems(b.params):
+            out.append(diag(call.span, "invalid-train", msg, hint))
+            ok = False
+        steps.append((Choice(rec, b.params), call.span))
+    return tuple(steps) if ok else None
+
+
+def source_image(data) -> Image:
+    """What the data set ``data`` (a Choice) gives, statically."""
+    shape = data.record.image_shape(data.params)
+    if shape is None:
+        return Image(None, None)
+    return Image(tuple(shape), "int64" if data.record.ids else "float32")
+
+
+def check_lists(data, lists: dict, in_name: str, in_type, span_of: dict, several: bool) -> list:
+    """The data set through ``augment`` then ``transform`` (training) and through ``transform``
+    alone (evaluation): each step must take what it is given, and what comes out must be the
+    model's input.  Diagnostics at the step that goes wrong, or at the last step."""
+    from graphc.errors import diag
+    from graphc.shapes import shape_str
+
+    out = []
+    if several:
+        first = next(iter(lists))
+        return [diag(span_of[first], "invalid-train", f"'{first}' works on the data of a model of one input",
+                     "drop it, or give the model one input")]
+    want = tuple(in_type.shape[1:])
+    source = source_image(data)
+    transform, augment = lists.get("transform", ()), lists.get("augment", ())
+    for name, steps in (("evaluation", transform), ("training", augment + transform)):
+        if not steps:
+            continue
+        img, problems = pipeline(source, [(c.record, c.params) for c, _ in steps])
+        for i, msg, hint in problems:
+            d = diag(steps[i][1], "data-mismatch", msg, hint)
+            if d not in out:
+                out.append(d)
+        if problems or img.shape is None:
+            continue
+        last_choice, last_span = steps[-1]
+        got = img.shape
+        bad = len(got) != len(want) or any(isinstance(w, int) and g is not None and g != w
+                                           for g, w in zip(got, want, strict=False))
+        if bad:
+            what = describe([(c.record, c.params) for c, _ in steps])
+            hint = _fix(steps, got, want)
+            d = diag(last_span, "data-mismatch",
+                     f"the {name} transforms [{what}] give samples of {img.show()}, but input '{in_name}' is "
+                     f"{shape_str(in_type.shape)}", hint)
+            if not any(o.span == d.span for o in out):
+                out.append(d)
+        if in_type.dtype not in ("float32", "float16", "bfloat16", "float64"):
+            out.append(diag(last_span, "data-mismatch",
+                            f"transforms give float images, but input '{in_name}' is {in_type.dtype}"))
+            break
+    return out
+
+
+def _fix(steps, got, want) -> str:
+    last = steps[-1][0]
+    size = tuple(w for w in want[1:])
+    declare = f"declare the input as [B, {', '.join('?' if d is None else str(d) for d in got)}]"
+    if all(isinstance(d, int) for d in size) and len(want) == 3:
+        h, w = size
+        sz = str(h) if h == w else f"({h}, {w})"
+        if last.name == "Resize":
+            return f"Resize(({h}, {w})) gives exactly {h}x{w}, or add CenterCrop({sz}) after it; or {declare}"
+        if last.name in ("CenterCrop", "RandomCrop"):
+            return f"{last.name}({sz}) gives {h}x{w}; or {declare}"
+        return f"end with CenterCrop({sz}) or Resize(({h}, {w})); or {declare}"
+    return declare
 
 
 __all__ = ["Image", "Transform", "pipeline", "script_code", "build_list", "describe", "pyfmt"]
