@@ -25,6 +25,45 @@ from graphc.components.base import Params, Sample, register
 from graphc.components.datasets import Dataset
 from graphc.errors import diag
 
+#: a data set of your own: imported by name, so that worker processes can import it too
+USER_DATASET = '''
+def user_dataset(target):
+    """The torch Dataset that "module:function" or "file.py:function" returns."""
+    import importlib
+    import sys
+
+    where, _, name = target.rpartition(':')
+    try:
+        if where.endswith('.py'):  # imported by its name, from its folder: worker processes can import it too
+            path = Path(where).resolve()
+            if not path.is_file():
+                raise DataError(f'dataset({target!r}): there is no file {where}')
+            if str(path.parent) not in sys.path:
+                sys.path.insert(0, str(path.parent))
+            where = path.stem
+        module = importlib.import_module(where)
+    except ImportError as e:
+        why = (str(e).strip() or type(e).__name__).splitlines()[0]
+        raise DataError(f'dataset({target!r}): cannot import {where}: {why}') from None
+    fn = getattr(module, name, None)
+    if not callable(fn):
+        raise DataError(f'dataset({target!r}): {where} has no function {name}')
+    data = fn()
+    if not (hasattr(data, '__getitem__') and hasattr(data, '__len__')):
+        raise DataError(f'dataset({target!r}) returned {type(data).__name__}, not a torch Dataset '
+                        '(with __len__ and __getitem__)')
+    return data
+
+
+def _read_dataset(target):
+    """(x, y) of every sample of a data set of your own, in memory (for --eval)."""
+    data = user_dataset(target)
+    pairs = [data[i] for i in range(len(data))]
+    if not pairs:
+        raise DataError(f'dataset({target!r}) has no samples')
+    return torch.stack([torch.as_tensor(x) for x, _ in pairs]), torch.as_tensor([y for _, y in pairs])
+'''
+
 _TARGET = re.compile(r"^(?:[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*|[^:]+\.py):[A-Za-z_]\w*$")
 
 
@@ -37,6 +76,7 @@ class dataset(Dataset):  # noqa: N801 - the name a .model file writes
     task = "file"
     streams = True
     samples = (Sample({"function": "graphc_sample_data:make"}, (3, 4, 4)),)
+    code = USER_DATASET
 
     class Params(Params):
         function: str
@@ -53,11 +93,8 @@ class dataset(Dataset):  # noqa: N801 - the name a .model file writes
     def items(self, p):
         return f"user_dataset({pyfmt.literal(p.function)})"
 
-    def load(self, p):  # --eval: the validation samples in memory
-        return [f"    data = {self.items(p)}",
-                "    xs, ys = zip(*(data[i] for i in range(len(data))), strict=True) if len(data) else ((), ())",
-                "    return _split_or_val(torch.stack([torch.as_tensor(x) for x in xs]), "
-                "torch.as_tensor(ys), seed)"]
+    def reader(self, p):  # --eval: the samples in memory
+        return f"_read_dataset({pyfmt.literal(p.function)})"
 
     def write_sample(self, folder, n, shape, classes):
         (folder / "graphc_sample_data.py").write_text(
@@ -202,32 +239,6 @@ class Items(torch.utils.data.Dataset):
 
     def __getitem__(self, i):
         return self.x[i], self.y[i]
-
-
-def user_dataset(target):
-    """The torch Dataset that "module:function" or "file.py:function" returns."""
-    import importlib
-
-    where, _, name = target.rpartition(':')
-    try:
-        if where.endswith('.py'):  # imported by its name, from its folder: worker processes can import it too
-            path = Path(where).resolve()
-            if not path.is_file():
-                raise DataError(f'dataset({target!r}): there is no file {where}')
-            if str(path.parent) not in sys.path:
-                sys.path.insert(0, str(path.parent))
-            where = path.stem
-        module = importlib.import_module(where)
-    except ImportError as e:
-        raise DataError(f'dataset({target!r}): cannot import {where}: {one_line(e)}') from None
-    fn = getattr(module, name, None)
-    if not callable(fn):
-        raise DataError(f'dataset({target!r}): {where} has no function {name}')
-    data = fn()
-    if not (hasattr(data, '__getitem__') and hasattr(data, '__len__')):
-        raise DataError(f'dataset({target!r}) returned {type(data).__name__}, not a torch Dataset '
-                        '(with __len__ and __getitem__)')
-    return data
 
 
 def split_items(data, fraction, seed):

@@ -32,11 +32,13 @@ class Image:
 
     shape: tuple | None
     dtype: str | None = "float32"
+    short: int | None = None  # the shorter side, where only it is known (after Resize(int))
 
     def show(self) -> str:
         if self.shape is None:
             return "samples of a shape known only at run time"
-        return "(" + ", ".join("?" if d is None else str(d) for d in self.shape) + ")"
+        text = "(" + ", ".join("?" if d is None else str(d) for d in self.shape) + ")"
+        return text + (f" with the shorter side {self.short}" if self.short is not None else "")
 
 
 Size = PosInt | tuple[PosInt, PosInt]
@@ -118,7 +120,7 @@ class Resize(Transform):
         else:
             ih, iw = _hw(img)
             if ih is None or iw is None:
-                h = w = None
+                return Image((_channels(img), None, None), "float32", p.size), None
             elif ih <= iw:
                 h, w = p.size, int(p.size * iw / ih)
             else:
@@ -309,7 +311,7 @@ class ColorJitter(Transform):
         if p.saturation and c is not None and c != 3:
             return img, (f"ColorJitter(saturation={p.saturation}) changes the saturation of colour images, "
                          f"but the samples have {c} channel{'s' if c != 1 else ''}", "drop saturation")
-        return Image(img.shape, "float32"), None
+        return Image(img.shape, "float32", img.short), None
 
 
 NORMALIZE = '''
@@ -366,7 +368,7 @@ class Normalize(Transform):
         if p.mean is not None and c is not None and len(p.mean) not in (1, c):
             return img, (f"Normalize has statistics for {len(p.mean)} channels, but the samples have {c}",
                          f"give {c} values of mean and of std")
-        return Image(img.shape, "float32"), None
+        return Image(img.shape, "float32", img.short), None
 
 
 TO_TENSOR = '''
@@ -396,7 +398,7 @@ class ToTensor(Transform):
     samples = (Sample({}, (3, 4, 5)), Sample({}, (1, 2, 3)))
 
     def apply(self, p, img):
-        return Image(img.shape, "float32"), None
+        return Image(img.shape, "float32", img.short), None
 
     def needs_float(self):
         return False
@@ -522,6 +524,9 @@ def check_lists(data, lists: dict, in_name: str, in_type, span_of: dict, several
         got = img.shape
         bad = len(got) != len(want) or any(isinstance(w, int) and g is not None and g != w
                                            for g, w in zip(got, want, strict=False))
+        sides = [w for w in want[1:] if isinstance(w, int)]
+        if img.short is not None and len(want) == 3 and len(sides) == 2 and min(sides) != img.short:
+            bad = True
         if bad:
             what = describe([(c.record, c.params) for c, _ in steps])
             hint = _fix(steps, got, want)
@@ -541,6 +546,8 @@ def _fix(steps, got, want) -> str:
     last = steps[-1][0]
     size = tuple(w for w in want[1:])
     declare = f"declare the input as [B, {', '.join('?' if d is None else str(d) for d in got)}]"
+    if None in got:
+        declare = "give the model's input the size the transforms make"
     if all(isinstance(d, int) for d in size) and len(want) == 3:
         h, w = size
         sz = str(h) if h == w else f"({h}, {w})"
