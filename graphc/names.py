@@ -45,7 +45,7 @@ as_input metric_size metric_sums auc summarize gather evaluate replan read_data_
 summarize_or_none IGNORE_INDEX INPUTS Inputs TARGET_INPUT TARGET_RANGE TARGET_SHAPE check_features
 check_positions forward scores_for target_input DATA_INFO run_sample
 TERMS TARGET_SLOTS HEADS HEAD maximized as_float compute_loss TermsLoss head_targets as_labels check_heads
-memory_batches stream_batches load_items make_transforms data_file_items ImageFiles Items user_dataset
+memory_batches stream_batches load_items make_transforms data_file_items ImageFiles Items
 split_items Samples EpochSampler as_targets Loader check_first measure_stats stream_eval_data
 NUM_WORKERS PREFETCH_FACTOR PERSISTENT_WORKERS
 """.split())

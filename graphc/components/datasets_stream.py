@@ -27,7 +27,7 @@ from graphc.errors import diag
 
 #: a data set of your own: imported by name, so that worker processes can import it too
 USER_DATASET = '''
-def user_dataset(target):
+def _user_dataset(target):
     """The torch Dataset that "module:function" or "file.py:function" returns."""
     import importlib
     import sys
@@ -57,7 +57,7 @@ def user_dataset(target):
 
 def _read_dataset(target):
     """(x, y) of every sample of a data set of your own, in memory (for --eval)."""
-    data = user_dataset(target)
+    data = _user_dataset(target)
     pairs = [data[i] for i in range(len(data))]
     if not pairs:
         raise DataError(f'dataset({target!r}) has no samples')
@@ -91,7 +91,7 @@ class dataset(Dataset):  # noqa: N801 - the name a .model file writes
         return f"the samples of {p.function}()"
 
     def items(self, p):
-        return f"user_dataset({pyfmt.literal(p.function)})"
+        return f"_user_dataset({pyfmt.literal(p.function)})"
 
     def reader(self, p):  # --eval: the samples in memory
         return f"_read_dataset({pyfmt.literal(p.function)})"
