@@ -2,6 +2,7 @@
 train section, DataLoader workers, and the sampler's order against torch's DistributedSampler."""
 
 import json
+import sys
 
 import pytest
 
@@ -235,3 +236,18 @@ def test_cifar_with_augmentation(tmp_path, monkeypatch):
                              "        transform = [Normalize(mean=(0.49, 0.48, 0.45), std=(0.25, 0.24, 0.26))]")
     _main(tmp_path, src.replace("Linear(2)", "Linear(10)"), "cifar", "--epochs", "1", monkeypatch=monkeypatch)
     assert _records(tmp_path / "run")[0]["steps"] == 16  # 80% of 5 batches of 16 images, 4 a step
+
+
+def test_an_error_in_a_worker_is_one_line(tmp_path, monkeypatch):
+    _folder(tmp_path, sizes=((6, 6),))
+    script = build_scripts(tmp_path, _src('image_folder("imgs", size=none)', "3, 8, 8",
+                                          "augment = [RandomCrop(8)]\n        transform = [CenterCrop(8)]"), "net")
+    mod = import_generated(script, "train_net_worker_error")
+    monkeypatch.setitem(sys.modules, mod.__name__, mod)  # the worker's DataError is unpickled by its module
+    data = mod.ImageFiles(str(tmp_path / "imgs"), None, False)
+    train_steps, _ = mod.make_transforms()
+    loader = mod.Loader(mod.Samples(data, train_steps, 0), 4, True, 0, 0, 1, True, torch.device("cpu"), 1)
+    with pytest.raises(mod.DataError) as e:
+        list(loader.epoch(1))
+    assert str(e.value) == ("RandomCrop(8, 8): a sample of 6x6 (after padding) is smaller than the crop; "
+                            "pass pad_if_needed=true, or resize first")

@@ -326,7 +326,15 @@ class Loader:
 
     def epoch(self, epoch):
         self.sampler.epoch = epoch
-        for xb, yb in self.loader:
+        batches = iter(self.loader)
+        while True:
+            try:
+                xb, yb = next(batches)
+            except StopIteration:
+                return
+            except DataError as e:  # raised in a worker: its message is the last line of the report
+                last = str(e).strip().splitlines()[-1]
+                raise DataError(last.partition('DataError: ')[2] or last) from None
             xb = as_input(xb.to(self.device, non_blocking=True))
             yb = target_input(xb) if TASK == 'reconstruction' else as_targets(yb.to(self.device, non_blocking=True))
             yield xb, yb
@@ -389,6 +397,8 @@ def stream_batches(args, device, rank, world):
         raise DataError(f'cannot load the data: {type(e).__name__}: {one_line(e)}') from None
     if len(train) == 0:
         raise DataError('training data has no samples')
+    if args.num_workers < 0:
+        raise DataError(f'--num-workers must be 0 or more, got {args.num_workers}')
     train_steps, eval_steps = make_transforms()
     measured = [t for t in eval_steps if type(t).__name__ == '_Normalize' and t.mean is None]
     if measured:
