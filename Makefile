@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.graphc-installed
 TORCH  ?= torch==2.13.0
 OUT    ?= out
 
-.PHONY: demo test setup graphviz chromium lint docs bench clean
+.PHONY: demo test test-serial setup graphviz chromium vscode-deps vscode lint docs bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev,train,lsp,export]"
 	touch $(STAMP)
 
-setup: $(STAMP) graphviz chromium
+setup: $(STAMP) graphviz chromium vscode-deps
 
 graphviz:
 	@if command -v dot >/dev/null 2>&1; then :; \
@@ -43,6 +43,27 @@ chromium:
 		echo "note: chromium is not installed; the browser tests of graphc viz -o X.html are skipped"; \
 	fi
 
+# The VS Code extension's npm packages (editors/vscode/node_modules, from its package-lock.json):
+# tests/test_lsp_vscode.py runs the grammar tests and a client smoke test with them.  node and npm
+# come from apt-get when they are missing and we may install them.
+vscode-deps:
+	@if ! command -v npm >/dev/null 2>&1; then \
+		if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+			echo "installing node and npm (apt-get)"; \
+			apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null; \
+		else echo "note: npm is not installed; the VS Code extension's tests are skipped"; fi; \
+	fi
+	@if command -v npm >/dev/null 2>&1 && ! cmp -s editors/vscode/package-lock.json \
+			editors/vscode/node_modules/.graphc-lock; then \
+		echo "installing the VS Code extension's npm packages (npm ci)"; \
+		(cd editors/vscode && npm ci --no-audit --no-fund --silent) && \
+		cp editors/vscode/package-lock.json editors/vscode/node_modules/.graphc-lock; \
+	fi
+
+# The extension itself: editors/vscode/graphc.vsix (grammar check, grammar tests, smoke test, vsce).
+vscode: setup
+	PYTHON=$(abspath $(PY)) editors/vscode/build.sh
+
 # The main job on an embedded default: check every model, then summarise, draw
 # and train the digits CNN on scikit-learn's digits (shipped with the package).
 demo: setup
@@ -53,11 +74,18 @@ demo: setup
 	else $(VENV)/bin/graphc viz models/digits.model -o $(OUT)/digits.dot; fi
 	$(VENV)/bin/graphc train models/digits.model --out $(OUT)/digits
 
-# The whole test suite.  pytest's exit code 5 (no tests collected) is a failure.
-# The whole suite, one test at a time (12.7 min on 2 cores).  `pytest -n auto` (pytest-xdist, in the
-# dev extra) takes 7.1 min, but a torchrun test crashed once under it (SIGABRT in a gloo rank while
-# another test loaded the CPUs): until that is understood, CI runs the tests one at a time.
+# The whole test suite: first every test but the `serial` ones on every core (pytest-xdist, in the
+# dev extra), then the `serial` ones (torchrun and gloo processes) alone, so that no other test loads
+# the CPUs while their processes wait on each other.  pytest's exit code 5 (no tests collected) is a
+# failure in either pass.  `make test-serial` runs everything one test at a time (about 12 min).
 test: setup
+	@$(PY) -m pytest -q -n auto -m "not serial"; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests"; rc=1; fi; \
+	$(PY) -m pytest -q -m serial; rc2=$$?; \
+	if [ $$rc2 -eq 5 ]; then echo "error: pytest collected no serial tests"; rc2=1; fi; \
+	if [ $$rc -ne 0 ]; then exit $$rc; fi; exit $$rc2
+
+test-serial: setup
 	$(PY) -m pytest -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests"; exit 1; fi; exit $$rc
 

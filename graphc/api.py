@@ -91,8 +91,17 @@ class Compilation:
         if prog is None or prog.training is None:
             return None
         with gc_paused():
-            cls = Emitter(self.programs, self.source.path).class_of(prog)
-            return emit_train_script(prog.training, cls, self.module_stem, self.source.path)
+            emitter = Emitter(self.programs, self.source.path)
+            cls = emitter.class_of(prog)
+            if prog.training.task == "gan":  # two players: graphc.training_gan
+                from graphc.emit.gan_script import emit_gan_script
+
+                d = self.model(prog.training.discriminator)
+                return emit_gan_script(prog.training, cls, emitter.class_of(d), self.module_stem, self.source.path,
+                                       (prog.name, d.name), (prog.outputs[0][0], d.outputs[0][0]))
+            blocks = tuple(plan.name for plan in emitter.plans)
+            return emit_train_script(prog.training, cls, self.module_stem, self.source.path, blocks,
+                                     tuple(name for name, _ in prog.outputs))
 
     def to_module(self, name: str | None = None):
         """A fresh instance of the model (the first, or the one named ``name``) as an nn.Module,
@@ -126,13 +135,16 @@ def gc_paused():
             gc.enable()
 
 
-def compile_source(text: str, path: str = "<string>", bindings: dict[str, int] | None = None) -> Compilation:
-    """Compile ``.model`` text.  ``bindings`` give symbolic input dims a value (``--set H=64``)."""
+def compile_source(text: str, path: str = "<string>", bindings: dict[str, int] | None = None, *,
+                   tree=None) -> Compilation:
+    """Compile ``.model`` text.  ``bindings`` give symbolic input dims a value (``--set H=64``).
+    ``tree``: ``graphc.syntax.parse(text, path)`` when the caller has it already (the language
+    server parses only the items an edit changed)."""
     with gc_paused():
-        return _compile_source(text, path, bindings)
+        return _compile_source(text, path, bindings, tree)
 
 
-def _compile_source(text: str, path: str, bindings: dict[str, int] | None) -> Compilation:
+def _compile_source(text: str, path: str, bindings: dict[str, int] | None, tree=None) -> Compilation:
     from graphc.errors import diag
     from graphc.infer import infer
     from graphc.lint import lint
@@ -140,10 +152,11 @@ def _compile_source(text: str, path: str, bindings: dict[str, int] | None) -> Co
     from graphc.syntax import parse
 
     src = Source(path, text)
-    try:
-        tree = parse(text, path)
-    except GraphcError as e:
-        return Compilation(src, None, e.diagnostics)
+    if tree is None:
+        try:
+            tree = parse(text, path)
+        except GraphcError as e:
+            return Compilation(src, None, e.diagnostics)
     progs, diags = lower_all(tree, bindings, sources=src.imported)
     for prog in progs:
         diags += infer(prog)
@@ -159,13 +172,14 @@ def _compile_source(text: str, path: str, bindings: dict[str, int] | None) -> Co
             diags.append(diag(extra.train.span, "invalid-train",
                               f"a second model with a training section ({trained[0].name} at line "
                               f"{trained[0].train.span.line} has one): training two models together, "
-                              "as a GAN does, is not supported yet",
-                              "keep one training section; for two-player training import both classes "
-                              "from the generated module (MODELS) and write the loop"))
+                              "as a GAN does, takes one section",
+                              "keep one training section; a GAN's is the generator's, naming the other model: "
+                              "'discriminator = NAME' (docs/training.md)"))
         if trained:
             from graphc.training import check_training
+            from graphc.training_gan import check_gan, is_gan
 
-            diags += check_training(trained[0])
+            diags += check_gan(trained[0], progs) if is_gan(trained[0]) else check_training(trained[0])
     diags.sort(key=lambda d: (d.span.path != path, d.span.path, d.span.line, d.span.col))  # this file first
     return Compilation(src, progs[0] if progs else None, diags, progs)
 

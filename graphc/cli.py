@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from graphc import __version__
-from graphc.files import WriteError, write_atomic, write_files
+from graphc.files import WriteError, write_files
 from graphc.report import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE
 
 VIZ_FORMATS = ("svg", "png", "pdf", "dot", "html")
@@ -190,6 +190,12 @@ def cmd_eval(args) -> int:
     return evaluate(args)
 
 
+def cmd_predict(args) -> int:
+    from graphc.cli_predict import predict
+
+    return predict(args)
+
+
 def cmd_summary(args) -> int:
     from graphc.cli_views import summary
 
@@ -200,6 +206,21 @@ def cmd_viz(args) -> int:
     from graphc.cli_views import viz
 
     return viz(args)
+
+
+def cmd_serve(args) -> int:
+    from graphc.serve import serve
+
+    files = expand_inputs(args.files)
+    if not files:
+        raise UsageError("no .model files to serve")
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port {args.port}: a port is 0 (any free one) to 65535")
+    try:
+        return serve(files, args.port, args.model)
+    except OSError as e:
+        raise UsageError(f"cannot listen on 127.0.0.1:{args.port}: {e.strerror or e}; "
+                         f"choose another port with --port (0 picks a free one)") from None
 
 
 def _chosen(comp, name: str):
@@ -221,6 +242,12 @@ def cmd_export(args) -> int:
         return e.code
 
 
+def cmd_import(args) -> int:
+    from graphc.interop.importer import import_command
+
+    return import_command(args)
+
+
 def cmd_diff(args) -> int:
     from graphc.interop.diff import diff_command
 
@@ -228,51 +255,9 @@ def cmd_diff(args) -> int:
 
 
 def cmd_fmt(args) -> int:
-    import difflib
+    from graphc.cli_fmt import cmd_fmt as run
 
-    from graphc.errors import GraphcError
-    from graphc.fmt import format_text, same_meaning
-
-    files = expand_inputs(args.files)
-    if not files:
-        raise UsageError("no .model files to format")
-    changed = failed = 0
-    for f in files:
-        try:
-            text = Path(f).read_text(encoding="utf-8")
-            new = format_text(text, f)
-        except OSError as e:
-            print(f"graphc: error: cannot read {f}: {e.strerror}", file=sys.stderr)
-            failed += 1
-            continue
-        except GraphcError as e:
-            from graphc import report
-            from graphc.source import Source
-
-            report.emit([(Source(f, text), e.diagnostics)], "text")
-            failed += 1
-            continue
-        if new == text:
-            continue
-        if not same_meaning(text, new):  # a formatter bug must never rewrite a file
-            raise RuntimeError(f"formatting {f} would change its meaning; the file was left as it is")
-        changed += 1
-        if args.diff:
-            sys.stdout.writelines(difflib.unified_diff(text.splitlines(True), new.splitlines(True),
-                                                       f"{f} (original)", f"{f} (formatted)"))
-        if args.check or args.diff:
-            if args.check:
-                print(f"would reformat {f}")
-        else:
-            write_atomic(Path(f), new)
-            print(f"reformatted {f}")
-    if failed:
-        return EXIT_PROBLEMS
-    if (args.check or args.diff) and changed:
-        return EXIT_PROBLEMS
-    if not changed and not args.diff:
-        print(f"{len(files)} file{'s' if len(files) != 1 else ''} already formatted")
-    return EXIT_OK
+    return run(args)
 
 
 def cmd_plot(args) -> int:
@@ -358,6 +343,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a file of your own layers (graphc.plugins; repeatable)")
     e.set_defaults(func=cmd_eval)
 
+    pr = sub.add_parser("predict", help="a trained checkpoint's outputs on new data, as .csv, .npy or .npz")
+    pr.add_argument("file", metavar="FILE")
+    pr.add_argument("--checkpoint", metavar="CKPT", required=True, help="e.g. runs/<stem>/best.pt")
+    pr.add_argument("--data", metavar="DATA", required=True,
+                    help="a .npz, .npy, .pt or .csv file of features, or a folder of images")
+    pr.add_argument("-o", "--output", metavar="FILE", help="preds.csv, preds.npy or preds.npz (default: csv "
+                                                           "on standard output)")
+    pr.add_argument("--model", metavar="NAME", help="in a file of several models: the trained one")
+    pr.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
+    pr.add_argument("--batch-size", type=int)
+    pr.add_argument("--plugin", action="append", metavar="FILE.py",
+                    help="a file of your own layers (graphc.plugins; repeatable)")
+    pr.set_defaults(func=cmd_predict)
+
     s = sub.add_parser("summary", help="per-layer shapes, parameters and MACs")
     s.add_argument("file", metavar="FILE")
     s.add_argument("--format", choices=("text", "json"), default="text")
@@ -367,6 +366,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="add a per-rank memory plan for training on N processes (graphc.memory)")
     s.add_argument("--strategy", choices=("ddp", "fsdp"), default="ddp", help="for the memory plan")
     s.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32", help="for the memory plan")
+    s.add_argument("--activation-checkpointing", action="store_true",
+                   help="for the memory plan: each outermost block recomputed in the backward pass")
     s.add_argument("--gpu-memory", metavar="SIZE", help="flag a memory plan that does not fit, e.g. 80GB")
     s.add_argument("--depth", type=int, metavar="N", help="show rows down to block depth N (0: top level)")
     s.add_argument("--batch-size", type=int, default=1, metavar="N",
@@ -393,6 +394,13 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--plugin", action="append", metavar="FILE.py",
                    help="a file of your own layers (graphc.plugins; repeatable)")
     v.set_defaults(func=cmd_viz)
+    sv = sub.add_parser("serve", help="a local page (127.0.0.1) of each file's interactive view, updated on save")
+    sv.add_argument("files", nargs="+", metavar="FILE", help="files, directories or globs")
+    sv.add_argument("--port", type=int, default=8765, help="default 8765; 0 picks a free port")
+    sv.add_argument("--model", metavar="NAME", help="the model to draw, in a file of several (default: the first)")
+    sv.add_argument("--plugin", action="append", metavar="FILE.py",
+                    help="a file of your own layers (graphc.plugins; repeatable)")
+    sv.set_defaults(func=cmd_serve)
     x = sub.add_parser("export", help="a torch.export (.pt2) or ONNX file of the model, verified against it")
     x.add_argument("file", metavar="FILE")
     x.add_argument("-o", "--output", metavar="OUT", required=True, help="OUT.pt2 or OUT.onnx")
@@ -410,7 +418,10 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--plugin", action="append", metavar="FILE.py", help="a file of your own layers")
         q.set_defaults(func=fn)
 
-    ls = sub.add_parser("lsp", help="the language server, on stdio, for editors (needs the lsp extra: pygls)")
+    from graphc.interop.importer_cli import add_parser as add_import
+
+    add_import(sub, cmd_import)
+    ls = sub.add_parser("lsp", help="the language server, on stdio, for editors (docs/editor.md)")
     ls.set_defaults(func=cmd_lsp)
     return p
 

@@ -32,6 +32,14 @@ def _trainable(file: str, command: str):
     return comp
 
 
+def not_gan(comp, command: str) -> None:
+    """eval measures one model: a GAN's pair is refused with the way to use it."""
+    if comp.trained.training.task == "gan":
+        raise UsageError(f"{command} takes a model with one player; {comp.trained.name} is a GAN's generator: "
+                         "its samples are in the run's samples_epochNNN.png, and graphc predict --data NOISE gives "
+                         "more (docs/training.md, Two-player training)")
+
+
 def _check_not_in_use(out: Path) -> None:
     """A run folder whose training still runs is not rewritten: the script locks
     OUT/train.lock while it runs (a second script would stop at that lock, but only after
@@ -93,6 +101,12 @@ def train(args) -> int:
     if not isinstance(comp, Compilation):
         return comp
     out = Path(args.out or f"runs/{comp.module_stem}")
+    gan = comp.trained.training.task == "gan"
+    if gan:  # the two-player script (graphc.training_gan) takes fewer flags
+        unsupported = [f"--{f}" for f in ("precision", "compile", "resume", "tensorboard") if getattr(args, f)]
+        if unsupported:
+            raise UsageError(f"{' and '.join(unsupported)}: a GAN's training script does not take "
+                             f"{'it' if len(unsupported) == 1 else 'them'} yet (docs/training.md, Two-player training)")
     _check_not_in_use(out)
     build_outputs(comp, out)
     script = out / f"train_{comp.module_stem}.py"
@@ -108,7 +122,7 @@ def train(args) -> int:
     if not args.quiet:
         print(f"graphc: training with {script}", file=sys.stderr)
     code = run_child(cmd)
-    if code == 0 and importlib.util.find_spec("matplotlib") is not None:
+    if code == 0 and not gan and importlib.util.find_spec("matplotlib") is not None:  # a GAN draws samples
         from graphc.plot import PlotError, plot
 
         try:
@@ -130,6 +144,7 @@ def evaluate(args) -> int:
     comp = _trainable(args.file, "graphc eval")
     if not isinstance(comp, Compilation):
         return comp
+    not_gan(comp, "graphc eval")
     with tempfile.TemporaryDirectory(prefix="graphc-eval-") as tmp:
         build_outputs(comp, Path(tmp))
         script = Path(tmp) / f"train_{comp.module_stem}.py"

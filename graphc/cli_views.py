@@ -30,7 +30,7 @@ def summary(args) -> int:
     progs = [chosen(comp, args.model)] if args.model else comp.programs
     parts = []
     wants_plan = args.world_size is not None or args.gpu_memory is not None or args.strategy != "ddp" \
-        or args.precision != "fp32"
+        or args.precision != "fp32" or args.activation_checkpointing
     gpu = None
     if args.gpu_memory is not None:
         from graphc.memory import parse_size
@@ -49,7 +49,8 @@ def summary(args) -> int:
             from graphc.memory import plan
 
             mem = plan(prog, s, world_size=args.world_size or 1, strategy=args.strategy,
-                       precision=args.precision, batch_size=args.batch_size)
+                       precision=args.precision, batch_size=args.batch_size,
+                       activation_checkpointing=args.activation_checkpointing)
             too_big |= gpu is not None and isinstance(mem.total, int) and mem.total > gpu
             if gpu is not None and not isinstance(mem.total, int):
                 raise UsageError(f"the plan depends on {mem.total}: give the other sizes with --set")

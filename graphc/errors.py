@@ -60,6 +60,7 @@ CODES: dict[str, tuple[Severity, str]] = {
     "weights-mismatch": ("error", "a weights file whose tensors do not fit the model (check --weights)"),
     "weights-dtype": ("note", "a weights file's tensor of another dtype than the model's (it converts)"),
     "weights-unchecked": ("note", "tensors of a weights file matched by their module's prefix only"),
+    "weights-partial": ("warning", "a tensor a partial load (pretrained = weights(..., strict=false)) leaves out"),
 }
 
 

@@ -15,7 +15,10 @@ Per rank, in bytes:
 - **activations**: every layer's output at batch B, as kept for the backward pass (the summary's
   activation memory), halved for floating-point values under bf16/fp16 autocast.  An estimate:
   torch keeps some inputs rather than outputs, and frees some; bench/RESULTS.md gives its error
-  against the tensors torch saves for backward.
+  against the tensors torch saves for backward.  With activation checkpointing (the script's
+  ``--activation-checkpointing``: each outermost block instance recomputed in the backward pass),
+  the layers outside those blocks, each block's output (the next one's saved input), and the
+  largest block's own activations while it is recomputed.
 
 The parameter, gradient and optimizer figures are exact for one process (tests/test_memory_plan.py
 compares them with torch's tensors after a step).
@@ -46,6 +49,7 @@ class MemoryPlan:
     precision: str
     batch_size: int
     optimizer_name: str
+    activation_checkpointing: bool = False
 
     @property
     def total(self) -> Dim:
@@ -58,13 +62,15 @@ class MemoryPlan:
         return {"params": num(self.params), "grads": num(self.grads), "optimizer": num(self.optimizer),
                 "activations": num(self.activations), "total": num(self.total),
                 "world_size": self.world_size, "strategy": self.strategy, "precision": self.precision,
-                "batch_size": self.batch_size, "optimizer_name": self.optimizer_name}
+                "batch_size": self.batch_size, "optimizer_name": self.optimizer_name,
+                "activation_checkpointing": self.activation_checkpointing}
 
     def to_text(self, gpu_memory: int | None = None) -> list[str]:
         from graphc.summary import _bytes
 
         head = (f"Memory per rank: {self.strategy}, {self.world_size} process{'es' if self.world_size != 1 else ''}, "
-                f"{self.precision}, batch {self.batch_size} per rank, {self.optimizer_name}")
+                f"{self.precision}, batch {self.batch_size} per rank, {self.optimizer_name}"
+                + (", activation checkpointing" if self.activation_checkpointing else ""))
         lines = [head]
         for name in ("params", "grads", "optimizer", "activations", "total"):
             v = getattr(self, name)
@@ -85,7 +91,8 @@ def parse_size(text: str) -> int:
 
 
 def plan(prog: Program, summary: Summary, *, world_size: int = 1, strategy: str = "ddp",
-         precision: str = "fp32", batch_size: int = 1, optimizer=None) -> MemoryPlan:
+         precision: str = "fp32", batch_size: int = 1, optimizer=None,
+         activation_checkpointing: bool = False) -> MemoryPlan:
     """The plan; ``optimizer`` is a graphc.training.Choice (default: the train section's, else AdamW)."""
     if optimizer is None:
         optimizer = prog.training.optimizer if prog.training is not None else _default_optimizer()
@@ -95,7 +102,7 @@ def plan(prog: Program, summary: Summary, *, world_size: int = 1, strategy: str 
     trainable = summary.trainable_params * 4
     opt = full * trainable + scalars * 4 * n_tensors
     compute = COMPUTE_BYTES[precision]
-    acts = _activations(prog, summary, batch_size, precision)
+    acts = _activations(prog, summary, batch_size, precision, activation_checkpointing)
     if strategy == "fsdp":
         unit = _largest_unit(prog)
         n = world_size
@@ -104,7 +111,8 @@ def plan(prog: Program, summary: Summary, *, world_size: int = 1, strategy: str 
         opt = -(-opt // n)
     else:
         params, grads = p_bytes, trainable
-    return MemoryPlan(params, grads, opt, acts, world_size, strategy, precision, batch_size, optimizer.name)
+    return MemoryPlan(params, grads, opt, acts, world_size, strategy, precision, batch_size, optimizer.name,
+                      activation_checkpointing)
 
 
 def _default_optimizer():
@@ -141,8 +149,35 @@ def _largest_unit(prog: Program) -> int:
     return best
 
 
-def _activations(prog: Program, summary: Summary, batch: int, precision: str) -> Dim:
-    per_sample = summary.activation_bytes
+def _checkpointed(prog: Program, summary: Summary) -> Dim:
+    """Activations per sample kept when each outermost block instance is recomputed in the backward
+    pass: everything outside those blocks, each block's output, and the largest block's own."""
+    blocks = []  # (the block row, its descendants' rows)
+    for r in summary.rows:
+        if blocks and r.name.startswith(blocks[-1][0].name + "."):
+            blocks[-1][1].append(r)
+        elif r.is_block and r.kind in prog.blocks:
+            blocks.append((r, []))
+    if not blocks:
+        return summary.activation_bytes
+    kept = summary.activation_bytes
+    largest = 0
+    for _, rows in blocks:
+        own = sum(x.activation_bytes for x in rows if not x.is_block)
+        out = next((x.activation_bytes for x in reversed(rows) if not x.is_block), 0)
+        kept = kept - own + out
+        largest = max(largest, own) if isinstance(largest, int) and isinstance(own, int) else _max(largest, own)
+    return kept + largest
+
+
+def _max(a: Dim, b: Dim) -> Dim:
+    """The larger of two sizes; of two different symbolic ones, their sum (an upper bound)."""
+    return a if a == b else a + b
+
+
+def _activations(prog: Program, summary: Summary, batch: int, precision: str,
+                 checkpointing: bool = False) -> Dim:
+    per_sample = _checkpointed(prog, summary) if checkpointing else summary.activation_bytes
     if precision != "fp32":
         per_sample = per_sample / 2 if isinstance(per_sample, int) else per_sample / 2
         if isinstance(per_sample, float) and per_sample.is_integer():

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from graphc import ast as A
 from graphc import training_tasks as tasks
 from graphc import training_terms as terms_mod
+from graphc import training_weights as weights_mod
 from graphc.components.base import Component, Pos, PosInt, registry
 from graphc.components.datasets_stream import check_streaming
 from graphc.errors import Diagnostic, diag
@@ -42,6 +43,9 @@ class Settings(Params):
     num_workers: Annotated[int, Field(ge=0)] = 0
     prefetch_factor: PosInt | None = None  # batches each worker loads ahead (torch's default: 2)
     persistent_workers: bool = True  # workers kept from one epoch to the next (with num_workers > 0)
+    strategy: Literal["ddp", "fsdp"] = "ddp"  # under torchrun: replicate, or shard (FSDP2)
+    activation_checkpointing: bool = False  # recompute each block's activations in the backward pass
+    unfreeze_at: PosInt | None = None  # the epoch from which the frozen parameters train (training_weights.py)
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,10 @@ class TrainSpec:
     #: the transforms of the data (graphc/components/transforms.py): Choice of each step, in order
     transform: tuple = ()
     augment: tuple = ()
+    #: pretrained = weights(...): the weights to start from (training_weights.Pretrained), or None;
+    #: groups=[...] of the optimizer: training_weights.Group each, the parameters with their own rate
+    pretrained: Any = None
+    groups: tuple = ()
 
 
 #: the metrics each task records, besides the loss (``val_<name>`` in metrics.jsonl)
@@ -120,6 +128,7 @@ def check_training(prog) -> list[Diagnostic]:
     target_input = None
     lists: dict[str, tuple] = {}  # transform, augment: (Choice, span) of each step
     ok = True
+    tuning: dict[str, Any] = {}  # pretrained, groups: training_weights.py
 
     for st in tb.settings:
         key = st.name.id
@@ -141,6 +150,11 @@ def check_training(prog) -> list[Diagnostic]:
                                 f"target = {names[0] if names else 'x'})", f"inputs: {', '.join(names)}"))
                 ok = False
             continue
+        if key == "pretrained":
+            tuning["pretrained"], found = weights_mod.check_pretrained(ev, prog.train_env, st, prog)
+            out += found
+            ok = ok and tuning["pretrained"] is not None and not any(d.severity == "error" for d in found)
+            continue
         if key in ("transform", "augment"):  # lists of transforms
             from graphc.components.transforms import bind_list
 
@@ -152,6 +166,12 @@ def check_training(prog) -> list[Diagnostic]:
             what = CALL_KEYS[key]
             table = registry(what)
             call = st.value
+            if key == "optimizer" and isinstance(call, A.Call):  # groups=[(path, lr)]: per-group rates
+                call, groups = weights_mod.split_groups(call)
+                if groups is not None:
+                    tuning["groups"], found = weights_mod.check_groups(ev, prog.train_env, groups, prog)
+                    out += found
+                    ok = ok and tuning["groups"] is not None
             if isinstance(call, A.Name):
                 call = A.Call(call.id, call.span, (), call.span, bare=True)
             if not isinstance(call, A.Call):
@@ -182,8 +202,8 @@ def check_training(prog) -> list[Diagnostic]:
             scalars[key], exprs[key] = v, st.value
         else:
             out.append(diag(st.name.span, "unknown-argument", f"the training section has no setting '{key}'",
-                            ev.suggest(key, [*CALL_KEYS, "target", "transform", "augment", *Settings.model_fields])
-                            or f"settings: {', '.join([*CALL_KEYS, 'target', 'transform', 'augment', *Settings.model_fields])}"))
+                            ev.suggest(key, [*CALL_KEYS, "target", "transform", "augment", "pretrained", *Settings.model_fields])
+                            or f"settings: {', '.join([*CALL_KEYS, 'target', 'transform', 'augment', 'pretrained', *Settings.model_fields])}"))
             ok = False
     raw, choices = None, []
     if "loss" in seen:
@@ -198,6 +218,10 @@ def check_training(prog) -> list[Diagnostic]:
     settings = check(ev, signature("train", Settings), scalars, exprs, tb.span)
     out += ev.diags
     ok = ok and settings is not None
+    if settings is not None and settings.unfreeze_at is not None:
+        found = weights_mod.check_unfreeze(prog, settings, seen["unfreeze_at"].value.span)
+        out += found
+        ok = ok and not found
     for key in ("data", "loss", "optimizer"):
         if key not in seen:
             example = {"data": "digits()", "loss": "CrossEntropyLoss()", "optimizer": "Adam(lr=1e-3)"}[key]
@@ -220,8 +244,11 @@ def check_training(prog) -> list[Diagnostic]:
             return out
         target_input = raw[0].target
     if not single:
-        return out + _check_multi(prog, comps, settings, seen, target_input, raw, choices) + check_streaming(
-            prog, comps, settings, seen, lists)
+        out += _check_multi(prog, comps, settings, seen, target_input, raw, choices)
+        out += check_streaming(prog, comps, settings, seen, lists)
+        if prog.training is not None:
+            prog.training.pretrained, prog.training.groups = tuning.get("pretrained"), tuning.get("groups") or ()
+        return out
     out += _check_semantics(prog, comps, settings, seen, target_input)
     out += check_streaming(prog, comps, settings, seen, lists)
     if not any(d.severity == "error" for d in out):
@@ -246,6 +273,7 @@ def check_training(prog) -> list[Diagnostic]:
             target_shape=tasks.target_shape(task, tuple(yt.shape), tuple(xt.shape)), inputs=several,
             transform=tuple(c for c, _ in lists.get("transform", ())),
             augment=tuple(c for c, _ in lists.get("augment", ())),
+            pretrained=tuning.get("pretrained"), groups=tuning.get("groups") or (),
         )
     return out
 

@@ -88,33 +88,52 @@ def expected(prog: Program) -> tuple[dict[str, tuple], list[str]]:
 def check_weights(prog: Program, path: str) -> list[Diagnostic]:
     """The diagnostics of comparing the weights file ``path`` with the model (raises WeightsError
     when the file cannot be read)."""
-    found = read_header(path)
+    return compare(prog, read_header(path), path)
+
+
+def compare(prog: Program, found: dict, path: str, strict: bool = True, origin: dict | None = None,
+            at=None) -> list[Diagnostic]:
+    """The diagnostics of the tensors ``found`` (name -> (dtype, shape)) against the model.
+    ``strict=False`` (a partial load, ``pretrained = weights(..., strict=false)``): what does
+    not fit is a warning, as the training script loads the rest and reports it.  ``origin``:
+    the file's name of each renamed key; ``at``: where a tensor without a place is reported
+    (the model's name by default)."""
+    origin = origin or {}
+    code = "weights-mismatch" if strict else "weights-partial"
     want, opaque = expected(prog)
+
+    def named(key):
+        return f"'{key}' (renamed from '{origin[key]}')" if key in origin else f"'{key}'"
+
     out: list[Diagnostic] = []
     for key, (shape, rank, dtype, node) in want.items():
-        at = node.call.span if node.call is not None else node.span
+        at_node = node.call.span if node.call is not None else node.span
         if key not in found:
             hint = did_you_mean(key, [k for k in found if k not in want])
-            out.append(diag(at, "weights-mismatch", f"{path} has no tensor '{key}' ({node.kind} '{node.id}')",
-                            hint or "a partial file loads with load_state_dict(strict=False); name the layer "
-                                    "as the file does"))
+            out.append(diag(at_node, code, f"{path} has no tensor '{key}' ({node.kind} '{node.id}')"
+                                           + ("" if strict else ": it keeps its initial values"),
+                            hint or ("a partial file loads with strict=false; name the layer as the file "
+                                     "does, or rename the file's keys" if strict else None)))
             continue
         fdtype, fshape = found[key]
         if (shape is not None and tuple(shape) != fshape) or (shape is None and len(fshape) != rank):
             want_text = str(tuple(shape)) if shape is not None else f"{rank} dims"
-            out.append(diag(at, "weights-mismatch",
-                            f"'{key}' is {fshape} in {path}, but {node.kind} '{node.id}' has {want_text}",
-                            "the layer's arguments (sizes, bias=) must be those the weights were trained with"))
+            out.append(diag(at_node, code,
+                            f"{named(key)} is {fshape} in {path}, but {node.kind} '{node.id}' has {want_text}"
+                            + ("" if strict else ": it is not loaded"),
+                            "the layer's arguments (sizes, bias=) must be those the weights were trained with"
+                            if strict else None))
         elif fdtype != dtype:
-            out.append(diag(at, "weights-dtype", f"'{key}' is {fdtype} in {path}; the model's is {dtype} "
-                                                 "(load_state_dict converts it)"))
-    model_span = prog.root.definition.name.span
+            out.append(diag(at_node, "weights-dtype", f"{named(key)} is {fdtype} in {path}; the model's is "
+                                                      f"{dtype} (load_state_dict converts it)"))
+    model_span = at if at is not None else prog.root.definition.name.span
     for key in found:
         if key in want or any(key.startswith(p) for p in opaque):
             continue
         hint = did_you_mean(key, [k for k in want if k not in found])
-        out.append(diag(model_span, "weights-mismatch", f"{path} has a tensor '{key}' that the model has no place for",
-                        hint or "load with strict=False to leave it out, or rename it"))
+        out.append(diag(model_span, code, f"{path} has a tensor {named(key)} that the model has no place for"
+                                          + ("" if strict else ": it is left out"),
+                        hint or ("load with strict=false to leave it out, or rename it" if strict else None)))
     if opaque:
         out.append(diag(model_span, "weights-unchecked",
                         f"the tensors under {', '.join(p.rstrip('.') for p in opaque[:4])}"
@@ -122,4 +141,4 @@ def check_weights(prog: Program, path: str) -> list[Diagnostic]:
     return out
 
 
-__all__ = ["check_weights", "expected", "read_header", "WeightsError"]
+__all__ = ["check_weights", "compare", "expected", "read_header", "WeightsError"]

@@ -1,6 +1,7 @@
 """`graphc lsp` end to end: a real server subprocess driven over stdio by pygls's own client, as
-an editor drives it.  The server runs with torch made unimportable (``sys.modules["torch"] =
-None``), so any request that imported torch would fail.  The shapes expected are PyTorch's own
+an editor drives it.  The server runs with torch, pygls and lsprotocol made unimportable
+(``sys.modules["torch"] = None``), so any request that imported torch would fail, and the
+protocol is checked by a client the server shares no code with.  The shapes expected are PyTorch's own
 (nn.Conv2d's output-size rule; torchvision's ResNet-50 stem and stage widths)."""
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from pygls.uris import from_fs_path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESNET50 = ROOT / "models" / "resnet50.model"
-SERVER = ("import sys; sys.modules['torch'] = None; from graphc.cli import main; "
-          "sys.exit(main(['lsp']))")
+SERVER = ("import sys; sys.modules['torch'] = sys.modules['pygls'] = sys.modules['lsprotocol'] = None; "
+          "from graphc.cli import main; sys.exit(main(['lsp']))")
 TIMEOUT = 20
 
 
@@ -260,10 +261,106 @@ def test_formatting(lsp, tmp_path):
     lsp.close(uri)
 
 
-def test_without_pygls_one_line_error():
-    code = ("import sys; sys.modules['pygls'] = None; sys.modules['pygls.lsp.server'] = None; "
-            "from graphc.cli import main; sys.exit(main(['lsp']))")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
-                       env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=60)
-    assert r.returncode == 2
-    assert r.stderr.count("\n") == 1 and "pip install 'graphc[lsp]'" in r.stderr
+def _raw(messages: list[bytes]) -> tuple[int, list[dict]]:
+    """The server's exit status and its answers to raw protocol bytes."""
+    import json
+
+    data = b"".join(b"Content-Length: %d\r\n\r\n" % len(m) + m for m in messages)
+    r = subprocess.run([sys.executable, "-c", SERVER], input=data, capture_output=True, cwd=ROOT, timeout=60,
+                       env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    out, answers = r.stdout, []
+    while out:
+        head, _, rest = out.partition(b"\r\n\r\n")
+        n = int(head.split(b":")[1])
+        answers.append(json.loads(rest[:n]))
+        out = rest[n:]
+    return r.returncode, answers
+
+
+def test_protocol_errors_and_exit_status():
+    init = b'{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"capabilities":{}}}'
+    # a request before initialize, bad JSON, an unknown method; then shutdown and exit: status 0
+    code, answers = _raw([b'{"jsonrpc":"2.0","id":0,"method":"textDocument/hover","params":{}}', init,
+                          b"{not json", b'{"jsonrpc":"2.0","id":2,"method":"graphc/nothing"}',
+                          b'{"jsonrpc":"2.0","id":3,"method":"shutdown"}', b'{"jsonrpc":"2.0","method":"exit"}'])
+    assert code == 0
+    by_id = {a.get("id"): a for a in answers}
+    assert by_id[0]["error"]["code"] == -32002                        # ServerNotInitialized
+    caps = by_id[1]["result"]["capabilities"]
+    assert caps["textDocumentSync"]["change"] == 2 and caps["renameProvider"] == {"prepareProvider": True}
+    assert by_id[None]["error"]["code"] == -32700                     # ParseError
+    assert by_id[2]["error"]["code"] == -32601                        # MethodNotFound
+    assert by_id[3] == {"jsonrpc": "2.0", "id": 3, "result": None}
+    # the input ends without shutdown: status 1, as the protocol asks; a header without a length
+    # is skipped, the next message still answered
+    code, answers = _raw([init])
+    assert code == 1
+    import json
+
+    bad = b"Content-Length: twelve\r\n\r\n"
+    data = bad + b"".join(b"Content-Length: %d\r\n\r\n" % len(m) + m for m in [init])
+    r = subprocess.run([sys.executable, "-c", SERVER], input=data, capture_output=True, cwd=ROOT, timeout=60,
+                       env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    body = r.stdout.partition(b"\r\n\r\n")[2]
+    assert json.loads(body)["id"] == 1 and r.returncode == 1
+
+
+def test_incremental_changes_in_utf16(lsp, tmp_path):
+    # an edit given as a range, after a character outside the BMP (two UTF-16 code units)
+    text = "# 𝔾 graphc\nmodel M {\n    input x: [B, 4]\n    y = x -> Linear(2)\n    output y\n}\n"
+    uri = lsp.open(tmp_path / "wide.model", text)
+    assert lsp.diagnostics_of(uri) == []
+    lsp.waiter(uri).clear()
+    lsp.versions[uri] += 1
+    # "𝔾" is 2 units: the 'g' of graphc is at character 5; replace "Linear(2)" by "Linear(0)"
+    row = 3
+    col = text.splitlines()[row].index("(2)") + 1
+    lsp.client.text_document_did_change(T.DidChangeTextDocumentParams(
+        T.VersionedTextDocumentIdentifier(uri=uri, version=lsp.versions[uri]),
+        [T.TextDocumentContentChangePartial(range=T.Range(T.Position(row, col), T.Position(row, col + 1)),
+                                            text="0")]))
+    diags = lsp.diagnostics_of(uri)
+    assert [d.code for d in diags] == ["invalid-argument"]               # nn.Linear(4, 0) is refused
+    assert diags[0].range.start.line == row
+    # "graphc" after "# 𝔾 " starts at UTF-16 unit 5 (𝔾 is a surrogate pair): replace it
+    lsp.versions[uri] += 1
+    lsp.client.text_document_did_change(T.DidChangeTextDocumentParams(
+        T.VersionedTextDocumentIdentifier(uri=uri, version=lsp.versions[uri]),
+        [T.TextDocumentContentChangePartial(range=T.Range(T.Position(0, 5), T.Position(0, 11)), text="shapes"),
+         T.TextDocumentContentChangePartial(range=T.Range(T.Position(row, col), T.Position(row, col + 1)),
+                                            text="2")]))
+    edits = lsp.run(lsp.client.text_document_formatting_async(T.DocumentFormattingParams(
+        doc(uri), T.FormattingOptions(tab_size=4, insert_spaces=True))))
+    assert list(edits) == []                 # the buffer is exactly the formatted text...
+    symbols = lsp.run(lsp.client.text_document_document_symbol_async(T.DocumentSymbolParams(doc(uri))))
+    assert symbols[0].name == "M"
+    lsp.change(uri, text.replace("graphc", "shapes") + "#")  # ...which this change, a whole text, shows
+    edits = lsp.run(lsp.client.text_document_formatting_async(T.DocumentFormattingParams(
+        doc(uri), T.FormattingOptions(tab_size=4, insert_spaces=True))))
+    assert edits[0].new_text == text.replace("graphc", "shapes") + "\n#\n"  # fmt: a blank line before it
+    lsp.close(uri)
+
+
+def test_completion_in_the_training_section(lsp, tmp_path):
+    text = ("model M {\n    input x: [B, 4]\n    y = x -> Linear(2)\n    output y\n    train {\n"
+            "        loss = \n        optimizer = AdamW()\n        \n    }\n}\n")
+    uri = lsp.open(tmp_path / "train.model", text)
+    lsp.diagnostics_of(uri)
+
+    def labels(line, col):
+        got = lsp.run(lsp.client.text_document_completion_async(T.CompletionParams(doc(uri), T.Position(line, col))))
+        return {i.label: i for i in got.items}
+
+    losses = labels(5, len("        loss = "))
+    assert {"CrossEntropyLoss", "MSELoss", "BCEWithLogitsLoss"} <= set(losses) and "AdamW" not in losses
+    assert losses["CrossEntropyLoss"].detail == "loss (nn.CrossEntropyLoss)"
+    args = labels(6, len("        optimizer = AdamW("))
+    # torch.optim.AdamW's keywords and defaults
+    assert "= 0.001" in args["lr"].detail and "= 0.01" in args["weight_decay"].detail
+    settings = labels(7, 8)
+    assert {"loss", "optimizer", "scheduler", "data", "epochs", "batch_size"} <= set(settings)
+    assert "Conv2d" not in settings and "= 32" in settings["batch_size"].detail
+    lsp.change(uri, text.replace("loss = ", "loss = MSELoss()"))   # parses: a hover on a component
+    h = lsp.run(lsp.client.text_document_hover_async(T.HoverParams(doc(uri), T.Position(6, 22))))
+    assert "torch.optim.AdamW" in h.contents.value and "`betas`" in h.contents.value
+    lsp.close(uri)

@@ -423,6 +423,7 @@ def torchrun(script, *args):
             "--device", "cpu", "--quiet", *map(str, args)]
 
 
+@pytest.mark.serial
 def test_ddp_processes_stop_together_on_a_nonfinite_loss(tmp_path):
     nan_data = classes(tmp_path / "nan.npz", bad=float("nan"))  # one sample: one process sees it
     script = build(tmp_path, model_src(str(nan_data), extra="val_split = 0"), "tiny")
@@ -441,6 +442,7 @@ def test_ddp_processes_stop_together_on_a_nonfinite_loss(tmp_path):
     assert errors[0].split(" at ", 1)[1] == errors[1].split(" at ", 1)[1]  # at the same step
 
 
+@pytest.mark.serial
 @pytest.mark.slow
 @pytest.mark.skipif(not LINUX, reason="finds torchrun's worker processes through /proc")
 def test_ddp_peer_that_stops_answering_ends_the_run(tmp_path):

@@ -396,6 +396,7 @@ def test_early_stopping_metric_is_checked_against_the_task(src, metric, message)
         assert not good.errors, ok
 
 
+@pytest.mark.serial
 def test_binary_metrics_under_torchrun_gather_every_score(tmp_path):
     """Two processes with validation shards of 60 and 59 samples: AUC over all 119 scores."""
     script = build(tmp_path, BINARY.replace("epochs = 2", "epochs = 1\n        val_split = 0.21"), "cancer")

@@ -106,6 +106,7 @@ def test_corrupt_checkpoint_is_a_clear_error_and_is_kept(tmp_path):
     assert (out / "last.pt").read_bytes() == b"this is not a checkpoint"
 
 
+@pytest.mark.serial
 def test_torchrun_two_processes(tmp_path):
     script = build(tmp_path, (MODELS / "digits.model").read_text(), "digits")
     out = tmp_path / "run"

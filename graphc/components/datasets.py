@@ -95,6 +95,8 @@ class _Sklearn(Dataset):
                 "    x = torch.tensor(ds.data, dtype=torch.float32)",
                 *self.transform(p),
                 f"    y = torch.tensor(ds.target, dtype={dtype})",
+                *(["    DATA_INFO['classes'] = [str(n) for n in ds.target_names]  # for --predict"]
+                  if self.task == "class" else []),
                 "    return _split_or_val(x, y, seed)"]
 
     def transform(self, p) -> list[str]:
@@ -307,6 +309,7 @@ def _read_images(path, size, grayscale):
     classes = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
     if not classes:
         raise DataError(f'{path} must hold one folder of images per class')
+    DATA_INFO.setdefault('classes', classes)  # the training data's (val_data's are the same)
     xs, ys = [], []
     for label, name in enumerate(classes):
         for f in sorted((root / name).iterdir()):

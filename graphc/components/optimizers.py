@@ -1,6 +1,9 @@
 """Optimizers: ``optimizer = AdamW(lr=3e-4, weight_decay=0.05)`` in a training section.
 
-Every optimizer has ``lr`` (the training script's ``--lr`` overrides it).  Samples are
+Every optimizer has ``lr`` (the training script's ``--lr`` overrides it), and takes
+``groups=[(path, lr), ...]`` besides its schema: per-group learning rates, split off before the
+call is bound and checked by graphc/training_weights.py, emitted as torch parameter groups
+(``param_groups`` of the script).  Samples are
 argument sets the registry test builds in torch and takes a step with; a sample with
 ``rejects`` is one torch refuses and graphc must refuse at check time.
 """

@@ -43,10 +43,27 @@ def _call_text(sources: dict, span) -> str:
     return text if len(text) <= MAX_CALL else text[:MAX_CALL] + "…"
 
 
+def _shape_text():
+    """shape_str, remembered per shape: a large model repeats a few shapes thousands of times
+    (a 10,000-layer chain has 2 distinct shapes and 30,000 places that show one)."""
+    seen: dict = {}
+
+    def text(shape) -> str:
+        try:
+            return seen[shape]
+        except KeyError:
+            seen[shape] = out = shape_str(shape)
+            return out
+        except TypeError:  # not hashable
+            return shape_str(shape)
+    return text
+
+
 def viz_data(prog: Program | None, source, diagnostics, models: list[str] | None = None) -> dict:
     """What the page draws, as JSON-able data (deterministic: the program's order)."""
     from graphc.summary import summarize
 
+    shape_str = _shape_text()
     diags = [{"loc": f"{d.span.path}:{d.span.line}:{d.span.col}", "sev": d.severity, "code": d.code,
               "msg": d.message, "hint": d.hint or "", "items": []} for d in diagnostics]
     data = {"model": prog.name if prog else "", "file": source.path, "models": models or [],
@@ -90,7 +107,8 @@ def viz_data(prog: Program | None, source, diagnostics, models: list[str] | None
                 extra = ""
         it = {"id": n.id, "t": "n", "name": n.name, "kind": n.kind, "label": extra,
               "cat": n.layer.category if n.layer else "other", "p": parent,
-              "shape": " ".join(shape_str(t.shape) for t in n.outs) if n.outs else "?",
+              "shape": "?" if not n.outs else rows[n.id].output_shape if n.id in rows and rows[n.id].output_shape
+              else " ".join(shape_str(t.shape) for t in n.outs),
               "loc": f"{n.span.path}:{n.span.line}", "call": _call_text(sources, n.span),
               "params": 0, "macs": 0, "mem": 0}
         if n.shares is not None:
@@ -186,12 +204,21 @@ def _asset(name: str) -> str:
     return resources.files("graphc.emit").joinpath("templates", "viz", name).read_text(encoding="utf-8")
 
 
-def to_html(data: dict) -> str:
-    """The page: the template with its style, script and the data filled in."""
+def to_html(data: dict, live: dict | None = None) -> str:
+    """The page: the template with its style, script and the data filled in.
+
+    ``live`` (from ``graphc serve``: ``{"data": URL, "version": N}``) makes a page that follows
+    the file: it may fetch from its own server (``connect-src 'self'``) and polls ``URL``."""
     title = f"{data['model'] or data['file']} — graphc"
     page = _asset("page.html")
+    js = _asset("layout.js") + "\n" + _asset("viz.js")
+    if live is not None:
+        js += "\n" + _asset("live.js")
     parts = {"@TITLE@": html.escape(title), "@CSS@": _asset("viz.css"), "@DATA@": _script_json(data),
-             "@JS@": _asset("layout.js") + "\n" + _asset("viz.js")}
+             "@CONNECT@": " connect-src 'self';" if live is not None else "",
+             "@LIVE@": "" if live is None else
+             f'<script type="application/json" id="graphc-live">{_script_json(live)}</script>\n',
+             "@JS@": js}
     out = []
     rest = page
     while True:  # one pass, so a filled-in part is never searched for another marker

@@ -142,6 +142,9 @@ def _scheduler(spec: TrainSpec) -> str:
         main, when = "torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1.0)", "epoch"
     else:
         main, when = s.record.code(s.params), s.record.step
+        if spec.groups and s.name == "OneCycleLR":  # each parameter group's peak, in proportion to its rate
+            peak = pyfmt.literal(s.params.max_lr)
+            main = main.replace(f"max_lr={peak}", f"max_lr=per_group({peak}, optimizer)", 1)
     if not spec.settings.warmup_epochs:
         return f'{ind}return {main}, "{when}"'
     return "\n".join([
@@ -171,6 +174,15 @@ def _stream_values(spec: TrainSpec) -> dict[str, str]:
                             '                   help="DataLoader worker processes reading the data")\n'}
 
 
+def _tuning(spec: TrainSpec) -> dict[str, str]:
+    """pretrained = weights(...) and the optimizer's groups=[...] (graphc/training_weights.py)."""
+    pre = spec.pretrained
+    return {"PRETRAINED": pyfmt.literal(pre.path if pre else None),
+            "PRETRAINED_STRICT": pyfmt.literal(pre.strict if pre else True),
+            "PRETRAINED_RENAME": pyfmt.literal(tuple(pre.rename) if pre else ()),
+            "LR_GROUPS": pyfmt.literal(tuple((g.path, g.lr) for g in spec.groups))}
+
+
 def _config(spec: TrainSpec) -> str:
     s = spec.settings
     rows = [
@@ -188,6 +200,9 @@ def _config(spec: TrainSpec) -> str:
         ("DEVICE", s.device, "auto, cpu, cuda or mps"),
         ("PRECISION", s.precision, "fp32, or bf16/fp16 with autocast"),
         ("NONFINITE_LOSS", s.nonfinite_loss, "a NaN or infinite training loss: stop, or skip the step"),
+        ("STRATEGY", s.strategy, "under torchrun: ddp replicates the model, fsdp shards it"),
+        ("ACTIVATION_CHECKPOINTING", s.activation_checkpointing, "recompute block activations in backward"),
+        ("UNFREEZE_AT", s.unfreeze_at, "the epoch from which the frozen parameters train, or None"),
     ]
     if _streams(spec):  # the DataLoader of streamed data
         rows += [("NUM_WORKERS", s.num_workers, "DataLoader worker processes (0: read in the main process)"),
@@ -217,7 +232,7 @@ TORCH_DTYPES = {d: f"torch.{d}" for d in ("float16", "bfloat16", "float32", "flo
 #: ``## `` lines describe it and are not emitted.  Parts are separated by two blank lines;
 #: a part that begins indented continues the function of the part before it (main() is
 #: main, resume, wrap and loop), after one blank line.
-PARTS = ("head", "data", "steps", "metrics", "schedule", "eval", "checkpoints",
+PARTS = ("head", "data", "steps", "metrics", "schedule", "eval", "predict", "checkpoints", "weights",
          "main", "resume", "wrap", "loop", "entry")
 
 
@@ -236,9 +251,15 @@ def script_template() -> str:
     return out
 
 
-def emit_train_script(spec: TrainSpec, model_class: str, stem: str, path: str) -> str:
+def emit_train_script(spec: TrainSpec, model_class: str, stem: str, path: str,
+                      blocks: tuple[str, ...] = (), outputs: tuple[str, ...] = ("output",)) -> str:
+    """The training script; ``blocks`` are the model module's block class names (FSDP's units),
+    ``outputs`` the model's output names (--predict)."""
+    from graphc.emit.predict_script import predict_values
+
     loss, opt = spec.loss, spec.optimizer
     values = {
+        "BLOCKS": pyfmt.literal(tuple(blocks)),
         "MODEL": model_class,
         "STEM": stem,
         "FILE": pyfmt.text(os.path.basename(path)),
@@ -266,5 +287,7 @@ def emit_train_script(spec: TrainSpec, model_class: str, stem: str, path: str) -
         "METRICS": pyfmt.literal(tuple(spec.metrics)),
         "READ_DATA_FILE": _read_data_file(spec),
         **_stream_values(spec),
+        **predict_values(spec, outputs),  # --predict
+        **_tuning(spec),
     }
     return Template(script_template()).substitute(values)

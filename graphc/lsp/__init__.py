@@ -1,33 +1,30 @@
-"""``graphc lsp``: a language server for ``.model`` files (needs the ``lsp`` extra: pygls 2).
+"""``graphc lsp``: a language server for ``.model`` files, on stdin/stdout (docs/editor.md).
 
-Run on stdio by an editor; see docs/editor.md.  The server never imports torch.
+It speaks the protocol itself (graphc.lsp.rpc) and needs nothing beyond graphc; the server never
+imports torch.
 """
 
 from __future__ import annotations
 
-import sys
-
-MISSING = ("graphc lsp needs pygls 2: pip install 'graphc[lsp]' (or pip install 'pygls>=2')")
-
 
 def available() -> bool:
-    try:
-        import lsprotocol  # noqa: F401
-        import pygls.lsp.server  # noqa: F401
-    except ImportError:
-        return False
+    """The server needs nothing optional (kept for callers that asked before it did)."""
     return True
 
 
 def main() -> int:
-    """Serve on stdin/stdout until the client exits; 2 with a one-line error without pygls."""
-    if not available():
-        print(f"graphc: error: {MISSING}", file=sys.stderr)
-        return 2
+    """Serve on stdin/stdout until the client exits, then end the process: status 0 after a
+    ``shutdown`` request, else 1 (as the protocol asks)."""
     import gc
+    import os
+    import sys
 
     gc.enable()  # the command line pauses the collector for short runs; a server runs for hours
     from graphc.lsp.server import server
 
-    server.start_io()
-    return 0
+    code = server.start_io()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # at once: the reader thread may sit in a read of stdin, and an interpreter that shuts down
+    # around a daemon thread holding stdin's lock aborts (SIGABRT)
+    os._exit(code)

@@ -254,23 +254,31 @@ def argument_items(kind: str, given: set[str], blocks: dict[str, A.BlockDef]):
     layer = LAYERS.get(kind)
     if layer is None:
         return
-    from graphc.binder import _constraints, _fmt, describe_type
+    from graphc.lsp.complete import schema_items
 
-    for name, f in layer.Params.model_fields.items():
-        if name in given:
-            continue
-        t = describe_type(f.annotation) + _constraints(f.metadata)
-        detail = f"{t}, required" if f.is_required() else f"{t} = {_fmt(f.default)}"
-        yield name, detail, getattr(f, "description", None) or ""
+    yield from schema_items(layer.Params, given)
 
 
 def kind_doc(kind: str) -> str:
-    """A layer kind's one-line description and its arguments, for a completion's documentation."""
+    """A layer kind's one-line description and its arguments, for a completion's documentation and
+    a hover; a training component's (``AdamW``) from graphc.components."""
     from graphc.layers.base import LAYERS
 
     layer = LAYERS.get(kind)
     if layer is None:
-        return ""
+        return component_doc(kind)
     args = ", ".join(name for name, _, _ in argument_items(kind, set(), {}))
     torch = f" (`{layer.torch_name}`)" if layer.torch_name else ""
     return f"{layer.doc()}{torch}\n\n`{kind}({args})`"
+
+
+def component_doc(name: str) -> str:
+    """A training component's kind, description and arguments with their types and defaults."""
+    from graphc.lsp.complete import _component, schema_items
+
+    c = _component(name)
+    if c is None:
+        return ""
+    torch = f" (`{c.torch_name}`)" if c.torch_name else ""
+    rows = [f"- `{n}`: {detail}" for n, detail, _ in schema_items(c.Params, set())]
+    return f"**{name}** — {c.kind}{torch}\n\n{c.doc()}" + ("\n\n" + "\n".join(rows) if rows else "")

@@ -1,9 +1,8 @@
 """graphc positions (1-based lines, 1-based columns in characters) and LSP positions (0-based,
-columns in UTF-16 code units, the protocol's default encoding)."""
+columns in UTF-16 code units, the protocol's default encoding), as the protocol's dicts:
+``{"line": 0, "character": 4}`` and ``{"start": ..., "end": ...}``."""
 
 from __future__ import annotations
-
-from lsprotocol import types as T
 
 from graphc.source import Source, Span
 
@@ -18,22 +17,22 @@ class Lines:
     def line(self, n: int) -> str:
         return self.lines[n - 1] if 1 <= n <= len(self.lines) else ""
 
-    def position(self, line: int, col: int) -> T.Position:
+    def position(self, line: int, col: int) -> dict:
         """The LSP position of graphc's (line, col)."""
         text = self.line(line)
         k = max(col - 1, 0)
         if not text.isascii():
             k = len(text[:k].encode("utf-16-le")) // 2 + max(0, k - len(text))
-        return T.Position(max(line - 1, 0), k)
+        return {"line": max(line - 1, 0), "character": k}
 
-    def range(self, span: Span) -> T.Range:
-        return T.Range(self.position(span.line, span.col), self.position(span.end_line, span.end_col))
+    def range(self, span: Span) -> dict:
+        return {"start": self.position(span.line, span.col), "end": self.position(span.end_line, span.end_col)}
 
-    def graphc(self, pos: T.Position) -> tuple[int, int]:
+    def graphc(self, pos: dict) -> tuple[int, int]:
         """graphc's (line, col) of an LSP position."""
-        line = pos.line + 1
+        line = pos["line"] + 1
         text = self.line(line)
-        k = pos.character
+        k = pos["character"]
         if not text.isascii():
             units = 0
             for i, ch in enumerate(text):
@@ -45,10 +44,15 @@ class Lines:
                 k = len(text) + max(0, k - units)
         return line, k + 1
 
-    def offset(self, pos: T.Position) -> int:
+    def offset(self, pos: dict) -> int:
         """The character offset of an LSP position in the text (lines split at '\\n')."""
         line, col = self.graphc(pos)
         starts = 0
-        for _ in range(min(line - 1, len(self.lines))):
-            starts = self.text.index("\n", starts) + 1
-        return min(starts + col - 1, len(self.text))
+        for _ in range(line - 1):
+            nl = self.text.find("\n", starts)
+            if nl < 0:
+                return len(self.text)   # past the last line: the end
+            starts = nl + 1
+        nl = self.text.find("\n", starts)
+        end = len(self.text) if nl < 0 else nl
+        return min(starts + col - 1, end)   # past the line's end: its end

@@ -1,38 +1,35 @@
-"""``graphc lsp``: the language server (pygls 2), on stdio.
+"""``graphc lsp``: the language server, on stdio (the protocol itself in graphc.lsp.rpc).
 
-Diagnostics as you type (debounced; an imported file's own diagnostics go to its own URI),
-inlay hints with the shape after every step, hover with a layer's arguments, shapes, parameters,
-MACs and size formulas, go to definition, the outline, completion and formatting.  Everything
+Diagnostics as you type (an edit after a pause is checked at once, a burst of edits once it
+pauses; an imported file's own diagnostics go to its own URI), inlay hints with the shape after
+every step, hover with a layer's arguments, shapes, parameters, MACs and size formulas, go to
+definition, references, rename, quick fixes, the outline, completion and formatting.  Everything
 comes from ``graphc.api.compile_source`` and the public ``Program``: the server never imports torch.
+Messages are plain dicts, named as the protocol names them (camelCase).
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
+import os
 from dataclasses import dataclass, field
-
-from lsprotocol import types as T
-from pygls.lsp.server import LanguageServer
-from pygls.uris import from_fs_path, to_fs_path
 
 from graphc import __version__
 from graphc import ast as A
 from graphc.lsp import navigate
+from graphc.lsp.incremental import ChunkParser
 from graphc.lsp.positions import Lines
-from graphc.lsp.shapes import ShapeIndex
+from graphc.lsp.rpc import Server, log_exception
+from graphc.lsp.uris import from_fs_path, to_fs_path
 from graphc.source import Span
 
-log = logging.getLogger("graphc.lsp")
-
-#: Seconds between the last keystroke and the compile it starts (initializationOptions
-#: ``{"debounce_ms": N}`` changes it).
+#: Seconds a burst of edits must pause before the file is checked again (initializationOptions
+#: ``{"debounce_ms": N}`` changes it); the first edit after a pause is checked at once.
 DEBOUNCE_S = 0.015
 #: A file larger than this is not read from disk for an import's definitions.
 MAX_READ = 1 << 20
 
-SEVERITY = {"error": T.DiagnosticSeverity.Error, "warning": T.DiagnosticSeverity.Warning,
-            "note": T.DiagnosticSeverity.Information}
+SEVERITY = {"error": 1, "warning": 2, "note": 3}   # DiagnosticSeverity
+SYNC_INCREMENTAL = 2
 
 
 @dataclass
@@ -43,15 +40,20 @@ class State:
     path: str
     text: str | None = None          # the text compiled (None: not yet)
     comp: object = None              # graphc.api.Compilation
-    index: ShapeIndex | None = None
+    index: object = None             # graphc.lsp.shapes.ShapeIndex, made when asked
     tree: A.File | None = None       # the last tree that parsed (kept while the text does not)
     published: set[str] = field(default_factory=set)  # other URIs given diagnostics from here
-    pending: asyncio.TimerHandle | None = None
+    pending: object = None           # the rpc.Timer of the next publish
+    parser: ChunkParser = field(default_factory=ChunkParser)  # reuses the parse of unchanged items
+    last_change: float = -1e9        # loop time of the last edit
 
 
-class GraphcServer(LanguageServer):
+class GraphcServer(Server):
     def __init__(self):
-        super().__init__("graphc", __version__, text_document_sync_kind=T.TextDocumentSyncKind.Incremental)
+        super().__init__()
+        self.docs: dict[str, str] = {}      # uri -> the editor's text of every open document
+        self.versions: dict[str, int] = {}  # uri -> the version of that text
+        self.open_paths: dict[str, str] = {}  # normalized path -> the uri the editor opened it by
         self.states: dict[str, State] = {}
         self.debounce = DEBOUNCE_S
         self.files = navigate.Files(self.read)
@@ -60,11 +62,22 @@ class GraphcServer(LanguageServer):
     def path_of(self, uri: str) -> str:
         return to_fs_path(uri) or uri
 
+    def uri_of(self, path: str) -> str:
+        """The URI of a path: the editor's own when the file is open (editors spell URIs
+        differently: ``file:///c%3A/x.model``), else ``file://`` + the path."""
+        return self.open_paths.get(os.path.normcase(os.path.normpath(path))) or from_fs_path(path) or path
+
+    def is_open(self, path: str) -> bool:
+        return os.path.normcase(os.path.normpath(path)) in self.open_paths
+
+    def text_of(self, uri: str) -> str:
+        return self.docs.get(uri, "")
+
     def read(self, path: str) -> str | None:
         """The text of ``path``: the editor's buffer when it is open, else the file on disk."""
-        uri = from_fs_path(path)
-        if uri in self.states:
-            return self.workspace.get_text_document(uri).source
+        uri = self.open_paths.get(os.path.normcase(os.path.normpath(path)))
+        if uri in self.docs:
+            return self.docs[uri]
         try:
             with open(path, "rb") as f:
                 return f.read(MAX_READ).decode("utf-8-sig", errors="replace")
@@ -76,7 +89,7 @@ class GraphcServer(LanguageServer):
         st = self.states.get(uri)
         if st is None:
             st = self.states[uri] = State(uri, self.path_of(uri))
-        text = self.workspace.get_text_document(uri).source
+        text = self.text_of(uri)
         if st.text != text:
             self.compile(st, text)
         return st
@@ -89,9 +102,14 @@ class GraphcServer(LanguageServer):
         # a request that arrives while a publish waits compiles now; the publish, when its time
         # comes, finds the text compiled and only sends the diagnostics
         try:
-            st.comp = compile_source(text, st.path)
+            try:
+                tree = st.parser.parse(text, st.path)
+            except Exception:  # a bug of the chunking: the whole file's parse decides
+                log_exception("incremental parse failed")
+                tree = None
+            st.comp = compile_source(text, st.path, tree=tree)
         except Exception as e:  # a bug in graphc: say so where the user looks, keep serving
-            log.exception("compile failed")
+            log_exception("compile failed")
             st.comp = Compilation(Source(st.path, text), None, [diag(
                 Span(st.path, 1, 1, 1, 2), "io-error", f"graphc internal error: {type(e).__name__}: {e}",
                 "this is a bug in graphc; `graphc check --debug` shows the traceback")])
@@ -102,22 +120,32 @@ class GraphcServer(LanguageServer):
         if tree is not None:
             st.tree = tree
 
-    def shapes(self, st: State) -> ShapeIndex:
+    def shapes(self, st: State):
+        """The document's graphc.lsp.shapes.ShapeIndex."""
         if st.index is None:
+            from graphc.lsp.shapes import ShapeIndex
+
             st.index = ShapeIndex(st.comp.programs)
         return st.index
 
     def schedule(self, uri: str, delay: float | None = None) -> None:
+        """Publish the document's diagnostics after ``delay`` seconds.  An edit (no ``delay``)
+        after a pause longer than the debounce is checked at once; the edits of a burst (typing
+        fast, a paste, an editor's multi-cursor change) push the check back until they pause."""
         st = self.states.get(uri)
         if st is None:
             st = self.states[uri] = State(uri, self.path_of(uri))
+        if delay is None:
+            now = self.loop.time()
+            burst = st.pending is not None or now - st.last_change < self.debounce
+            delay = self.debounce if burst else 0.0
+            st.last_change = now
         if st.pending is not None:
             st.pending.cancel()
-        loop = asyncio.get_running_loop()
-        st.pending = loop.call_later(self.debounce if delay is None else delay, self.publish, uri)
+        st.pending = self.loop.call_later(delay, self.publish, uri)
 
     def publish(self, uri: str) -> None:
-        if uri not in self.states:
+        if uri not in self.states or uri not in self.docs:
             return
         st = self.state(uri)
         st.pending = None
@@ -127,22 +155,34 @@ class GraphcServer(LanguageServer):
             by_path.setdefault(d.span.path, []).append(d)
         mine = [self.diagnostic(lines, d) for d in by_path.pop(st.path, [])]
         mine += self.import_summaries(st, by_path, lines)
-        self.text_document_publish_diagnostics(T.PublishDiagnosticsParams(uri, mine))
+        mine_params = {"uri": uri, "diagnostics": mine}
+        if isinstance(self.versions.get(uri), int):
+            mine_params["version"] = self.versions[uri]   # the text they are of: always the newest
+        self.notify("textDocument/publishDiagnostics", mine_params)
         now: set[str] = set()
         for path, diags in by_path.items():
+            if self.is_open(path):  # an open file reports its own diagnostics
+                continue
             other = from_fs_path(path)
-            if other is None or other in self.states:  # an open file reports its own diagnostics
+            if other is None:
                 continue
             src = st.comp.source.imported.get(path)
             olines = Lines(src.text if src is not None else "")
-            self.text_document_publish_diagnostics(
-                T.PublishDiagnosticsParams(other, [self.diagnostic(olines, d) for d in diags]))
+            self.notify("textDocument/publishDiagnostics",
+                        {"uri": other, "diagnostics": [self.diagnostic(olines, d) for d in diags]})
             now.add(other)
         for gone in st.published - now:
-            self.text_document_publish_diagnostics(T.PublishDiagnosticsParams(gone, []))
+            self.notify("textDocument/publishDiagnostics", {"uri": gone, "diagnostics": []})
         st.published = now
+        # the shapes of the new text, ready for the hover and the inlay hints that follow
+        self.loop.call_soon(self._index, uri, st.text)
 
-    def import_summaries(self, st: State, by_path: dict, lines: Lines) -> list[T.Diagnostic]:
+    def _index(self, uri: str, text: str) -> None:
+        st = self.states.get(uri)
+        if st is not None and st.text == text and st.pending is None:
+            self.shapes(st)
+
+    def import_summaries(self, st: State, by_path: dict, lines: Lines) -> list[dict]:
         """One diagnostic on the ``import`` line for each imported file that has errors."""
         if st.tree is None:
             return []
@@ -154,58 +194,143 @@ class GraphcServer(LanguageServer):
                 continue
             imp = next((i for i in imports if navigate.import_path(st.path, i.path) == path), imports[0])
             first = errors[0]
-            out.append(T.Diagnostic(
-                range=lines.range(imp.path_span), severity=T.DiagnosticSeverity.Error, source="graphc",
-                code="invalid-import",
-                message=f"{path}: {len(errors)} error{'s' if len(errors) > 1 else ''}; the first, "
-                        f"{first.span.line}:{first.span.col}: {first.message}"))
+            out.append({"range": lines.range(imp.path_span), "severity": SEVERITY["error"], "source": "graphc",
+                        "code": "invalid-import",
+                        "message": f"{path}: {len(errors)} error{'s' if len(errors) > 1 else ''}; the first, "
+                                   f"{first.span.line}:{first.span.col}: {first.message}"})
         return out
 
     @staticmethod
-    def diagnostic(lines: Lines, d) -> T.Diagnostic:
+    def diagnostic(lines: Lines, d) -> dict:
         msg = d.message + (f"\nhint: {d.hint}" if d.hint else "")
-        return T.Diagnostic(range=lines.range(d.span), message=msg, severity=SEVERITY[d.severity],
-                            code=d.code, source="graphc")
+        return {"range": lines.range(d.span), "message": msg, "severity": SEVERITY[d.severity],
+                "code": d.code, "source": "graphc"}
 
 
 server = GraphcServer()
 
+CAPABILITIES = {
+    "positionEncoding": "utf-16",
+    "textDocumentSync": {"openClose": True, "change": SYNC_INCREMENTAL, "save": {"includeText": False}},
+    "hoverProvider": True,
+    "inlayHintProvider": {"resolveProvider": False},
+    "definitionProvider": True,
+    "referencesProvider": True,
+    "renameProvider": {"prepareProvider": True},
+    "codeActionProvider": {"codeActionKinds": ["quickfix"]},
+    "documentSymbolProvider": True,
+    "completionProvider": {"triggerCharacters": ["(", ",", ">", "="], "resolveProvider": True},
+    "documentFormattingProvider": True,
+}
 
-@server.feature(T.INITIALIZE)
-def initialize(ls: GraphcServer, params: T.InitializeParams):
-    opts = params.initialization_options or {}
+
+@server.request("initialize")
+def initialize(params):
+    opts = (params or {}).get("initializationOptions") or {}
     if isinstance(opts, dict) and isinstance(opts.get("debounce_ms"), (int, float)):
-        ls.debounce = max(0.0, float(opts["debounce_ms"]) / 1000)
+        server.debounce = max(0.0, float(opts["debounce_ms"]) / 1000)
+    server.initialized = True
+    server.loop.call_soon(_warm)  # after the answer: the editor goes on while the checker loads
+    return {"capabilities": CAPABILITIES, "serverInfo": {"name": "graphc", "version": __version__}}
 
 
-@server.feature(T.TEXT_DOCUMENT_DID_OPEN)
-def did_open(ls: GraphcServer, params: T.DidOpenTextDocumentParams):
-    ls.schedule(params.text_document.uri, 0)
+WARM_UP = "model Warm {\n    input x: [B, 3, 8, 8]\n    y = x -> Conv2d(4, 3) -> Flatten -> Linear(2)\n    output y\n}\n"
 
 
-@server.feature(T.TEXT_DOCUMENT_DID_CHANGE)
-def did_change(ls: GraphcServer, params: T.DidChangeTextDocumentParams):
-    ls.schedule(params.text_document.uri)
+def _warm() -> None:
+    """Load the checker (the parser, the layers, lowering, inference, the shape index) with a
+    small compile, unless a document came first and loads it anyway."""
+    if server.states:
+        return
+    from graphc.api import compile_source
+    from graphc.lsp.shapes import ShapeIndex
+
+    try:
+        ShapeIndex(compile_source(WARM_UP, "<warm-up>").programs)
+    except Exception:  # only a warm-up: the first real compile reports what is wrong
+        log_exception("warm-up failed")
 
 
-@server.feature(T.TEXT_DOCUMENT_DID_SAVE)
-def did_save(ls: GraphcServer, params: T.DidSaveTextDocumentParams):
+@server.notification("initialized")
+def initialized(params):
+    pass
+
+
+@server.request("shutdown")
+def shutdown(params):
+    server.shutdown_requested = True
+    return None
+
+
+@server.notification("exit")
+def exit_(params):
+    server.stop(0 if server.shutdown_requested else 1)
+
+
+@server.notification("textDocument/didOpen")
+def did_open(params):
+    doc = params["textDocument"]
+    server.docs[doc["uri"]] = doc["text"]
+    server.versions[doc["uri"]] = doc.get("version")
+    path = to_fs_path(doc["uri"])
+    if path is not None:
+        server.open_paths[os.path.normcase(os.path.normpath(path))] = doc["uri"]
+    server.schedule(doc["uri"], 0)
+
+
+@server.notification("textDocument/didChange")
+def did_change(params):
+    uri = params["textDocument"]["uri"]
+    text = server.docs.get(uri, "")
+    for change in params["contentChanges"]:
+        r = change.get("range")
+        if r is None:
+            text = change["text"]
+        else:
+            lines = Lines(text)
+            start, end = lines.offset(r["start"]), lines.offset(r["end"])
+            text = text[:start] + change["text"] + text[end:]
+    server.docs[uri] = text
+    server.versions[uri] = params["textDocument"].get("version")
+    server.schedule(uri)
+
+
+@server.notification("textDocument/didSave")
+def did_save(params):
     # a saved file may be imported by the other open files: check them again
-    for uri in list(ls.states):
-        if uri != params.text_document.uri:
-            ls.states[uri].text = None
-            ls.schedule(uri)
+    saved = params["textDocument"]["uri"]
+    for uri in list(server.states):
+        if uri != saved:
+            server.states[uri].text = None
+            server.schedule(uri)
 
 
-@server.feature(T.TEXT_DOCUMENT_DID_CLOSE)
-def did_close(ls: GraphcServer, params: T.DidCloseTextDocumentParams):
-    st = ls.states.pop(params.text_document.uri, None)
+@server.notification("textDocument/didClose")
+def did_close(params):
+    uri = params["textDocument"]["uri"]
+    server.docs.pop(uri, None)
+    server.versions.pop(uri, None)
+    path = to_fs_path(uri)
+    if path is not None:
+        server.open_paths.pop(os.path.normcase(os.path.normpath(path)), None)
+    st = server.states.pop(uri, None)
     if st is None:
         return
     if st.pending is not None:
         st.pending.cancel()
-    for uri in {params.text_document.uri, *st.published}:
-        ls.text_document_publish_diagnostics(T.PublishDiagnosticsParams(uri, []))
+    for other in {uri, *st.published}:
+        server.notify("textDocument/publishDiagnostics", {"uri": other, "diagnostics": []})
 
 
-from graphc.lsp import features  # noqa: E402,F401 - registers hover, hints, definition, ...
+@server.notification("$/cancelRequest")
+def cancel(params):
+    pass  # requests are answered in order as they come, each at once: none is left to cancel
+
+
+@server.notification("$/setTrace")
+def set_trace(params):
+    pass
+
+
+# registers hover, hints, definition, ... and references, rename, code actions
+from graphc.lsp import edits, features  # noqa: E402,F401

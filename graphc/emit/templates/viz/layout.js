@@ -146,27 +146,34 @@ function graphcLayout(g) {
       for (let c = 0; c < cnt[b]; c++, i++) x[L[i]] = y + S[i];
     }
   }
-  for (const L of layers) place(L, L.map(() => 0));
+  for (const L of layers) place(L, new Float64Array(L.length));
   frames();
   const median = (vals) => {
     vals.sort((a, b) => a - b);
     const h = vals.length >> 1;
     return vals.length % 2 ? vals[h] : (vals[h - 1] + vals[h]) / 2;
   };
+  const wantOf = (v, down) => {  // the median of the neighbours' x (no arrays for one or two)
+    const nb = down ? vp[v] : vs[v];
+    const all = nb.length ? nb : down ? vs[v] : vp[v];
+    if (all.length === 0) return x[v];
+    if (all.length === 1) return x[all[0]];
+    if (all.length === 2) return (x[all[0]] + x[all[1]]) / 2;
+    return median(all.map((u) => x[u]));
+  };
+  let framed = false;  // frames() matters only where a block is open
+  for (let i = 0; i < m && !framed; i++) framed = P[i].length > 0;
   const passes = m > 20000 ? 4 : 10;
   for (let it = 0; it < passes; it++) {
     const down = it % 2 === 0;
     for (let j = 0; j <= maxRank; j++) {
       const L = layers[down ? j : maxRank - j];
-      const want = L.map((v) => {
-        const nb = down ? vp[v] : vs[v];
-        const other = down ? vs[v] : vp[v];
-        const all = nb.length ? nb : other;
-        return all.length ? median(all.map((u) => x[u])) : x[v];
-      });
+      if (L.length === 1) { x[L[0]] = wantOf(L[0], down); continue; }  // a chain's rank: nothing to separate
+      const want = new Float64Array(L.length);
+      for (let k = 0; k < L.length; k++) want[k] = wantOf(L[k], down);
       place(L, want);
     }
-    frames();
+    if (framed) frames();
   }
   // y: each rank as tall as its tallest vertex; gaps for the frames that end and start there
   const rankH = new Float64Array(maxRank + 1), starts = new Int32Array(maxRank + 1), ends = new Int32Array(maxRank + 1);

@@ -3,8 +3,6 @@
 "use strict";
 
 (function () {
-  const D = JSON.parse(document.getElementById("graphc-data").textContent);
-  const items = D.items, N = items.length;
   const SVGNS = "http://www.w3.org/2000/svg";
   const BUDGET = 150;  // items drawn at most when the page opens (blocks open while they fit)
   const COLORS = {input: "#dbeafe", output: "#dbeafe", conv: "#fde68a", pool: "#bbf7d0", norm: "#e9d5ff",
@@ -18,22 +16,28 @@
     if (text !== undefined) e.textContent = text;
     return e;
   };
+  // the model: replaced as a whole when `graphc serve` sends a new one (graphcUpdate below)
+  let D, items, N, byId, depth, leaves, open, diagsOf, errIn;
   const isGroup = (i) => items[i].t === "s" || items[i].t === "r";
-  const byId = new Map(items.map((it, i) => [it.id, i]));
-  const depth = new Int32Array(N), leaves = new Int32Array(N);
-  for (let i = 0; i < N; i++) depth[i] = items[i].p >= 0 ? depth[items[i].p] + 1 : 0;
-  for (let i = N - 1; i >= 0; i--) {
-    if (!isGroup(i)) leaves[i] = 1;
-    if (items[i].p >= 0) leaves[items[i].p] += leaves[i];
+  function setData(data) {
+    D = data; items = D.items; N = items.length;
+    byId = new Map(items.map((it, i) => [it.id, i]));
+    depth = new Int32Array(N); leaves = new Int32Array(N);
+    for (let i = 0; i < N; i++) depth[i] = items[i].p >= 0 ? depth[items[i].p] + 1 : 0;
+    for (let i = N - 1; i >= 0; i--) {
+      if (!isGroup(i)) leaves[i] = 1;
+      if (items[i].p >= 0) leaves[items[i].p] += leaves[i];
+    }
+    open = new Uint8Array(N);
+    diagsOf = new Map();
+    D.diags.forEach((d, k) => d.items.forEach((i) => { if (!diagsOf.has(i)) diagsOf.set(i, []); diagsOf.get(i).push(k); }));
+    errIn = new Uint8Array(N);  // an error in the item or inside it
+    for (let i = N - 1; i >= 0; i--) {
+      if (items[i].err) errIn[i] = 1;
+      if (errIn[i] && items[i].p >= 0) errIn[items[i].p] = 1;
+    }
   }
-  const open = new Uint8Array(N);
-  const diagsOf = new Map();
-  D.diags.forEach((d, k) => d.items.forEach((i) => { if (!diagsOf.has(i)) diagsOf.set(i, []); diagsOf.get(i).push(k); }));
-  const errIn = new Uint8Array(N);  // an error in the item or inside it
-  for (let i = N - 1; i >= 0; i--) {
-    if (items[i].err) errIn[i] = 1;
-    if (errIn[i] && items[i].p >= 0) errIn[items[i].p] = 1;
-  }
+  setData(JSON.parse(document.getElementById("graphc-data").textContent));
 
   // ------------------------------------------------------------ number formats
   const num = (v) => (typeof v === "number" ? v.toLocaleString("en-US") : String(v));
@@ -83,7 +87,20 @@
   // ------------------------------------------------------------ sizes of the boxes
   const ctx = document.createElement("canvas").getContext("2d");
   const FONT = "11px system-ui, -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif";
-  const textW = (s, bold) => { ctx.font = (bold ? "600 " : "") + FONT; return ctx.measureText(s).width; };
+  // widths remembered per text: a large model repeats its kinds and shapes thousands of times,
+  // and setting the canvas's font is itself slow, so it is set once per weight
+  const widths = [new Map(), new Map()];
+  let ctxBold = -1;
+  const textW = (s, bold) => {
+    const cache = widths[bold ? 1 : 0];
+    let w = cache.get(s);
+    if (w === undefined) {
+      if (ctxBold !== (bold ? 1 : 0)) { ctxBold = bold ? 1 : 0; ctx.font = (bold ? "600 " : "") + FONT; }
+      w = ctx.measureText(s).width;
+      cache.set(s, w);
+    }
+    return w;
+  };
   function lines(i) {
     const it = items[i];
     if (isGroup(i)) return [it.name, it.kind + "  (" + leaves[i].toLocaleString("en-US") + " layers)", it.shape];
@@ -178,6 +195,7 @@
       if (!e) { e = nodeEl(v); nodeEls.set(v, e); }
       e.classList.toggle("hit", hits.has(G.verts[v]));
       e.classList.toggle("sel", G.verts[v] === selected);
+      e.classList.toggle("changed", changed.has(G.verts[v]));
       nodes.push(e);
     }
     G.edges.forEach((ed, k) => {
@@ -322,7 +340,7 @@
   function hideTip() { tip.hidden = true; }
 
   // ------------------------------------------------------------ search, colour, buttons
-  function search(q) {
+  function search(q, quiet) {
     q = q.trim().toLowerCase();
     hits = new Set();
     const ol = $("results");
@@ -344,7 +362,7 @@
       }
       if (count > 200) ol.appendChild(el("li", {}, "… " + (count - 200) + " more"));
     }
-    draw(false);
+    if (!quiet) draw(false);
   }
   $("search").addEventListener("input", (ev) => search(ev.target.value));
   $("color").addEventListener("change", (ev) => { metric = ev.target.value; updateMetric(); draw(true); });
@@ -353,36 +371,85 @@
   $("collapse-all").addEventListener("click", () => { open.fill(0); relayout(); fit(false); });
 
   // ------------------------------------------------------------ header, diagnostics, the state for tests
-  $("model-name").textContent = D.model || "(no model)";
-  $("file-name").textContent = D.file;
-  const top = items.filter((it) => it.p < 0 && (it.t === "n" || it.t === "s" || it.t === "r"));
-  const sum = (k) => top.reduce((a, it) => (typeof a === "number" && typeof it[k] === "number" ? a + it[k] : "?"), 0);
-  if (N) $("totals").textContent = num(sum("params")) + " parameters · " + num(sum("macs")) + " MACs · "
-    + bytes(sum("mem")) + " activations (per sample) · " + items.filter((it) => it.t === "n").length.toLocaleString("en-US") + " layers";
-  const errors = D.diags.filter((d) => d.sev === "error").length;
-  if (D.diags.length) {
+  let errors = 0, updates = 0, lastUpdateMs = 0, readyMs = null, changed = new Set();
+  function header() {
+    $("model-name").textContent = D.model || "(no model)";
+    $("file-name").textContent = D.file;
+    const top = items.filter((it) => it.p < 0 && (it.t === "n" || it.t === "s" || it.t === "r"));
+    const sum = (k) => top.reduce((a, it) => (typeof a === "number" && typeof it[k] === "number" ? a + it[k] : "?"), 0);
+    $("totals").textContent = !N ? "" : num(sum("params")) + " parameters · " + num(sum("macs")) + " MACs · "
+      + bytes(sum("mem")) + " activations (per sample) · " + items.filter((it) => it.t === "n").length.toLocaleString("en-US") + " layers";
+    errors = D.diags.filter((d) => d.sev === "error").length;
     const box = $("diags");
-    box.appendChild(el("b", {}, errors ? `${errors} error${errors > 1 ? "s" : ""}` : `${D.diags.length} warning${D.diags.length > 1 ? "s" : ""}`));
-    for (const d of D.diags) {
-      const div = el("div", {class: "diag " + d.sev});
-      div.appendChild(el("span", {class: "loc"}, d.loc + ": "));
-      div.appendChild(el("span", {class: "msg"}, d.sev + "[" + d.code + "]: " + d.msg));
-      if (d.hint) div.appendChild(el("div", {class: "hint"}, "hint: " + d.hint));
-      if (d.items.length) div.addEventListener("click", () => focus(d.items[0]));
-      box.appendChild(div);
+    box.replaceChildren();
+    if (D.stale) box.appendChild(el("div", {class: "stale"}, "the file does not parse: the diagram is the last one that did"));
+    if (D.diags.length) {
+      box.appendChild(el("b", {}, errors ? `${errors} error${errors > 1 ? "s" : ""}` : `${D.diags.length} warning${D.diags.length > 1 ? "s" : ""}`));
+      for (const d of D.diags) {
+        const div = el("div", {class: "diag " + d.sev});
+        div.appendChild(el("span", {class: "loc"}, d.loc + ": "));
+        div.appendChild(el("span", {class: "msg"}, d.sev + "[" + d.code + "]: " + d.msg));
+        if (d.hint) div.appendChild(el("div", {class: "hint"}, "hint: " + d.hint));
+        if (d.items.length) div.addEventListener("click", () => focus(d.items[0]));
+        box.appendChild(div);
+      }
     }
+    document.body.classList.toggle("stale", !!D.stale);
   }
   function writeState() {
-    if (!G) return;
     $("graphc-state").textContent = JSON.stringify({
-      vertices: G.verts.length, drawn: gNodes.childElementCount, edges: G.edges.length,
+      vertices: G ? G.verts.length : 0, drawn: gNodes.childElementCount, edges: G ? G.edges.length : 0,
       open: items.filter((it, i) => open[i]).map((it) => it.id), selected: selected >= 0 ? items[selected].id : null,
-      hits: Array.from(hits, (i) => items[i].id), errors, layout_ms: Math.round(L.ms), ranks: L.ranks,
+      hits: Array.from(hits, (i) => items[i].id), errors, diags: D.diags.map((d) => d.code), stale: !!D.stale,
+      layout_ms: L ? Math.round(L.ms) : 0, ranks: L ? L.ranks : 0, updates, update_ms: Math.round(lastUpdateMs), ready_ms: readyMs,
+      changed: Array.from(changed, (i) => items[i].id),
+      view: {x: Math.round(view.x * 100) / 100, y: Math.round(view.y * 100) / 100, k: Math.round(view.k * 1e4) / 1e4},
     });
   }
 
+  // ------------------------------------------------------------ a new model from `graphc serve`: the view stays
+  // The blocks that were open stay open (by name), the selection, search, colour, zoom and pan
+  // stay; a block that is new starts closed.  A file that does not parse keeps the last diagram
+  // (marked stale) and lists the diagnostics.
+  window.graphcUpdate = function (data) {
+    const t0 = performance.now();
+    const hadItems = N > 0;
+    if (!data.items.length && hadItems && data.diags.some((d) => d.sev === "error")) {
+      data = Object.assign({}, data, {items: D.items, edges: D.edges, model: D.model, stale: 1,
+        diags: data.diags.map((d) => Object.assign({}, d, {items: []}))});
+    }
+    const wasOpen = new Set();
+    for (let i = 0; i < N; i++) if (open[i]) wasOpen.add(items[i].id);
+    const sel = selected >= 0 ? items[selected].id : null;
+    const before = new Map(items.map((it) => [it.id, it.shape + "|" + it.params]));
+    setData(data);
+    // what the save changed (a new item, another shape or parameter count) is outlined until the next
+    changed = new Set();
+    if (hadItems && !D.stale) {
+      for (let i = 0; i < N; i++) if (before.get(items[i].id) !== items[i].shape + "|" + items[i].params) changed.add(i);
+      for (const i of Array.from(changed)) for (let p = items[i].p; p >= 0 && !changed.has(p); p = items[p].p) changed.add(p);
+    }
+    if (!hadItems) defaultOpen();
+    else for (let i = 0; i < N; i++) if (isGroup(i)) open[i] = wasOpen.has(items[i].id) ? 1 : 0;
+    selected = sel !== null && byId.has(sel) ? byId.get(sel) : -1;
+    header();
+    updates++;
+    if (N) {
+      search($("search").value, true);
+      relayout();
+      if (!hadItems) fit(false);
+      if (selected >= 0) select(selected); else $("details").replaceChildren();
+    } else {
+      G = null; L = null; nodeEls.clear();
+      gNodes.replaceChildren(); gEdges.replaceChildren(); gClusters.replaceChildren();
+    }
+    lastUpdateMs = performance.now() - t0;
+    writeState();
+  };
+
   // ------------------------------------------------------------ start: the URL fragment may ask for things
   // #expand=ID,ID  #collapse=ID  #open=all  #select=ID  #search=TEXT  #color=params|macs|mem  #fit=all
+  header();
   defaultOpen();
   const frag = new URLSearchParams(location.hash.slice(1));
   if (frag.get("open") === "all") for (let i = 0; i < N; i++) if (isGroup(i)) open[i] = 1;
@@ -397,5 +464,6 @@
   }
   window.addEventListener("resize", () => draw(false));
   document.body.dataset.ready = "1";
+  readyMs = Math.round(performance.now());  // from the navigation's start: parse, layout, first draw
   writeState();
 })();
