@@ -202,6 +202,7 @@ class ImageFiles(torch.utils.data.Dataset):
         classes = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
         if not classes:
             raise DataError(f'{path} must hold one folder of images per class')
+        DATA_INFO.setdefault('classes', classes)  # the training data's, for --predict
         files, labels = [], []
         for label, name in enumerate(classes):
             for f in sorted((root / name).iterdir()):
