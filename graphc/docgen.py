@@ -81,7 +81,8 @@ def render() -> str:
 
 
 COMPONENT_TITLES = [("loss", "Losses"), ("optimizer", "Optimizers"), ("scheduler", "Schedulers"),
-                    ("data set", "Data sets"), ("initializer", "Initializers")]
+                    ("data set", "Data sets"), ("initializer", "Initializers"),
+                    ("transform", "Transforms")]
 
 
 def render_components() -> str:

@@ -45,6 +45,9 @@ as_input metric_size metric_sums auc summarize gather evaluate replan read_data_
 summarize_or_none IGNORE_INDEX INPUTS Inputs TARGET_INPUT TARGET_RANGE TARGET_SHAPE check_features
 check_positions forward scores_for target_input DATA_INFO run_sample
 TERMS TARGET_SLOTS HEADS HEAD maximized as_float compute_loss TermsLoss head_targets as_labels check_heads
+memory_batches stream_batches load_items make_transforms data_file_items ImageFiles Items
+split_items Samples EpochSampler as_targets Loader check_first measure_stats stream_eval_data
+NUM_WORKERS PREFETCH_FACTOR PERSISTENT_WORKERS
 BLOCKS STRATEGY ACTIVATION_CHECKPOINTING load_weights outermost_blocks checkpoint_blocks shard_model
 is_sharded save_shards load_shards prune_shards
 run_predict OUTPUT_NAMES save_npz

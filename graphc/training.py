@@ -18,6 +18,7 @@ from graphc import training_tasks as tasks
 from graphc import training_terms as terms_mod
 from graphc import training_weights as weights_mod
 from graphc.components.base import Component, Pos, PosInt, registry
+from graphc.components.datasets_stream import check_streaming
 from graphc.errors import Diagnostic, diag
 from graphc.layers.base import FLOAT_DTYPES
 from graphc.params import Field, Params
@@ -38,6 +39,10 @@ class Settings(Params):
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     nonfinite_loss: Literal["stop", "skip"] = "stop"  # a NaN or infinite training loss
+    # streaming data (graphc/components/datasets.py): DataLoader worker processes and their prefetching
+    num_workers: Annotated[int, Field(ge=0)] = 0
+    prefetch_factor: PosInt | None = None  # batches each worker loads ahead (torch's default: 2)
+    persistent_workers: bool = True  # workers kept from one epoch to the next (with num_workers > 0)
     strategy: Literal["ddp", "fsdp"] = "ddp"  # under torchrun: replicate, or shard (FSDP2)
     activation_checkpointing: bool = False  # recompute each block's activations in the backward pass
     unfreeze_at: PosInt | None = None  # the epoch from which the frozen parameters train (training_weights.py)
@@ -85,6 +90,9 @@ class TrainSpec:
     slots: tuple = ()
     target_keys: tuple = ()
     heads: tuple = ()
+    #: the transforms of the data (graphc/components/transforms.py): Choice of each step, in order
+    transform: tuple = ()
+    augment: tuple = ()
     #: pretrained = weights(...): the weights to start from (training_weights.Pretrained), or None;
     #: groups=[...] of the optimizer: training_weights.Group each, the parameters with their own rate
     pretrained: Any = None
@@ -118,6 +126,7 @@ def check_training(prog) -> list[Diagnostic]:
     scalars: dict[str, Any] = {}
     exprs: dict[str, A.Expr] = {}
     target_input = None
+    lists: dict[str, tuple] = {}  # transform, augment: (Choice, span) of each step
     ok = True
     tuning: dict[str, Any] = {}  # pretrained, groups: training_weights.py
 
@@ -145,6 +154,13 @@ def check_training(prog) -> list[Diagnostic]:
             tuning["pretrained"], found = weights_mod.check_pretrained(ev, prog.train_env, st, prog)
             out += found
             ok = ok and tuning["pretrained"] is not None and not any(d.severity == "error" for d in found)
+            continue
+        if key in ("transform", "augment"):  # lists of transforms
+            from graphc.components.transforms import bind_list
+
+            steps = bind_list(ev, prog.train_env, st.value, key, out)
+            ok = ok and steps is not None
+            lists[key] = steps or ()
             continue
         if key in CALL_KEYS:
             what = CALL_KEYS[key]
@@ -186,8 +202,8 @@ def check_training(prog) -> list[Diagnostic]:
             scalars[key], exprs[key] = v, st.value
         else:
             out.append(diag(st.name.span, "unknown-argument", f"the training section has no setting '{key}'",
-                            ev.suggest(key, [*CALL_KEYS, "target", "pretrained", *Settings.model_fields])
-                            or f"settings: {', '.join([*CALL_KEYS, 'target', 'pretrained', *Settings.model_fields])}"))
+                            ev.suggest(key, [*CALL_KEYS, "target", "transform", "augment", "pretrained", *Settings.model_fields])
+                            or f"settings: {', '.join([*CALL_KEYS, 'target', 'transform', 'augment', 'pretrained', *Settings.model_fields])}"))
             ok = False
     raw, choices = None, []
     if "loss" in seen:
@@ -229,10 +245,12 @@ def check_training(prog) -> list[Diagnostic]:
         target_input = raw[0].target
     if not single:
         out += _check_multi(prog, comps, settings, seen, target_input, raw, choices)
+        out += check_streaming(prog, comps, settings, seen, lists)
         if prog.training is not None:
             prog.training.pretrained, prog.training.groups = tuning.get("pretrained"), tuning.get("groups") or ()
         return out
     out += _check_semantics(prog, comps, settings, seen, target_input)
+    out += check_streaming(prog, comps, settings, seen, lists)
     if not any(d.severity == "error" for d in out):
         data = comps["data"]
         loss = comps["loss"].record
@@ -253,6 +271,8 @@ def check_training(prog) -> list[Diagnostic]:
             metrics=_metrics(task, classes),
             input_dtype=xt.dtype, id_limit=prog.id_limit(in_ref), target_input=target_input,
             target_shape=tasks.target_shape(task, tuple(yt.shape), tuple(xt.shape)), inputs=several,
+            transform=tuple(c for c, _ in lists.get("transform", ())),
+            augment=tuple(c for c, _ in lists.get("augment", ())),
             pretrained=tuning.get("pretrained"), groups=tuning.get("groups") or (),
         )
     return out
@@ -319,7 +339,7 @@ def _check_common(prog, comps, s, span, target_input) -> list[Diagnostic]:
     xt = types[0][1]
     sample = tuple(xt.shape[1:])
     data = comps["data"]
-    want = data.record.sample_shape(data.params)
+    want = None if "transform" in span or "augment" in span else data.record.sample_shape(data.params)
     fields = tasks.input_fields(data, [n for n, _ in types])
     if others:
         out += tasks.check_several(data, types, fields, s, span, tb_span)
@@ -353,7 +373,7 @@ def _check_semantics(prog, comps: dict[str, Choice], s: Settings, seen, target_i
         return out
     sample = tuple(xt.shape[1:])
     data = comps["data"]
-    want = data.record.sample_shape(data.params)
+    want = None if "transform" in seen or "augment" in seen else data.record.sample_shape(data.params)
     fields = tasks.input_fields(data, [n for n, _ in types])
     if others:
         out += tasks.check_several(data, types, fields, s, span, tb_span)
@@ -428,7 +448,8 @@ def _check_components(prog, comps, s, span) -> list[Diagnostic]:
             s.early_stopping or (sch is not None and sch.record.needs_validation)):
         out.append(diag(tb_span, "invalid-train", "early stopping and ReduceLROnPlateau need validation data",
                         "set val_split > 0 or val_data = ..."))
-    if "val_data" in comps and comps["val_data"].record.reader(comps["val_data"].params) is None:
+    if "val_data" in comps and comps["val_data"].record.reader(comps["val_data"].params) is None \
+            and not comps["val_data"].record.streams:
         out.append(diag(span["val_data"], "invalid-train",
                         f"val_data must be read from a file, but {comps['val_data'].name}() is a built-in data set",
                         "use npz, pt, csv or image_folder, or drop val_data (val_split holds out a part of data)"))

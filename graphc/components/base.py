@@ -81,7 +81,7 @@ class Component:
         return (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
 
 
-KINDS = ("loss", "optimizer", "scheduler", "data set", "initializer")
+KINDS = ("loss", "optimizer", "scheduler", "data set", "initializer", "transform")
 REGISTRY: dict[str, dict[str, Component]] = {k: {} for k in KINDS}
 
 
@@ -104,7 +104,7 @@ def registry(kind: str) -> dict[str, Any]:
 def load_all() -> dict[str, dict[str, Component]]:
     global _LOADED
     if not _LOADED:
-        from graphc.components import datasets, initializers, losses, optimizers, schedulers  # noqa: F401
+        from graphc.components import datasets, initializers, losses, optimizers, schedulers, transforms  # noqa: F401
 
         _LOADED = True
     return REGISTRY

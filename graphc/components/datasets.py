@@ -57,6 +57,16 @@ class Dataset(Component):
     #: blocks as a tuple, each written once into a script however many data sets use it
     code: ClassVar[str | tuple[str, ...]] = ""
     ids: ClassVar[bool] = False  # its features are integer ids (text), not float values
+    #: read a sample at a time through a DataLoader (datasets_stream.py): ``items`` is an
+    #: expression giving a torch Dataset of (x, y) samples, its classes in ``stream_code``
+    streams: ClassVar[bool] = False
+
+    def items(self, p: Params) -> str | None:
+        return None
+
+    def image_shape(self, p: Params) -> tuple | None:
+        """One sample's shape for the transforms' check, None where unknown (an int or None each)."""
+        return self.sample_shape(p)
     needs_targets: ClassVar[bool] = False  # its code calls ``_targets`` (TARGETS below)
 
     def write_sample(self, folder: Path, n: int, shape: tuple[int, ...], classes: int) -> dict[str, Any]:
@@ -305,24 +315,33 @@ def _read_images(path, size, grayscale):
         for f in sorted((root / name).iterdir()):
             if f.suffix.lower() not in ('.png', '.jpg', '.jpeg', '.bmp', '.gif', '.webp'):
                 continue
-            img = Image.open(f).convert('L' if grayscale else 'RGB').resize((size[1], size[0]))
+            img = Image.open(f).convert('L' if grayscale else 'RGB')
+            img = img.resize((size[1], size[0])) if size is not None else img
             t = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8)
             xs.append(t.reshape(size[0], size[1], -1).permute(2, 0, 1).float() / 255.0)
             ys.append(label)
     return torch.stack(xs), torch.tensor(ys, dtype=torch.long)
 """
     samples = (Sample({"size": (6, 5)}), Sample({"size": (4, 4), "grayscale": True}))
+    streams = True
 
     class Params(Params):
         path: str
-        size: tuple[PosInt, PosInt] = (32, 32)
+        size: tuple[PosInt, PosInt] | None = (32, 32)  # none: as stored (transforms then give the size)
         grayscale: bool = False
 
     def sample_shape(self, p):
-        return (1 if p.grayscale else 3, *p.size)
+        return None if p.size is None else (1 if p.grayscale else 3, *p.size)
+
+    def image_shape(self, p):
+        return (1 if p.grayscale else 3, *(p.size or (None, None)))
+
+    def items(self, p):
+        return (f"ImageFiles({pyfmt.literal(p.path)}, {pyfmt.literal(None if p.size is None else tuple(p.size))}, "
+                f"{pyfmt.literal(p.grayscale)})")
 
     def reader(self, p):
-        return (f"_read_images({pyfmt.literal(p.path)}, {pyfmt.literal(tuple(p.size))}, "
+        return (f"_read_images({pyfmt.literal(p.path)}, {pyfmt.literal(None if p.size is None else tuple(p.size))}, "
                 f"{pyfmt.literal(p.grayscale)})")
 
     def write_sample(self, folder, n, shape, classes):
@@ -398,3 +417,4 @@ def helper_code(records, task: str) -> list[str]:
 # the standard image sets, then text, registered after the file formats (registry order)
 from graphc.components import datasets_vision  # noqa: E402, F401, I001
 from graphc.components import datasets_text  # noqa: E402, F401, I001
+from graphc.components import datasets_stream  # noqa: E402, F401, I001

@@ -98,7 +98,7 @@ def read_features(spec: TrainSpec) -> str:
         formats = "a .npz, .npy, .pt or .csv file"
         if d.name == "image_folder":
             lines += ["    if Path(path).is_dir():",
-                      f"        return _image_files(path, {pyfmt.literal(tuple(d.params.size))}, "
+                      f"        return _image_files(path, {pyfmt.literal(d.params.size and tuple(d.params.size))}, "
                       f"{pyfmt.literal(d.params.grayscale)})"]
             formats += ", or a folder of images"
         lines.append(f'    raise DataError(f"--data {{path}}: give {formats}")')

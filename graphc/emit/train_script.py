@@ -126,7 +126,7 @@ def _read_data_file(spec: TrainSpec) -> str:
              f"    if suffix == '.csv':\n        return _read_csv(path, {target})"]
     formats = "a .npz, .pt or .csv file"
     if d.name == "image_folder":
-        lines.append(f"    if Path(path).is_dir():\n        return _read_images(path, {pyfmt.literal(tuple(d.params.size))}, "
+        lines.append(f"    if Path(path).is_dir():\n        return _read_images(path, {pyfmt.literal(d.params.size and tuple(d.params.size))}, "
                      f"{pyfmt.literal(d.params.grayscale)})")
         formats += ", or a folder of class folders"
     lines.append(f'    raise DataError(f"--data {{path}}: give {formats}")')
@@ -152,6 +152,26 @@ def _scheduler(spec: TrainSpec) -> str:
         f"{ind}warmup = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=0.01, total_iters=WARMUP_EPOCHS)",
         f"{ind}return torch.optim.lr_scheduler.SequentialLR(optimizer, [warmup, main], "
         f'milestones=[WARMUP_EPOCHS]), "{when}"'])
+
+
+def _streams(spec: TrainSpec) -> bool:
+    from graphc.components.datasets_stream import streamed
+
+    comps = {"data": spec.data, **({"val_data": spec.val_data} if spec.val_data is not None else {})}
+    return streamed(comps, spec.settings, bool(spec.transform or spec.augment))
+
+
+def _stream_values(spec: TrainSpec) -> dict[str, str]:
+    """The streaming code (graphc/components/datasets_stream.py), where the data is streamed."""
+    from graphc.components.datasets_stream import script_code
+
+    if not _streams(spec):
+        return {"BATCHES": "memory_batches", "STREAM": "", "STREAM_FLAGS": "",
+                "EVAL_DATA": "read_data_file(args.data) if args.data else load_data(seed)[2:]"}
+    return {"BATCHES": "stream_batches", "STREAM": "\n\n\n" + script_code(spec),
+            "EVAL_DATA": "stream_eval_data(args, seed, ckpt)",
+            "STREAM_FLAGS": '    p.add_argument("--num-workers", type=int, default=NUM_WORKERS, metavar="N",\n'
+                            '                   help="DataLoader worker processes reading the data")\n'}
 
 
 def _tuning(spec: TrainSpec) -> dict[str, str]:
@@ -184,6 +204,10 @@ def _config(spec: TrainSpec) -> str:
         ("ACTIVATION_CHECKPOINTING", s.activation_checkpointing, "recompute block activations in backward"),
         ("UNFREEZE_AT", s.unfreeze_at, "the epoch from which the frozen parameters train, or None"),
     ]
+    if _streams(spec):  # the DataLoader of streamed data
+        rows += [("NUM_WORKERS", s.num_workers, "DataLoader worker processes (0: read in the main process)"),
+                 ("PREFETCH_FACTOR", s.prefetch_factor, "batches each worker loads ahead (None: torch's 2)"),
+                 ("PERSISTENT_WORKERS", s.persistent_workers, "workers kept from one epoch to the next")]
     width = max(len(f"{k} = {pyfmt.literal(v)}") for k, v, _ in rows)
     out = []
     for k, v, note in rows:
@@ -262,6 +286,7 @@ def emit_train_script(spec: TrainSpec, model_class: str, stem: str, path: str,
         "TARGET_INPUT": pyfmt.literal(next((i for i, row in enumerate(spec.inputs) if row[0] == spec.target_input), 0)),
         "METRICS": pyfmt.literal(tuple(spec.metrics)),
         "READ_DATA_FILE": _read_data_file(spec),
+        **_stream_values(spec),
         **predict_values(spec, outputs),  # --predict
         **_tuning(spec),
     }
