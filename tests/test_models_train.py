@@ -5,6 +5,7 @@ scripts describe (computed again here with numpy), and a trained seq2seq checkpo
 and accuracy against the same computed in torch."""
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -19,17 +20,17 @@ F = torch.nn.functional
 
 TWINS = {"alexnet", "vgg16", "resnet18", "resnet50", "mobilenet_v2"}  # torchvision's, no train section
 
-# model -> (data script and its arguments, small; the metric its task records)
+# model -> (the data script's make() and its arguments, small; the metric its task records)
 SMOKE = {
     "digits": (None, "val_accuracy"),
     "mlp": (None, "val_accuracy"),
-    "lenet": (["make_digits28.py", "--size", "32", "--out", "digits32.npz"], "val_accuracy"),
-    "lstm_classifier": (["make_topics.py", "--classes", "2", "--out", "topics2.npz", "--n", "64"], "val_accuracy"),
-    "transformer_classifier": (["make_topics.py", "--n", "64"], "val_accuracy"),
-    "seq2seq": (["make_reverse.py", "--n", "64"], "val_perplexity"),
-    "autoencoder": (["make_digits28.py"], "val_reconstruction_mse"),
-    "unet": (["make_shapes.py", "--n", "20"], "val_mean_iou"),
-    "siamese": (["make_digit_pairs.py", "--n", "200"], "val_auc"),
+    "lenet": (("make_digits28", dict(out="digits32.npz", size=32)), "val_accuracy"),
+    "lstm_classifier": (("make_topics", dict(out="topics2.npz", classes=2, n=64)), "val_accuracy"),
+    "transformer_classifier": (("make_topics", dict(out="topics.npz", n=64)), "val_accuracy"),
+    "seq2seq": (("make_reverse", dict(out="reverse.npz", n=64)), "val_perplexity"),
+    "autoencoder": (("make_digits28", dict(out="digits28.npz")), "val_reconstruction_mse"),
+    "unet": (("make_shapes", dict(out="shapes.npz", n=20)), "val_mean_iou"),
+    "siamese": (("make_digit_pairs", dict(out="digit_pairs.npz", n=200)), "val_auc"),
 }
 # smoke-trained by tests that check more of them
 ELSEWHERE = {"vae": "test_train_outputs.py", "char_rnn": "test_datasets_text.py", "gpt": "test_datasets_text.py"}
@@ -60,8 +61,17 @@ def _script(tmp_path, stem):
 
 
 def _run(script, *args, cwd):
+    # one torch thread: on a busy machine more threads than idle cores make each step many times slower
     return subprocess.run([sys.executable, str(script), *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, timeout=300)
+                          text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def _load_script(name):
+    sys.path.insert(0, str(MODELS / "data"))
+    try:
+        return __import__(name)
+    finally:
+        sys.path.pop(0)
 
 
 @pytest.mark.parametrize("stem", sorted(SMOKE))
@@ -69,8 +79,9 @@ def test_model_smoke_trains_from_its_own_file(tmp_path, stem):
     """The data script writes the file the train section names; two optimizer steps on it record the
     task's metrics and a finite validation loss."""
     make, metric = SMOKE[stem]
-    if make:
-        _make(tmp_path, make)
+    if make:  # the scripts' command lines are run in the tests below
+        module, kwargs = make
+        _load_script(module).make(**{**kwargs, "out": str(tmp_path / kwargs["out"])})
     script = _script(tmp_path, stem)
     run = _run(script, "--out", "run", "--epochs", "1", "--max-steps", "2", "--batch-size", "4", "--quiet",
                "--device", "cpu", cwd=tmp_path)
@@ -81,14 +92,6 @@ def test_model_smoke_trains_from_its_own_file(tmp_path, stem):
 
 
 # ------------------------------------------------------------------ the generated tasks
-def _load_script(name):
-    sys.path.insert(0, str(MODELS / "data"))
-    try:
-        return __import__(name)
-    finally:
-        sys.path.pop(0)
-
-
 def test_topics_label_is_the_topic_with_the_most_keywords(tmp_path):
     make_topics = _load_script("make_topics")
     make_topics.make(str(tmp_path / "t.npz"), classes=4, n=300, length=16, vocab=1000, seed=3)
@@ -116,8 +119,8 @@ def test_reverse_targets_are_the_reversed_source_shifted_for_the_decoder(tmp_pat
 def test_digits_at_32_are_the_digits_enlarged(tmp_path):
     from sklearn.datasets import load_digits
 
-    _make(tmp_path, ["make_digits28.py", "--size", "32", "--out", "d32.npz"])
-    _make(tmp_path, ["make_digits28.py", "--out", "d28.npz"])
+    _make(tmp_path, ["make_digits28.py", "--size", "32", "--out", "d32.npz"])  # the command line
+    _load_script("make_digits28").make(str(tmp_path / "d28.npz"))
     d32, d28 = np.load(tmp_path / "d32.npz")["x"], np.load(tmp_path / "d28.npz")["x"]
     images = load_digits().images / 16.0
     assert d32.shape == (1797, 1, 32, 32) and d28.shape == (1797, 1, 28, 28)
