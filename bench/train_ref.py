@@ -1,11 +1,18 @@
-"""A tight hand-written training loop for DigitsCNN on scikit-learn's digits: the same model
-(the class `graphc build models/digits.model` generated), data, split, batch size, loss,
-optimizer and schedule as the generated train_digits.py, and nothing else.
+"""Tight hand-written training loops for three models, each the same model (the class `graphc build`
+generated), data, split, batch size, loss, optimizer, clipping and schedule as the generated
+training script, and nothing else:
 
-    python bench/train_ref.py --model-dir BUILD_DIR --epochs 15 --out RUN_DIR [--device cuda --bf16 --compile]
+- ``digits``: DigitsCNN on scikit-learn's digits (AdamW, warmup then cosine, label smoothing);
+- ``gpt``: models/gpt.model on the shipped Shakespeare passage, windows of 64 characters (a
+  language model: (B, T, V) scores, AdamW, gradient clipping);
+- ``unet``: models/unet.model on shapes.npz from models/data/make_shapes.py (segmentation:
+  (B, 2, H, W) scores, Adam).
+
+    python bench/train_ref.py --model digits|gpt|unet --model-dir BUILD_DIR --epochs N --out RUN_DIR
+                              [--data shapes.npz] [--device cuda --bf16 --compile]
 
 Writes RUN_DIR/metrics.jsonl like the generated script: per epoch `seconds` (training and
-validation, as there), `val_accuracy`, and `train_samples`."""
+validation, as there), `val_accuracy` (of the samples, the tokens or the pixels), and `train_samples`."""
 
 import argparse
 import json
@@ -14,36 +21,76 @@ import time
 from pathlib import Path
 
 import torch
-from sklearn.datasets import load_digits
 from torch import nn
 
 p = argparse.ArgumentParser()
+p.add_argument("--model", choices=["digits", "gpt", "unet"], default="digits")
 p.add_argument("--model-dir", required=True)
 p.add_argument("--epochs", type=int, default=15)
 p.add_argument("--out", required=True)
+p.add_argument("--data", default="shapes.npz", help="unet: the .npz file make_shapes.py wrote")
 p.add_argument("--device", default="cpu")
 p.add_argument("--bf16", action="store_true")
 p.add_argument("--compile", action="store_true")
 args = p.parse_args()
 sys.path.insert(0, args.model_dir)
-from digits import DigitsCNN  # noqa: E402
-
-device, seed, batch_size, warmup = torch.device(args.device), 0, 64, 1
+device, seed = torch.device(args.device), 0
 torch.manual_seed(seed)
-ds = load_digits()
-x = (torch.tensor(ds.data, dtype=torch.float32) / 16.0).reshape(-1, 1, 8, 8)
-y = torch.tensor(ds.target, dtype=torch.long)
-order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
-n_val = round(len(x) * 0.2)
-x_val, y_val = x[order[:n_val]].to(device), y[order[:n_val]].to(device)
-x_train, y_train = x[order[n_val:]].to(device), y[order[n_val:]].to(device)
 
-model = DigitsCNN().to(device)
-loss_fn = nn.CrossEntropyLoss(label_smoothing=0.05)
-opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
-sched = torch.optim.lr_scheduler.SequentialLR(opt, [
-    torch.optim.lr_scheduler.LinearLR(opt, start_factor=0.01, total_iters=warmup),
-    torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, args.epochs - warmup))], milestones=[warmup])
+
+def split(x, y, fraction):
+    """As the generated script splits: a seeded permutation, the first round(N * fraction) held out."""
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
+    n_val = max(1, round(len(x) * fraction))
+    return (x[order[n_val:]].to(device), y[order[n_val:]].to(device), x[order[:n_val]].to(device),
+            y[order[:n_val]].to(device))
+
+
+clip = sched = None
+if args.model == "digits":
+    from digits import DigitsCNN as Model  # noqa: E402
+    from sklearn.datasets import load_digits
+
+    ds = load_digits()
+    x_train, y_train, x_val, y_val = split((torch.tensor(ds.data, dtype=torch.float32) / 16.0).reshape(-1, 1, 8, 8),
+                                           torch.tensor(ds.target, dtype=torch.long), 0.2)
+    batch_size, warmup = 64, 1
+    model = Model().to(device)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=0.05)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.SequentialLR(opt, [
+        torch.optim.lr_scheduler.LinearLR(opt, start_factor=0.01, total_iters=warmup),
+        torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, args.epochs - warmup))], milestones=[warmup])
+elif args.model == "gpt":
+    from gpt import GPT as Model  # noqa: E402
+
+    from graphc.components.datasets_text import shipped_text  # the passage the script embeds
+
+    text = shipped_text()
+    index = {c: i for i, c in enumerate(sorted(set(text)))}
+    ids = torch.tensor([index[c] for c in text], dtype=torch.long)
+    x_train, y_train, x_val, y_val = split(ids[:-1].unfold(0, 64, 64), ids[1:].unfold(0, 64, 64), 0.1)
+    batch_size, clip = 32, 1.0
+    model = Model().to(device)
+    loss_fn = nn.CrossEntropyLoss()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.1)
+else:
+    import numpy as np
+    from unet import UNet as Model  # noqa: E402
+
+    arrays = np.load(args.data)
+    x_train, y_train, x_val, y_val = split(torch.from_numpy(arrays["x"]), torch.from_numpy(arrays["y"]), 0.2)
+    batch_size = 16
+    model = Model().to(device)
+    loss_fn = nn.CrossEntropyLoss()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+
+def scores(out):
+    """(B, T, V) scores of a sequence as the loss wants them, (B, V, T); others as they are."""
+    return out.movedim(-1, 1) if out.dim() == 3 else out
+
+
 net = torch.compile(model) if args.compile else model
 amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16)
 
@@ -57,13 +104,19 @@ with open(out / "metrics.jsonl", "w") as log:
         for i in range(0, len(perm), batch_size):
             idx = perm[i:i + batch_size]
             with amp:
-                loss = loss_fn(net(x_train[idx]).float(), y_train[idx])
+                loss = loss_fn(scores(net(x_train[idx]).float()), y_train[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            if clip is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), clip)
             opt.step()
         net.eval()
+        correct = 0
         with torch.no_grad(), amp:
-            acc = (net(x_val).argmax(1) == y_val).float().mean().item()
-        sched.step()
-        log.write(json.dumps({"epoch": epoch, "val_accuracy": acc, "seconds": round(time.perf_counter() - t0, 4),
-                              "train_samples": len(x_train)}) + "\n")
+            for i in range(0, len(x_val), batch_size):
+                o = scores(net(x_val[i:i + batch_size]).float())
+                correct += (o.argmax(1) == y_val[i:i + batch_size]).sum().item()
+        if sched is not None:
+            sched.step()
+        log.write(json.dumps({"epoch": epoch, "val_accuracy": correct / y_val.numel(),
+                              "seconds": round(time.perf_counter() - t0, 4), "train_samples": len(x_train)}) + "\n")

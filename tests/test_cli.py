@@ -106,7 +106,8 @@ def test_build_writes_module(tmp_path):
     assert proc.returncode == 0
     out = tmp_path / "lenet.py"
     assert out.exists() and "class LeNet(nn.Module):" in out.read_text()
-    assert [p.name for p in tmp_path.iterdir()] == ["lenet.py"]  # no temp files left behind
+    # the module and the training script of its train section, no temp files left behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lenet.py", "train_lenet.py"]
 
 
 def test_failed_build_writes_and_overwrites_nothing(tmp_path):

@@ -267,7 +267,7 @@ def test_the_last_layer_is_asked_what_its_values_can_be():
 
 
 def test_graphc_train_without_train_section_is_a_usage_error():
-    proc = run_graphc("train", MODELS / "lenet.model")
+    proc = run_graphc("train", MODELS / "resnet18.model")  # a torchvision twin: no train section
     assert proc.returncode == 2 and "has no train section" in proc.stderr
 
 
