@@ -156,7 +156,7 @@ def _checkpointed(prog: Program, summary: Summary) -> Dim:
     for r in summary.rows:
         if blocks and r.name.startswith(blocks[-1][0].name + "."):
             blocks[-1][1].append(r)
-        elif r.is_block and r.kind in prog.blocks:
+        elif r.is_block and r.kind.split(" (shares ")[0] in prog.blocks:
             blocks.append((r, []))
     if not blocks:
         return summary.activation_bytes

@@ -99,7 +99,8 @@ def _saved(model, inputs) -> int:
     return sum(v for k, v in seen.items() if k not in params), out
 
 
-@pytest.mark.parametrize("stem,blocks", [("gpt", "blocks"), ("resnet18", "layer1 layer2 layer3 layer4")])
+@pytest.mark.parametrize("stem,blocks", [("gpt", "blocks"), ("resnet18", "layer1 layer2 layer3 layer4"),
+                                         ("siamese", "tower")])  # one block applied twice
 def test_activation_checkpointing_plan_against_torch(stem, blocks):
     """Each outermost block under torch.utils.checkpoint: what torch keeps in the forward pass, plus
     the largest block's own saved tensors while it is recomputed, is what the plan counts (an
@@ -115,7 +116,8 @@ def test_activation_checkpointing_plan_against_torch(stem, blocks):
     exec(comp.python_source(), ns)  # noqa: S102 - the generated module
     inputs = ns["example_inputs"](batch)
     m = comp.to_module().train()
-    units = [b for name in blocks.split() for b in getattr(m, name)]
+    units = [b for name in blocks.split()
+             for b in (getattr(m, name) if isinstance(getattr(m, name), torch.nn.Sequential) else [getattr(m, name)])]
     largest = 0
     for u in units:  # each block alone, on its real input: what its recomputation keeps
         seen = []
