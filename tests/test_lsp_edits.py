@@ -117,7 +117,8 @@ def test_rename_a_label_through_a_freeze_path_and_into_the_imported_file(lsp, pr
     assert apply(MAIN, edit.changes[uri]) == MAIN.replace("head", "out")
 
 
-@pytest.mark.parametrize("new, why", [("model", "keyword"), ("2x", "not a name"), ("W", "already defined")])
+@pytest.mark.parametrize("new, why", [("model", "keyword"), ("2x", "not a name"), ("W", "already defined"),
+                                     ("Linear", "built-in layer")])
 def test_rename_refuses_what_would_not_parse_or_would_clash(lsp, project, new, why):
     tmp, uri = project
     with pytest.raises(Exception, match=why):

@@ -68,6 +68,10 @@ def rename(params):
     if why is not None:
         raise RequestFailed(f"graphc: {why}")
     trees = _trees(st)
+    from graphc.layers import _index
+
+    if new in _index.KINDS:  # a block of that name is refused; a value or label would read as the layer
+        raise RequestFailed(f"graphc: '{new}' is a built-in layer; choose another name")
     if new != target.name and _clashes(trees, target, new):
         raise RequestFailed(f"graphc: '{new}' is already defined where '{target.name}' is used; "
                             "choose another name")
