@@ -364,3 +364,29 @@ def test_completion_in_the_training_section(lsp, tmp_path):
     h = lsp.run(lsp.client.text_document_hover_async(T.HoverParams(doc(uri), T.Position(6, 22))))
     assert "torch.optim.AdamW" in h.contents.value and "`betas`" in h.contents.value
     lsp.close(uri)
+
+
+def test_an_oversized_message_is_read_past_and_answered():
+    """A message over the size limit is skipped in pieces and answered; the next ones are served."""
+    import json
+
+    init = b'{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"capabilities":{}}}'
+    msgs = [b'{"jsonrpc":"2.0","id":9,"method":"x","params":"' + b"a" * 300 + b'"}', init,
+            b'{"jsonrpc":"2.0","id":2,"method":[1]}',
+            b'{"jsonrpc":"2.0","id":3,"method":"shutdown"}', b'{"jsonrpc":"2.0","method":"exit"}']
+    data = b"".join(b"Content-Length: %d\r\n\r\n" % len(m) + m for m in msgs)
+    small = SERVER.replace("from graphc.cli import main;", "import graphc.lsp.rpc as rpc; rpc.MAX_MESSAGE = 200; "
+                                                           "from graphc.cli import main;")
+    r = subprocess.run([sys.executable, "-c", small], input=data, capture_output=True, cwd=ROOT, timeout=60,
+                       env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    out, answers = r.stdout, []
+    while out:
+        head, _, rest = out.partition(b"\r\n\r\n")
+        n = int(head.split(b":")[1])
+        answers.append(json.loads(rest[:n]))
+        out = rest[n:]
+    by_id = {a.get("id"): a for a in answers}
+    assert "the limit is 200" in by_id[None]["error"]["message"]
+    assert "capabilities" in by_id[1]["result"]
+    assert by_id[2]["error"]["code"] == -32600  # InvalidRequest: the method is not a string
+    assert by_id[3]["result"] is None and r.returncode == 0
