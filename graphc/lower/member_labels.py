@@ -9,8 +9,13 @@ generated file only as a string literal (graphc.pyfmt.literal) and as a state_di
 
 from __future__ import annotations
 
+import re
+import unicodedata
+
 from graphc import ast as A
-from graphc.names import NN_MODULE_ATTRS
+from graphc.names import NN_MODULE_ATTRS, label_clash
+
+_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 #: nn.Sequential's public attributes beyond nn.Module's (tests/test_quoted_labels.py checks this
 #: list against torch's dir(nn.Sequential())).  Names starting with "_" are all refused: torch's
@@ -51,6 +56,20 @@ def quoted_label_problem(text: str, position: int) -> tuple[str, str, str] | Non
         return ("reserved-name", f"label {shown} is {what}, which torch's add_module refuses as a child's name",
                 f"rename it, e.g. {label_text(A.Str(text.strip('_') + '_layer', None))}")
     return None
+
+
+def member_label(name: str, i: int) -> str:
+    """The .model label of an nn.Sequential's child named ``name`` at position ``i`` (for
+    ``graphc import``): the name itself where a plain label keeps it as written, else quoted
+    (``"block1-0"``); "!" and the reason when no label can give that name."""
+    if _PLAIN.fullmatch(name) and label_clash(name) is None:
+        return name
+    said = quoted_label_problem(name, i)
+    if said is not None:
+        return "!cannot be a child's label: " + said[1]
+    if any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in name):
+        return "!holds a control character, which a .model string cannot write"
+    return label_text(A.Str(name, None))
 
 
 class MemberLabels:
