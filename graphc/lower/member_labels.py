@@ -23,7 +23,6 @@ _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 SEQUENTIAL_ATTRS = frozenset("append extend insert pop".split())
 #: names in NN_MODULE_ATTRS that are graphc's, not torch's: fine as a Sequential's child
 _GRAPHC_NAMES = frozenset("self super torch nn F math example_inputs init_weights".split())
-MAX_LABEL = 200
 
 
 def label_text(label) -> str:
@@ -44,9 +43,6 @@ def quoted_label_problem(text: str, position: int) -> tuple[str, str, str] | Non
         return ("invalid-argument", f"label {shown} holds a '.', which torch's add_module refuses "
                 "(a '.' separates the parts of a state_dict key)",
                 f"write it without the dot, e.g. {label_text(A.Str(text.replace('.', '-'), None))}")
-    if len(text) > MAX_LABEL:
-        return ("limit", f"label of {len(text)} characters is longer than graphc's limit of {MAX_LABEL}",
-                "shorten it")
     if text.isdigit() and text != str(position):
         return ("invalid-argument", f"label {shown} is a number, but this member is child {position}: "
                 "a generated path would index the Sequential by position",
