@@ -102,7 +102,7 @@ class Blocks(MemberLabels):
             if n > MAX_REPEAT:
                 self.error(step.repeat.span, "limit", f"repeat count {n} exceeds the limit of {MAX_REPEAT}")
                 return None
-        if step.label is not None and self.label_clashes(step.label):
+        if parent is None and step.label is not None and self.label_clashes(step.label):  # a member's: checked
             return None
         calls = step.call.calls if isinstance(step.call, A.Group) else (step.call,)
         if parent is None:
@@ -159,9 +159,8 @@ class Blocks(MemberLabels):
                 return False
             mname = member_name_of(lab, i)
             if mname in seen:
-                why = "" if seen[mname] is not None else f" (the unlabelled member {mname} is named by its position)"
                 self.error((lab or c).span, "duplicate-name",
-                           f"'{mname}' names two members of this group{why}", "give each member its own label")
+                           f"'{mname}' names two members of this group", "give each member its own label")
                 return False
             seen[mname] = lab
         return True
