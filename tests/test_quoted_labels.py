@@ -143,9 +143,9 @@ BAD = [
     ('"forward": Linear(4)', "already exists", "reserved-name", 31, "attribute of nn.Sequential"),
     ('"append": Linear(4)', "already exists", "reserved-name", 31, "attribute of nn.Sequential"),
     ('"training": Linear(4)', "already exists", "reserved-name", 31, "attribute of nn.Sequential"),
-    ('"__class__": Linear(4)', "already exists", "reserved-name", 31, "private name"),
-    ('"_modules": Linear(4)', "already exists", "reserved-name", 31, "private name"),
-    ('"_mine": Linear(4)', None, "reserved-name", 31, "private name"),
+    ('"__class__": Linear(4)', "already exists", "reserved-name", 31, "starts with '_'"),
+    ('"_modules": Linear(4)', "already exists", "reserved-name", 31, "starts with '_'"),
+    ('"_mine": Linear(4)', None, "reserved-name", 31, "starts with '_'"),
     ('"7": Linear(4)', None, "invalid-argument", 31, "is a number, but this member is child 1"),
     ('a: Linear(4) -> "a": ReLU', None, "duplicate-name", 47, "'a' names two members"),
 ]
@@ -242,7 +242,7 @@ def test_import_reports_a_name_no_label_can_give(nets, tmp_path, capsys):
     out = tmp_path / "p.model"
     assert main(["import", f"{name}:Private", "--input", "B,4", "-o", str(out)]) == 1
     err = capsys.readouterr().err
-    assert "body: the member name '_hidden' cannot be a child's label" in err and "Traceback" not in err
+    assert "body: the member name '_hidden' cannot be a .model label" in err and "Traceback" not in err
     assert not out.exists()
 
 

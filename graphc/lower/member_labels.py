@@ -47,10 +47,13 @@ def quoted_label_problem(text: str, position: int) -> tuple[str, str, str] | Non
         return ("invalid-argument", f"label {shown} is a number, but this member is child {position}: "
                 "a generated path would index the Sequential by position",
                 f"drop the label (the member is then '{position}'), or use a name that is not a number")
-    if text.startswith("_") or text in SEQUENTIAL_ATTRS or (text in NN_MODULE_ATTRS and text not in _GRAPHC_NAMES):
-        what = "a private name of nn.Module's" if text.startswith("_") else "an attribute of nn.Sequential"
-        return ("reserved-name", f"label {shown} is {what}, which torch's add_module refuses as a child's name",
-                f"rename it, e.g. {label_text(A.Str(text.strip('_') + '_layer', None))}")
+    hint = f"rename it, e.g. {label_text(A.Str(text.strip('_') + '_layer', None))}"
+    if text.startswith("_"):
+        return ("reserved-name", f"label {shown} starts with '_': graphc keeps such names for torch's private "
+                "attributes (_modules, __class__, ...), which add_module refuses as a child's name", hint)
+    if text in SEQUENTIAL_ATTRS or (text in NN_MODULE_ATTRS and text not in _GRAPHC_NAMES):
+        return ("reserved-name", f"label {shown} is an attribute of nn.Sequential, which torch's add_module "
+                "refuses as a child's name", hint)
     return None
 
 
@@ -62,7 +65,7 @@ def member_label(name: str, i: int) -> str:
         return name
     said = quoted_label_problem(name, i)
     if said is not None:
-        return "!cannot be a child's label: " + said[1]
+        return "!cannot be a .model label: " + said[1]
     if any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in name):
         return "!holds a control character, which a .model string cannot write"
     return label_text(A.Str(name, None))
