@@ -253,3 +253,13 @@ def test_import_reports_a_name_no_label_can_give(nets, tmp_path, capsys):
 def test_the_label_import_writes(name, i, label):
     got = member_label(name, i)
     assert got == label if label != "!" else got.startswith("!")
+
+
+def test_members_after_a_failed_step_are_still_checked():
+    """A chain that fails before a group: its labelled, quoted and nested members' own mistakes
+    are reported (this was an internal error for any labelled member)."""
+    text = 'model N {\n    input x: [B, 4]\n    y = x -> Foo -> g: ("a-1": Linear(4, bogus=1) -> (b: Lin(3)) * 2)\n' \
+           '    output y\n}\n'
+    comp = compile_source(text, "net.model")
+    assert [(e.code, e.span.col) for e in comp.errors] == [
+        ("unknown-layer", 14), ("unknown-argument", 42), ("unknown-layer", 58)]
