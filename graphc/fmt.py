@@ -19,6 +19,10 @@ from graphc.expr import ModelText
 from graphc.source import Span
 from graphc.syntax import parse
 
+_BARE_PART = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: the language's words, quoted in a path so that they read back as a name
+_WORDS = frozenset("model block input output const train true false none import init tie param freeze".split())
+
 WIDTH = 88
 INDENT = "    "
 
@@ -76,7 +80,19 @@ class Formatter:
             body = self.expr(s.call)
         if s.repeat is not None:
             body += f" * {self.repeat(s.repeat)}"
-        return f"{s.label.id}: {body}" if s.label else body
+        return f"{self.label(s.label)}: {body}" if s.label else body
+
+    def path_part(self, part: A.Name, i: int) -> str:
+        """A part of a freeze path: a name or a number, else a quoted member label
+        (``trunk."block1-0"``)."""
+        if _BARE_PART.fullmatch(part.id) and part.id not in _WORDS or (i and part.id.isascii() and part.id.isdigit()
+                                                                         and str(int(part.id)) == part.id):
+            return part.id
+        return ModelText().visit(A.Str(part.id, None))
+
+    def label(self, lab) -> str:
+        """A step's label: a name, or a member's quoted label as the source writes it."""
+        return self.expr(lab) if isinstance(lab, A.Str) else lab.id
 
     def repeat(self, e) -> str:
         """A repeat count: an integer or a name as it is, any other expression in parentheses."""
@@ -194,7 +210,7 @@ class Formatter:
 
     def group_lines(self, s: A.Step, indent: str, out: list[str]) -> None:
         """A long group, one call per line: ``-> name: (`` ... ``)``."""
-        label = f"{s.label.id}: " if s.label else ""
+        label = f"{self.label(s.label)}: " if s.label else ""
         self.emit(s, f"-> {label}(", indent, out)
         for i, c in enumerate(s.call.calls):
             self.emit(c, ("-> " if i else "") + self.member(c), indent + INDENT, out)
@@ -259,7 +275,8 @@ class Formatter:
         elif isinstance(st, A.OutputDecl):
             self.emit(st, "output " + ", ".join(n.id for n in st.names), indent, out)
         elif isinstance(st, A.Freeze):
-            self.emit(st, "freeze " + ", ".join(".".join(n.id for n in p) for p in st.paths), indent, out)
+            self.emit(st, "freeze " + ", ".join(".".join(self.path_part(n, i) for i, n in enumerate(p))
+                                                 for p in st.paths), indent, out)
         elif isinstance(st, A.Tie):
             self.emit(st, "tie " + ".".join(n.id for n in st.left) + " = " + ".".join(n.id for n in st.right),
                       indent, out)

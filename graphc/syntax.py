@@ -100,6 +100,11 @@ def _run(lexer: str, text: str):
     return _parser(lexer).parse(text), lexed
 
 
+def _unescape_shown(text: str) -> str:
+    """A quoted label as a message shows it: in double quotes, escaped as .model text writes it."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t") + '"'
+
+
 def _unescape(body: str) -> str:
     out, i = [], 0
     table = {"n": "\n", "t": "\t", "\\": "\\", '"': '"', "'": "'"}
@@ -215,14 +220,30 @@ def _make_transformer(path: str):
         def ref(self, meta, c):
             return name(c[0])
 
+        def quoted_label(self, meta, c):
+            return A.Str(_unescape(str(c[0])[1:-1]), tsp(c[0]))
+
         def step(self, meta, c):
             label, callee, repeat = c
-            return A.Step(name(label) if label is not None else None, callee, repeat, sp(meta))
+            if label is not None and not isinstance(label, A.Str):
+                label = name(label)
+            return A.Step(label, callee, repeat, sp(meta))
 
         def labelled_call(self, meta, c):
             return (name(c[0]), c[1])
 
         def chain(self, meta, c):
+            steps = []
+            for s in c[1:]:  # a quoted label names a group's member only: never an attribute
+                if isinstance(s, A.Step) and isinstance(s.label, A.Str):
+                    self.problems.append(diag(s.label.span, "syntax",
+                                              f"a quoted label names a member of a group only; here "
+                                              f"{_unescape_shown(s.label.value)} would be an attribute",
+                                              "write an identifier label here, or put the step in a group: "
+                                              f"-> name: ({_unescape_shown(s.label.value)}: ...)"))
+                    s = A.Step(None, s.call, s.repeat, s.span)
+                steps.append(s)
+            c = [c[0], *steps]
             if isinstance(c[0], tuple):
                 return A.Chain(c[0][1], tuple(c[1:]), sp(meta), source_label=c[0][0])
             return A.Chain(c[0], tuple(c[1:]), sp(meta))
@@ -260,8 +281,8 @@ def _make_transformer(path: str):
         def path(self, meta, c):
             return tuple(name(t) for t in c)
 
-        def item_path(self, meta, c):
-            return tuple(name(t) for t in c)
+        def item_path(self, meta, c):  # a quoted part ("block1-0") names a group's member
+            return tuple(A.Name(_unescape(str(t)[1:-1]), tsp(t)) if t.type == "STRING" else name(t) for t in c)
 
         def freeze_decl(self, meta, c):
             return A.Freeze(tuple(x for x in c if x is not None), sp(meta))

@@ -492,7 +492,7 @@ def test_usage_errors_are_one_message(nets, tmp_path, capsys, argv, message):
     assert not out.exists()
 
 
-TORCHVISION = ["resnet18", "alexnet", "mobilenet_v2", "squeezenet1_0"]
+TORCHVISION = ["resnet18", "alexnet", "mobilenet_v2", "squeezenet1_0", "regnet_y_400mf"]
 
 
 @pytest.mark.torchvision

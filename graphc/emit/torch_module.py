@@ -24,7 +24,7 @@ from graphc.emit.learned import is_param
 from graphc.emit.plan import ClassPlan, group_blocks, item_inputs, item_outputs
 from graphc.emit.provenance import Trials
 from graphc.emit.ruff_order import ruff_sort_key
-from graphc.emit.values import Constructors, TooLong
+from graphc.emit.values import Constructors, TooLong, attr_path
 from graphc.expr import UNARY_PRECEDENCE, to_model
 from graphc.graph import Node, Program, Repeat, ValueRef
 from graphc.names import TRAIN_SCRIPT_NAMES, Namespace, legal, snake
@@ -410,10 +410,7 @@ def _anchors(prog: Program):
 
 def _attr_path(node_id: str) -> str:
     """``layer1.0.conv1`` -> ``self.layer1[0].conv1``."""
-    out = "self"
-    for part in node_id.split("."):
-        out += f"[{part}]" if part.isdigit() else f".{part}"
-    return out
+    return attr_path(node_id.split("."))
 
 
 def _src_text(e: A.Expr) -> str:

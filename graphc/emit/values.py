@@ -453,8 +453,19 @@ def _same_all(a: list, b: list) -> bool:
 def _attr(scope: Scope, node: Node) -> str:
     """``self.encoder.layers[0].fc``: the attribute of ``node`` seen from ``scope``'s module."""
     out = "self"
-    for part in (node.id[len(scope.id) + 1:] if scope.id else node.id).split("."):
-        out += f"[{part}]" if part.isdigit() else f".{part}"
+    return attr_path((node.id[len(scope.id) + 1:] if scope.id else node.id).split("."), out)
+
+
+def attr_path(parts: list[str], out: str = "self") -> str:
+    """``self.layer1[0].conv1``; a part that is no plain name (a quoted member label,
+    ``"block1-0"``) only as a string literal: ``getattr(self.trunk, 'block1-0')``."""
+    for part in parts:
+        if part.isascii() and part.isdigit():
+            out += f"[{int(part)}]"
+        elif legal(part) == part:
+            out += f".{part}"
+        else:
+            out = f"getattr({out}, {pyfmt.literal(part)})"
     return out
 
 

@@ -25,6 +25,7 @@ from graphc.interop.importer_layers import (
     module_args,
 )
 from graphc.interop.importer_values import is_size_value
+from graphc.lower.member_labels import member_label
 
 RESERVED = {"model", "block", "input", "output", "const", "train", "true", "false", "none",
             "init", "tie", "param", "freeze", "import"}
@@ -213,9 +214,9 @@ class Importer:
             raise Unsupported(f"{path} is an empty {type(mod).__name__}", node)
         members = []
         for i, (name, child) in enumerate(mod.named_children()):
-            lab = None if name == str(i) else name
-            if lab is not None and not lab.isidentifier():
-                raise Unsupported(f"{path}: the member name {name!r} is not a .model label", node)
+            lab = None if name == str(i) else member_label(name, i)
+            if lab is not None and lab.startswith("!"):
+                raise Unsupported(f"{path}: the member name {name!r} {lab[1:]}", node)
             members.append((lab, self.step_pieces(child, lab, f"{path}.{name}", node=node)))
         return Group(members)
 

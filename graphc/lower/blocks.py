@@ -8,6 +8,7 @@ from graphc.binder import _ERR
 from graphc.graph import Repeat, Scope
 from graphc.lower.env import _Abort, _Const, _Env, _ScopeState
 from graphc.lower.evaluate import _describe
+from graphc.lower.member_labels import MemberLabels
 from graphc.names import Namespace, legal, snake
 
 #: Limits that keep a hostile or mistaken file from exhausting time or memory.
@@ -20,7 +21,15 @@ class _ArityError(Exception):
         self.n = n
 
 
-class Blocks:
+def member_name_of(label, i: int) -> str:
+    """The child's name of a group's ``i``-th member: its label as written (a quoted one
+    exactly: ``"block1-0"``), else its position."""
+    if label is None:
+        return str(i)
+    return label.value if isinstance(label, A.Str) else legal(label.id)
+
+
+class Blocks(MemberLabels):
     """Blocks and repeats (a mixin of graphc.lower.Lowerer)."""
 
     def instantiate(self, call: A.Call, tensors, args, ss: _ScopeState, name: str,
@@ -93,7 +102,7 @@ class Blocks:
             if n > MAX_REPEAT:
                 self.error(step.repeat.span, "limit", f"repeat count {n} exceeds the limit of {MAX_REPEAT}")
                 return None
-        if step.label is not None and self.label_clashes(step.label):
+        if parent is None and step.label is not None and self.label_clashes(step.label):  # a member's: checked
             return None
         calls = step.call.calls if isinstance(step.call, A.Group) else (step.call,)
         if parent is None:
@@ -116,19 +125,12 @@ class Blocks:
                        "a repeated group cannot have labelled members: each copy would reuse the names",
                        "label the group, or put the members in a block and repeat the block")
             return None
-        seen: dict[str, A.Name] = {}
-        for lab in labels:
-            if lab.id in seen:
-                self.error(lab.span, "duplicate-name", f"'{lab.id}' names two members of this group",
-                           "give each member its own label")
-                return None
-            seen[lab.id] = lab
-            if self.label_clashes(lab):
-                return None
+        if labels and not self.member_names_ok(calls):
+            return None
         for i in range(n * len(calls)):
             c = calls[i % len(calls)]
             if isinstance(c, A.Step):
-                mname = legal(c.label.id) if c.label is not None else str(i)
+                mname = member_name_of(c.label, i)
                 if c.repeat is not None or isinstance(c.call, A.Group):
                     refs = self.sequence(c, refs, ss, None, None, parent=rep, member_name=mname)
                 else:
@@ -145,3 +147,20 @@ class Blocks:
                 self.error(call.span, "arity", "each step of a repeat or group must return one tensor")
                 return None
         return refs
+
+    def member_names_ok(self, calls) -> bool:
+        """The members' names are the children's names, so the state_dict keys: each must be one
+        nn.Sequential accepts (graphc.lower.member_labels) and no two may be the same."""
+        seen: dict[str, object] = {}
+        for i, c in enumerate(calls):
+            lab = c.label if isinstance(c, A.Step) else None
+            if lab is not None and (self.label_clashes(lab) if isinstance(lab, A.Name)
+                                    else self.quoted_label_bad(lab, i)):
+                return False
+            mname = member_name_of(lab, i)
+            if mname in seen:
+                self.error((lab or c).span, "duplicate-name",
+                           f"'{mname}' names two members of this group", "give each member its own label")
+                return False
+            seen[mname] = lab
+        return True

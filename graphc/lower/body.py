@@ -420,8 +420,7 @@ class Body:
         needs its shape is checked (and nothing is built), but each call's own mistakes are
         reported in the same run: an unknown layer, an unknown or ill-typed argument."""
         for step in steps:
-            calls = step.call.calls if isinstance(step.call, A.Group) else (step.call,)
-            for call in calls:
+            for call in _calls_of(step.call):
                 if call.kind in self.blocks or call.kind in ss.instances:
                     continue  # a block's arguments are checked with its body, at a use with an input
                 layer = self.reg.get(call.kind)
@@ -473,3 +472,12 @@ class Body:
             raise _Abort()
         self.nodes[node.id] = node
 
+
+def _calls_of(callee) -> list:
+    """The calls of a step's callee: a group's members' calls, labelled, repeated and nested
+    ones included (a member that is a Step is not a call itself)."""
+    if isinstance(callee, A.Step):
+        return _calls_of(callee.call)
+    if isinstance(callee, A.Group):
+        return [c for m in callee.calls for c in _calls_of(m)]
+    return [callee]

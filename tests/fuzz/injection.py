@@ -156,7 +156,17 @@ TEXT_PLACES = {
     "train-metric": (lambda t: _fill(settings=f"early_stopping_metric = {model_string(t)}"), "refused"),
     "tensor-expression": (lambda t: _fill(consts=f"z = x * {model_string(t)} + 1"), "refused"),
     "file-name": (lambda t: _fill(), "file"),
+    # a quoted group-member label: the child's name and state_dict key (issue 22); "m-" and no "."
+    # keep it a name torch accepts, the freeze and weight_init= reach it through a generated path
+    "member-label": (lambda t: _fill(consts=f"z = x -> g: ({model_string(member_label(t))}: Linear(4, "
+                                            f"weight_init=zeros()) -> ReLU)\n    freeze g.{model_string(member_label(t))}"),
+                     "label"),
 }
+
+
+def member_label(t: str) -> str:
+    """A hostile text as a member label torch accepts (not empty, no '.', no attribute's name)."""
+    return "m-" + t.replace(".", "-")
 BENIGN = "placeholder"
 
 NAMED = """const {c} = 4
@@ -349,7 +359,9 @@ def check_text_place(place: str, text: str) -> Outcome:
         out.failures += fails
         if tree is None:
             continue
-        wanted_in = "module" if place == "block-default" else "training script"
+        wanted_in = "module" if place in ("block-default", "member-label") else "training script"
+        if how == "label" and what == wanted_in and member_label(text) not in strings_in(tree):
+            out.failures.append(f"{what}: the label does not reach it as the exact string")
         if how == "value" and what == wanted_in and text not in strings_in(tree):
             out.failures.append(f"{what}: the text does not reach it as the exact string")
         if masked(tree, {comp.module_stem}) != masked(ast.parse(bcode), {bstem}):

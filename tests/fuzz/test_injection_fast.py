@@ -26,7 +26,7 @@ def test_every_piece_at_once(place):
         assert o.accepted
 
 
-@pytest.mark.parametrize("place", ["csv-path", "block-default", "file-name", "comment"])
+@pytest.mark.parametrize("place", ["csv-path", "block-default", "file-name", "comment", "member-label"])
 def test_each_piece(place):
     for piece in injection.PIECES:
         o = injection.check_text_place(place, piece)
