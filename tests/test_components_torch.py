@@ -282,7 +282,7 @@ class DataError(Exception):
 def test_data_set_sample_loads_through_its_code(name, i, sample, tmp_path):
     pytest.importorskip("sklearn")
     rec = registry("data set")[name]
-    task = "tokens" if rec.ids else "class" if rec.task in ("class", "file") else "regression"
+    task = "tokens" if rec.ids and rec.task == "file" else "class" if rec.task in ("class", "file") else "regression"
     values = dict(sample.params)
     from_file = type(rec).write_sample is not Dataset.write_sample
     if from_file:
