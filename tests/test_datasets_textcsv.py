@@ -123,8 +123,18 @@ def test_numeric_labels_are_sorted_as_numbers_and_validation_reuses_the_vocabula
     with pytest.raises(gen.DataError, match=r"has labels the training data has not: \['11'\]"):
         gen._text_csv(str(tmp_path / "w.csv"), "review", "sentiment", 4, 10, 1)
     gen.DATA_INFO.clear()
+    with pytest.raises(gen.DataError, match=r"^cannot read .*missing.csv: "):
+        gen._text_csv(str(tmp_path / "missing.csv"), "review", "sentiment", 4, 10, 1)
     with pytest.raises(gen.DataError, match=r"has no column 'text' \(columns: \['id', 'review', 'sentiment'\]\)"):
         gen._text_csv(str(tmp_path / "t.csv"), "text", "sentiment", 4, 10, 1)
+    (tmp_path / "e.csv").write_text("review,sentiment\n")
+    with pytest.raises(gen.DataError, match=r"e.csv has a header but no rows"):
+        gen._text_csv(str(tmp_path / "e.csv"), "review", "sentiment", 4, 10, 1)
+    (tmp_path / "s.csv").write_text("review,sentiment\ngood,pos\nbad\n")
+    with pytest.raises(gen.DataError, match=r"s.csv: row 3 has 1 values, but the header has 2"):
+        gen._text_csv(str(tmp_path / "s.csv"), "review", "sentiment", 4, 10, 1)
+    with pytest.raises(gen.DataError, match=r"the checkpoint has no vocabulary"):
+        gen._text_csv_features(str(tmp_path / "t.csv"), "review", 4)
 
 
 # ------------------------------------------------------------------ training
@@ -165,11 +175,25 @@ def test_an_embedding_mean_linear_model_learns_two_classes(tmp_path):
     with torch.no_grad():
         accuracy = (model(x).argmax(1) == y).float().mean().item()
     assert accuracy >= 0.95, accuracy
-    (tmp_path / "reviews.csv").unlink()  # the file gone: one line, no traceback
-    r = subprocess.run([sys.executable, str(script), "--out", "run2"], capture_output=True, text=True,
-                       timeout=300, cwd=tmp_path)
-    assert r.returncode == 2 and r.stderr.startswith("error: cannot read reviews.csv: ")
-    assert len(r.stderr.strip().splitlines()) == 1
+    # --predict: new texts (no label column) as ids of the checkpoint's vocabulary, the class names printed
+    write_csv(tmp_path / "new.csv", [[i, t] for i, t, _ in test[:6]], header=("id", "review"))
+    r = subprocess.run([sys.executable, str(script), "--predict", "run/last.pt", "--data", "new.csv"],
+                       capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    with torch.no_grad():
+        p = model(x[:6]).softmax(1)
+    lines = r.stdout.splitlines()
+    assert lines[0] == "row,class,class_name,p_0,p_1"
+    for i, line in enumerate(lines[1:]):
+        row, cls, name, p0, p1 = line.split(",")
+        assert (int(row), int(cls), name) == (i, int(p[i].argmax()), ["negative", "positive"][int(p[i].argmax())])
+        assert torch.allclose(torch.tensor([float(p0), float(p1)]), p[i], atol=1e-5)
+    # --eval --data: a labelled file read with the same vocabulary
+    write_csv(tmp_path / "test.csv", test)
+    r = subprocess.run([sys.executable, str(script), "--eval", "run/last.pt", "--data", "test.csv"],
+                       capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert f"accuracy {accuracy:.4f}  samples 200" in r.stdout, r.stdout
 
 
 # ------------------------------------------------------------------ static checks

@@ -41,7 +41,7 @@ def _words(text):
 
 
 def _read_text_csv(path, text, label):
-    """The text and label columns of a CSV file with a header."""
+    """The text and label columns of a CSV file with a header (label None: the texts only)."""
     import csv
 
     try:
@@ -53,14 +53,14 @@ def _read_text_csv(path, text, label):
         raise DataError(f'{path} is empty: it needs a header row naming the columns')
     header = rows[0]
     for name in (text, label):
-        if name not in header:
+        if name is not None and name not in header:
             raise DataError(f'{path} has no column {name!r} (columns: {header})')
-    t, c = header.index(text), header.index(label)
+    t, c = header.index(text), header.index(label) if label is not None else 0
     rows = [r for r in rows[1:] if r]
     for n, r in enumerate(rows, 2):
         if len(r) <= max(t, c):
             raise DataError(f'{path}: row {n} has {len(r)} values, but the header has {len(header)}')
-    return [r[t] for r in rows], [r[c].strip() for r in rows]
+    return [r[t] for r in rows], [r[c].strip() for r in rows] if label is not None else None
 
 
 def _label_order(labels):
@@ -86,17 +86,29 @@ def _text_csv(path, text, label, length, vocab_size, min_count):
         ranked = sorted((w for w, n in counts.items() if n >= min_count), key=lambda w: (-counts[w], w))
         DATA_INFO['words'], DATA_INFO['length'] = ranked[:vocab_size], length
         DATA_INFO['classes'] = _label_order(labels)
-    index = {w: i + 2 for i, w in enumerate(DATA_INFO['words'])}  # 0 pads, 1 is a word outside them
     classes = {name: i for i, name in enumerate(DATA_INFO['classes'])}
     unseen = sorted(set(labels) - set(classes))
     if unseen:
         raise DataError(f'{path} has labels the training data has not: {unseen[:5]} '
                         f'(its classes: {DATA_INFO["classes"][:10]})')
+    return _text_ids(texts, length), torch.tensor([classes[v] for v in labels], dtype=torch.long)
+
+
+def _text_ids(texts, length):
+    """Each text's first length words as ids of the vocabulary in DATA_INFO, padded with 0."""
+    index = {w: i + 2 for i, w in enumerate(DATA_INFO['words'])}  # 0 pads, 1 is a word outside them
     x = torch.zeros(len(texts), length, dtype=torch.long)
     for i, t in enumerate(texts):
         ids = [index.get(w, 1) for w in _words(t)[:length]]
         x[i, :len(ids)] = torch.tensor(ids, dtype=torch.long)
-    return x, torch.tensor([classes[v] for v in labels], dtype=torch.long)
+    return x
+
+
+def _text_csv_features(path, text, length):
+    """--predict's texts (a label column, if any, is ignored) as ids of the checkpoint's vocabulary."""
+    if 'words' not in DATA_INFO:
+        raise DataError('the checkpoint has no vocabulary: it was not trained on text_csv()')
+    return _text_ids(_read_text_csv(path, text, None)[0], length)
 '''
 
 _Count = Annotated[int, Field(ge=1)]
@@ -145,8 +157,16 @@ class text_csv(Dataset):  # noqa: N801 - the name a .model file writes
         return f"{p.path}, column {p.text!r} as {p.length} word ids, column {p.label!r} the classes"
 
     def reader(self, p):
-        return (f"_text_csv({pyfmt.literal(p.path)}, {pyfmt.literal(p.text)}, {pyfmt.literal(p.label)}, "
-                f"{pyfmt.literal(p.length)}, {pyfmt.literal(p.vocab_size)}, {pyfmt.literal(p.min_count)})")
+        return self.file_reader(p, pyfmt.literal(p.path))
+
+    def file_reader(self, p, path: str) -> str:
+        """``reader`` of another file (``--eval --data FILE``), the same columns and length."""
+        return (f"_text_csv({path}, {pyfmt.literal(p.text)}, {pyfmt.literal(p.label)}, {pyfmt.literal(p.length)}, "
+                f"{pyfmt.literal(p.vocab_size)}, {pyfmt.literal(p.min_count)})")
+
+    def features_reader(self, p, path: str) -> str:
+        """``--predict --data FILE``: the texts of FILE, as ids of the checkpoint's vocabulary."""
+        return f"_text_csv_features({path}, {pyfmt.literal(p.text)}, {pyfmt.literal(p.length)})"
 
     def fits_model(self, p, inputs, out_name, out_shape, task):
         if len(inputs) != 1:

@@ -124,6 +124,8 @@ def _read_data_file(spec: TrainSpec) -> str:
              f"_read_targets(path, {pyfmt.literal(tuple(spec.target_keys))})",
              f"    if suffix == '.pt':\n        return _read_pt(path, {keys[0]}, {keys[1]})",
              f"    if suffix == '.csv':\n        return _read_csv(path, {target})"]
+    if d.name == "text_csv":  # its texts as ids of the vocabulary the checkpoint saved (DATA_INFO)
+        lines[-1] = f"    if suffix == '.csv':\n        return {d.record.file_reader(d.params, 'path')}"
     formats = "a .npz, .pt or .csv file"
     if d.name == "image_folder":
         lines.append(f"    if Path(path).is_dir():\n        return _read_images(path, {pyfmt.literal(d.params.size and tuple(d.params.size))}, "
