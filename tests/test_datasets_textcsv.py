@@ -230,7 +230,10 @@ def test_the_file_is_checked_when_it_is_there(tmp_path, monkeypatch):
     assert errors(src) == []  # not there yet: the script reports it when it runs
     write_csv(tmp_path / "reviews.csv", reviews(10, 0))
     assert errors(src) == [("data-mismatch", 6, "reviews.csv has no column 'body' (its columns: 'id', 'review', "
-                            "'sentiment')", "name one of its columns with text=")]
+                            "'sentiment')", "pass text=NAME, naming its columns")]
+    src = clf(data='text_csv("reviews.csv", text="reviews", label="label", length=8, vocab_size=50)')
+    assert errors(src)[0][2:] == ("reviews.csv has no column 'reviews' or 'label' (its columns: 'id', 'review', "
+                                  "'sentiment')", "pass text=\"review\" and label=NAME, naming its columns")
     found = errors(clf(c=3))
     assert [e[:3] for e in found] == [("loss-mismatch", 7, "text_csv() has 2 classes, but output 'scores' gives "
                                        "3 scores (B, 3)")]

@@ -21,6 +21,8 @@ at check time, both columns must exist and the output give one score per class.
 from __future__ import annotations
 
 import csv as _csv
+import difflib
+import json
 from typing import Annotated
 
 from graphc import pyfmt
@@ -185,10 +187,13 @@ class text_csv(Dataset):  # noqa: N801 - the name a .model file writes
         if found is not None and found[1] is None:
             header = found[0]
             missing = [c for c in (p.text, p.label) if c not in header]
+            fixes = []
+            for key, col in (("text", p.text), ("label", p.label)):
+                if col in missing:
+                    near = difflib.get_close_matches(col, header, 1, 0.5)
+                    fixes.append(f"{key}={json.dumps(near[0]) if near else 'NAME'}")  # a .model string
             out.append((f"{p.path} has no column {' or '.join(map(repr, missing))} (its columns: "
-                        f"{', '.join(map(repr, header))})",
-                        "name one of its columns with " + " and ".join(
-                            f"{k}=" for k, c in (("text", p.text), ("label", p.label)) if c in missing)))
+                        f"{', '.join(map(repr, header))})", f"pass {' and '.join(fixes)}, naming its columns"))
         if task != "class" or len(out_shape) != 2:
             out.append((f"text_csv() has one class label per text, so the model must give (B, C) class scores, "
                         f"but output '{out_name}' is {shape_str(out_shape)}",
