@@ -11,11 +11,14 @@ import random
 import subprocess
 import sys
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from conftest import build_scripts, import_generated
 
 from graphc.api import compile_source
+
+ROOT = Path(__file__).resolve().parent.parent
 
 torch = pytest.importorskip("torch")
 
@@ -245,3 +248,16 @@ def test_scores_per_word_are_refused(tmp_path):
     assert any(code == "data-mismatch" and line == 6 and msg.startswith(
         "text_csv() has one class label per text, so the model must give (B, C) class scores, but output "
         "'scores' is (B, 8, 2)") for code, line, msg, _ in found), found
+
+
+def test_the_docs_example_checks(tmp_path, monkeypatch):
+    text = (ROOT / "docs" / "training.md").read_text(encoding="utf-8")
+    example = text.split("**Text classification.**")[1].split("```\n")[1]
+    assert example.startswith("model Sentiment {")
+    monkeypatch.chdir(tmp_path)
+    assert errors(example) == []
+    write_csv(tmp_path / "reviews.csv", reviews(10, 0))  # two classes, as the example's Linear(2)
+    assert errors(example) == []
+    assert [e[2] for e in errors(example.replace("Embedding(20002", "Embedding(20001"))] == [
+        "text_csv(vocab_size=20000) gives ids up to 20001 (0 pads, 1 is an unknown word, the 20000 words are "
+        "2..20001), but the Embedding reading input 'words' has num_embeddings=20001"]
