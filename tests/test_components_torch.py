@@ -289,7 +289,8 @@ def test_data_set_sample_loads_through_its_code(name, i, sample, tmp_path):
         values.update(rec.write_sample(tmp_path, 12, sample.shape, 3))
     p = _params(rec, values)
     src = "\n".join(["def load_data(seed):", *rec.load(p), "", "",
-                     "def _split_or_val(x, y, seed):", "    return x, y", "", "", *helper_code([rec], task)])
+                     "def _split_or_val(x, y, seed):", "    return x, y", "", "",
+                     "def _training_rows(n, seed):", "    return range(n)", "", "", *helper_code([rec], task)])
     from pathlib import Path
 
     ns = {"torch": torch, "Path": Path, "math": math, "DataError": DataError, "TASK": task, "DATA_INFO": {}}

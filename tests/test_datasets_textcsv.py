@@ -158,16 +158,39 @@ def reviews(n, seed):
     return rows
 
 
+def held_out_by_hand(n, fraction, seed):
+    """(validation rows, training rows) as docs/training.md says val_split draws them: a seeded
+    permutation, its first round(n * fraction) held out."""
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+    n_val = max(1, round(n * fraction))
+    return order[:n_val], order[n_val:]
+
+
+def test_the_rows_that_train_are_the_splits(tmp_path):
+    mod = import_generated(build_scripts(tmp_path, clf(), "a"), "gen_textcsv_rows")
+    assert list(mod._training_rows(50, 7)) == held_out_by_hand(50, 0.2, 7)[1]
+    x, y = torch.arange(50), torch.arange(50)
+    assert mod.split(x, y, 0.2, 7)[0].tolist() == held_out_by_hand(50, 0.2, 7)[1]
+    src = clf().replace("        epochs", '        val_data = text_csv("val.csv", text="review", label="sentiment", '
+                                          'length=8)\n        epochs')
+    mod = import_generated(build_scripts(tmp_path, src, "b"), "gen_textcsv_rows_val")
+    assert list(mod._training_rows(50, 7)) == list(range(50))  # validation data given: every row trains
+
+
 def test_an_embedding_mean_linear_model_learns_two_classes(tmp_path):
     rows = reviews(240, 0)
+    train = held_out_by_hand(240, 0.2, 0)[1]
+    held = next(i for i in range(240) if i not in train)
+    rows[held][1] += " zyzzyva zyzzyva zyzzyva"  # a word of a validation row only: not in the vocabulary
     write_csv(tmp_path / "reviews.csv", rows)
     script = build_scripts(tmp_path, clf(epochs=15), "clf")
     r = subprocess.run([sys.executable, str(script), "--out", "run", "--quiet"], capture_output=True, text=True,
                        timeout=300, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     ckpt = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
-    texts = [t for _, t, _ in rows]
+    texts = [rows[i][1] for i in train]  # the vocabulary counts the rows that train
     ids, vocab = ids_by_hand(texts, 8, 50, 1)
+    assert "zyzzyva" not in vocab and "zyzzyva" in ids_by_hand([t for _, t, _ in rows], 8, 50, 1)[1]
     assert ckpt["data_info"]["words"] == vocab and ckpt["data_info"]["classes"] == ["negative", "positive"]
     model = import_generated(script.parent / "clf.py", "gen_textcsv_model").Clf()
     model.load_state_dict(ckpt["model"])

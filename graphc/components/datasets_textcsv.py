@@ -4,8 +4,8 @@ Each row's ``text`` column becomes ``length`` word ids (``long[B, length]``), it
 column a class.  The tokenizer is deliberately simple and written out in the script
 (``_words``): the text lowercased, a word is a run of letters, digits and apostrophes
 (apostrophes at either end dropped), everything else (punctuation, spaces) separates words.
-The vocabulary is the ``vocab_size`` most frequent words of the training file (each seen at
-least ``min_count`` times; equal counts in alphabetical order), id 0 pads, id 1 stands for a
+The vocabulary is the ``vocab_size`` most frequent words of the rows that train (not those
+the validation split holds out; each seen at least ``min_count`` times; equal counts in alphabetical order), id 0 pads, id 1 stands for a
 word outside it, the vocabulary's words are 2, 3, ...  A text is cut to its first ``length``
 words or padded with 0 at the end.  The classes are the label column's distinct values,
 sorted (numerically when every one is a number, else as text); a label column of numbers is
@@ -74,15 +74,18 @@ def _label_order(labels):
         return sorted(names)
 
 
-def _text_csv(path, text, label, length, vocab_size, min_count):
-    """(ids long[N, length], class labels long[N]); the training file's vocabulary and classes go into
-    DATA_INFO (saved with the checkpoint), and validation data read after it reuses them."""
+def _text_csv(path, text, label, length, vocab_size, min_count, seed=None):
+    """(ids long[N, length], class labels long[N]); the training data's vocabulary and classes go into
+    DATA_INFO (saved with the checkpoint), and validation data read after it reuses them.  seed: this
+    is the training data, whose vocabulary counts the words of the rows that train only (not those
+    the validation split holds out)."""
     texts, labels = _read_text_csv(path, text, label)
     if not texts:
         raise DataError(f'{path} has a header but no rows')
     if 'words' not in DATA_INFO:  # the training data: the vocabulary and the classes are its own
         counts = {}
-        for t in texts:
+        rows = _training_rows(len(texts), seed) if seed is not None else range(len(texts))
+        for t in (texts[i] for i in rows):
             for w in _words(t):
                 counts[w] = counts.get(w, 0) + 1
         ranked = sorted((w for w, n in counts.items() if n >= min_count), key=lambda w: (-counts[w], w))
@@ -161,10 +164,15 @@ class text_csv(Dataset):  # noqa: N801 - the name a .model file writes
     def reader(self, p):
         return self.file_reader(p, pyfmt.literal(p.path))
 
-    def file_reader(self, p, path: str) -> str:
+    training_rows = True  # its code calls ``_training_rows(n, seed)``, which the script defines
+
+    def load(self, p):
+        return [f"    return _split_or_val(*{self.file_reader(p, pyfmt.literal(p.path), 'seed')}, seed)"]
+
+    def file_reader(self, p, path: str, seed: str | None = None) -> str:
         """``reader`` of another file (``--eval --data FILE``), the same columns and length."""
         return (f"_text_csv({path}, {pyfmt.literal(p.text)}, {pyfmt.literal(p.label)}, {pyfmt.literal(p.length)}, "
-                f"{pyfmt.literal(p.vocab_size)}, {pyfmt.literal(p.min_count)})")
+                f"{pyfmt.literal(p.vocab_size)}, {pyfmt.literal(p.min_count)}{', ' + seed if seed else ''})")
 
     def features_reader(self, p, path: str) -> str:
         """``--predict --data FILE``: the texts of FILE, as ids of the checkpoint's vocabulary."""

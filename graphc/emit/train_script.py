@@ -54,6 +54,11 @@ def _load_data(spec: TrainSpec) -> str:
         lines.append("    return split(x, y, VAL_SPLIT, seed)")
     else:  # check_training made sure it is read from a file
         lines += [f"    x_val, y_val = {v.record.reader(v.params)}", "    return x, y, x_val, y_val"]
+    if getattr(d.record, "training_rows", False):  # text_csv: its vocabulary counts the rows that train
+        lines += ["", "", "def _training_rows(n, seed):",
+                  '    """The indices of the rows of the data that train, as _split_or_val splits them."""',
+                  "    return split(torch.arange(n), torch.arange(n), VAL_SPLIT, seed)[0].tolist()" if v is None
+                  else "    return range(n)  # validation data is given: every row trains"]
     files = [registry("data set")[name] for name in ("npz", "pt", "csv")]  # for --eval --data FILE
     helpers = helper_code([c.record for c in (spec.data, spec.val_data) if c is not None] + files, spec.task)
     if helpers != [""]:
