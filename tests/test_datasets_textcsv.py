@@ -177,7 +177,7 @@ def test_the_rows_that_train_are_the_splits(tmp_path):
     assert list(mod._training_rows(50, 7)) == list(range(50))  # validation data given: every row trains
 
 
-def test_an_embedding_mean_linear_model_learns_two_classes(tmp_path):
+def test_an_embedding_mean_linear_model_learns_two_classes(tmp_path, capsys):
     rows = reviews(240, 0)
     train = held_out_by_hand(240, 0.2, 0)[1]
     held = next(i for i in range(240) if i not in train)
@@ -220,6 +220,17 @@ def test_an_embedding_mean_linear_model_learns_two_classes(tmp_path):
                        capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert f"accuracy {accuracy:.4f}  samples 200" in r.stdout, r.stdout
+    # graphc predict checks the text column before the script runs: one line, exit code 2
+    from graphc.cli import main
+
+    (tmp_path / "clf.model").write_text(clf(epochs=15))
+    (tmp_path / "bad.csv").write_text("text\nso good\n")
+    code = main(["predict", str(tmp_path / "clf.model"), "--checkpoint", str(tmp_path / "run" / "last.pt"),
+                 "--data", str(tmp_path / "bad.csv")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.strip().splitlines() == [
+        f"graphc: error: {tmp_path / 'bad.csv'} has no column 'review' (its columns: 'text'): the model reads the "
+        "texts of column 'review', as in training"]
 
 
 # ------------------------------------------------------------------ static checks
