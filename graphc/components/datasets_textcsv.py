@@ -82,11 +82,12 @@ def _text_csv(path, text, label, length, vocab_size, min_count, seed=None):
     texts, labels = _read_text_csv(path, text, label)
     if not texts:
         raise DataError(f'{path} has a header but no rows')
+    words = [_words(t) for t in texts]
     if 'words' not in DATA_INFO:  # the training data: the vocabulary and the classes are its own
         counts = {}
         rows = _training_rows(len(texts), seed) if seed is not None else range(len(texts))
-        for t in (texts[i] for i in rows):
-            for w in _words(t):
+        for i in rows:
+            for w in words[i]:
                 counts[w] = counts.get(w, 0) + 1
         ranked = sorted((w for w, n in counts.items() if n >= min_count), key=lambda w: (-counts[w], w))
         DATA_INFO['words'], DATA_INFO['length'] = ranked[:vocab_size], length
@@ -96,24 +97,24 @@ def _text_csv(path, text, label, length, vocab_size, min_count, seed=None):
     if unseen:
         raise DataError(f'{path} has labels the training data has not: {unseen[:5]} '
                         f'(its classes: {DATA_INFO["classes"][:10]})')
-    return _text_ids(texts, length), torch.tensor([classes[v] for v in labels], dtype=torch.long)
+    return _text_ids(words, length), torch.tensor([classes[v] for v in labels], dtype=torch.long)
 
 
-def _text_ids(texts, length):
+def _text_ids(words, length):
     """Each text's first length words as ids of the vocabulary in DATA_INFO, padded with 0."""
     index = {w: i + 2 for i, w in enumerate(DATA_INFO['words'])}  # 0 pads, 1 is a word outside them
-    x = torch.zeros(len(texts), length, dtype=torch.long)
-    for i, t in enumerate(texts):
-        ids = [index.get(w, 1) for w in _words(t)[:length]]
-        x[i, :len(ids)] = torch.tensor(ids, dtype=torch.long)
-    return x
+    rows = []
+    for ws in words:
+        ids = [index.get(w, 1) for w in ws[:length]]
+        rows.append(ids + [0] * (length - len(ids)))
+    return torch.tensor(rows, dtype=torch.long).reshape(len(words), length)
 
 
 def _text_csv_features(path, text, length):
     """--predict's texts (a label column, if any, is ignored) as ids of the checkpoint's vocabulary."""
     if 'words' not in DATA_INFO:
         raise DataError('the checkpoint has no vocabulary: it was not trained on text_csv()')
-    return _text_ids(_read_text_csv(path, text, None)[0], length)
+    return _text_ids([_words(t) for t in _read_text_csv(path, text, None)[0]], length)
 '''
 
 _Count = Annotated[int, Field(ge=1)]
