@@ -82,6 +82,15 @@ def _feature_shapes(data: Path, spec) -> dict[str, tuple] | None:
 
 
 def _check_data(data: Path, spec) -> None:
+    if spec.data.name == "text_csv" and data.suffix.lower() == ".csv":  # texts, tokenized by the script
+        from graphc.components.datasets_textcsv import file_columns
+
+        column = spec.data.params.text
+        found = file_columns(str(data), column, column)
+        if found is not None and found[1] is None:
+            raise UsageError(f"{data} has no column {column!r} (its columns: {', '.join(map(repr, found[0]))}): "
+                             f"the model reads the texts of column {column!r}, as in training")
+        return
     shapes = _feature_shapes(data, spec) or {}
     declared = {name: shape for name, _, shape, _, _ in spec.inputs} if spec.inputs else \
         {spec.input_name: spec.input_shape}

@@ -400,6 +400,8 @@ def _check_semantics(prog, comps: dict[str, Choice], s: Settings, seen, target_i
             out.append(diag(span["loss"], "loss-mismatch", msg, hint))
     for msg, hint in data.record.fits_model(data.params, types, out_name, tuple(yt.shape), task):
         out.append(diag(span["data"], "data-mismatch", msg, hint))
+    for msg, hint in data.record.fits_ids(data.params, prog.root.inputs[0][0], prog.id_limit(in_ref)):
+        out.append(diag(span["data"], "data-mismatch", msg, hint))
     if fields is not None:
         out += tasks.check_arrays(task, loss, data, list(zip(fields, types, strict=True)), out_name, yt, span["data"])
     last = prog.nodes[out_ref[0]]

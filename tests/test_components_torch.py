@@ -282,14 +282,15 @@ class DataError(Exception):
 def test_data_set_sample_loads_through_its_code(name, i, sample, tmp_path):
     pytest.importorskip("sklearn")
     rec = registry("data set")[name]
-    task = "tokens" if rec.ids else "class" if rec.task in ("class", "file") else "regression"
+    task = "tokens" if rec.ids and rec.task == "file" else "class" if rec.task in ("class", "file") else "regression"
     values = dict(sample.params)
     from_file = type(rec).write_sample is not Dataset.write_sample
     if from_file:
         values.update(rec.write_sample(tmp_path, 12, sample.shape, 3))
     p = _params(rec, values)
     src = "\n".join(["def load_data(seed):", *rec.load(p), "", "",
-                     "def _split_or_val(x, y, seed):", "    return x, y", "", "", *helper_code([rec], task)])
+                     "def _split_or_val(x, y, seed):", "    return x, y", "", "",
+                     "def _training_rows(n, seed):", "    return range(n)", "", "", *helper_code([rec], task)])
     from pathlib import Path
 
     ns = {"torch": torch, "Path": Path, "math": math, "DataError": DataError, "TASK": task, "DATA_INFO": {}}

@@ -39,6 +39,11 @@ class Dataset(Component):
         (name, type) of the model's inputs, ``out_shape`` the output's, batch first."""
         return []
 
+    def fits_ids(self, p: Params, name: str, limit: int | None) -> list[tuple[str, str | None]]:
+        """(message, hint) where the ids it feeds input ``name`` reach ``limit`` (the smallest
+        num_embeddings of the Embeddings reading it; None: no layer limits them)."""
+        return []
+
     def shape_hint(self, p: Params) -> str | None:
         return None
 
@@ -417,4 +422,5 @@ def helper_code(records, task: str) -> list[str]:
 # the standard image sets, then text, registered after the file formats (registry order)
 from graphc.components import datasets_vision  # noqa: E402, F401, I001
 from graphc.components import datasets_text  # noqa: E402, F401, I001
+from graphc.components import datasets_textcsv  # noqa: E402, F401, I001
 from graphc.components import datasets_stream  # noqa: E402, F401, I001

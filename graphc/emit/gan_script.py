@@ -18,6 +18,8 @@ def _load_data(spec: GanSpec) -> str:
     lines = ["def load_data(seed):",
              f'    """(x, labels) as CPU tensors: {pyfmt.text(d.record.describe(d.params))}; the labels are unused."""',
              *d.record.load(d.params)]
+    if getattr(d.record, "training_rows", False):  # text_csv's vocabulary counts the rows that train: all
+        lines += ["", "", "def _training_rows(n, seed):", "    return range(n)"]
     helpers = helper_code([d.record], "regression")
     if helpers != [""]:
         lines += ["", "", *helpers]

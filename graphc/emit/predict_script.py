@@ -94,7 +94,8 @@ def read_features(spec: TrainSpec) -> str:
                   f"        return (data if torch.is_tensor(data) else _one_array(data, path, {pyfmt.literal(key)})), "
                   "None",
                   "    if suffix == '.csv':",
-                  f"        return _feature_csv(path, {target}), None"]
+                  f"        return _feature_csv(path, {target}), None" if d.name != "text_csv" else
+                  f"        return {d.record.features_reader(d.params, 'path')}, None"]
         formats = "a .npz, .npy, .pt or .csv file"
         if d.name == "image_folder":
             lines += ["    if Path(path).is_dir():",

@@ -54,6 +54,11 @@ def _load_data(spec: TrainSpec) -> str:
         lines.append("    return split(x, y, VAL_SPLIT, seed)")
     else:  # check_training made sure it is read from a file
         lines += [f"    x_val, y_val = {v.record.reader(v.params)}", "    return x, y, x_val, y_val"]
+    if getattr(d.record, "training_rows", False):  # text_csv: its vocabulary counts the rows that train
+        lines += ["", "", "def _training_rows(n, seed):",
+                  '    """The indices of the rows of the data that train, as _split_or_val splits them."""',
+                  "    return split(torch.arange(n), torch.arange(n), VAL_SPLIT, seed)[0].tolist()" if v is None
+                  else "    return range(n)  # validation data is given: every row trains"]
     files = [registry("data set")[name] for name in ("npz", "pt", "csv")]  # for --eval --data FILE
     helpers = helper_code([c.record for c in (spec.data, spec.val_data) if c is not None] + files, spec.task)
     if helpers != [""]:
@@ -124,6 +129,8 @@ def _read_data_file(spec: TrainSpec) -> str:
              f"_read_targets(path, {pyfmt.literal(tuple(spec.target_keys))})",
              f"    if suffix == '.pt':\n        return _read_pt(path, {keys[0]}, {keys[1]})",
              f"    if suffix == '.csv':\n        return _read_csv(path, {target})"]
+    if d.name == "text_csv":  # its texts as ids of the vocabulary the checkpoint saved (DATA_INFO)
+        lines[-1] = f"    if suffix == '.csv':\n        return {d.record.file_reader(d.params, 'path')}"
     formats = "a .npz, .pt or .csv file"
     if d.name == "image_folder":
         lines.append(f"    if Path(path).is_dir():\n        return _read_images(path, {pyfmt.literal(d.params.size and tuple(d.params.size))}, "
