@@ -243,6 +243,7 @@ model M {
 """
 
 
+@pytest.mark.serial
 def test_unfreeze_at_under_torchrun_keeps_the_processes_in_step(tmp_path):
     """DistributedDataParallel reduces the gradients of the parameters that trained when it was
     made: the script wraps the model again when it unfreezes, or the processes' backbones drift
