@@ -49,7 +49,7 @@ memory_batches stream_batches load_items make_transforms data_file_items ImageFi
 split_items Samples EpochSampler as_targets Loader check_first measure_stats stream_eval_data
 NUM_WORKERS PREFETCH_FACTOR PERSISTENT_WORKERS
 BLOCKS STRATEGY ACTIVATION_CHECKPOINTING load_weights outermost_blocks checkpoint_blocks shard_model
-is_sharded save_shards load_shards prune_shards
+is_sharded save_shards load_shards prune_shards sync_buffers
 run_predict OUTPUT_NAMES save_npz
 PRETRAINED PRETRAINED_STRICT PRETRAINED_RENAME LR_GROUPS UNFREEZE_AT SAFETENSORS_DTYPES read_safetensors
 read_weights rename_key load_pretrained param_groups per_group unfreeze
