@@ -344,19 +344,27 @@ def _check_common(prog, comps, s, span, target_input) -> list[Diagnostic]:
     if others:
         out += tasks.check_several(data, types, fields, s, span, tb_span)
     elif want is not None:
-        if len(want) != len(sample) or any(isinstance(d, int) and d != w for d, w in zip(sample, want)):
-            out.append(diag(span["data"], "data-mismatch",
-                            f"{data.name}() gives samples of shape {shape_str(want)}, but input '{in_name}' "
-                            f"is {shape_str(xt.shape)}", data.record.shape_hint(data.params)
-                            or f"declare the input as [B, {', '.join(map(str, want))}]"))
-        if xt.dtype not in FLOAT_DTYPES:
-            out.append(diag(span["data"], "data-mismatch",
-                            f"{data.name}() gives float features, but input '{in_name}' is {xt.dtype}"))
+        out += _sample_fits(data, want, sample, in_name, xt, span["data"])
     out += _check_components(prog, comps, s, span)
     if s.normalize and xt.dtype not in FLOAT_DTYPES:
         out.append(diag(span.get("normalize", tb_span), "invalid-train",
                         f"normalize = true standardizes float features, but input '{in_name}' is {xt.dtype} "
                         "(integer ids are not scaled)", "drop normalize"))
+    return out
+
+
+def _sample_fits(data, want, sample, in_name, xt, span) -> list[Diagnostic]:
+    """The data set's samples (shape ``want``) against the input ``in_name`` (``sample``: its shape
+    without the batch; ``xt`` its type): float features of that shape."""
+    out = []
+    if len(want) != len(sample) or any(isinstance(d, int) and d != w for d, w in zip(sample, want)):
+        out.append(diag(span, "data-mismatch",
+                        f"{data.name}() gives samples of shape {shape_str(want)}, but input '{in_name}' "
+                        f"is {shape_str(xt.shape)}", data.record.shape_hint(data.params)
+                        or f"declare the input as [B, {', '.join(map(str, want))}]"))
+    if xt.dtype not in FLOAT_DTYPES:
+        out.append(diag(span, "data-mismatch",
+                        f"{data.name}() gives float features, but input '{in_name}' is {xt.dtype}"))
     return out
 
 
@@ -380,14 +388,7 @@ def _check_semantics(prog, comps: dict[str, Choice], s: Settings, seen, target_i
     if target_input is not None:  # reconstruction compares the output with that input
         in_name, xt = target_input, dict(types)[target_input]
     if want is not None and not others:
-        if len(want) != len(sample) or any(isinstance(d, int) and d != w for d, w in zip(sample, want)):
-            out.append(diag(span["data"], "data-mismatch",
-                            f"{data.name}() gives samples of shape {shape_str(want)}, but input '{in_name}' "
-                            f"is {shape_str(xt.shape)}", data.record.shape_hint(data.params)
-                            or f"declare the input as [B, {', '.join(map(str, want))}]"))
-        if xt.dtype not in FLOAT_DTYPES:
-            out.append(diag(span["data"], "data-mismatch",
-                            f"{data.name}() gives float features, but input '{in_name}' is {xt.dtype}"))
+        out += _sample_fits(data, want, sample, in_name, xt, span["data"])
     # the loss against the output and the targets, and the layer before it
     loss = comps["loss"].record
     task = tasks.infer_task(loss, tuple(yt.shape), data, target_input)
