@@ -261,12 +261,12 @@ def test_formatting(lsp, tmp_path):
     lsp.close(uri)
 
 
-def _raw(messages: list[bytes]) -> tuple[int, list[dict]]:
+def _raw(messages: list[bytes], server: str = SERVER) -> tuple[int, list[dict]]:
     """The server's exit status and its answers to raw protocol bytes."""
     import json
 
     data = b"".join(b"Content-Length: %d\r\n\r\n" % len(m) + m for m in messages)
-    r = subprocess.run([sys.executable, "-c", SERVER], input=data, capture_output=True, cwd=ROOT, timeout=60,
+    r = subprocess.run([sys.executable, "-c", server], input=data, capture_output=True, cwd=ROOT, timeout=60,
                        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     out, answers = r.stdout, []
     while out:
@@ -368,25 +368,15 @@ def test_completion_in_the_training_section(lsp, tmp_path):
 
 def test_an_oversized_message_is_read_past_and_answered():
     """A message over the size limit is skipped in pieces and answered; the next ones are served."""
-    import json
-
     init = b'{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"capabilities":{}}}'
     msgs = [b'{"jsonrpc":"2.0","id":9,"method":"x","params":"' + b"a" * 300 + b'"}', init,
             b'{"jsonrpc":"2.0","id":2,"method":[1]}',
             b'{"jsonrpc":"2.0","id":3,"method":"shutdown"}', b'{"jsonrpc":"2.0","method":"exit"}']
-    data = b"".join(b"Content-Length: %d\r\n\r\n" % len(m) + m for m in msgs)
     small = SERVER.replace("from graphc.cli import main;", "import graphc.lsp.rpc as rpc; rpc.MAX_MESSAGE = 200; "
                                                            "from graphc.cli import main;")
-    r = subprocess.run([sys.executable, "-c", small], input=data, capture_output=True, cwd=ROOT, timeout=60,
-                       env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
-    out, answers = r.stdout, []
-    while out:
-        head, _, rest = out.partition(b"\r\n\r\n")
-        n = int(head.split(b":")[1])
-        answers.append(json.loads(rest[:n]))
-        out = rest[n:]
+    code, answers = _raw(msgs, small)
     by_id = {a.get("id"): a for a in answers}
     assert "the limit is 200" in by_id[None]["error"]["message"]
     assert "capabilities" in by_id[1]["result"]
     assert by_id[2]["error"]["code"] == -32600  # InvalidRequest: the method is not a string
-    assert by_id[3]["result"] is None and r.returncode == 0
+    assert by_id[3]["result"] is None and code == 0
