@@ -52,7 +52,7 @@ BLOCKS STRATEGY ACTIVATION_CHECKPOINTING load_weights outermost_blocks checkpoin
 is_sharded save_shards load_shards prune_shards sync_buffers
 run_predict OUTPUT_NAMES save_npz
 PRETRAINED PRETRAINED_STRICT PRETRAINED_RENAME LR_GROUPS UNFREEZE_AT SAFETENSORS_DTYPES read_safetensors
-read_weights rename_key load_pretrained param_groups per_group unfreeze
+read_weights rename_key load_pretrained param_groups per_group unfreeze stdout_closed
 """.split())
 
 # Packages that generated code imports, directly or through torch, numpy, scikit-learn,
