@@ -100,30 +100,23 @@ def test_gan_predict_into_head(gan):
     assert (code, err) == (141, "")
 
 
-PROBE = """import os, sys
-sys.path.insert(0, os.path.dirname({path!r}))
-import {stem} as m
-answers = [m.stdout_closed()]  # a working pipe
-r, w = os.pipe()
-os.close(r)
-saved = os.dup(1)
-os.dup2(w, 1)  # a pipe without a reader
-answers.append(m.stdout_closed())
-with open({file!r}, "w") as f:
-    os.dup2(f.fileno(), 1)  # a file
-    answers.append(m.stdout_closed())
-os.dup2(saved, 1)
-print(answers)
-"""
-
-
-def test_generated_scripts_ask_the_pipe(gan, tmp_path):
+def test_generated_scripts_ask_the_pipe(gan, tmp_path, monkeypatch):
     """stdout_closed() is true for a pipe without a reader only: a BrokenPipeError raised while
     standard output is a working pipe (or a file) is re-raised, not swallowed."""
+    from conftest import import_generated
+
     for path in (gan[0], _normal_script(tmp_path)):
-        probe = PROBE.format(path=str(path), stem=path.stem, file=str(tmp_path / "out.txt"))
-        proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, env=ENV)
-        assert proc.stdout == "[False, True, False]\n", proc.stderr
+        script = import_generated(path, f"{path.stem}_pipe_probe")
+        r, w = os.pipe()
+        with open(w, "w") as working:
+            monkeypatch.setattr(sys, "stdout", working)
+            assert not script.stdout_closed()
+            os.close(r)
+            assert script.stdout_closed()
+        with open(tmp_path / "out.txt", "w") as file:
+            monkeypatch.setattr(sys, "stdout", file)
+            assert not script.stdout_closed()
+        monkeypatch.undo()
 
 
 NET = """model Net {
