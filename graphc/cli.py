@@ -2,7 +2,8 @@
 
 Every graphc error is caught here, in one place: users see diagnostics, never
 a traceback (unless ``--debug``).  Exit codes: 0 clean, 1 problems found,
-2 usage or internal error.
+2 usage or internal error, 141 (128 + SIGPIPE, as a shell reports a tool that a closed
+pipe ended) when standard output was closed early (``graphc summary big.model | head``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from graphc import __version__
 from graphc.files import WriteError, write_files
+from graphc.pipes import quiet_exit, stdout_closed
 from graphc.report import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE
 
 VIZ_FORMATS = ("svg", "png", "pdf", "dot", "html")
@@ -448,7 +450,7 @@ def _main(argv: list[str] | None) -> int:
     try:
         args = parser.parse_args(argv)
     except SystemExit as e:  # argparse: --help/--version exit 0, usage errors exit 2
-        return int(e.code or 0)
+        return quiet_exit() if not e.code and stdout_closed() else int(e.code or 0)  # --help | head
     if not getattr(args, "command", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
@@ -466,9 +468,9 @@ def _main(argv: list[str] | None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:
-        return EXIT_OK
     except Exception as e:  # internal error: no traceback unless --debug
+        if isinstance(e, BrokenPipeError) and stdout_closed():
+            return quiet_exit()
         if args.debug:
             raise
         print(f"graphc: internal error: {type(e).__name__}: {e}\n"

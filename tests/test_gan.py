@@ -2,6 +2,8 @@
 script's steps against the same steps written in plain torch; models/gan.model smoke-trains."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 from conftest import MODELS, ROOT, import_generated
@@ -226,3 +228,77 @@ def test_the_documented_hand_written_loop_runs(tmp_path, monkeypatch):
     script.main(["--out", "runs/gan", "--max-steps", "1", "--quiet", "--device", "cpu"])
     exec(compile(sample, "training.md", "exec"), ns)
     assert tuple(ns["images"].shape) == (64, 1, 8, 8)
+
+
+CLASHING = """const PLAYERS = 16
+const SAMPLES = 8
+const NOISE_SHAPE = 2
+
+block main(n) {
+    input x
+    y = x -> Linear(n) -> LeakyReLU(0.2)
+    output y
+}
+
+block pick_device() {
+    input x
+    y = x -> Flatten -> main(PLAYERS)
+    output y
+}
+
+model gan_step {
+    input noise: [B, SAMPLES]
+    parse_args = noise -> main(PLAYERS) -> Linear(64) -> Sigmoid -> Unflatten(1, (1, 8, 8))
+    output parse_args
+    train {
+        data = digits()
+        discriminator = save_samples
+        epochs = 1
+        samples = NOISE_SHAPE
+    }
+}
+
+model save_samples {
+    input DataError: [B, 1, 8, 8]
+    run_predict = DataError -> pick_device -> Linear(1)
+    output run_predict
+}
+"""
+
+
+def test_models_named_like_the_gan_scripts_own_names(tmp_path):
+    """A generator, discriminator, blocks, constants, values and outputs named like the GAN script's
+    own functions and variables (gan_step, save_samples, main, pick_device, PLAYERS, SAMPLES, ...)
+    shadow none of them: the script reaches its models only through its alias of their module, so
+    none of them is a name of the script (the same top-level names as models/gan.model's), and a
+    step and --predict run."""
+    from test_generated_safety import _top_level_names
+
+    comp = compile_source(CLASHING, "gan_names.model")
+    assert comp.ok, [str(d) for d in comp.diagnostics]
+    code = comp.train_source()
+    assert _top_level_names(code) == _top_level_names(compile_source(GAN, "gan.model").train_source())
+    np = pytest.importorskip("numpy")
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("sklearn")
+    (tmp_path / "gan_names.py").write_text(comp.python_source())
+    (tmp_path / "train_gan_names.py").write_text(code)
+    run = subprocess.run([sys.executable, "train_gan_names.py", "--out", "run", "--max-steps", "1", "--device",
+                          "cpu"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "max steps: stopped after 1 steps" in run.stdout
+    ckpt = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    assert (tmp_path / "run" / "samples_epoch001.png").is_file()  # SAMPLES = 8 of the model: not the script's
+    module = import_generated(tmp_path / "gan_names.py", "gan_names_models")
+    g, d = module.gan_step(), module.save_samples()
+    g.load_state_dict(ckpt["generator"])
+    d.load_state_dict(ckpt["discriminator"])
+    z = torch.randn(4, 8, generator=torch.Generator().manual_seed(0))
+    np.save(tmp_path / "z.npy", z.numpy())
+    run = subprocess.run([sys.executable, "train_gan_names.py", "--predict", "run/last.pt", "--data", "z.npy",
+                          "--output", "out.npz", "--device", "cpu"], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr
+    g.eval()
+    with torch.no_grad(), np.load(tmp_path / "out.npz") as got:
+        np.testing.assert_allclose(got["parse_args"], g(z).numpy(), rtol=1e-5, atol=1e-6)

@@ -22,8 +22,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-from tests.test_viz_html import BROWSER, needs_browser, node_ids
+from chromium import chromium, detail, edge_labels, needs_browser, node_ids
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -65,8 +64,7 @@ class Browser:
             os.dup2(b, 4)
 
         self.proc = subprocess.Popen(
-            [BROWSER, "--headless", "--disable-gpu", "--no-sandbox", "--no-first-run", "--remote-debugging-pipe",
-             f"--user-data-dir={profile}", "--window-size=1400,900", "about:blank"],
+            chromium(profile, "--remote-debugging-pipe", "about:blank"),
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             close_fds=False, preexec_fn=fds)
         os.close(to_chrome_r)
@@ -139,20 +137,6 @@ class Browser:
             self.proc.wait()
         os.close(self._r)
         os.close(self._w)
-
-
-def edge_labels(dom: str) -> set[str]:
-    import html
-
-    return {html.unescape(t) for t in re.findall(r'<g class="edge[^"]*">.*?<text[^>]*>(.*?)</text>', dom)}
-
-
-def detail(dom: str, key: str) -> str:
-    import html
-
-    m = re.search(rf'<dd data-k="{key}">(.*?)</dd>', dom, re.S)
-    assert m, f"no {key} in the details"
-    return html.unescape(m.group(1))
 
 
 @pytest.fixture(scope="module")

@@ -18,11 +18,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from chromium import BROWSER, chromium, detail, edge_labels, needs_browser, node_ids
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models"
-BROWSER = next((b for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None)
-needs_browser = pytest.mark.skipif(BROWSER is None, reason="chromium is not installed (make setup installs it)")
 
 EVIL = "</script><img src=x onerror=alert(1)><!--&lt;"
 HOSTILE_MODEL = f"""# </script><script>document.title="pwned"</script><!--
@@ -55,9 +54,7 @@ def viz(model: Path, out: Path) -> subprocess.CompletedProcess:
 
 def dump(page: Path, fragment: str, profile: Path) -> str:
     url = page.resolve().as_uri() + (f"#{fragment}" if fragment else "")
-    proc = subprocess.run([BROWSER, "--headless", "--disable-gpu", "--no-sandbox", "--no-first-run",
-                           f"--user-data-dir={profile}", "--window-size=1400,900",
-                           "--virtual-time-budget=5000", "--dump-dom", url],
+    proc = subprocess.run(chromium(profile, "--virtual-time-budget=5000", "--dump-dom", url),
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc.stdout
@@ -67,16 +64,6 @@ def state(dom: str) -> dict:
     m = re.search(r'<pre id="graphc-state"[^>]*>(.*?)</pre>', dom, re.S)
     assert m and m.group(1), "the page's script did not run to the end"
     return json.loads(html.unescape(m.group(1)))
-
-
-def node_ids(dom: str) -> set[str]:
-    return {html.unescape(m) for m in re.findall(r'<g class="node[^"]*" data-id="([^"]*)"', dom)}
-
-
-def detail(dom: str, key: str) -> str:
-    m = re.search(rf'<dd data-k="{key}">(.*?)</dd>', dom, re.S)
-    assert m, f"no {key} in the details"
-    return html.unescape(m.group(1))
 
 
 @pytest.fixture(scope="module")
@@ -146,9 +133,8 @@ def test_page_draws_nodes_and_shapes(pages):
     assert st["vertices"] == 14 and st["edges"] == 13  # input, 12 layers, output: a chain
     conv1 = torch.nn.Conv2d(1, 6, 5)
     out = conv1(torch.zeros(1, 1, 32, 32))
-    edge_labels = {html.unescape(t) for t in re.findall(r'<g class="edge[^"]*">.*?<text[^>]*>(.*?)</text>', dom)}
     shape = "(B, " + ", ".join(str(s) for s in out.shape[1:]) + ")"
-    assert shape in edge_labels  # the edge out of conv1 carries its shape
+    assert shape in edge_labels(dom)  # the edge out of conv1 carries its shape
 
 
 @needs_browser

@@ -25,30 +25,19 @@ from graphc import ast as A
 from graphc import pyfmt
 from graphc.emit.learned import is_param, param_lines
 from graphc.emit.plan import ClassPlan, Param
-from graphc.emit.provenance import Trials, solve_exact, value_expr
+from graphc.emit.provenance import Trials, solve_exact
 from graphc.emit.wrappers import Wrappers
-from graphc.expr import names as expr_names
-from graphc.expr import walk as expr_walk
+from graphc.emit.written import INLINE_MAX_CHARS, TooLong, WrittenExpressions, names_in, printable
 from graphc.graph import Node, Program, Repeat, Scope
 from graphc.layers.base import Ctor
 from graphc.names import Namespace, legal
 from graphc.params import same_value as _same
 
-#: A written expression is inlined with its block constants replaced by their expressions
-#: unless that makes it longer than this, or nests more constants than INLINE_MAX_DEPTH;
-#: then the value itself is passed (a literal, or a constructor argument of the class), so
-#: constants that each use the one before twice cannot make the code exponentially long.
-INLINE_MAX_CHARS = 200
-INLINE_MAX_DEPTH = 16
 #: A sum (rule 4) has at most this many terms, each factor at most this large.
 MAX_TERMS, MAX_FACTOR = 3, 8
 
 
-class TooLong(Exception):
-    """An expression past INLINE_MAX_CHARS or INLINE_MAX_DEPTH."""
-
-
-class Constructors:
+class Constructors(WrittenExpressions):
     """Writes the ``__init__`` bodies and constructor calls of every class."""
 
     def __init__(self, prog: Program, ns: Namespace, trials: Trials):
@@ -74,13 +63,13 @@ class Constructors:
         defs = {it.name.id: it for it in self.prog.const_defs}  # imported ones too
         for name in reversed(list(self.prog.consts)):  # a constant uses only those above it
             if name in self.used_consts and name in defs:
-                self.used_consts |= _names_in(defs[name].value) & set(self.prog.consts)
+                self.used_consts |= names_in(defs[name].value) & set(self.prog.consts)
         lines = []
         for name in self.prog.consts:
             if name not in self.used_consts:
                 continue
             value = pyfmt.literal(self.prog.consts[name])
-            if name in defs and _names_in(defs[name].value) and _printable(defs[name].value):
+            if name in defs and names_in(defs[name].value) and printable(defs[name].value):
                 text = pyfmt.expr(defs[name].value, lambda n: self.const_names[n])
                 value = text if len(text) <= INLINE_MAX_CHARS else value
             lines += [*self.const_comments.get(name, []), f"{self.const_names[name]} = {value}"]
@@ -121,7 +110,7 @@ class Constructors:
     def default_src(self, plan: ClassPlan, p: Param) -> str:
         """A parameter's default: as written when it uses top-level constants."""
         bp = next(b for b in plan.block_params if b.name.id == p.source[1])
-        if _names_in(bp.default) and _names_in(bp.default) <= set(self.prog.consts) and _printable(bp.default):
+        if names_in(bp.default) and names_in(bp.default) <= set(self.prog.consts) and printable(bp.default):
             return pyfmt.expr(bp.default, self.const_ref)
         return pyfmt.literal(p.default)
 
@@ -266,71 +255,6 @@ class Constructors:
 
         walk([s.items for s in scopes])
         return out
-
-    # ------------------------------------------------------- expressions
-    def uses_free(self, e: A.Expr, plan: ClassPlan, scope: Scope, params_only: bool = False) -> bool:
-        """Whether ``e`` uses a block parameter or a top-level constant (``params_only``: a
-        block parameter), directly or through block constants."""
-        for n in _names_in(e):
-            c = _visible_const(scope, n, e.span)
-            if n in plan.block_param_names or (c is None and not params_only and n in self.prog.consts):
-                return True
-            if c is not None and self._const_free(c, plan, scope, params_only):
-                return True
-        return False
-
-    def _const_free(self, const, plan: ClassPlan, scope: Scope, params_only: bool) -> bool:
-        """uses_free() for a block constant, iterative and memoized: a chain of constants may
-        be thousands long, and each may use the one before several times."""
-        memo, todo = self._free, [const]
-        while todo:
-            c = todo[-1]
-            if (id(c), params_only) in memo:
-                todo.pop()
-                continue
-            names = _names_in(c.expr)
-            deps = [d for n in names if (d := _visible_const(scope, n, c.span)) is not None]
-            direct = bool(names & plan.block_param_names) or (not params_only and any(
-                n in self.prog.consts and _visible_const(scope, n, c.span) is None for n in names))
-            pending = [d for d in deps if (id(d), params_only) not in memo]
-            if pending and not direct:
-                todo += pending  # defined above c: no cycles
-                continue
-            memo[id(c), params_only] = direct or any(memo[id(d), params_only] for d in deps)
-            todo.pop()
-        return memo[id(const), params_only]
-
-    def render(self, e: A.Expr, plan: ClassPlan, scope: Scope) -> str:
-        """``e`` as Python: block parameters by their names, top-level constants by theirs,
-        block constants that use either replaced by their expressions, others by their values."""
-        budget = [INLINE_MAX_CHARS]
-
-        def subst(x: A.Expr, at, depth: int) -> A.Expr:
-            budget[0] -= 1
-            if budget[0] < 0 or depth > INLINE_MAX_DEPTH:
-                raise TooLong()
-            t = type(x)
-            if t is A.Name:
-                if x.id in plan.block_param_names:
-                    return A.Name(self.param(plan, x.id), x.span)
-                c = _visible_const(scope, x.id, at)
-                if c is not None:
-                    if self._const_free(c, plan, scope, False):
-                        return subst(c.expr, c.span, depth + 1)
-                    return value_expr(c.value, x.span)
-                return A.Name(self.const_ref(x.id), x.span)
-            if t is A.BinOp:
-                return A.BinOp(x.op, subst(x.left, at, depth), subst(x.right, at, depth), x.span)
-            if t is A.Neg:
-                return A.Neg(subst(x.operand, at, depth), x.span)
-            if t is A.TupleLit or t is A.ListLit:
-                return t(tuple(subst(i, at, depth) for i in x.items), x.span)
-            return x
-
-        text = pyfmt.expr(subst(e, e.span, 0), lambda n: n)
-        if len(text) > INLINE_MAX_CHARS:
-            raise TooLong()
-        return text
 
     # ------------------------------------------------------- constructors
     def node_ctor(self, plan: ClassPlan, nodes: list[Node]) -> str:
@@ -484,23 +408,3 @@ def _find(scope: Scope, rel: str) -> Scope:
         else:
             it = next(i for i in it.items if i.name == part)
     return it
-
-
-def _printable(e) -> bool:
-    """Whether pyfmt.expr can write ``e`` as Python: arithmetic of names and numbers, not a call
-    of a constant math function (``sqrt(d)``), whose value is written instead."""
-    return not any(isinstance(x, A.Call) for x in expr_walk(e, calls=True))
-
-
-def _names_in(e) -> set[str]:
-    return set(expr_names(e))
-
-
-def _visible_const(scope: Scope, name: str, at):
-    """Block constant ``name`` of ``scope`` where it is defined before span ``at``, else None
-    (the name is then a top-level constant: in ``const a = a + 1`` the right ``a``, and any
-    use above a block constant that shadows a top-level one)."""
-    c = scope.consts.get(name)
-    if c is None or getattr(c, "expr", None) is None or (c.span.line, c.span.col) >= (at.line, at.col):
-        return None
-    return c
