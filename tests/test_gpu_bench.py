@@ -14,7 +14,8 @@ from bench import gpu  # noqa: E402
 
 
 @pytest.mark.parametrize("name, tflops", [
-    ("NVIDIA H100 80GB HBM3", 989.0), ("NVIDIA H100 PCIe", 756.0), ("NVIDIA H200", 989.0),
+    ("NVIDIA H100 80GB HBM3", 989.0), ("NVIDIA H100 PCIe", 756.0), ("NVIDIA H100 NVL", 835.5),
+    ("NVIDIA H200", 989.0), ("NVIDIA H200 NVL", 835.5),
     ("NVIDIA A100-SXM4-80GB", 312.0), ("NVIDIA A100 80GB PCIe", 312.0), ("NVIDIA L4", 121.0),
     ("NVIDIA GeForce RTX 4090", None), ("Tesla T4", None),
 ])
@@ -66,8 +67,13 @@ def test_cpu_smoke_of_digits_against_torch(tmp_path, capsys):
     assert r["mfu"] == pytest.approx(r["generated_samples_per_s"] * r["graphc_flops_per_sample"] / 1e12)
 
 
-def test_off_cuda_it_refuses_to_measure_without_smoke(capsys):
+@pytest.mark.parametrize("argv, message", [
+    (["--device", "cpu"], "off CUDA only --smoke runs"),
+    (["--device", "cpu", "--smoke", "--epochs", "1"], "--epochs must be at least 2"),
+    (["--device", "cpu", "--smoke", "--models", "digits,vgg"], "unknown model 'vgg'"),
+])
+def test_what_it_refuses(argv, message, capsys):
     with pytest.raises(SystemExit) as e:
-        gpu.main(["--device", "cpu"])
+        gpu.main(argv)
     assert e.value.code == 2
-    assert "off CUDA only --smoke runs" in capsys.readouterr().err
+    assert message in capsys.readouterr().err
