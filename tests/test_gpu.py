@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import MODELS, ROOT, run_graphc
+from conftest import MODELS, ROOT, build_scripts, run_graphc
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("sklearn")
@@ -47,11 +47,9 @@ model Net {
 
 
 def build(tmp_path):
-    f = tmp_path / "net.model"
-    f.write_text(SRC)
-    proc = run_graphc("build", f, "-o", tmp_path / "gen")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return tmp_path / "gen" / "train_net.py"
+    """What `graphc build` writes for SRC (in-process), with SRC as tmp_path/net.model."""
+    (tmp_path / "net.model").write_text(SRC)
+    return build_scripts(tmp_path, SRC, "net")
 
 
 def records(out):
