@@ -65,7 +65,7 @@ RESNET_TRAIN = """
         data = npz("images.npz")
         val_split = 0.1
         loss = CrossEntropyLoss()
-        optimizer = SGD(lr=0.1, momentum=0.9, weight_decay=1e-4)
+        optimizer = SGD(lr=0.025, momentum=0.9, weight_decay=1e-4)  # 0.1 per 256 samples, scaled
         epochs = 5
         batch_size = %d
     }

@@ -88,7 +88,7 @@ elif args.model == "resnet50":
     batch_size = args.batch_size or 64
     model = Model().to(device)
     loss_fn = nn.CrossEntropyLoss()
-    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+    opt = torch.optim.SGD(model.parameters(), lr=0.025, momentum=0.9, weight_decay=1e-4)
 else:
     import numpy as np
     from unet import UNet as Model  # noqa: E402
