@@ -27,10 +27,11 @@ def gpu_section(quick: bool) -> str:
 
     if not torch.cuda.is_available():
         return "no GPU on this machine"
-    from bench import codegen_speed, training
+    from bench import codegen_speed, gpu, training
 
     return ("### Generated code speed\n\n" + codegen_speed.run(quick, "cuda")
-            + "\n\n### Training throughput\n\n" + training.run(quick, "cuda"))
+            + "\n\n### Training throughput\n\n" + training.run(quick, "cuda")
+            + "\n\n### Issue 23: digits, ResNet-50, GPT (bench/gpu.py)\n\n" + gpu.run(quick))
 
 
 def main(argv=None) -> int:

@@ -6,10 +6,13 @@ training script, and nothing else:
 - ``gpt``: models/gpt.model on the shipped Shakespeare passage, windows of 64 characters (a
   language model: (B, T, V) scores, AdamW, gradient clipping);
 - ``unet``: models/unet.model on shapes.npz from models/data/make_shapes.py (segmentation:
-  (B, 2, H, W) scores, Adam).
+  (B, 2, H, W) scores, Adam);
+- ``resnet50``: models/resnet50.model with the train section bench/gpu.py gives it, on the
+  images.npz it writes (SGD with momentum, batch --batch-size).
 
-    python bench/train_ref.py --model digits|gpt|unet --model-dir BUILD_DIR --epochs N --out RUN_DIR
-                              [--data shapes.npz] [--device cuda --bf16 --compile]
+    python bench/train_ref.py --model digits|gpt|unet|resnet50 --model-dir BUILD_DIR --epochs N
+                              --out RUN_DIR [--data shapes.npz] [--text input.txt] [--batch-size B]
+                              [--device cuda --bf16 --compile]
 
 Writes RUN_DIR/metrics.jsonl like the generated script: per epoch `seconds` (training and
 validation, as there), `val_accuracy` (of the samples, the tokens or the pixels), and `train_samples`."""
@@ -24,11 +27,13 @@ import torch
 from torch import nn
 
 p = argparse.ArgumentParser()
-p.add_argument("--model", choices=["digits", "gpt", "unet"], default="digits")
+p.add_argument("--model", choices=["digits", "gpt", "unet", "resnet50"], default="digits")
 p.add_argument("--model-dir", required=True)
 p.add_argument("--epochs", type=int, default=15)
 p.add_argument("--out", required=True)
-p.add_argument("--data", default="shapes.npz", help="unet: the .npz file make_shapes.py wrote")
+p.add_argument("--data", default=None, help="unet: shapes.npz (make_shapes.py); resnet50: images.npz")
+p.add_argument("--text", default=None, help="gpt: this file instead of the shipped passage (text(...) data)")
+p.add_argument("--batch-size", type=int, default=None, help="resnet50: as its train section (default 64)")
 p.add_argument("--device", default="cpu")
 p.add_argument("--bf16", action="store_true")
 p.add_argument("--compile", action="store_true")
@@ -66,7 +71,7 @@ elif args.model == "gpt":
 
     from graphc.components.datasets_text import shipped_text  # the passage the script embeds
 
-    text = shipped_text()
+    text = Path(args.text).read_text(encoding="utf-8") if args.text else shipped_text()
     index = {c: i for i, c in enumerate(sorted(set(text)))}
     ids = torch.tensor([index[c] for c in text], dtype=torch.long)
     x_train, y_train, x_val, y_val = split(ids[:-1].unfold(0, 64, 64), ids[1:].unfold(0, 64, 64), 0.1)
@@ -74,11 +79,21 @@ elif args.model == "gpt":
     model = Model().to(device)
     loss_fn = nn.CrossEntropyLoss()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.1)
+elif args.model == "resnet50":
+    import numpy as np
+    from resnet50 import ResNet50 as Model  # noqa: E402
+
+    arrays = np.load(args.data or "images.npz")
+    x_train, y_train, x_val, y_val = split(torch.from_numpy(arrays["x"]), torch.from_numpy(arrays["y"]), 0.1)
+    batch_size = args.batch_size or 64
+    model = Model().to(device)
+    loss_fn = nn.CrossEntropyLoss()
+    opt = torch.optim.SGD(model.parameters(), lr=0.025, momentum=0.9, weight_decay=1e-4)
 else:
     import numpy as np
     from unet import UNet as Model  # noqa: E402
 
-    arrays = np.load(args.data)
+    arrays = np.load(args.data or "shapes.npz")
     x_train, y_train, x_val, y_val = split(torch.from_numpy(arrays["x"]), torch.from_numpy(arrays["y"]), 0.2)
     batch_size = 16
     model = Model().to(device)

@@ -42,24 +42,24 @@ def run(quick: bool, device: str = "cpu", only: list[str] | None = None) -> str:
     return "\n".join(parts).rstrip()
 
 
-def run_case(name: str, quick: bool, device: str) -> str:
-    case = CASES[name]
-    gpu = device == "cuda"
-    epochs, repeats = case["epochs"], (1 if quick else case["repeats"])
+def train_pair(name: str, case: dict, device: str, epochs: int, repeats: int, *, gen_args=(), ref_args=(),
+               tmp: Path | None = None) -> dict[str, list[tuple[float, list[dict]]]] | str:
+    """Build ``case["file"]``, make its data, and train it ``repeats`` times with the generated script and
+    with bench/train_ref.py (``--model name``), alternating which goes first. Returns, for each, the
+    (process wall time, metrics.jsonl records) of every run, or the text of a failure. Shared with
+    bench/gpu.py, which passes its own cases, devices and flags."""
     stem = Path(case["file"]).stem
-    tmp = tmpdir(f"bench_train_{name}_")
+    tmp = tmp or tmpdir(f"bench_train_{name}_")
     build = tmp / "build"
-    subprocess.run(graphc_cmd("build", case["file"], "-o", str(build), "-q"), cwd=ROOT, check=True)
+    subprocess.run(graphc_cmd("build", str(case["file"]), "-o", str(build), "-q"), cwd=ROOT, check=True)
     if case["data"]:  # both loops read it from the directory they run in
         subprocess.run([PY, str(ROOT / "models/data" / case["data"][0]), *case["data"][1:]], cwd=tmp, check=True)
-    extra_gen = ["--precision", "bf16", "--compile"] if gpu else []
-    extra_ref = ["--bf16", "--compile"] if gpu else []
     cmds = {
         "generated": lambda out: [PY, str(build / f"train_{stem}.py"), "--epochs", str(epochs), "--quiet",
-                                  "--device", device, "--out", str(out), *extra_gen],
+                                  "--device", device, "--out", str(out), *gen_args],
         "hand-written": lambda out: [PY, str(ROOT / "bench/train_ref.py"), "--model", name, "--model-dir",
                                      str(build), "--epochs", str(epochs), "--device", device, "--out", str(out),
-                                     *extra_ref],
+                                     *ref_args],
     }
     env = {**bench_env(), "PYTHONPATH": str(ROOT)}  # the reference reads the GPT's passage from graphc
     runs: dict[str, list[tuple[float, list[dict]]]] = {k: [] for k in cmds}
@@ -72,12 +72,27 @@ def run_case(name: str, quick: bool, device: str) -> str:
             if p.returncode != 0:
                 return f"`{who}` training of {name} failed (exit {p.returncode}):\n\n```\n{p.stderr[-1500:]}\n```"
             runs[who].append((time.perf_counter() - t0, read_metrics(out)))
+    return runs
 
+
+def samples_per_second(runs: dict[str, list[tuple[float, list[dict]]]]) -> dict[str, list[float]]:
+    """Each run's training samples / its median epoch time, epoch 1 (warm-up, compilation) aside."""
     n_train = runs["hand-written"][0][1][0]["train_samples"]  # the same split in both
-    stats, per_run = {}, {}
+    return {who: [n_train / median(m["seconds"] for m in ms[1:]) for _, ms in rs] for who, rs in runs.items()}
+
+
+def run_case(name: str, quick: bool, device: str) -> str:
+    case = CASES[name]
+    gpu = device == "cuda"
+    epochs, repeats = case["epochs"], (1 if quick else case["repeats"])
+    runs = train_pair(name, case, device, epochs, repeats,
+                      gen_args=["--precision", "bf16", "--compile"] if gpu else [],
+                      ref_args=["--bf16", "--compile"] if gpu else [])
+    if isinstance(runs, str):
+        return runs
+    n_train = runs["hand-written"][0][1][0]["train_samples"]  # the same split in both
+    stats, per_run = {}, samples_per_second(runs)
     for who, rs in runs.items():
-        # epoch 1 (warm-up, compilation) aside
-        per_run[who] = [n_train / median(m["seconds"] for m in ms[1:]) for _, ms in rs]
         to_target = []
         for _, ms in rs:
             t = 0.0

@@ -220,3 +220,56 @@ def test_a_block_with_a_weight_tied_outside_stays_in_the_models_unit(tmp_path):
         sys.path.remove(str(tmp_path / "gen"))
         sys.modules.pop("train_net", None)
         sys.modules.pop("net", None)
+
+
+@pytest.mark.serial
+def test_a_compiled_sharded_model_trains_and_round_trips_its_shards(tmp_path):
+    """--strategy fsdp --compile: the script shards, then compiles; its helpers see through the compiled
+    wrapper. One process group of one process, and torch.compile's "eager" backend (dynamo's tracing
+    without inductor's code generation, which takes minutes on a CPU: docs/training.md gives the
+    two-process run with it)."""
+    import torch.distributed as dist
+
+    script = build(tmp_path)
+    sys.path.insert(0, str(script.parent))
+    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+    try:
+        import train_net
+        from net import Net
+
+        x, y = torch.randn(8, 1, 8, 8), torch.randint(0, 10, (8,))
+        losses, states = [], []
+        for compiled in (False, True):
+            torch.manual_seed(0)
+            model = train_net.shard_model(Net(), None)
+            if compiled:
+                model = torch.compile(model, backend="eager")
+            opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+            for _ in range(2):
+                loss = torch.nn.functional.cross_entropy(model(x), y)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+            losses.append(loss.item())
+            assert train_net.is_sharded(model) and train_net.unwrap(model) is getattr(model, "_orig_mod", model)
+            train_net.sync_buffers(model)
+            name = train_net.save_shards(model, opt, tmp_path, 1 + compiled, True)
+            states.append({k: v.full_tensor().clone() if hasattr(v, "full_tensor") else v.clone()
+                           for k, v in train_net.unwrap(model).state_dict().items()})
+        assert losses[1] == pytest.approx(losses[0], rel=1e-6)
+        for k in states[0]:
+            torch.testing.assert_close(states[1][k], states[0][k], msg=k)
+
+        # the compiled run's shards load into another compiled sharded model
+        torch.manual_seed(1)
+        fresh = torch.compile(train_net.shard_model(Net(), None), backend="eager")
+        train_net.load_shards(fresh, torch.optim.AdamW(fresh.parameters(), lr=1e-2), tmp_path / name)
+        loaded = {k: v.full_tensor() if hasattr(v, "full_tensor") else v
+                  for k, v in train_net.unwrap(fresh).state_dict().items()}
+        for k in states[1]:
+            assert torch.equal(loaded[k], states[1][k]), k
+    finally:
+        dist.destroy_process_group()
+        sys.path.remove(str(script.parent))
+        sys.modules.pop("train_net", None)
+        sys.modules.pop("net", None)
