@@ -119,6 +119,14 @@ def check_lists(data, lists: dict, in_name: str, in_type, span_of: dict, several
     want = tuple(in_type.shape[1:])
     source = source_image(data)
     transform, augment = lists.get("transform", ()), lists.get("augment", ())
+    for choice, span in transform:  # evaluation and prediction must give one answer per sample
+        if choice.record.random:
+            out.append(diag(span, "invalid-train",
+                            f"{choice.name} draws at random, but 'transform' is applied in evaluation and "
+                            "--predict too, whose results would then depend on the draw",
+                            f"move {choice.name} to augment (training samples only)"))
+    if out:
+        return out
     for name, steps in (("evaluation", transform), ("training", augment + transform)):
         if not steps:
             continue
