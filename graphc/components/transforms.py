@@ -254,11 +254,14 @@ class RandomHorizontalFlip(Transform):
 
 JITTER = '''
 class _ColorJitter:
-    """Brightness, contrast and saturation each scaled by a factor drawn from [1 - v, 1 + v], in
-    that order, the result clamped to [0, 1] (images with values in [0, 1])."""
+    """Brightness, contrast and saturation each scaled by a factor drawn from [1 - v, 1 + v], then
+    the hue turned by a fraction of the colour circle drawn from [-hue, hue] (or a (min, max)
+    given), in that order; brightness, contrast and saturation clamp to [0, 1] (images with
+    values in [0, 1])."""
 
-    def __init__(self, brightness=0.0, contrast=0.0, saturation=0.0):
+    def __init__(self, brightness=0.0, contrast=0.0, saturation=0.0, hue=0.0):
         self.brightness, self.contrast, self.saturation = brightness, contrast, saturation
+        self.hue = (-hue, hue) if isinstance(hue, (int, float)) else tuple(hue)
 
     @staticmethod
     def _factor(v, g):
@@ -270,6 +273,27 @@ class _ColorJitter:
             return x
         return (0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2])[None]
 
+    @staticmethod
+    def _turn_hue(x, shift):
+        """RGB to hue, saturation and value; the hue plus shift (modulo 1); back to RGB."""
+        r, g, b = x[0], x[1], x[2]
+        v, low = x.max(dim=0).values, x.min(dim=0).values
+        chroma = v - low
+        grey = chroma == 0
+        s = chroma / torch.where(grey, torch.ones_like(v), v)
+        c = torch.where(grey, torch.ones_like(chroma), chroma)
+        rc, gc, bc = (v - r) / c, (v - g) / c, (v - b) / c
+        h = torch.where(v == r, bc - gc, torch.where(v == g, 2.0 + rc - bc, 4.0 + gc - rc))
+        h = torch.remainder(torch.remainder(h / 6.0, 1.0) + shift, 1.0) * 6.0
+        sector = torch.floor(h)
+        f = h - sector
+        p = (v * (1.0 - s)).clamp(0, 1)
+        q = (v * (1.0 - s * f)).clamp(0, 1)
+        t = (v * (1.0 - s * (1.0 - f))).clamp(0, 1)
+        table = torch.stack([torch.stack(row) for row in ((v, q, p, p, t, v), (t, v, v, q, p, p), (p, p, t, v, v, q))])
+        index = (sector.long() % 6).expand(3, 1, *h.shape)
+        return table.gather(1, index)[:, 0]
+
     def __call__(self, x, g):
         if self.brightness:
             x = (x * self._factor(self.brightness, g)).clamp(0, 1)
@@ -279,29 +303,47 @@ class _ColorJitter:
         if self.saturation and x.shape[0] == 3:
             f = self._factor(self.saturation, g)
             x = (f * x + (1 - f) * self._gray(x)).clamp(0, 1)
+        if self.hue != (0.0, 0.0):
+            if x.shape[0] != 3:
+                raise DataError(f'ColorJitter(hue=...) turns the hue of colour images, but a sample has '
+                                f'{x.shape[0]} channels: drop hue')
+            lo, hi = self.hue
+            x = self._turn_hue(x, lo + (hi - lo) * float(torch.rand((), generator=g)))
         return x
 '''
 
 
 @register
 class ColorJitter(Transform):
-    """Brightness, contrast and saturation each scaled by a random factor in [1 - v, 1 + v] (in that
-    order; values in [0, 1], clamped); saturation needs three channels."""
+    """Brightness, contrast and saturation each scaled by a random factor in [1 - v, 1 + v], then the hue
+    turned by a random fraction of the colour circle in [-hue, hue] (or in (min, max)), in that order
+    (values in [0, 1], clamped); saturation and hue need three channels."""
 
-    script_name, code, reference, random = "_ColorJitter", JITTER, "torchvision's blend formulas", True
+    script_name, code, reference, random = "_ColorJitter", JITTER, "torchvision's blend formulas; colorsys", True
     samples = (Sample({"brightness": 0.4}, (3, 4, 4)), Sample({"contrast": 0.5}, (3, 4, 4)),
-               Sample({"saturation": 0.6}, (3, 4, 4)), Sample({"brightness": 0.2, "contrast": 0.2}, (1, 4, 4)))
+               Sample({"saturation": 0.6}, (3, 4, 4)), Sample({"brightness": 0.2, "contrast": 0.2}, (1, 4, 4)),
+               Sample({"hue": 0.3}, (3, 5, 4)), Sample({"saturation": 0.3, "hue": (-0.5, 0.1)}, (3, 4, 4)),
+               Sample({"hue": 0.5}, (3, 6, 6)), Sample({"hue": 0.2}, (1, 4, 4), rejects=True))
 
     class Params(Params):
         brightness: NonNeg = 0.0
         contrast: NonNeg = 0.0
         saturation: NonNeg = 0.0
+        hue: Annotated[float, Field(ge=0, le=0.5)] | tuple[float, float] = 0.0
+
+    def problems(self, p):
+        if isinstance(p.hue, tuple) and not -0.5 <= p.hue[0] <= p.hue[1] <= 0.5:
+            return [(f"ColorJitter's hue=({p.hue[0]}, {p.hue[1]}) must be a (min, max) with "
+                     "-0.5 <= min <= max <= 0.5 (fractions of the colour circle)",
+                     "e.g. hue=(-0.1, 0.1), or hue=0.1 for the same")]
+        return []
 
     def apply(self, p, img):
         c = _channels(img)
-        if p.saturation and c is not None and c != 3:
-            return img, (f"ColorJitter(saturation={p.saturation}) changes the saturation of colour images, "
-                         f"but the samples have {c} channel{'s' if c != 1 else ''}", "drop saturation")
+        for what, value in (("saturation", p.saturation), ("hue", p.hue)):
+            if value and value != (0.0, 0.0) and c is not None and c != 3:
+                return img, (f"ColorJitter({what}={value}) changes the {what} of colour images, "
+                             f"but the samples have {c} channel{'s' if c != 1 else ''}", f"drop {what}")
         return Image(img.shape, "float32", img.short), None
 
 
