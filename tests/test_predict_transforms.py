@@ -234,3 +234,17 @@ def test_a_random_transform_in_transform_is_an_error_at_its_line():
     assert len(errs) == 1, errs
     assert (errs[0].span.line, errs[0].span.col) == (7, 33)
     assert "RandomCrop draws at random" in errs[0].message and "move RandomCrop to augment" in errs[0].hint
+
+
+def test_a_checkpoint_without_the_statistics_is_an_error_not_unnormalised_data(measured, tmp_path):
+    """A checkpoint whose data_info lacks Normalize()'s statistics: --predict and --eval stop with one
+    line instead of feeding the model data left unnormalised."""
+    tmp, script = measured[:2]
+    ckpt = torch.load(tmp / "run" / "last.pt", weights_only=True)
+    del ckpt["data_info"]["normalize"]
+    torch.save(ckpt, tmp_path / "bare.pt")
+    mod = import_generated(script, "pets_bare")
+    for args in (("--predict", tmp_path / "bare.pt", "--data", tmp / "new"),
+                 ("--eval", tmp_path / "bare.pt", "--data", tmp / "train")):
+        with pytest.raises(mod.DataError, match=r"bare.pt has no statistics for Normalize\(\)"):
+            mod.main([str(a) for a in args])

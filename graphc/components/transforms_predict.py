@@ -5,9 +5,11 @@ of ``Normalize()`` that the training run measured, which the checkpoint keeps
 (``data_info["normalize"]``): prediction needs neither the training data nor a new
 measurement.  Images of a folder keep their own sizes until the transforms fix them.
 
-``predict_code(spec)`` is the script's ``_predict_features(x, ckpt, path)``: for a train
-section without transforms, the features as read (a folder's images stacked, which needs
-one size).
+``predict_code(spec)`` is the script's ``evaluation_steps(ckpt, path)`` (``--eval`` calls it
+too, so that a checkpoint without the statistics is an error rather than data left
+unnormalised) and ``_predict_features(x, ckpt, path)``: for a train section without
+transforms, no steps, and the features as read (a folder's images stacked, which needs one
+size).
 """
 
 from __future__ import annotations
@@ -50,6 +52,11 @@ def _predict_features(x, ckpt, path):
 '''
 
 WITHOUT_TRANSFORMS = '''
+def evaluation_steps(ckpt, path):
+    """The evaluation transforms: none (the train section gives no transform = [...])."""
+    return []
+
+
 def _predict_features(x, ckpt, path):
     """--predict: the features as read (the train section gives no transforms); the images of a
     folder must then all have one size."""
