@@ -5,7 +5,7 @@ of ``Normalize()`` that the training run measured, which the checkpoint keeps
 (``data_info["normalize"]``): prediction needs neither the training data nor a new
 measurement.  Images of a folder keep their own sizes until the transforms fix them.
 
-``predict_code(spec)`` is the script's ``evaluation_steps(ckpt, path)`` (``--eval`` calls it
+``predict_code(spec)`` is the script's ``_evaluation_steps(ckpt, path)`` (``--eval`` calls it
 too, so that a checkpoint without the statistics is an error rather than data left
 unnormalised) and ``_predict_features(x, ckpt, path)``: for a train section without
 transforms, no steps, and the features as read (a folder's images stacked, which needs one
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 #: with transforms: the streaming code (make_transforms, Samples, Items) is in the script
 WITH_TRANSFORMS = '''
-def evaluation_steps(ckpt, path):
+def _evaluation_steps(ckpt, path):
     """The evaluation transforms (transform = [...], never augment) as validation applies them:
     Normalize() without statistics takes those the training run measured, saved in the checkpoint."""
     _, steps = make_transforms()
@@ -34,7 +34,7 @@ def evaluation_steps(ckpt, path):
 def _predict_features(x, ckpt, path):
     """--predict: each sample through the evaluation transforms, as validation sends its samples
     (the same Samples, the run's seed), then stacked; x is a tensor or a list of images."""
-    samples = Samples(Items(x, torch.zeros(len(x))), evaluation_steps(ckpt, path), ckpt.get("seed", SEED))
+    samples = Samples(Items(x, torch.zeros(len(x))), _evaluation_steps(ckpt, path), ckpt.get("seed", SEED))
     out = []
     for i in range(len(samples)):
         try:
@@ -52,7 +52,7 @@ def _predict_features(x, ckpt, path):
 '''
 
 WITHOUT_TRANSFORMS = '''
-def evaluation_steps(ckpt, path):
+def _evaluation_steps(ckpt, path):
     """The evaluation transforms: none (the train section gives no transform = [...])."""
     return []
 
