@@ -9,10 +9,14 @@ torchvision).  In the script every transform is called as ``t(x, g)`` on one sam
 the epoch and the sample's index, so a random transform draws the same numbers whatever
 the number of worker processes, and again after ``--resume``.
 
-``transform`` is applied to every sample (training and evaluation); ``augment`` only to
-training samples, before ``transform``.  The registry test (tests/test_transforms.py)
+``transform`` is applied to every sample (training, evaluation and prediction); ``augment``
+only to training samples, before ``transform``.  The registry test (tests/test_transforms.py)
 runs every sample of every record through its emitted code and compares the result with
-a reference formula written independently of it (PIL for the resize).
+a reference formula written independently of it (PIL for the resize, colorsys for the hue).
+
+A pipeline as a whole (its static check against the model's input, the train section's
+lists bound to these records) is in transforms_pipeline.py; the evaluation transforms at
+``--predict`` are in transforms_predict.py.
 """
 
 from __future__ import annotations
