@@ -96,11 +96,30 @@ def _check_data(data: Path, spec) -> None:
         {spec.input_name: spec.input_shape}
     for name, have in shapes.items():
         want = declared[name]
+        if spec.transform and len(have) == 4:  # raw images: what the evaluation transforms make of them
+            _check_transformed(data, have, want, name, spec)
+            continue
         if not _fits(have, want):
             what = "columns" if data.suffix.lower() == ".csv" else "samples of shape"
             got = f"{have[1]} feature columns" if what == "columns" else f"{what} {tuple(have[1:])}"
             raise UsageError(f"{data} has {got}, but input {name!r} is {_want(want)}: give data of that "
                              "shape (one row per sample)")
+
+
+def _check_transformed(data: Path, have: tuple, want: tuple, name: str, spec) -> None:
+    """Samples of shape have[1:] through the train section's evaluation transforms, as the script
+    sends them, must give input ``name``'s shape."""
+    from graphc.components.transforms import Image, describe, pipeline
+
+    steps = [(c.record, c.params) for c in spec.transform]
+    img, problems = pipeline(Image(tuple(have[1:])), steps)
+    what = f"{data} has samples of shape {tuple(have[1:])}, which the evaluation transforms [{describe(steps)}]"
+    if problems:
+        _, message, hint = problems[0]
+        raise UsageError(f"{what} cannot take: {message}" + (f" ({hint})" if hint else ""))
+    if img.shape is not None and not _fits((None, *img.shape), want):
+        raise UsageError(f"{what} make {img.show()}, but input {name!r} is {_want(want)}: give samples "
+                         "that they make into that shape")
 
 
 def _predict_gan(args, comp, ckpt: Path, data: Path, out: Path | None) -> int:

@@ -108,6 +108,27 @@ TASK_NAMES = {"class": "classification", "binary": "binary classification", "reg
               "multi": "several outputs"}
 
 
+def bind_component(ev, env, value: A.Expr, table: dict, what: str, not_a_call: tuple[str, str | None],
+                   out: list) -> Choice | None:
+    """``value`` (a call, or a bare name: ``Adam``) bound to its record in ``table``, the
+    components of kind ``what``; None with the problem added to ``out`` (``not_a_call``: the
+    message and hint where ``value`` is no call).  The train section's settings and its lists
+    of transforms (graphc/components/transforms_pipeline.py) both bind through it."""
+    from graphc.binder import bind
+
+    call = A.Call(value.id, value.span, (), value.span, bare=True) if isinstance(value, A.Name) else value
+    if not isinstance(call, A.Call):
+        out.append(diag(value.span, "invalid-train", *not_a_call))
+        return None
+    if call.kind not in table:
+        out.append(diag(call.kind_span, "unknown-component", f"unknown {what} '{call.kind}'",
+                        ev.suggest(call.kind, table) or f"one of: {', '.join(table)}"))
+        return None
+    record = table[call.kind]
+    b = bind(ev, env, record.signature(), call.span, call.args)
+    return Choice(record, b.params) if b.ok else None
+
+
 #: the settings that take a component, and the kind of component
 CALL_KEYS = {"data": "data set", "val_data": "data set", "loss": "loss", "optimizer": "optimizer",
              "scheduler": "scheduler"}
@@ -172,24 +193,12 @@ def check_training(prog) -> list[Diagnostic]:
                     tuning["groups"], found = weights_mod.check_groups(ev, prog.train_env, groups, prog)
                     out += found
                     ok = ok and tuning["groups"] is not None
-            if isinstance(call, A.Name):
-                call = A.Call(call.id, call.span, (), call.span, bare=True)
-            if not isinstance(call, A.Call):
-                out.append(diag(st.value.span, "invalid-train",
-                                f"'{key}' takes a {what}, e.g. {key} = {next(iter(table))}(...)"))
+            choice = bind_component(ev, prog.train_env, call, table, what,
+                                    (f"'{key}' takes a {what}, e.g. {key} = {next(iter(table))}(...)", None), out)
+            if choice is None:
                 ok = False
                 continue
-            if call.kind not in table:
-                out.append(diag(call.kind_span, "unknown-component", f"unknown {what} '{call.kind}'",
-                                ev.suggest(call.kind, table) or f"one of: {', '.join(table)}"))
-                ok = False
-                continue
-            record = table[call.kind]
-            b = bind(ev, prog.train_env, record.signature(), call.span, call.args)
-            if not b.ok:
-                ok = False
-                continue
-            comps[key] = Choice(record, b.params)
+            comps[key] = choice
         elif key in Settings.model_fields:
             if isinstance(st.value, A.Call):
                 out.append(diag(st.value.span, "invalid-train", f"'{key}' takes a value, not a call"))

@@ -7,6 +7,8 @@ resize; slicing, flips and the blend formulas for the rest).  A sample marked ``
 must be refused by the static check and raise in the emitted code.
 """
 
+import colorsys
+
 import numpy as np
 import pytest
 
@@ -81,9 +83,20 @@ def _gray(a):
     return a if a.shape[0] == 1 else (0.299 * a[0] + 0.587 * a[1] + 0.114 * a[2])[None]
 
 
+def hue_by_colorsys(a, shift):
+    """Python's colorsys, pixel by pixel: RGB to HSV, the hue plus shift modulo 1, back to RGB."""
+    out = np.empty_like(a)
+    for i in range(a.shape[1]):
+        for j in range(a.shape[2]):
+            h, s, v = colorsys.rgb_to_hsv(*a[:, i, j])
+            out[:, i, j] = colorsys.hsv_to_rgb((h + shift) % 1.0, s, v)
+    return out
+
+
 def ref_jitter(p, x, g):
     """torchvision's formulas: brightness x*f, contrast blend with the grey mean, saturation
-    blend with the grey image; the factors drawn in that order, uniform in [1 - v, 1 + v]."""
+    blend with the grey image, the factors drawn in that order, uniform in [1 - v, 1 + v];
+    then the hue turned by a fraction drawn uniform in [-hue, hue] (or (min, max)), by colorsys."""
     a = x.numpy().astype(np.float64)
     for v, how in ((p.brightness, "b"), (p.contrast, "c"), (p.saturation, "s")):
         if not v or (how == "s" and a.shape[0] != 3):
@@ -96,6 +109,10 @@ def ref_jitter(p, x, g):
             a = np.clip(f * a + (1 - f) * _gray(a).mean(), 0, 1)
         else:
             a = np.clip(f * a + (1 - f) * _gray(a), 0, 1)
+    lo, hi = (-p.hue, p.hue) if isinstance(p.hue, float) else p.hue
+    if (lo, hi) != (0, 0):
+        shift = lo + (hi - lo) * float(torch.rand((), generator=g))
+        a = hue_by_colorsys(a, shift)
     return torch.from_numpy(a.astype(np.float32)), None
 
 
@@ -175,3 +192,83 @@ def test_static_resize_shape_keeps_aspect_ratio():
     assert img.shape == (3, 224, 298) and not problems
     got = _made(rec, rec.Params(size=224))(torch.rand(3, 300, 400), None)
     assert tuple(got.shape) == img.shape
+
+
+@pytest.mark.parametrize("shift", [0.0, 0.1, -0.1, 0.25, -0.3, 0.5, -0.5, 1 / 3])
+def test_hue_against_colorsys(shift):
+    """ColorJitter(hue=(f, f)) turns every hue by exactly f: colorsys, pixel by pixel, to 1e-5, on
+    random colours and on the pixels where the formulas branch: greys (no hue), black, white,
+    the primaries and secondaries (a maximum shared by two channels), near-greys."""
+    rec = TRANSFORMS["ColorJitter"]
+    special = [(0, 0, 0), (1, 1, 1), (0.5, 0.5, 0.5), (1, 0, 0), (0, 1, 0), (0, 0, 1), (1, 1, 0), (0, 1, 1),
+               (1, 0, 1), (0.2, 0.2, 0.9), (0.9, 0.9, 0.1), (0.3, 0.3, 0.30001), (1, 0.5, 0), (0.25, 0, 0.5)]
+    x = torch.cat([torch.tensor(special, dtype=torch.float32).T.reshape(3, 2, 7),
+                   torch.rand(3, 2, 7, generator=torch.Generator().manual_seed(5))], dim=1)
+    got = _made(rec, rec.Params(hue=(shift, shift)))(x.clone(), torch.Generator().manual_seed(0))
+    want = hue_by_colorsys(x.numpy().astype(np.float64), shift)
+    np.testing.assert_allclose(got.numpy(), want, atol=1e-5)
+    if shift in (0.0, 1.0):
+        assert torch.allclose(got, x, atol=1e-6)
+    grey = x[0] == x[1]
+    assert torch.allclose(got[:, grey & (x[1] == x[2])], x[:, grey & (x[1] == x[2])])  # greys keep their value
+
+
+def test_hue_draws_within_its_range_from_the_generator():
+    rec = TRANSFORMS["ColorJitter"]
+    t = _made(rec, rec.Params(hue=0.2))
+    x = torch.rand(3, 3, 3, generator=torch.Generator().manual_seed(2))
+    a, b = t(x, torch.Generator().manual_seed(9)), t(x, torch.Generator().manual_seed(9))
+    assert torch.equal(a, b)  # the same generator, the same turn
+    turns = {round(float((t(x, torch.Generator().manual_seed(s)) * torch.arange(27).reshape(3, 3, 3)).sum()), 4)
+             for s in range(20)}
+    assert len(turns) > 10
+    for s in range(20):
+        shift = 0.4 * float(torch.rand((), generator=torch.Generator().manual_seed(s))) - 0.2
+        np.testing.assert_allclose(t(x, torch.Generator().manual_seed(s)).numpy(),
+                                   hue_by_colorsys(x.numpy().astype(np.float64), shift), atol=1e-5)
+
+
+@pytest.mark.parametrize("args,words", [
+    ("hue=0.6", "expected number in [0, 0.5] or (number, number)"),
+    ("hue=-0.1", "expected number in [0, 0.5] or (number, number)"),
+    ("hue=(-0.6, 0.1)", "must be a (min, max) with -0.5 <= min <= max <= 0.5"),
+    ("hue=(0.2, 0.1)", "must be a (min, max) with -0.5 <= min <= max <= 0.5"),
+])
+def test_hue_out_of_range_is_an_error_at_the_line(args, words):
+    from graphc.api import compile_source
+
+    src = f"""model M {{
+    input x: [B, 3, 4, 4]
+    y = x -> Flatten -> Linear(2)
+    output y
+    train {{
+        data = image_folder("imgs", size=(4, 4))
+        augment = [ColorJitter({args})]
+        loss = CrossEntropyLoss()
+    }}
+}}
+"""
+    errs = [d for d in compile_source(src, "m.model").diagnostics if d.severity == "error"]
+    assert len(errs) == 1 and errs[0].span.line == 7, errs
+    assert words in f"{errs[0].message} {errs[0].hint}", errs[0]
+
+
+def test_hue_of_grayscale_images_is_an_error_with_a_fix():
+    """torchvision leaves a one-channel image as it is; graphc says so at the line instead."""
+    from graphc.api import compile_source
+
+    src = """model M {
+    input x: [B, 1, 4, 4]
+    y = x -> Flatten -> Linear(2)
+    output y
+    train {
+        data = image_folder("imgs", size=(4, 4), grayscale=true)
+        augment = [ColorJitter(brightness=0.2, hue=0.1)]
+        loss = CrossEntropyLoss()
+    }
+}
+"""
+    errs = [d for d in compile_source(src, "m.model").diagnostics if d.severity == "error"]
+    assert [(e.span.line, e.span.col) for e in errs] == [(7, 20)], errs
+    assert "changes the hue of colour images, but the samples have 1 channel" in errs[0].message
+    assert errs[0].hint == "drop hue"

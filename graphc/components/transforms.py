@@ -9,37 +9,32 @@ torchvision).  In the script every transform is called as ``t(x, g)`` on one sam
 the epoch and the sample's index, so a random transform draws the same numbers whatever
 the number of worker processes, and again after ``--resume``.
 
-``transform`` is applied to every sample (training and evaluation); ``augment`` only to
-training samples, before ``transform``.  The registry test (tests/test_transforms.py)
+``transform`` is applied to every sample (training, evaluation and prediction); ``augment``
+only to training samples, before ``transform``.  The registry test (tests/test_transforms.py)
 runs every sample of every record through its emitted code and compares the result with
-a reference formula written independently of it (PIL for the resize).
+a reference formula written independently of it (PIL for the resize, colorsys for the hue).
+
+A pipeline as a whole (its static check against the model's input, the train section's
+lists bound to these records) is in transforms_pipeline.py; the evaluation transforms at
+``--predict`` are in transforms_predict.py.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated, ClassVar, Literal
 
 from graphc import pyfmt
 from graphc.components.base import Component, NonNeg, NonNegInt, Params, PosInt, Sample, register
+from graphc.components.transforms_pipeline import (  # noqa: F401 - the lists' functions, used from here
+    Image,
+    bind_list,
+    build_list,
+    check_lists,
+    describe,
+    pipeline,
+    script_code,
+)
 from graphc.params import Field
-
-
-@dataclass(frozen=True)
-class Image:
-    """One sample as the pipeline sees it statically: (C, H, W), each an int or None (unknown
-    until run time), and its dtype (None: unknown)."""
-
-    shape: tuple | None
-    dtype: str | None = "float32"
-    short: int | None = None  # the shorter side, where only it is known (after Resize(int))
-
-    def show(self) -> str:
-        if self.shape is None:
-            return "samples of a shape known only at run time"
-        text = "(" + ", ".join("?" if d is None else str(d) for d in self.shape) + ")"
-        return text + (f" with the shorter side {self.short}" if self.short is not None else "")
-
 
 Size = PosInt | tuple[PosInt, PosInt]
 
@@ -263,11 +258,14 @@ class RandomHorizontalFlip(Transform):
 
 JITTER = '''
 class _ColorJitter:
-    """Brightness, contrast and saturation each scaled by a factor drawn from [1 - v, 1 + v], in
-    that order, the result clamped to [0, 1] (images with values in [0, 1])."""
+    """Brightness, contrast and saturation each scaled by a factor drawn from [1 - v, 1 + v], then
+    the hue turned by a fraction of the colour circle drawn from [-hue, hue] (or a (min, max)
+    given), in that order; brightness, contrast and saturation clamp to [0, 1] (images with
+    values in [0, 1])."""
 
-    def __init__(self, brightness=0.0, contrast=0.0, saturation=0.0):
+    def __init__(self, brightness=0.0, contrast=0.0, saturation=0.0, hue=0.0):
         self.brightness, self.contrast, self.saturation = brightness, contrast, saturation
+        self.hue = (-hue, hue) if isinstance(hue, (int, float)) else tuple(hue)
 
     @staticmethod
     def _factor(v, g):
@@ -279,6 +277,27 @@ class _ColorJitter:
             return x
         return (0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2])[None]
 
+    @staticmethod
+    def _turn_hue(x, shift):
+        """RGB to hue, saturation and value; the hue plus shift (modulo 1); back to RGB."""
+        r, g, b = x[0], x[1], x[2]
+        v, low = x.max(dim=0).values, x.min(dim=0).values
+        chroma = v - low
+        grey = chroma == 0
+        s = chroma / torch.where(grey, torch.ones_like(v), v)
+        c = torch.where(grey, torch.ones_like(chroma), chroma)
+        rc, gc, bc = (v - r) / c, (v - g) / c, (v - b) / c
+        h = torch.where(v == r, bc - gc, torch.where(v == g, 2.0 + rc - bc, 4.0 + gc - rc))
+        h = torch.remainder(torch.remainder(h / 6.0, 1.0) + shift, 1.0) * 6.0
+        sector = torch.floor(h)
+        f = h - sector
+        p = (v * (1.0 - s)).clamp(0, 1)
+        q = (v * (1.0 - s * f)).clamp(0, 1)
+        t = (v * (1.0 - s * (1.0 - f))).clamp(0, 1)
+        table = torch.stack([torch.stack(row) for row in ((v, q, p, p, t, v), (t, v, v, q, p, p), (p, p, t, v, v, q))])
+        index = (sector.long() % 6).expand(3, 1, *h.shape)
+        return table.gather(1, index)[:, 0]
+
     def __call__(self, x, g):
         if self.brightness:
             x = (x * self._factor(self.brightness, g)).clamp(0, 1)
@@ -288,29 +307,47 @@ class _ColorJitter:
         if self.saturation and x.shape[0] == 3:
             f = self._factor(self.saturation, g)
             x = (f * x + (1 - f) * self._gray(x)).clamp(0, 1)
+        if self.hue != (0.0, 0.0):
+            if x.shape[0] != 3:
+                raise DataError(f'ColorJitter(hue=...) turns the hue of colour images, but a sample has '
+                                f'{x.shape[0]} channels: drop hue')
+            lo, hi = self.hue
+            x = self._turn_hue(x, lo + (hi - lo) * float(torch.rand((), generator=g)))
         return x
 '''
 
 
 @register
 class ColorJitter(Transform):
-    """Brightness, contrast and saturation each scaled by a random factor in [1 - v, 1 + v] (in that
-    order; values in [0, 1], clamped); saturation needs three channels."""
+    """Brightness, contrast and saturation each scaled by a random factor in [1 - v, 1 + v], then the hue
+    turned by a random fraction of the colour circle in [-hue, hue] (or in (min, max)), in that order
+    (values in [0, 1], clamped); saturation and hue need three channels."""
 
-    script_name, code, reference, random = "_ColorJitter", JITTER, "torchvision's blend formulas", True
+    script_name, code, reference, random = "_ColorJitter", JITTER, "torchvision's blend formulas; colorsys", True
     samples = (Sample({"brightness": 0.4}, (3, 4, 4)), Sample({"contrast": 0.5}, (3, 4, 4)),
-               Sample({"saturation": 0.6}, (3, 4, 4)), Sample({"brightness": 0.2, "contrast": 0.2}, (1, 4, 4)))
+               Sample({"saturation": 0.6}, (3, 4, 4)), Sample({"brightness": 0.2, "contrast": 0.2}, (1, 4, 4)),
+               Sample({"hue": 0.3}, (3, 5, 4)), Sample({"saturation": 0.3, "hue": (-0.5, 0.1)}, (3, 4, 4)),
+               Sample({"hue": 0.5}, (3, 6, 6)), Sample({"hue": 0.2}, (1, 4, 4), rejects=True))
 
     class Params(Params):
         brightness: NonNeg = 0.0
         contrast: NonNeg = 0.0
         saturation: NonNeg = 0.0
+        hue: Annotated[float, Field(ge=0, le=0.5)] | tuple[float, float] = 0.0
+
+    def problems(self, p):
+        if isinstance(p.hue, tuple) and not -0.5 <= p.hue[0] <= p.hue[1] <= 0.5:
+            return [(f"ColorJitter's hue=({p.hue[0]}, {p.hue[1]}) must be a (min, max) with "
+                     "-0.5 <= min <= max <= 0.5 (fractions of the colour circle)",
+                     "e.g. hue=(-0.1, 0.1), or hue=0.1 for the same")]
+        return []
 
     def apply(self, p, img):
         c = _channels(img)
-        if p.saturation and c is not None and c != 3:
-            return img, (f"ColorJitter(saturation={p.saturation}) changes the saturation of colour images, "
-                         f"but the samples have {c} channel{'s' if c != 1 else ''}", "drop saturation")
+        for what, value in (("saturation", p.saturation), ("hue", p.hue)):
+            if value and value != (0.0, 0.0) and c is not None and c != 3:
+                return img, (f"ColorJitter({what}={value}) changes the {what} of colour images, "
+                             f"but the samples have {c} channel{'s' if c != 1 else ''}", f"drop {what}")
         return Image(img.shape, "float32", img.short), None
 
 
@@ -404,159 +441,5 @@ class ToTensor(Transform):
         return False
 
 
-# --------------------------------------------------------------- the static check
-def pipeline(source: Image, steps) -> tuple[Image, list[tuple[int, str, str | None]]]:
-    """``source`` through ``steps`` ((record, params) each): the sample at the end, and
-    (index of the step, message, hint) for each step that cannot take its input."""
-    img, problems = source, []
-    for i, (rec, p) in enumerate(steps):
-        if img.shape is not None and len(img.shape) != 3:
-            problems.append((i, f"{rec.name} works on images (C, H, W), but the samples are {img.show()}",
-                             "transforms take image data sets: image_folder, mnist, cifar10, ..."))
-            return img, problems
-        if rec.needs_float() and img.dtype not in (None, "float32"):
-            problems.append((i, f"{rec.name} takes float images, but the samples are {img.dtype}",
-                             "put ToTensor() first"))
-            return img, problems
-        img, problem = rec.apply(p, img)
-        if problem:
-            problems.append((i, *problem))
-            return img, problems
-    return img, problems
-
-
-def script_code(steps) -> list[str]:
-    """The classes of the transforms ``steps`` use, each once, in registry order."""
-    from graphc.components.base import registry
-
-    used = {rec.name for rec, _ in steps}
-    blocks = [r.code.strip("\n") for name, r in registry("transform").items() if name in used]
-    return "\n\n\n".join(blocks).split("\n") if blocks else []
-
-
-def build_list(steps) -> str:
-    """The script's list of transform objects: ``[Resize(36), CenterCrop(32)]``."""
-    return "[" + ", ".join(rec.build(p) for rec, p in steps) + "]"
-
-
-def describe(steps) -> str:
-    """The steps as a .model file writes them (for comments and messages)."""
-    out = []
-    for rec, p in steps:
-        args = rec.kwargs(p)
-        if args and rec.positional and args[0].startswith(f"{rec.positional[0]}="):
-            args[0] = args[0].split("=", 1)[1]  # Resize(224), as written
-        out.append(f"{rec.name}({', '.join(args)})")
-    return ", ".join(out)
-
-
-# ---------------------------------------------------- the training section's lists
-def bind_list(ev, env, value, key: str, out: list) -> tuple | None:
-    """``transform = [Resize(36), CenterCrop(32)]``: each call bound to its record; a tuple of
-    (Choice, span) each, or None (the problems added to ``out``)."""
-    from graphc import ast as A
-    from graphc.binder import bind
-    from graphc.components.base import registry
-    from graphc.errors import diag
-    from graphc.training import Choice
-
-    table = registry("transform")
-    items = value.items if isinstance(value, A.ListLit) else (value,)
-    steps, ok = [], True
-    for item in items:
-        call = A.Call(item.id, item.span, (), item.span, bare=True) if isinstance(item, A.Name) else item
-        if not isinstance(call, A.Call):
-            out.append(diag(item.span, "invalid-train", f"'{key}' takes a list of transforms",
-                            f"e.g. {key} = [Resize(36), CenterCrop(32)]"))
-            ok = False
-            continue
-        if call.kind not in table:
-            out.append(diag(call.kind_span, "unknown-component", f"unknown transform '{call.kind}'",
-                            ev.suggest(call.kind, table) or f"one of: {', '.join(table)}"))
-            ok = False
-            continue
-        rec = table[call.kind]
-        b = bind(ev, env, rec.signature(), call.span, call.args)
-        if not b.ok:
-            ok = False
-            continue
-        for msg, hint in rec.problems(b.params):
-            out.append(diag(call.span, "invalid-train", msg, hint))
-            ok = False
-        steps.append((Choice(rec, b.params), call.span))
-    return tuple(steps) if ok else None
-
-
-def source_image(data) -> Image:
-    """What the data set ``data`` (a Choice) gives, statically."""
-    shape = data.record.image_shape(data.params)
-    if shape is None:
-        return Image(None, None)
-    return Image(tuple(shape), "int64" if data.record.ids else "float32")
-
-
-def check_lists(data, lists: dict, in_name: str, in_type, span_of: dict, several: bool) -> list:
-    """The data set through ``augment`` then ``transform`` (training) and through ``transform``
-    alone (evaluation): each step must take what it is given, and what comes out must be the
-    model's input.  Diagnostics at the step that goes wrong, or at the last step."""
-    from graphc.errors import diag
-    from graphc.shapes import shape_str
-
-    out = []
-    if several:
-        first = next(iter(lists))
-        return [diag(span_of[first], "invalid-train", f"'{first}' works on the data of a model of one input",
-                     "drop it, or give the model one input")]
-    want = tuple(in_type.shape[1:])
-    source = source_image(data)
-    transform, augment = lists.get("transform", ()), lists.get("augment", ())
-    for name, steps in (("evaluation", transform), ("training", augment + transform)):
-        if not steps:
-            continue
-        img, problems = pipeline(source, [(c.record, c.params) for c, _ in steps])
-        for i, msg, hint in problems:
-            d = diag(steps[i][1], "data-mismatch", msg, hint)
-            if d not in out:
-                out.append(d)
-        if problems or img.shape is None:
-            continue
-        last_choice, last_span = steps[-1]
-        got = img.shape
-        bad = len(got) != len(want) or any(isinstance(w, int) and g is not None and g != w
-                                           for g, w in zip(got, want, strict=False))
-        sides = [w for w in want[1:] if isinstance(w, int)]
-        if img.short is not None and len(want) == 3 and len(sides) == 2 and min(sides) != img.short:
-            bad = True
-        if bad:
-            what = describe([(c.record, c.params) for c, _ in steps])
-            hint = _fix(steps, got, want)
-            d = diag(last_span, "data-mismatch",
-                     f"the {name} transforms [{what}] give samples of {img.show()}, but input '{in_name}' is "
-                     f"{shape_str(in_type.shape)}", hint)
-            if not any(o.span == d.span for o in out):
-                out.append(d)
-        if in_type.dtype not in ("float32", "float16", "bfloat16", "float64"):
-            out.append(diag(last_span, "data-mismatch",
-                            f"transforms give float images, but input '{in_name}' is {in_type.dtype}"))
-            break
-    return out
-
-
-def _fix(steps, got, want) -> str:
-    last = steps[-1][0]
-    size = tuple(w for w in want[1:])
-    declare = f"declare the input as [B, {', '.join('?' if d is None else str(d) for d in got)}]"
-    if None in got:
-        declare = "give the model's input the size the transforms make"
-    if all(isinstance(d, int) for d in size) and len(want) == 3:
-        h, w = size
-        sz = str(h) if h == w else f"({h}, {w})"
-        if last.name == "Resize":
-            return f"Resize(({h}, {w})) gives exactly {h}x{w}, or add CenterCrop({sz}) after it; or {declare}"
-        if last.name in ("CenterCrop", "RandomCrop"):
-            return f"{last.name}({sz}) gives {h}x{w}; or {declare}"
-        return f"end with CenterCrop({sz}) or Resize(({h}, {w})); or {declare}"
-    return declare
-
-
-__all__ = ["Image", "Transform", "pipeline", "script_code", "build_list", "describe", "pyfmt"]
+__all__ = ["Image", "Transform", "pipeline", "script_code", "build_list", "describe", "check_lists", "bind_list",
+           "pyfmt"]

@@ -38,7 +38,8 @@ def _feature_csv(path, target):
 
 
 def _image_files(path, size, grayscale):
-    """Every image under a folder (in its subfolders too), in name order, and their paths."""
+    """Every image under a folder (in its subfolders too), in name order, read as the training
+    read its images (resized bilinearly to size, or each as stored), and their paths."""
     from PIL import Image
 
     root = Path(path)
@@ -48,10 +49,13 @@ def _image_files(path, size, grayscale):
         raise DataError(f"{path} holds no images (.png, .jpg, .jpeg, .bmp, .gif, .webp)")
     xs = []
     for f in files:
-        img = Image.open(f).convert("L" if grayscale else "RGB").resize((size[1], size[0]))
-        t = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8)
-        xs.append(t.reshape(size[0], size[1], -1).permute(2, 0, 1).float() / 255.0)
-    return torch.stack(xs), [f.relative_to(root).as_posix() for f in files]
+        with Image.open(f) as img:
+            img = img.convert("L" if grayscale else "RGB")
+            if size is not None:
+                img = img.resize((size[1], size[0]), Image.BILINEAR)
+            t = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8).reshape(img.height, img.width, -1)
+        xs.append(t.permute(2, 0, 1).float() / 255.0)
+    return xs, [f.relative_to(root).as_posix() for f in files]  # a list: the transforms give them one size
 '''
 
 
@@ -107,4 +111,7 @@ def read_features(spec: TrainSpec) -> str:
 
 
 def predict_values(spec: TrainSpec, outputs) -> dict[str, str]:
-    return {"OUTPUT_NAMES": output_names(outputs), "READ_FEATURES": read_features(spec)}
+    from graphc.components.transforms_predict import predict_code
+
+    return {"OUTPUT_NAMES": output_names(outputs), "READ_FEATURES": read_features(spec),
+            "PREDICT_FEATURES": predict_code(spec)}
