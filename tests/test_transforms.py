@@ -272,3 +272,30 @@ def test_hue_of_grayscale_images_is_an_error_with_a_fix():
     assert [(e.span.line, e.span.col) for e in errs] == [(7, 20)], errs
     assert "changes the hue of colour images, but the samples have 1 channel" in errs[0].message
     assert errs[0].hint == "drop hue"
+
+
+@pytest.mark.parametrize("augment,errors", [
+    ("[RandomHorizontalFlip(), Normalize()]", [(7, 44)]),
+    ("[RandomHorizontalFlip(), Normalize(mean=(0.5, 0.5, 0.5), std=(0.2, 0.2, 0.2))]", []),
+])
+def test_normalize_without_statistics_in_augment_is_an_error(augment, errors):
+    """The statistics are measured for transform's Normalize() only: in augment it left the samples
+    as they were (the script's _Normalize returns x while it has no statistics), without a word."""
+    from graphc.api import compile_source
+
+    src = f"""model M {{
+    input x: [B, 3, 4, 4]
+    y = x -> Flatten -> Linear(2)
+    output y
+    train {{
+        data = image_folder("imgs", size=(4, 4))
+        augment = {augment}
+        loss = CrossEntropyLoss()
+    }}
+}}
+"""
+    errs = [d for d in compile_source(src, "m.model").diagnostics if d.severity == "error"]
+    assert [(e.span.line, e.span.col) for e in errs] == errors, errs
+    if errs:
+        assert "in 'augment' it would do nothing" in errs[0].message
+        assert errs[0].hint.startswith("move Normalize() to the end of transform")

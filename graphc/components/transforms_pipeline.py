@@ -125,6 +125,13 @@ def check_lists(data, lists: dict, in_name: str, in_type, span_of: dict, several
                             f"{choice.name} draws at random, but 'transform' is applied in evaluation and "
                             "--predict too, whose results would then depend on the draw",
                             f"move {choice.name} to augment (training samples only)"))
+    for choice, span in augment:  # the statistics are measured for transform's Normalize() only
+        if choice.name == "Normalize" and getattr(choice.params, "mean", 0) is None:
+            out.append(diag(span, "invalid-train",
+                            "Normalize() without statistics measures the training data's own, which is done "
+                            "for 'transform' only: in 'augment' it would do nothing",
+                            "move Normalize() to the end of transform (evaluation and --predict need it "
+                            "too), or give mean= and std="))
     if out:
         return out
     for name, steps in (("evaluation", transform), ("training", augment + transform)):
