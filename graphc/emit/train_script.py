@@ -39,7 +39,7 @@ def _inputs(spec: TrainSpec) -> str:
 def _load_data(spec: TrainSpec) -> str:
     d = _with_fields(spec, spec.data)
     load = d.record.load(d.params)
-    if spec.target_keys:  # several outputs' targets: one array each (check_training: an npz file)
+    if spec.target_keys and d.name == "npz":  # several outputs' targets: one array each
         keys = spec.target_keys
         first = type(d)(d.record, type(d.params)(**{**d.params.model_dump(), "y": keys[0]}))
         load = [f"    x, _ = {first.record.reader(first.params)}",
@@ -119,6 +119,8 @@ def _read_data_file(spec: TrainSpec) -> str:
     (array keys, target column) when it is of the same format."""
     d = _with_fields(spec, spec.data)
     keys = (pyfmt.literal(d.params.x), pyfmt.literal(d.params.y)) if d.name in ("npz", "pt") else ("'x'", "'y'")
+    if d.name == "dataset" and spec.inputs:  # a file's arrays named as its samples name the inputs
+        keys = (pyfmt.literal(tuple(name for name, *_ in spec.inputs)), keys[1])
     target = pyfmt.literal(d.params.target) if d.name == "csv" else "'target'"
     lines = ["def read_data_file(path):",
              '    """(x, y) of --data FILE, read by its suffix like the training data."""',
