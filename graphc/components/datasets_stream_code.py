@@ -55,8 +55,11 @@ class Items(torch.utils.data.Dataset):
         return len(self.x)
 
     def __getitem__(self, i):
-        return tuple(t[i] for t in self.x.tensors) if isinstance(self.x, Inputs) else self.x[i], \
-            tuple(t[i] for t in self.y.tensors) if isinstance(self.y, Inputs) else self.y[i]
+        x = tuple(t[i] for t in self.x.tensors) if isinstance(self.x, Inputs) else self.x[i]
+        if isinstance(self.y, Inputs):  # in SAMPLE_TARGETS' order; a sample's tuple is in the outputs'
+            given = dict(zip(SAMPLE_TARGETS, (t[i] for t in self.y.tensors), strict=True))
+            return x, tuple(given[key] for key in TUPLE_TARGETS)
+        return x, self.y[i]
 
 
 def split_items(data, fraction, seed):
@@ -68,7 +71,7 @@ def split_items(data, fraction, seed):
     return torch.utils.data.Subset(data, order[n_val:]), torch.utils.data.Subset(data, order[:n_val])
 
 
-def split_sample(sample):
+def split_sample(sample, who='a sample'):
     """A data set's sample as [inputs], [targets], one value each, of the model's inputs (SAMPLE_INPUTS)
     and of what it takes from the data (SAMPLE_TARGETS): a pair (x, y), x and y tuples in the declared
     order where there are several, or a dict keyed as the arrays of an npz file (the inputs' names,
@@ -78,7 +81,7 @@ def split_sample(sample):
             for key in keys:
                 if key in sample:
                     return sample[key]
-            raise DataError(f'the sample has no key {" or ".join(map(repr, keys))} for {what} (it has '
+            raise DataError(f'{who} has no key {" or ".join(map(repr, keys))} for {what} (it has '
                             f'{", ".join(repr(k) for k in sample) or "none"})')
 
         xs = [pick(keys, f'input {keys[-1]!r}') for keys in SAMPLE_INPUTS]
@@ -86,16 +89,17 @@ def split_sample(sample):
               for key in SAMPLE_TARGETS]
     elif isinstance(sample, (tuple, list)) and len(sample) == 2:
         x, y = sample
-        xs = [x] if len(SAMPLE_INPUTS) == 1 else several(x, [keys[-1] for keys in SAMPLE_INPUTS], 'inputs')
+        xs = [x] if len(SAMPLE_INPUTS) == 1 else several(x, [keys[-1] for keys in SAMPLE_INPUTS], f"{who}'s inputs")
         if len(SAMPLE_TARGETS) > 1:  # in the order of the outputs' declaration
-            given = dict(zip(TUPLE_TARGETS, several(y, [k[2:] for k in TUPLE_TARGETS], 'targets'), strict=True))
+            ys = several(y, [k[2:] for k in TUPLE_TARGETS], f"{who}'s targets")
+            given = dict(zip(TUPLE_TARGETS, ys, strict=True))
             ys = [given[key] for key in SAMPLE_TARGETS]
         else:
             ys = [y][:len(SAMPLE_TARGETS)]
     else:
         keys = [k for keys in SAMPLE_INPUTS for k in keys[-1:]] + list(SAMPLE_TARGETS)
-        raise DataError(f'a sample must be an (input, target) pair or a dict with keys {", ".join(keys)}, got '
-                        f'{type(sample).__name__}' + (f' of {len(sample)}' if isinstance(sample, (tuple, list)) else ''))
+        got = type(sample).__name__ + (f' of {len(sample)}' if isinstance(sample, (tuple, list)) else '')
+        raise DataError(f'{who} must be an (input, target) pair or a dict with keys {", ".join(keys)}, got {got}')
     return xs, ys
 
 
@@ -103,7 +107,7 @@ def several(value, names, what):
     """A sample's inputs or targets: a tuple or list of one per name."""
     if not isinstance(value, (tuple, list)) or len(value) != len(names):
         got = f'{type(value).__name__} of {len(value)}' if isinstance(value, (tuple, list)) else type(value).__name__
-        raise DataError(f"the sample's {what} must be a tuple of {len(names)} ({', '.join(names)}), got {got}")
+        raise DataError(f"{what} must be a tuple of {len(names)} ({', '.join(names)}), got {got}")
     return list(value)
 
 
@@ -216,6 +220,7 @@ def check_first(samples, what):
     """The first sample against each of the model's inputs and the targets (one line when it does
     not fit)."""
     try:
+        split_sample(samples.data[0], 'the first sample')
         x, y = samples[(0, 0)]
     except DataError as e:
         raise DataError(f'{what}: {e}') from None
@@ -226,11 +231,12 @@ def check_first(samples, what):
         want = tuple(d if d is not None else t.shape[i] for i, d in enumerate(shape)) \
             if t.dim() == len(shape) else shape
         if tuple(t.shape) != want:
-            shown = '(' + ', '.join('?' if d is None else str(d) for d in shape) + ')'
+            shown = '(' + ', '.join('?' if d is None else str(d) for d in shape) + (',)' if len(shape) == 1 else ')')
             if name is None:
-                raise DataError(f'{what}: the first sample has shape {tuple(t.shape)}, but the model takes one of {shown}')
-            raise DataError(f'{what}: input {name!r} of the first sample has shape {tuple(t.shape)}, but input '
-                            f'{name!r} takes one of {shown}')
+                raise DataError(f'{what}: the first sample has shape {tuple(t.shape)}, but the model takes one '
+                                f'of {shown}')
+            raise DataError(f"{what}: the first sample's input {name!r} has shape {tuple(t.shape)}, but the model "
+                            f'takes one of {shown}')
     xb = Inputs(t[None] for t in x) if INPUTS is not None else x[None]
     yb = Inputs(t[None] for t in y) if isinstance(y, tuple) else y[None]
     check_data(xb, yb if TERMS is not None else as_targets(yb), f'{what} (first sample)')
