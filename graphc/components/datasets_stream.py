@@ -211,7 +211,7 @@ def _sample_keys(spec) -> list[str]:
     declared = {t.names[0]: t.outputs[0] for t in spec.terms if t.slot is not None}
     in_order = tuple(sorted(targets, key=lambda k: declared.get(k[2:], 0))) if len(targets) > 1 else targets
     return [f"SAMPLE_INPUTS = {pyfmt.literal(inputs)}  # the keys of each input in a sample that is a dict",
-            f"SAMPLE_TARGETS = {pyfmt.literal(targets)}  # the keys of the targets the data gives, as TARGET_SLOTS reads them",
+            f"SAMPLE_TARGETS = {pyfmt.literal(targets)}  # the keys of the data's targets, as TARGET_SLOTS reads them",
             f"TUPLE_TARGETS = {pyfmt.literal(in_order)}  # several targets in a tuple: the outputs' order"]
 
 
