@@ -144,7 +144,8 @@ def check_several(data, types, fields, settings, span, tb_span) -> list[Diagnost
         return [diag(span["data"], "data-mismatch",
                      f"the model has {len(names)} inputs ({', '.join(names)}), which read named arrays, but "
                      f"{data.name}() gives one array of features",
-                     f"use npz(\"FILE\") with one array per input, named {', '.join(names)}")]
+                     f"use npz(\"FILE\") with one array per input, named {', '.join(names)}, or a "
+                     "dataset(...) of your own whose samples give each input")]
     out = []
     if fields is None:
         x = data.params.x
