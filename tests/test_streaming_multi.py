@@ -87,8 +87,9 @@ def _data(tmp_path, feats=3, drop=()):
 
 
 def _run(tmp_path, src, name, *args, monkeypatch):
-    """The generated script's main() in this process: (module, the checkpoint of its last epoch)."""
-    script = build_scripts(tmp_path, src, name)
+    """The generated script's main() in this process: (module, the checkpoint of its last epoch). The
+    model module's name is the test's own (the script imports it by name; sys.modules keeps the first)."""
+    script = build_scripts(tmp_path, src, f"{name}_{tmp_path.name}")
     mod = import_generated(script, f"train_{name}_{tmp_path.name}")
     monkeypatch.chdir(tmp_path)
     mod.main(["--quiet", "--out", str(tmp_path / name), *map(str, args)])
@@ -98,7 +99,8 @@ def _run(tmp_path, src, name, *args, monkeypatch):
 def _by_hand(tmp_path, a, epochs=1):
     """The epoch in plain torch: the generated model class, the seed's weights, the seeded split
     (20% held out) and the seeded order of each epoch, batches of 8, Adam(lr=0.01)."""
-    model_cls = import_generated(tmp_path / "gen_hand" / "hand.py", f"hand_{tmp_path.name}").Two
+    model_cls = import_generated(build_scripts(tmp_path, TWO.format(data='npz("pairs.npz")', extra=""), "hand")
+                                 .parent / "hand.py", f"hand_{tmp_path.name}").Two
     torch.manual_seed(0)
     model = model_cls()
     opt = torch.optim.Adam(model.parameters(), lr=0.01)
@@ -125,7 +127,6 @@ def _close(got, want):
 @pytest.mark.parametrize("form", ["tuples", "dicts"])
 def test_two_inputs_two_outputs_with_workers_train_as_torch_does(tmp_path, monkeypatch, form, capsys):
     a = _data(tmp_path)
-    build_scripts(tmp_path, TWO.format(data='npz("pairs.npz")', extra=""), "hand")  # the model module
     mod, ckpt = _run(tmp_path, TWO.format(data=_own(tmp_path, form), extra="num_workers = 2"), "own",
                      monkeypatch=monkeypatch)
     model, val = _by_hand(tmp_path, a)
@@ -212,15 +213,16 @@ def make():
 def test_a_siamese_pair_with_validation_from_an_npz_file(tmp_path, monkeypatch):
     """Two inputs of one target, validation data from a file read as the inputs name its arrays:
     the weights after an epoch and the validation loss, against torch."""
-    (tmp_path / f"siam_{tmp_path.name}.py").write_text(SIAMESE_DATA)
-    gen = import_generated(tmp_path / f"siam_{tmp_path.name}.py", f"siam_{tmp_path.name}")
+    (tmp_path / f"siamdata_{tmp_path.name}.py").write_text(SIAMESE_DATA)
+    gen = import_generated(tmp_path / f"siamdata_{tmp_path.name}.py", f"siamdata_{tmp_path.name}")
     train, val = gen.arrays(23, 1), gen.arrays(7, 2)
     np.savez(tmp_path / "val.npz", **val)
-    mod, ckpt = _run(tmp_path, SIAMESE.format(data=f'dataset("siam_{tmp_path.name}.py:make")', extra="num_workers = 2"), "siam",
-                     monkeypatch=monkeypatch)
-    model = import_generated(tmp_path / "gen_siam" / "siam.py", f"siam_model_{tmp_path.name}").Siamese()
+    src = SIAMESE.format(data=f'dataset("siamdata_{tmp_path.name}.py:make")', extra="num_workers = 2")
+    _, ckpt = _run(tmp_path, src, "siam", monkeypatch=monkeypatch)
+    stem = f"siam_{tmp_path.name}"
+    model_cls = import_generated(tmp_path / f"gen_{stem}" / f"{stem}.py", f"siam_model_{tmp_path.name}").Siamese
     torch.manual_seed(0)
-    model = type(model)()
+    model = model_cls()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     t = {k: torch.from_numpy(v) for k, v in train.items()}
     for idx in torch.randperm(23, generator=torch.Generator().manual_seed(1)).split(5):  # val_data: all train
@@ -265,7 +267,7 @@ def test_workers_shard_the_samples_as_torchrun_does(tmp_path):
     """Two processes' Loaders (rank 0 and 1 of 2) take every other sample of the seeded order, each
     input and target of the same samples."""
     a = _data(tmp_path)
-    script = build_scripts(tmp_path, TWO.format(data=_own(tmp_path, "tuples"), extra=""), "shard")
+    script = build_scripts(tmp_path, TWO.format(data=_own(tmp_path, "tuples"), extra=""), f"shard_{tmp_path.name}")
     mod = import_generated(script, f"train_shard_{tmp_path.name}")
     data = import_generated(tmp_path / f"pairs_{tmp_path.name}.py", f"pairs_shard_{tmp_path.name}").tuples()
     seen = []
