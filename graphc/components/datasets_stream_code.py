@@ -89,9 +89,10 @@ def split_sample(sample, who='a sample'):
               for key in SAMPLE_TARGETS]
     elif isinstance(sample, (tuple, list)) and len(sample) == 2:
         x, y = sample
-        xs = [x] if len(SAMPLE_INPUTS) == 1 else several(x, [keys[-1] for keys in SAMPLE_INPUTS], f"{who}'s inputs")
+        names = [keys[-1] for keys in SAMPLE_INPUTS]
+        xs = [x] if len(names) == 1 else sample_tuple(x, names, f"{who}'s inputs")
         if len(SAMPLE_TARGETS) > 1:  # in the order of the outputs' declaration
-            ys = several(y, [k[2:] for k in TUPLE_TARGETS], f"{who}'s targets")
+            ys = sample_tuple(y, [k[2:] for k in TUPLE_TARGETS], f"{who}'s targets")
             given = dict(zip(TUPLE_TARGETS, ys, strict=True))
             ys = [given[key] for key in SAMPLE_TARGETS]
         else:
@@ -103,7 +104,7 @@ def split_sample(sample, who='a sample'):
     return xs, ys
 
 
-def several(value, names, what):
+def sample_tuple(value, names, what):
     """A sample's inputs or targets: a tuple or list of one per name."""
     if not isinstance(value, (tuple, list)) or len(value) != len(names):
         got = f'{type(value).__name__} of {len(value)}' if isinstance(value, (tuple, list)) else type(value).__name__
