@@ -22,7 +22,7 @@ TWO = """model Two {{
     input feats: [B, 3]
     a = image -> Flatten -> Linear(8)
     b = feats -> Linear(8)
-    h = a + b -> ReLU
+    h = a + b -> ReLU -> Dropout(0.3)  # random draws: as in memory, as by hand
     digit = h -> Linear(3)
     big = h -> Linear(1)
     output digit, big

@@ -194,8 +194,11 @@ class Loader:
         extra = {}
         if workers > 0:
             extra = {'persistent_workers': PERSISTENT_WORKERS, 'prefetch_factor': PREFETCH_FACTOR}
+        # a generator of its own for the workers' seeds: the global one stays for the model (dropout
+        # draws as they would from data in memory)
         self.loader = torch.utils.data.DataLoader(samples, batch_size=batch_size, sampler=self.sampler,
-                                                  num_workers=workers, pin_memory=device.type == 'cuda', **extra)
+                                                  num_workers=workers, pin_memory=device.type == 'cuda',
+                                                  generator=torch.Generator().manual_seed(seed), **extra)
 
     def __len__(self):
         return len(self.loader)
