@@ -306,3 +306,36 @@ def test_what_is_known_statically():
     bad = one.replace('dataset("pairs.py:tuples")', 'image_folder("imgs", size=(4, 4), grayscale=true)')
     (err,) = _errors(bad)
     assert "or a dataset(...) of your own gives; image_folder() has one" in err.message
+
+
+ONE_IN = """model Heads {{
+    input image: [B, 1, 4, 4]
+    h = image -> Flatten -> Linear(8) -> ReLU
+    digit = h -> Linear(3)
+    big = h -> Linear(1)
+    output digit, big
+    train {{
+        data = {data}
+        augment = [RandomHorizontalFlip()]
+        loss = CrossEntropyLoss(digit) + BCEWithLogitsLoss(big)
+        epochs = 1
+        batch_size = 8
+    }}
+}}
+"""
+
+
+def test_one_input_two_outputs_with_augmentation(tmp_path, monkeypatch, capsys):
+    """The transforms know their input when there is one, whatever the outputs: the training batches
+    are the data's images flipped or not, each output's targets the sample's."""
+    a = _data(tmp_path, drop=("feats",))
+    mod, _ = _run(tmp_path, ONE_IN.format(data=_own(tmp_path, "dicts")), "heads", monkeypatch=monkeypatch)
+    rec = json.loads((tmp_path / "heads" / "metrics.jsonl").read_text())
+    assert {"val_digit_accuracy", "val_big_auc"} <= set(rec)
+    data = import_generated(tmp_path / f"pairs_{tmp_path.name}.py", f"pairs_heads_{tmp_path.name}").dicts()
+    train_steps, _ = mod.make_transforms()
+    loader = mod.Loader(mod.Samples(data, train_steps, 0), 40, False, 0, 0, 1, True, torch.device("cpu"), 0)
+    ((xb, yb),) = loader.epoch(1)
+    flipped = (xb != a["image"]).flatten(1).any(1)
+    assert torch.equal(xb[flipped], a["image"][flipped].flip(-1)) and 0 < int(flipped.sum()) < 40
+    assert torch.equal(yb.tensors[0], a["y_digit"]) and torch.equal(yb.tensors[1], a["y_big"])

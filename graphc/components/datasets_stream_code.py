@@ -128,6 +128,8 @@ class Samples(torch.utils.data.Dataset):
         xs, ys = split_sample(self.data[i])
         if self.steps:
             g = torch.Generator().manual_seed(((self.seed % 1000003) * 1000033 + epoch) * 1000037 + i)
+            if type(self.steps[0]).__name__ != '_ToTensor':  # ToTensor takes images and arrays as they are
+                xs[0] = torch.as_tensor(xs[0])
             for t in self.steps:
                 xs[0] = t(xs[0], g)
         xs, ys = [torch.as_tensor(v) for v in xs], [torch.as_tensor(v) for v in ys]
