@@ -339,3 +339,18 @@ def test_one_input_two_outputs_with_augmentation(tmp_path, monkeypatch, capsys):
     flipped = (xb != a["image"]).flatten(1).any(1)
     assert torch.equal(xb[flipped], a["image"][flipped].flip(-1)) and 0 < int(flipped.sum()) < 40
     assert torch.equal(yb.tensors[0], a["y_digit"]) and torch.equal(yb.tensors[1], a["y_big"])
+
+
+def test_a_file_that_is_there_is_read_for_its_function(tmp_path, monkeypatch):
+    """dataset("file.py:function") with the file there at check time: the function is looked for in
+    its source (never imported), as an npz file's arrays are read from its header."""
+    _data(tmp_path)
+    (tmp_path / "broken.py").write_text("def make(:\n")
+    monkeypatch.chdir(tmp_path)
+    assert _errors(TWO.format(data=_own(tmp_path, "tuples"), extra="")) == []
+    (err,) = _errors(TWO.format(data=_own(tmp_path, "nothing"), extra=""))
+    assert err.message == f"dataset('pairs_{tmp_path.name}.py:nothing'): pairs_{tmp_path.name}.py has no function nothing"
+    assert err.hint == "its functions: arrays, tuples, dicts"
+    (err,) = _errors(TWO.format(data='dataset("broken.py:make")', extra=""))
+    assert err.message == "dataset('broken.py:make'): broken.py is not Python that parses (line 1): invalid syntax"
+    assert _errors(TWO.format(data='dataset("later.py:make")', extra="")) == []  # written before the run

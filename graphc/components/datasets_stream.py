@@ -87,7 +87,7 @@ class dataset(Dataset):  # noqa: N801 - the name a .model file writes
         if not _TARGET.match(p.function):
             return [(f"dataset({p.function!r}) names no function",
                      'write "package.module:function" or "file.py:function"')]
-        return []
+        return _defines(p.function)
 
     def describe(self, p):
         return f"the samples of {p.function}()"
@@ -107,6 +107,39 @@ class dataset(Dataset):  # noqa: N801 - the name a .model file writes
             f"        return torch.full({tuple(shape)}, float(i)), i % {classes}\n\n\n"
             "def make():\n    return Squares()\n")
         return {"function": f"{folder / 'graphc_sample_data.py'}:make"}
+
+
+def _defines(target: str) -> list:
+    """A "file.py:function" whose file is there at check time: the function is defined at its top
+    level (read with ast, never imported or run)."""
+    import ast
+    from pathlib import Path
+
+    where, _, name = target.rpartition(":")
+    path = Path(where)
+    if not where.endswith(".py") or not path.is_file():
+        return []  # a module is found by the script's import; a file may be written later
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    except (SyntaxError, UnicodeDecodeError, ValueError, OSError) as e:
+        line = f" (line {e.lineno})" if getattr(e, "lineno", None) else ""
+        return [(f"dataset({target!r}): {where} is not Python that parses{line}: "
+                 f"{getattr(e, 'msg', None) or type(e).__name__}", None)]
+    names = []
+    for st in tree.body:
+        if isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.append(st.name)
+        elif isinstance(st, (ast.Assign, ast.AnnAssign)):
+            names += [n.id for t in (st.targets if isinstance(st, ast.Assign) else [st.target])
+                      for n in ast.walk(t) if isinstance(n, ast.Name)]
+        elif isinstance(st, (ast.Import, ast.ImportFrom)):
+            names += [(a.asname or a.name).split(".")[0] for a in st.names]
+    if name in names or any(isinstance(st, ast.ImportFrom) and any(a.name == "*" for a in st.names)
+                            for st in tree.body):
+        return []
+    defs = [st.name for st in tree.body if isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    return [(f"dataset({target!r}): {where} has no function {name}",
+             f"its functions: {', '.join(defs)}" if defs else f"define {name}() in {where}, returning a torch Dataset")]
 
 
 def streamed(comps, s, has_lists: bool) -> bool:
