@@ -354,3 +354,20 @@ def test_a_file_that_is_there_is_read_for_its_function(tmp_path, monkeypatch):
     (err,) = _errors(TWO.format(data='dataset("broken.py:make")', extra=""))
     assert err.message == "dataset('broken.py:make'): broken.py is not Python that parses (line 1): invalid syntax"
     assert _errors(TWO.format(data='dataset("later.py:make")', extra="")) == []  # written before the run
+
+
+def test_targets_of_another_shape_are_one_line(tmp_path, monkeypatch):
+    _data(tmp_path)
+    path = tmp_path / f"pairs_{tmp_path.name}.py"
+    path.write_text(path.read_text().replace('float(a["y_big"]))', '[float(a["y_big"])] * 2)'))
+    with pytest.raises(Exception) as e:
+        _run(tmp_path, TWO.format(data=_own(tmp_path, "tuples"), extra=""), "shape", monkeypatch=monkeypatch)
+    assert str(e.value) == "training data: the first sample's target of output 'big' has 2 values (2,), but the output has 1"
+
+
+def test_a_data_module_named_as_the_model_is_an_error():
+    comp = compile_source(TWO.format(data='dataset("data/two.py:make")', extra=""), "models/two.model")
+    (err,) = [d for d in comp.diagnostics if d.severity == "error"]
+    assert err.message == ("dataset('data/two.py:make') is imported as two, the name of the module two.model "
+                           "builds (two.py), which the script imports first")
+    assert err.hint == "rename data/two.py (e.g. two_data.py)"

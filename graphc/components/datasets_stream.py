@@ -46,6 +46,10 @@ def _user_dataset(target):
     except ImportError as e:
         why = (str(e).strip() or type(e).__name__).splitlines()[0]
         raise DataError(f'dataset({target!r}): cannot import {where}: {why}') from None
+    found = getattr(module, '__file__', None)
+    if target.rpartition(':')[0].endswith('.py') and (found is None or Path(found).resolve() != path):
+        raise DataError(f'dataset({target!r}): the name {where} is taken by {found or "a built-in module"}, '
+                        f'so {path.name} cannot be imported by it: rename {path.name}')
     fn = getattr(module, name, None)
     if not callable(fn):
         raise DataError(f'dataset({target!r}): {where} has no function {name}')
@@ -142,6 +146,23 @@ def _defines(target: str) -> list:
              f"its functions: {', '.join(defs)}" if defs else f"define {name}() in {where}, returning a torch Dataset")]
 
 
+def _module_name(choice, model_path, span) -> list:
+    """dataset("NAME.py:f") or dataset("NAME:f") is imported as NAME, which must not be the name of
+    the model's module (NAME.model builds NAME.py, which the script imports first)."""
+    if choice.name != "dataset":
+        return []
+    from pathlib import Path
+
+    where = choice.params.function.rpartition(":")[0]
+    name = Path(where).stem if where.endswith(".py") else where.split(".")[0]
+    model = Path(str(model_path or "")).stem
+    if name != model:
+        return []
+    return [diag(span, "invalid-train", f"dataset({choice.params.function!r}) is imported as {name}, the name of "
+                 f"the module {Path(str(model_path)).name} builds ({name}.py), which the script imports first",
+                 f"rename {where} (e.g. {name}_data{'.py' if where.endswith('.py') else ''})")]
+
+
 def streamed(comps, s, has_lists: bool) -> bool:
     """Whether the training script reads the data a sample at a time."""
     data = comps["data"]
@@ -162,6 +183,7 @@ def check_streaming(prog, comps, s, seen, lists) -> list:
     for key in ("data", "val_data"):
         if key in comps:
             out += [diag(span[key], "invalid-train", m, h) for m, h in comps[key].record.problems(comps[key].params)]
+            out += _module_name(comps[key], prog.path, span[key])
     if lists and others:  # which input would they transform?
         first = next(iter(lists))
         names = [n for n, _ in prog.root.inputs]
@@ -243,9 +265,18 @@ def _sample_keys(spec) -> list[str]:
         targets = ("y",)
     declared = {t.names[0]: t.outputs[0] for t in spec.terms if t.slot is not None}
     in_order = tuple(sorted(targets, key=lambda k: declared.get(k[2:], 0))) if len(targets) > 1 else targets
+    import math
+
+    values = {}  # binary and regression outputs of a known shape: the values of one sample's target
+    for name, i in spec.heads:
+        t = spec.terms[i]
+        if t.task in ("binary", "regression") and all(isinstance(d, int) for d in t.shape[1:]):
+            values[name] = math.prod(t.shape[1:])
     return [f"SAMPLE_INPUTS = {pyfmt.literal(inputs)}  # the keys of each input in a sample that is a dict",
             f"SAMPLE_TARGETS = {pyfmt.literal(targets)}  # the keys of the data's targets, as TARGET_SLOTS reads them",
-            f"TUPLE_TARGETS = {pyfmt.literal(in_order)}  # several targets in a tuple: the outputs' order"]
+            f"TUPLE_TARGETS = {pyfmt.literal(in_order)}  # several targets in a tuple: the outputs' order",
+            f"TARGET_VALUES = dict({pyfmt.literal(tuple(values.items()))})  # several outputs: values of a target, "
+            "where known"]
 
 
 def _val_reader(spec, v) -> str:

@@ -248,6 +248,15 @@ def check_first(samples, what):
     check_data(xb, yb if TERMS is not None else as_targets(yb), f'{what} (first sample)')
     if HEADS is not None:  # several outputs: each one's targets
         check_heads(xb, yb, f'{what} (first sample)')
+    data = yb.tensors if isinstance(yb, Inputs) else (yb,)
+    values = [(f"output {name!r}", TARGET_VALUES[name], data[TARGET_SLOTS[slot][1]])
+              for name, _, slot, _, _ in HEADS or () if name in TARGET_VALUES and TARGET_SLOTS[slot][0] == 'data']
+    if HEADS is None and TASK in ('binary', 'regression') and None not in OUTPUT_SHAPE:
+        values.append(('the output', math.prod(OUTPUT_SHAPE), yb))
+    for mine, n, t in values:  # as many values as the output has: the loss reshapes them so
+        if t[0].numel() != n:
+            raise DataError(f"{what}: the first sample's target of {mine} has {t[0].numel()} values "
+                            f"{tuple(t.shape[1:])}, but the output has {n}")
 
 
 def measure_stats(data, steps, args):
