@@ -6,14 +6,16 @@ memory holds file names, not images), and so is a data set of your own,
 train section gives transforms (``transform``, ``augment``) or ``num_workers``: its
 tensors are loaded as before and handed out a sample at a time.
 
-The script's ``stream_batches`` (``STREAM_CODE`` below) builds, for training and for
-validation, a DataLoader with ``num_workers`` worker processes, ``pin_memory`` on CUDA,
+The script's ``stream_batches`` (``STREAM_CODE``, in datasets_stream_code.py) builds, for
+training and for validation, a DataLoader with ``num_workers`` worker processes, ``pin_memory`` on CUDA,
 ``persistent_workers`` and ``prefetch_factor``, and a sampler of its own: a permutation
 seeded by the run's seed and the epoch, sharded across torchrun's processes as
 ``DistributedSampler`` does, so that ``--resume`` replays the same order.  The sampler
 hands the data set ``(epoch, index)``, and every random transform draws from a generator
 seeded by the seed, the epoch and the index: the same augmentation whatever the number of
-workers.  The first sample is checked against the model's input when the script starts.
+workers.  A sample is ``(x, y)``, with tuples in the declared order for several inputs or
+targets, or a dict keyed as an npz file's arrays (``_sample_keys``: the inputs' names, ``y`` or
+``y_<output>``); the first is checked against every input and target when the script starts.
 """
 
 from __future__ import annotations
