@@ -371,3 +371,17 @@ def test_a_data_module_named_as_the_model_is_an_error():
     assert err.message == ("dataset('data/two.py:make') is imported as two, the name of the module two.model "
                            "builds (two.py), which the script imports first")
     assert err.hint == "rename data/two.py (e.g. two_data.py)"
+
+
+def test_a_resumed_run_has_the_weights_of_an_uninterrupted_one(tmp_path, monkeypatch):
+    """Two epochs straight, and one epoch then --resume for the second: the same weights (the
+    sampler's order and the dropout's draws of epoch 2 do not depend on the first run)."""
+    _data(tmp_path)
+    src = TWO.format(data=_own(tmp_path, "dicts"), extra="num_workers = 2")
+    _, straight = _run(tmp_path, src.replace("epochs = 1", "epochs = 2"), "straight", monkeypatch=monkeypatch)
+    mod, first = _run(tmp_path, src, "halves", monkeypatch=monkeypatch)
+    assert first["epoch"] == 1
+    mod.main(["--quiet", "--out", str(tmp_path / "halves"), "--epochs", "2", "--resume"])
+    resumed = torch.load(tmp_path / "halves" / "last.pt", weights_only=True)
+    assert resumed["epoch"] == 2
+    _close(resumed["model"], straight["model"])
