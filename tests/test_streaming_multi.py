@@ -385,3 +385,24 @@ def test_a_resumed_run_has_the_weights_of_an_uninterrupted_one(tmp_path, monkeyp
     resumed = torch.load(tmp_path / "halves" / "last.pt", weights_only=True)
     assert resumed["epoch"] == 2
     _close(resumed["model"], straight["model"])
+
+
+def test_validation_data_from_an_npz_file_with_several_outputs(tmp_path, monkeypatch):
+    """val_data = npz(...) for two outputs reads y_<output> each, in memory as when streamed: the
+    streamed run and the in-memory one have the same weights and validation numbers, and the
+    validation loss is torch's on the whole file."""
+    a = _data(tmp_path)
+    runs = {}
+    for name, data, extra in (("memory", 'npz("pairs.npz")', ""), ("own", _own(tmp_path, "tuples"), "num_workers = 2")):
+        src = TWO.format(data=data, extra=f'val_data = npz("pairs.npz")\n        {extra}')
+        mod, runs[name] = _run(tmp_path, src, name, monkeypatch=monkeypatch)
+        runs[name]["record"] = json.loads((tmp_path / name / "metrics.jsonl").read_text())
+    _close(runs["own"]["model"], runs["memory"]["model"])
+    assert runs["own"]["record"]["val_loss"] == pytest.approx(runs["memory"]["record"]["val_loss"], rel=1e-6)
+    model = import_generated(tmp_path / f"gen_own_{tmp_path.name}" / f"own_{tmp_path.name}.py", "own_val").Two()
+    model.load_state_dict(runs["own"]["model"])
+    model.eval()
+    with torch.no_grad():
+        digit, big = model(a["image"], a["feats"])
+    want = 0.5 * F.binary_cross_entropy_with_logits(big, a["y_big"][:, None]) + F.cross_entropy(digit, a["y_digit"])
+    assert runs["own"]["record"]["val_loss"] == pytest.approx(want.item(), rel=1e-5)

@@ -222,7 +222,7 @@ def script_code(spec) -> str:
         elif v.record.streams:
             lines.append(f"    return data, {v.record.items(v.params)}")
         else:
-            lines.append(f"    return data, Items(*{_val_reader(spec, v)})")
+            lines.append(f"    return data, Items(*{val_reader(spec, v)})")
     else:  # tensors loaded whole, handed out a sample at a time
         lines += ["    x, y, x_val, y_val = load_data(seed)", "    return Items(x, y), Items(x_val, y_val)"]
     steps = [(c.record, c.params) for c in spec.transform]
@@ -281,9 +281,9 @@ def _sample_keys(spec) -> list[str]:
             "where known"]
 
 
-def _val_reader(spec, v) -> str:
-    """val_data read from a file for streamed training data: its arrays as the training data's (one
-    per input, y_<output> per output)."""
+def val_reader(spec, v) -> str:
+    """val_data read from a file (the training data streamed or not): its arrays as the training
+    data's (one per input, y_<output> per output)."""
     if spec.inputs and v.name in ("npz", "pt"):
         fields = tuple(field for _, field, _, _, _ in spec.inputs)
         v = type(v)(v.record, type(v.params)(**{**v.params.model_dump(), "x": fields}))

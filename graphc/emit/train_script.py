@@ -52,8 +52,10 @@ def _load_data(spec: TrainSpec) -> str:
     v = _with_fields(spec, spec.val_data)
     if v is None:
         lines.append("    return split(x, y, VAL_SPLIT, seed)")
-    else:  # check_training made sure it is read from a file
-        lines += [f"    x_val, y_val = {v.record.reader(v.params)}", "    return x, y, x_val, y_val"]
+    else:  # check_training made sure it is read from a file; several outputs: y_<output> each
+        from graphc.components.datasets_stream import val_reader
+
+        lines += [f"    x_val, y_val = {val_reader(spec, spec.val_data)}", "    return x, y, x_val, y_val"]
     if getattr(d.record, "training_rows", False):  # text_csv: its vocabulary counts the rows that train
         lines += ["", "", "def _training_rows(n, seed):",
                   '    """The indices of the rows of the data that train, as _split_or_val splits them."""',
