@@ -257,6 +257,8 @@ def check_training(prog) -> list[Diagnostic]:
         out += check_streaming(prog, comps, settings, seen, lists)
         if prog.training is not None:
             prog.training.pretrained, prog.training.groups = tuning.get("pretrained"), tuning.get("groups") or ()
+            prog.training.transform = tuple(c for c, _ in lists.get("transform", ()))
+            prog.training.augment = tuple(c for c, _ in lists.get("augment", ()))
         return out
     out += _check_semantics(prog, comps, settings, seen, target_input)
     out += check_streaming(prog, comps, settings, seen, lists)

@@ -126,8 +126,8 @@ def input_fields(data, names: list[str]) -> tuple[str, ...] | None:
     """The array each input reads, in the model's order: ``x`` (one input), the tuple ``x`` gives,
     or, for several inputs and no ``x``, the inputs' own names; None when ``x`` does not fit."""
     x = getattr(data.params, "x", None)
-    if x is None:
-        return None if len(names) > 1 else ("x",)
+    if x is None:  # a data set of your own: a sample names each input (datasets_stream.py)
+        return tuple(names) if data.name == "dataset" and len(names) > 1 else None if len(names) > 1 else ("x",)
     if isinstance(x, tuple):
         return tuple(x) if len(x) == len(names) else None
     if len(names) == 1:
@@ -138,11 +138,14 @@ def input_fields(data, names: list[str]) -> tuple[str, ...] | None:
 def check_several(data, types, fields, settings, span, tb_span) -> list[Diagnostic]:
     """A model with several inputs: each reads one array of a .npz or .pt file."""
     names = [n for n, _ in types]
+    if data.name == "dataset":  # each input from its sample's tuple or dict: checked when the script starts
+        return []
     if data.name not in ("npz", "pt"):
         return [diag(span["data"], "data-mismatch",
                      f"the model has {len(names)} inputs ({', '.join(names)}), which read named arrays, but "
                      f"{data.name}() gives one array of features",
-                     f"use npz(\"FILE\") with one array per input, named {', '.join(names)}")]
+                     f"use npz(\"FILE\") with one array per input, named {', '.join(names)}, or a "
+                     "dataset(...) of your own whose samples give each input")]
     out = []
     if fields is None:
         x = data.params.x

@@ -156,11 +156,13 @@ def check_terms(prog, raw, choices, data, settings, span, target_input) -> tuple
     inputs = [n for n, _ in prog.root.inputs]
     in_types = {n: prog.type_of(r) for n, r in prog.root.inputs}
     keys = data_keys(raw, target_input, True)
-    if len(keys) > 1 and data.name != "npz":
+    if len(keys) > 1 and data.name not in ("npz", "dataset"):
         out.append(diag(span["loss"], "invalid-train",
                         f"{len(keys)} outputs ({', '.join(keys)}) take targets from the data, which only an npz file "
-                        f"gives (one array each: {', '.join(f'y_{k}' for k in keys)}); {data.name}() has one",
-                        "give the other outputs their target (an input: MSELoss(out, image)), or use npz(...)"))
+                        f"(one array each: {', '.join(f'y_{k}' for k in keys)}) or a dataset(...) of your own gives; "
+                        f"{data.name}() has one",
+                        "give the other outputs their target (an input: MSELoss(out, image)), or use npz(...) or "
+                        "dataset(...)"))
     slots: list[tuple] = []
     terms = []
     for t, choice in zip(raw, choices, strict=True):

@@ -251,3 +251,28 @@ def test_an_error_in_a_worker_is_one_line(tmp_path, monkeypatch):
         list(loader.epoch(1))
     assert str(e.value) == ("RandomCrop(8, 8): a sample of 6x6 (after padding) is smaller than the crop; "
                             "pass pad_if_needed=true, or resize first")
+
+
+DICTS = """import torch
+
+
+class Named(torch.utils.data.Dataset):
+    def __len__(self):
+        return 20
+
+    def __getitem__(self, i):
+        return {"KEY": torch.full((3, 8, 8), float(i % 2)), "y": i % 2, "note": "ignored"}
+
+
+def make():
+    return Named()
+"""
+
+
+@pytest.mark.parametrize("key", ["image", "x"])
+def test_a_sample_may_be_a_dict_keyed_as_an_npz_file(tmp_path, monkeypatch, key):
+    """One input: its name or "x", and "y" (other keys are ignored), as npz(...) names its arrays."""
+    (tmp_path / f"named_{key}.py").write_text(DICTS.replace("KEY", key))
+    _main(tmp_path, _src(f'dataset("named_{key}.py:make")', extra="num_workers = 1"), f"m_{key}", "--lr", "0.05",
+          monkeypatch=monkeypatch)
+    assert _records(tmp_path / "run")[-1]["val_accuracy"] == 1.0

@@ -6,14 +6,16 @@ memory holds file names, not images), and so is a data set of your own,
 train section gives transforms (``transform``, ``augment``) or ``num_workers``: its
 tensors are loaded as before and handed out a sample at a time.
 
-The script's ``stream_batches`` (``STREAM_CODE`` below) builds, for training and for
-validation, a DataLoader with ``num_workers`` worker processes, ``pin_memory`` on CUDA,
+The script's ``stream_batches`` (``STREAM_CODE``, in datasets_stream_code.py) builds, for
+training and for validation, a DataLoader with ``num_workers`` worker processes, ``pin_memory`` on CUDA,
 ``persistent_workers`` and ``prefetch_factor``, and a sampler of its own: a permutation
 seeded by the run's seed and the epoch, sharded across torchrun's processes as
 ``DistributedSampler`` does, so that ``--resume`` replays the same order.  The sampler
 hands the data set ``(epoch, index)``, and every random transform draws from a generator
 seeded by the seed, the epoch and the index: the same augmentation whatever the number of
-workers.  The first sample is checked against the model's input when the script starts.
+workers.  A sample is ``(x, y)``, with tuples in the declared order for several inputs or
+targets, or a dict keyed as an npz file's arrays (``_sample_keys``: the inputs' names, ``y`` or
+``y_<output>``); the first is checked against every input and target when the script starts.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import re
 from graphc import pyfmt
 from graphc.components.base import Params, Sample, register
 from graphc.components.datasets import Dataset
+from graphc.components.datasets_stream_code import STREAM_CODE
 from graphc.errors import diag
 
 #: a data set of your own: imported by name, so that worker processes can import it too
@@ -45,6 +48,10 @@ def _user_dataset(target):
     except ImportError as e:
         why = (str(e).strip() or type(e).__name__).splitlines()[0]
         raise DataError(f'dataset({target!r}): cannot import {where}: {why}') from None
+    found = getattr(module, '__file__', None)
+    if target.rpartition(':')[0].endswith('.py') and (found is None or Path(found).resolve() != path):
+        raise DataError(f'dataset({target!r}): the name {where} is taken by {found or "a built-in module"}, '
+                        f'so {path.name} cannot be imported by it: rename {path.name}')
     fn = getattr(module, name, None)
     if not callable(fn):
         raise DataError(f'dataset({target!r}): {where} has no function {name}')
@@ -56,12 +63,11 @@ def _user_dataset(target):
 
 
 def _read_dataset(target):
-    """(x, y) of every sample of a data set of your own, in memory (for --eval)."""
+    """(x, y) of every sample of a data set of your own, in memory (Inputs of several)."""
     data = _user_dataset(target)
-    pairs = [data[i] for i in range(len(data))]
-    if not pairs:
+    if not len(data):
         raise DataError(f'dataset({target!r}) has no samples')
-    return torch.stack([torch.as_tensor(x) for x, _ in pairs]), torch.as_tensor([y for _, y in pairs])
+    return all_samples(Samples(data, [], 0))
 '''
 
 _TARGET = re.compile(r"^(?:[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*|[^:]+\.py):[A-Za-z_]\w*$")
@@ -71,7 +77,9 @@ _TARGET = re.compile(r"^(?:[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*|[^:]+\.py):[A-Za-
 class dataset(Dataset):  # noqa: N801 - the name a .model file writes
     """A torch ``Dataset`` of your own: ``"package.module:function"``, or ``"file.py:function"`` (a path
     from the directory the script runs in), called with no arguments; its samples are (input, target)
-    pairs, read one at a time. The first is checked against the model's input when the script starts."""
+    pairs (tuples of them in the declared order for several inputs or targets), or dicts keyed as an
+    npz file's arrays, read one at a time. The first is checked against every input and target when
+    the script starts."""
 
     task = "file"
     streams = True
@@ -85,7 +93,7 @@ class dataset(Dataset):  # noqa: N801 - the name a .model file writes
         if not _TARGET.match(p.function):
             return [(f"dataset({p.function!r}) names no function",
                      'write "package.module:function" or "file.py:function"')]
-        return []
+        return _defines(p.function)
 
     def describe(self, p):
         return f"the samples of {p.function}()"
@@ -105,6 +113,56 @@ class dataset(Dataset):  # noqa: N801 - the name a .model file writes
             f"        return torch.full({tuple(shape)}, float(i)), i % {classes}\n\n\n"
             "def make():\n    return Squares()\n")
         return {"function": f"{folder / 'graphc_sample_data.py'}:make"}
+
+
+def _defines(target: str) -> list:
+    """A "file.py:function" whose file is there at check time: the function is defined at its top
+    level (read with ast, never imported or run)."""
+    import ast
+    from pathlib import Path
+
+    where, _, name = target.rpartition(":")
+    path = Path(where)
+    if not where.endswith(".py") or not path.is_file():
+        return []  # a module is found by the script's import; a file may be written later
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    except (SyntaxError, UnicodeDecodeError, ValueError, OSError) as e:
+        line = f" (line {e.lineno})" if getattr(e, "lineno", None) else ""
+        return [(f"dataset({target!r}): {where} is not Python that parses{line}: "
+                 f"{getattr(e, 'msg', None) or type(e).__name__}", None)]
+    names = []
+    for st in tree.body:
+        if isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.append(st.name)
+        elif isinstance(st, (ast.Assign, ast.AnnAssign)):
+            names += [n.id for t in (st.targets if isinstance(st, ast.Assign) else [st.target])
+                      for n in ast.walk(t) if isinstance(n, ast.Name)]
+        elif isinstance(st, (ast.Import, ast.ImportFrom)):
+            names += [(a.asname or a.name).split(".")[0] for a in st.names]
+    if name in names or any(isinstance(st, ast.ImportFrom) and any(a.name == "*" for a in st.names)
+                            for st in tree.body):
+        return []
+    defs = [st.name for st in tree.body if isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    return [(f"dataset({target!r}): {where} has no function {name}",
+             f"its functions: {', '.join(defs)}" if defs else f"define {name}() in {where}, returning a torch Dataset")]
+
+
+def _module_name(choice, model_path, span) -> list:
+    """dataset("NAME.py:f") or dataset("NAME:f") is imported as NAME, which must not be the name of
+    the model's module (NAME.model builds NAME.py, which the script imports first)."""
+    if choice.name != "dataset":
+        return []
+    from pathlib import Path
+
+    where = choice.params.function.rpartition(":")[0]
+    name = Path(where).stem if where.endswith(".py") else where.split(".")[0]
+    model = Path(str(model_path or "")).stem
+    if name != model:
+        return []
+    return [diag(span, "invalid-train", f"dataset({choice.params.function!r}) is imported as {name}, the name of "
+                 f"the module {Path(str(model_path)).name} builds ({name}.py), which the script imports first",
+                 f"rename {where} (e.g. {name}_data{'.py' if where.endswith('.py') else ''})")]
 
 
 def streamed(comps, s, has_lists: bool) -> bool:
@@ -127,9 +185,16 @@ def check_streaming(prog, comps, s, seen, lists) -> list:
     for key in ("data", "val_data"):
         if key in comps:
             out += [diag(span[key], "invalid-train", m, h) for m, h in comps[key].record.problems(comps[key].params)]
-    several = bool(others) or len(prog.outputs) > 1
-    if lists:
-        out += check_lists(comps["data"], lists, in_name, xt, span, several)
+            out += _module_name(comps[key], prog.path, span[key])
+    if lists and others:  # which input would they transform?
+        first = next(iter(lists))
+        names = [n for n, _ in prog.root.inputs]
+        out.append(diag(span[first], "invalid-train",
+                        f"'{first}' transforms the samples of a model of one input, but this one has "
+                        f"{len(names)} ({', '.join(names)})",
+                        "transform the input you mean in your data set's __getitem__, or give the model one input"))
+    elif lists:
+        out += check_lists(comps["data"], lists, in_name, xt, span, False)
     if not streamed(comps, s, bool(lists)):
         return out
     data = comps["data"]
@@ -139,9 +204,6 @@ def check_streaming(prog, comps, s, seen, lists) -> list:
         out.append(diag(span.get("normalize", prog.train.span), "invalid-train",
                         f"normalize = true needs the whole data in memory, but {why}",
                         "add Normalize() at the end of transform (the training data's own statistics)"))
-    if several and not lists:
-        out.append(diag(span["data"], "invalid-train", f"{why}: streamed data feeds a model of one input and one output",
-                        "use npz(...) for several inputs or outputs"))
     return out
 
 
@@ -151,7 +213,7 @@ def script_code(spec) -> str:
 
     d, v = spec.data, spec.val_data
     desc = pyfmt.text(d.record.describe(d.params))
-    lines = ["def load_items(seed):",
+    lines = [*_sample_keys(spec), "", "", "def load_items(seed):",
              f'    """(training samples, validation samples), torch Datasets of (x, y): {desc}."""']
     if d.record.streams:
         lines.append(f"    data = {d.record.items(d.params)}")
@@ -160,7 +222,7 @@ def script_code(spec) -> str:
         elif v.record.streams:
             lines.append(f"    return data, {v.record.items(v.params)}")
         else:
-            lines.append(f"    return data, Items(*{v.record.reader(v.params)})")
+            lines.append(f"    return data, Items(*{val_reader(spec, v)})")
     else:  # tensors loaded whole, handed out a sample at a time
         lines += ["    x, y, x_val, y_val = load_data(seed)", "    return Items(x, y), Items(x_val, y_val)"]
     steps = [(c.record, c.params) for c in spec.transform]
@@ -188,232 +250,46 @@ def script_code(spec) -> str:
     return "\n".join(lines)
 
 
-STREAM_CODE = '''
-class ImageFiles(torch.utils.data.Dataset):
-    """The images of one folder per class (the folder names, sorted, are the classes), each file
-    opened when its sample is asked for: memory holds the file names, not the images."""
+def _sample_keys(spec) -> list[str]:
+    """SAMPLE_INPUTS, SAMPLE_TARGETS and TUPLE_TARGETS: how a sample of a data set of your own
+    names the model's inputs and the targets it takes from the data, as an npz file's arrays do."""
+    if spec.inputs:  # several: each input's name
+        inputs = tuple((name,) for name, *_ in spec.inputs)
+    else:  # one: "x", or its name
+        inputs = (tuple(dict.fromkeys(("x", spec.input_name))),)
+    if spec.task == "reconstruction":
+        targets = ()
+    elif spec.target_keys:  # several outputs' targets, y_<output> each, in the order of TARGET_SLOTS
+        targets = tuple(spec.target_keys)
+    elif spec.terms and not any(kind == "data" for kind, _, _ in spec.slots):
+        targets = ()  # every target is an input
+    else:
+        targets = ("y",)
+    declared = {t.names[0]: t.outputs[0] for t in spec.terms if t.slot is not None}
+    in_order = tuple(sorted(targets, key=lambda k: declared.get(k[2:], 0))) if len(targets) > 1 else targets
+    import math
 
-    SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.gif', '.webp')
-
-    def __init__(self, path, size, grayscale):
-        import numpy as np
-
-        root = Path(path)
-        classes = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-        if not classes:
-            raise DataError(f'{path} must hold one folder of images per class')
-        DATA_INFO.setdefault('classes', classes)  # the training data's, for --predict
-        files, labels = [], []
-        for label, name in enumerate(classes):
-            for f in sorted((root / name).iterdir()):
-                if f.suffix.lower() in self.SUFFIXES:
-                    files.append(str(f))
-                    labels.append(label)
-        if not files:
-            raise DataError(f'{path} holds no images ({", ".join(self.SUFFIXES)})')
-        self.files = np.array(files)  # one array, not a list of objects: workers share it untouched
-        self.labels = torch.tensor(labels)
-        self.size, self.grayscale = size, grayscale
-
-    def __len__(self):
-        return len(self.files)
-
-    def __getitem__(self, i):
-        from PIL import Image
-
-        with Image.open(self.files[i]) as img:
-            img = img.convert('L' if self.grayscale else 'RGB')
-            if self.size is not None:
-                img = img.resize((self.size[1], self.size[0]), Image.BILINEAR)
-            t = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8).reshape(img.height, img.width, -1)
-        return t.permute(2, 0, 1).float().div_(255.0), self.labels[i]
+    values = {}  # binary and regression outputs of a known shape: the values of one sample's target
+    for name, i in spec.heads:
+        t = spec.terms[i]
+        if t.task in ("binary", "regression") and all(isinstance(d, int) for d in t.shape[1:]):
+            values[name] = math.prod(t.shape[1:])
+    return [f"SAMPLE_INPUTS = {pyfmt.literal(inputs)}  # the keys of each input in a sample that is a dict",
+            f"SAMPLE_TARGETS = {pyfmt.literal(targets)}  # the keys of the data's targets, as TARGET_SLOTS reads them",
+            f"TUPLE_TARGETS = {pyfmt.literal(in_order)}  # several targets in a tuple: the outputs' order",
+            f"TARGET_VALUES = dict({pyfmt.literal(tuple(values.items()))})  # several outputs: values of a target, "
+            "where known"]
 
 
-class Items(torch.utils.data.Dataset):
-    """Tensors held in memory, handed out a sample at a time."""
-
-    def __init__(self, x, y):
-        self.x, self.y = x, y
-
-    def __len__(self):
-        return len(self.x)
-
-    def __getitem__(self, i):
-        return self.x[i], self.y[i]
-
-
-def split_items(data, fraction, seed):
-    """A seeded train/validation split of a data set, as split() makes of tensors."""
-    if fraction <= 0:
-        return data, Items(torch.zeros(0), torch.zeros(0))
-    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed)).tolist()
-    n_val = max(1, round(len(data) * fraction))
-    return torch.utils.data.Subset(data, order[n_val:]), torch.utils.data.Subset(data, order[:n_val])
-
-
-class Samples(torch.utils.data.Dataset):
-    """A data set's samples through transforms, asked for as (epoch, index): a random transform
-    draws from a generator seeded by the seed, the epoch and the index, the same in any worker."""
-
-    def __init__(self, data, steps, seed):
-        self.data, self.steps, self.seed = data, steps, seed
-
-    def __len__(self):
-        return len(self.data)
-
-    def __getitem__(self, key):
-        epoch, i = key
-        sample = self.data[i]
-        if not isinstance(sample, (tuple, list)) or len(sample) != 2:
-            raise DataError(f'a sample must be an (input, target) pair, got {type(sample).__name__}'
-                            + (f' of {len(sample)}' if isinstance(sample, (tuple, list)) else ''))
-        x, y = sample
-        if self.steps:
-            g = torch.Generator().manual_seed(((self.seed % 1000003) * 1000033 + epoch) * 1000037 + i)
-            for t in self.steps:
-                x = t(x, g)
-        return torch.as_tensor(x), torch.as_tensor(y)
-
-
-class EpochSampler(torch.utils.data.Sampler):
-    """(epoch, index) of this process's share, in a seeded order per epoch, sharded across
-    processes as DistributedSampler does (padded so that every process takes as many steps)."""
-
-    def __init__(self, n, shuffle, seed, rank, world, pad):
-        self.n, self.shuffle, self.seed, self.rank, self.world, self.pad = n, shuffle, seed, rank, world, pad
-        self.epoch = 0
-
-    def order(self):
-        if self.shuffle:
-            order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + self.epoch))
-        else:
-            order = torch.arange(self.n)
-        if self.world > 1:
-            if self.pad:
-                total = math.ceil(self.n / self.world) * self.world
-                order = torch.cat([order, order[: total - self.n]])
-            order = order[self.rank::self.world]
-        return order
-
-    def __iter__(self):
-        return iter([(self.epoch, i) for i in self.order().tolist()])
-
-    def __len__(self):
-        return len(self.order())
-
-
-def as_targets(y):
-    """Targets as the loss wants them: class labels long, real values float32."""
-    if not y.is_floating_point():
-        return y.long() if TASK in ('class', 'tokens', 'dense') else y.float()
-    return y.float()
-
-
-class Loader:
-    """Mini-batches of a data set read by DataLoader workers, moved to the device: the interface
-    of Batches (epoch(), len(), samples)."""
-
-    def __init__(self, samples, batch_size, shuffle, seed, rank, world, pad, device, workers):
-        self.sampler = EpochSampler(len(samples), shuffle, seed, rank, world, pad)
-        self.samples, self.device = len(samples), device
-        extra = {}
-        if workers > 0:
-            extra = {'persistent_workers': PERSISTENT_WORKERS, 'prefetch_factor': PREFETCH_FACTOR}
-        self.loader = torch.utils.data.DataLoader(samples, batch_size=batch_size, sampler=self.sampler,
-                                                  num_workers=workers, pin_memory=device.type == 'cuda', **extra)
-
-    def __len__(self):
-        return len(self.loader)
-
-    def epoch(self, epoch):
-        self.sampler.epoch = epoch
-        batches = iter(self.loader)
-        while True:
-            try:
-                xb, yb = next(batches)
-            except StopIteration:
-                return
-            except DataError as e:  # raised in a worker: its message is the last line of the report
-                last = str(e).strip().splitlines()[-1]
-                raise DataError(last.partition('DataError: ')[2] or last) from None
-            xb = as_input(xb.to(self.device, non_blocking=True))
-            yb = target_input(xb) if TASK == 'reconstruction' else as_targets(yb.to(self.device, non_blocking=True))
-            yield xb, yb
-
-
-def check_first(samples, what):
-    """The first sample against the model's input (one line when it does not fit)."""
-    try:
-        x, y = samples[(0, 0)]
-    except DataError:
-        raise
-    except Exception as e:  # noqa: BLE001 - anything a data set of your own may raise
-        raise DataError(f'{what}: reading the first sample failed: {type(e).__name__}: {one_line(e)}') from None
-    want = tuple(d if d is not None else x.shape[i] for i, d in enumerate(INPUT_SHAPE)) \\
-        if x.dim() == len(INPUT_SHAPE) else INPUT_SHAPE
-    if tuple(x.shape) != want:
-        shape = '(' + ', '.join('?' if d is None else str(d) for d in INPUT_SHAPE) + ')'
-        raise DataError(f'{what}: the first sample has shape {tuple(x.shape)}, but the model takes one of {shape}')
-    check_data(x[None], as_targets(y[None]), f'{what} (first sample)')
-
-
-def measure_stats(data, steps, args):
-    """Per-channel mean and std of up to 10,000 samples of the training data (as the evaluation
-    transforms give them), for Normalize() without statistics."""
-    n = min(len(data), 10000)
-    sub = torch.utils.data.Subset(Samples(data, steps, args.seed), [(0, i) for i in range(n)])
-    total = sq = count = 0
-    for xb, _ in torch.utils.data.DataLoader(sub, batch_size=256, num_workers=args.num_workers):
-        xb = xb.double().transpose(0, 1).flatten(1)
-        total, sq, count = total + xb.sum(1), sq + (xb * xb).sum(1), count + xb.shape[1]
-    mean = total / count
-    std = (sq / count - mean * mean).clamp_min(0).sqrt().clamp_min(1e-6)
-    return mean.float().tolist(), std.float().tolist()
-
-
-def stream_eval_data(args, seed, ckpt):
-    """--eval: (x, y) in memory, the validation samples (or --data's) through the evaluation
-    transforms, with the statistics of Normalize() the checkpoint saved."""
-    data = data_file_items(args.data) if args.data else load_items(seed)[1]
-    _, steps = make_transforms()
-    stats = (ckpt.get('data_info') or {}).get('normalize')
-    for t in steps:
-        if type(t).__name__ == '_Normalize' and t.mean is None and stats:
-            t.set_stats(stats['mean'], stats['std'])
-    samples = Samples(data, steps, seed)
-    if not len(samples):
-        return torch.zeros(0), torch.zeros(0)
-    xs, ys = zip(*(samples[(0, i)] for i in range(len(samples))), strict=True)
-    return torch.stack(xs), as_targets(torch.stack(ys))
-
-
-def stream_batches(args, device, rank, world):
-    """(training batches, validation batches, None): the data read a sample at a time by
-    --num-workers worker processes, through the transforms."""
-    try:
-        train, val = load_items(args.seed)
-    except DataError:
-        raise
-    except Exception as e:  # noqa: BLE001 - an empty, truncated or corrupt file: any error
-        raise DataError(f'cannot load the data: {type(e).__name__}: {one_line(e)}') from None
-    if len(train) == 0:
-        raise DataError('training data has no samples')
-    if args.num_workers < 0:
-        raise DataError(f'--num-workers must be 0 or more, got {args.num_workers}')
-    train_steps, eval_steps = make_transforms()
-    measured = [t for t in eval_steps if type(t).__name__ == '_Normalize' and t.mean is None]
-    if measured:
-        mean, std = measure_stats(train, eval_steps, args)
-        for t in measured:
-            t.set_stats(mean, std)
-        DATA_INFO['normalize'] = {'mean': mean, 'std': std}
-    train_samples, val_samples = Samples(train, train_steps, args.seed), Samples(val, eval_steps, args.seed)
-    check_first(train_samples, 'training data')
-    if len(val):
-        check_first(val_samples, 'validation data')
-    train_batches = Loader(train_samples, args.batch_size, True, args.seed, rank, world, True, device,
-                           args.num_workers)
-    val_batches = Loader(val_samples, max(args.batch_size, 256), False, 0, rank, world, False, device,
-                         args.num_workers)
-    return train_batches, val_batches, None
-'''
+def val_reader(spec, v) -> str:
+    """val_data read from a file (the training data streamed or not): its arrays as the training
+    data's (one per input, y_<output> per output)."""
+    if spec.inputs and v.name in ("npz", "pt"):
+        fields = tuple(field for _, field, _, _, _ in spec.inputs)
+        v = type(v)(v.record, type(v.params)(**{**v.params.model_dump(), "x": fields}))
+    if spec.target_keys and v.name == "npz":
+        keys = spec.target_keys
+        first = type(v)(v.record, type(v.params)(**{**v.params.model_dump(), "y": keys[0]}))
+        return (f"({first.record.reader(first.params)}[0], "
+                f"_read_targets({pyfmt.literal(v.params.path)}, {pyfmt.literal(tuple(keys))}))")
+    return v.record.reader(v.params)

@@ -39,7 +39,7 @@ def _inputs(spec: TrainSpec) -> str:
 def _load_data(spec: TrainSpec) -> str:
     d = _with_fields(spec, spec.data)
     load = d.record.load(d.params)
-    if spec.target_keys:  # several outputs' targets: one array each (check_training: an npz file)
+    if spec.target_keys and d.name == "npz":  # several outputs' targets: one array each
         keys = spec.target_keys
         first = type(d)(d.record, type(d.params)(**{**d.params.model_dump(), "y": keys[0]}))
         load = [f"    x, _ = {first.record.reader(first.params)}",
@@ -52,8 +52,10 @@ def _load_data(spec: TrainSpec) -> str:
     v = _with_fields(spec, spec.val_data)
     if v is None:
         lines.append("    return split(x, y, VAL_SPLIT, seed)")
-    else:  # check_training made sure it is read from a file
-        lines += [f"    x_val, y_val = {v.record.reader(v.params)}", "    return x, y, x_val, y_val"]
+    else:  # check_training made sure it is read from a file; several outputs: y_<output> each
+        from graphc.components.datasets_stream import val_reader
+
+        lines += [f"    x_val, y_val = {val_reader(spec, spec.val_data)}", "    return x, y, x_val, y_val"]
     if getattr(d.record, "training_rows", False):  # text_csv: its vocabulary counts the rows that train
         lines += ["", "", "def _training_rows(n, seed):",
                   '    """The indices of the rows of the data that train, as _split_or_val splits them."""',
@@ -119,6 +121,8 @@ def _read_data_file(spec: TrainSpec) -> str:
     (array keys, target column) when it is of the same format."""
     d = _with_fields(spec, spec.data)
     keys = (pyfmt.literal(d.params.x), pyfmt.literal(d.params.y)) if d.name in ("npz", "pt") else ("'x'", "'y'")
+    if d.name == "dataset" and spec.inputs:  # a file's arrays named as its samples name the inputs
+        keys = (pyfmt.literal(tuple(name for name, *_ in spec.inputs)), keys[1])
     target = pyfmt.literal(d.params.target) if d.name == "csv" else "'target'"
     lines = ["def read_data_file(path):",
              '    """(x, y) of --data FILE, read by its suffix like the training data."""',
