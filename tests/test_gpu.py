@@ -59,6 +59,9 @@ def records(out):
 def first_batch_loss(script):
     """The loss of the script's first training batch, computed by torch in float32 on the CPU from
     the script's own seed, data and initial weights."""
+    for mod in ("train_net", "net"):  # another test in this process may have imported its own "net"
+        sys.modules.pop(mod, None)
+    importlib.invalidate_caches()
     sys.path.insert(0, str(script.parent))
     try:
         train = importlib.import_module("train_net")
