@@ -85,6 +85,19 @@ def expected(prog: Program) -> tuple[dict[str, tuple], list[str]]:
     return keys, opaque
 
 
+def tied(prog: Program) -> list[list[str]]:
+    """The state_dict keys that name one tensor (``tie a.weight = b.weight``), in groups: torch's
+    state_dict lists each name, safetensors' ``save_model`` keeps one of them."""
+    groups: dict[str, list[str]] = {}
+    for scope in prog.scopes():
+        for _, ln, lp, rn, rp in scope.ties:
+            left, right = f"{ln.id}.{lp}", f"{rn.id}.{rp}"
+            group = groups.setdefault(right, [right])
+            if left not in group:
+                group.append(left)
+    return list(groups.values())
+
+
 def check_weights(prog: Program, path: str) -> list[Diagnostic]:
     """The diagnostics of comparing the weights file ``path`` with the model (raises WeightsError
     when the file cannot be read)."""
@@ -101,6 +114,12 @@ def compare(prog: Program, found: dict, path: str, strict: bool = True, origin: 
     origin = origin or {}
     code = "weights-mismatch" if strict else "weights-partial"
     want, opaque = expected(prog)
+    found = dict(found)
+    for group in tied(prog):  # one tensor under two names: either name in the file loads both
+        present = [k for k in group if k in found]
+        for k in group:
+            if present and k not in found:
+                found[k] = found[present[0]]
 
     def named(key):
         return f"'{key}' (renamed from '{origin[key]}')" if key in origin else f"'{key}'"
