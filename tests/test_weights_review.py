@@ -5,6 +5,7 @@ weights, --quiet, rename collisions found by graphc check, and a .pt given to --
 import os
 import subprocess
 import sys
+import warnings
 
 import pytest
 from conftest import MODELS, import_generated, run_graphc
@@ -142,3 +143,50 @@ def test_export_reads_a_tied_tensor_under_one_name(tie):
     torch.save(bad, d / "bad.pt")
     with pytest.raises(WeightsError, match="are one tensor in the model"):
         load_into(script.Tie(), str(d / "bad.pt"))
+
+
+def in_folder(d, fn, *args):
+    cwd = os.getcwd()
+    os.chdir(d)
+    try:
+        return fn(*args)
+    finally:
+        os.chdir(cwd)
+
+
+def test_a_sharded_checkpoint_is_read_whole_as_pretrained_weights(tie, capsys):
+    """best.pt of a --strategy fsdp run holds no weights: they are in the shards directory it
+    names. The script reads them (renames and partial loads apply as to any state_dict)."""
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict import get_model_state_dict, set_model_state_dict
+
+    d, script, _ = tie
+    in_folder(d, script.main, ["--out", "fsdp", "--strategy", "fsdp", "--pretrained", "none", "--max-steps", "2",
+                               "--device", "cpu", "--quiet", "--seed", "5"])
+    ckpt = torch.load(d / "fsdp" / "best.pt", weights_only=True)
+    assert ckpt["model"] is None and ckpt["shards"]  # the weights are in the shards alone
+    m = script.Tie()
+    capsys.readouterr()
+    assert script.load_pretrained(m, str(d / "fsdp" / "best.pt"), True, (), True) == ([], [], [])
+    assert "tensors loaded from" in capsys.readouterr().out and m.head.weight is m.tok.weight
+    ref = script.Tie()  # torch's own reader of the shards
+    state = {"model": get_model_state_dict(ref)}
+    with warnings.catch_warnings():  # one process reading shards, as intended
+        warnings.filterwarnings("ignore", message="torch.distributed is disabled")
+        dcp.load(state, checkpoint_id=str(d / "fsdp" / ckpt["shards"]))
+    set_model_state_dict(ref, state["model"])
+    assert not torch.equal(ref.enc.weight, script.Tie().enc.weight)  # trained: not a fresh model's
+    for k, v in ref.state_dict().items():
+        assert torch.equal(m.state_dict()[k], v), k
+    # a partial load with a rename, from the same shards
+    m = script.Tie()
+    missing, unexpected, _ = script.load_pretrained(m, str(d / "fsdp" / "best.pt"), False, (("enc.", "other."),),
+                                                    True)
+    assert missing == ["enc.weight", "enc.bias"] and unexpected == ["other.weight", "other.bias"]
+    assert torch.equal(m.tok.weight, ref.tok.weight)
+    # the shards directory gone: one line that says what to do
+    import shutil
+
+    shutil.copy(d / "fsdp" / "best.pt", d / "lone.pt")
+    with pytest.raises(script.DataError, match="is a sharded checkpoint .--strategy fsdp., but its shards"):
+        script.load_pretrained(script.Tie(), str(d / "lone.pt"), True, (), True)
