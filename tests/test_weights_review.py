@@ -190,3 +190,27 @@ def test_a_sharded_checkpoint_is_read_whole_as_pretrained_weights(tie, capsys):
     shutil.copy(d / "fsdp" / "best.pt", d / "lone.pt")
     with pytest.raises(script.DataError, match="is a sharded checkpoint .--strategy fsdp., but its shards"):
         script.load_pretrained(script.Tie(), str(d / "lone.pt"), True, (), True)
+
+
+def test_check_finds_two_tensors_the_renames_give_one_name(tie):
+    """graphc check reports at the rename pair what the script would stop on."""
+    d, script, state = tie
+    write_safetensors(d / "dup.safetensors", {**state, "old.weight": state["enc.weight"] + 1,
+                                              "old.bias": state["enc.bias"]})
+    src = TIE.replace('"FILE"', '"dup.safetensors", strict=false, rename=[("x.", "y."), ("old.", "enc.")]')
+    (d / "dup.model").write_text(src)
+    proc = run_graphc("check", "dup.model", cwd=d)
+    line = next(i for i, t in enumerate(src.splitlines(), 1) if "rename=" in t)
+    col = src.splitlines()[line - 1].index('("old.", "enc.")') + 1
+    assert proc.returncode == 1, proc.stdout
+    assert (f"dup.model:{line}:{col}: error: the renames give 'enc.weight' and 'old.weight' of dup.safetensors the "
+            "same name 'enc.weight' (and 1 more): the training script would stop  [invalid-train]") in proc.stdout
+    assert proc.stdout.count("error:") == 1
+    with pytest.raises(script.DataError, match="the renames give 'enc.weight' and 'old.weight' the same name"):
+        script.load_pretrained(script.Tie(), str(d / "dup.safetensors"), False, (("x.", "y."), ("old.", "enc.")),
+                               True)
+    # a prefix that keeps the names apart passes both
+    src = src.replace('("old.", "enc.")', '("old.", "spare.")')
+    (d / "dup.model").write_text(src)
+    proc = run_graphc("check", "dup.model", cwd=d)
+    assert proc.returncode == 0 and "[weights-partial]" in proc.stdout, proc.stdout
