@@ -37,6 +37,12 @@ def read_header(path: str) -> dict[str, tuple[str, tuple[int, ...]]]:
             if len(head) != 8:
                 raise WeightsError(f"{path} is not a safetensors file (shorter than 8 bytes)")
             (n,) = struct.unpack("<Q", head)
+            if n > MAX_HEADER and (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):  # zip, pickle
+                raise WeightsError(
+                    f"{path} is a zip or pickle file (as torch.save writes), not a safetensors file: graphc reads only a "
+                    ".safetensors header without torch. A .pt/.pth state_dict is checked when the training "
+                    "script starts (pretrained = weights(...)); to check it here, save it with "
+                    "safetensors.torch.save_file (or save_model) and pass the .safetensors file")
             if n > MAX_HEADER:
                 raise WeightsError(f"{path} is not a safetensors file (a header of {n:,} bytes)")
             raw = f.read(n)

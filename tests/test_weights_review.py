@@ -214,3 +214,15 @@ def test_check_finds_two_tensors_the_renames_give_one_name(tie):
     (d / "dup.model").write_text(src)
     proc = run_graphc("check", "dup.model", cwd=d)
     assert proc.returncode == 0 and "[weights-partial]" in proc.stdout, proc.stdout
+
+
+@pytest.mark.parametrize("zipped", [True, False])
+def test_a_pt_file_given_to_check_weights_says_where_it_is_checked(tie, zipped):
+    d, _, state = tie
+    f = d / f"w{int(zipped)}.pt"
+    torch.save(state, f, _use_new_zipfile_serialization=zipped)
+    assert set(torch.load(f, weights_only=True)) == set(state)  # a state_dict torch reads
+    proc = run_graphc("check", "tie.model", "--weights", f.name, cwd=d)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert (f"{f.name} is a zip or pickle file (as torch.save writes), not a safetensors file" in proc.stderr
+            and "checked when the training script starts" in proc.stderr and "header of" not in proc.stderr)
