@@ -226,3 +226,19 @@ def test_a_pt_file_given_to_check_weights_says_where_it_is_checked(tie, zipped):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert (f"{f.name} is a zip or pickle file (as torch.save writes), not a safetensors file" in proc.stderr
             and "checked when the training script starts" in proc.stderr and "header of" not in proc.stderr)
+
+
+def test_check_finds_a_tied_tensor_with_two_values(tie):
+    """Both names of a tie in the file with different values: an error at the tie (the script stops too)."""
+    d, script, state = tie
+    bad = {**state, "head.weight": state["head.weight"] + 1}
+    write_safetensors(d / "two.safetensors", bad)
+    proc = run_graphc("check", "tie.model", "--weights", "two.safetensors", cwd=d)
+    line = next(i for i, t in enumerate(TIE.splitlines(), 1) if t.strip().startswith("tie "))
+    assert proc.returncode == 1 and (f"tie.model:{line}:5: error: two.safetensors gives 'tok.weight' and "
+                                     "'head.weight' different values, but the model ties them") in proc.stdout, proc.stdout
+    with pytest.raises(script.DataError, match="are one tensor in Tie"):
+        script.load_pretrained(script.Tie(), str(d / "two.safetensors"), True, (), True)
+    write_safetensors(d / "same.safetensors", state)  # the same values twice: fine for both
+    assert run_graphc("check", "tie.model", "--weights", "same.safetensors", cwd=d).returncode == 0
+    script.load_pretrained(script.Tie(), str(d / "same.safetensors"), True, (), True)
