@@ -6,7 +6,9 @@ generated training script wrote (its model state) or a ``.safetensors`` file int
 before training.  ``rename`` maps key prefixes of the file to the model's, the first that
 matches; ``strict=false`` loads what fits and reports the rest.  When the file is a
 ``.safetensors`` that is there at check time, its header is compared with the model (the
-comparison of ``graphc check --weights``, with the renames applied).
+comparison of ``graphc check --weights``, with the renames applied; either name of a tied
+tensor loads it), and two of its tensors that the renames give one name are an error at the
+rename pair, as the script stops on them.
 
 ``optimizer = AdamW(lr=1e-3, groups=[("backbone", 1e-4), ("layer4", 3e-4)])`` gives the
 parameters under each path (a layer, a block use, a repeat or a learned tensor, as ``freeze``
