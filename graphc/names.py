@@ -57,6 +57,7 @@ is_sharded save_shards load_shards prune_shards sync_buffers
 run_predict OUTPUT_NAMES save_npz
 PRETRAINED PRETRAINED_STRICT PRETRAINED_RENAME LR_GROUPS UNFREEZE_AT SAFETENSORS_DTYPES read_safetensors
 read_weights rename_key load_pretrained param_groups per_group unfreeze stdout_closed
+read_shards_whole tied_keys fill_ties
 """.split())
 
 # Packages that generated code imports, directly or through torch, numpy, scikit-learn,

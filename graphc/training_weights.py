@@ -6,7 +6,9 @@ generated training script wrote (its model state) or a ``.safetensors`` file int
 before training.  ``rename`` maps key prefixes of the file to the model's, the first that
 matches; ``strict=false`` loads what fits and reports the rest.  When the file is a
 ``.safetensors`` that is there at check time, its header is compared with the model (the
-comparison of ``graphc check --weights``, with the renames applied).
+comparison of ``graphc check --weights``, with the renames applied; either name of a tied
+tensor loads it), and two of its tensors that the renames give one name are an error at the
+rename pair, as the script stops on them.
 
 ``optimizer = AdamW(lr=1e-3, groups=[("backbone", 1e-4), ("layer4", 3e-4)])`` gives the
 parameters under each path (a layer, a block use, a repeat or a learned tensor, as ``freeze``
@@ -95,8 +97,18 @@ def check_pretrained(ev, env, st: A.Setting, prog) -> tuple[Pretrained | None, l
                            'e.g. rename=[("fc.", "head."), ("", "backbone.")]: the first that matches applies')]
     pre = Pretrained(path, strict, pairs)
     if path.lower().endswith(".safetensors") and os.path.isfile(path):
-        out += compare_file(prog, pre, call.span)
+        out += compare_file(prog, pre, call.span, _pair_spans(call, len(pairs), spans.get("rename")))
     return pre, out
+
+
+def _pair_spans(call: A.Call, n: int, whole) -> list:
+    """Where each pair of ``rename=`` is written (the whole argument when it is not a list of pairs)."""
+    arg = next((a for a in call.args if a.name == "rename"), None)
+    value = arg.value if arg is not None else None
+    if isinstance(value, (A.ListLit, A.TupleLit)) and len(value.items) == n and \
+            all(isinstance(i, (A.ListLit, A.TupleLit)) for i in value.items):
+        return [i.span for i in value.items]
+    return [whole] * n
 
 
 def _rename_pairs(value) -> tuple[tuple[str, str], ...] | None:
@@ -109,9 +121,11 @@ def _rename_pairs(value) -> tuple[tuple[str, str], ...] | None:
     return tuple(value)
 
 
-def compare_file(prog, pre: Pretrained, at) -> list[Diagnostic]:
+def compare_file(prog, pre: Pretrained, at, pair_spans=None) -> list[Diagnostic]:
     """``graphc check``'s comparison of a .safetensors file there at check time, renames applied;
-    with strict=false what does not fit is a warning (the script loads the rest)."""
+    with strict=false what does not fit is a warning (the script loads the rest).  Two of the
+    file's tensors that the renames give one name are an error at the pair that renamed them
+    (``pair_spans``: where each pair is written), as the script stops on them."""
     from graphc.weights import WeightsError, compare, read_header
 
     try:
@@ -120,12 +134,32 @@ def compare_file(prog, pre: Pretrained, at) -> list[Diagnostic]:
         return [diag(at, "invalid-train", str(e), "give a .safetensors file, or a .pt state_dict")]
     renamed: dict[str, tuple] = {}
     origin: dict[str, str] = {}
+    clashes: dict[int | None, list[tuple[str, str, str]]] = {}
     for key, info in found.items():
         new = rename_key(key, pre.rename)
+        if new in renamed:
+            first = origin.get(new, new)
+            clashes.setdefault(_pair_of(key if new != key else first, pre.rename), []).append((first, key, new))
+            continue
         renamed[new] = info
         if new != key:
             origin[new] = key
-    return compare(prog, renamed, pre.path, strict=pre.strict, origin=origin, at=at)
+    out: list[Diagnostic] = []
+    for which, pairs in clashes.items():
+        where = pair_spans[which] if pair_spans and which is not None and pair_spans[which] is not None else at
+        first, key, new = pairs[0]
+        more = f" (and {len(pairs) - 1} more)" if len(pairs) > 1 else ""
+        out.append(diag(where, "invalid-train",
+                        f"the renames give {first!r} and {key!r} of {pre.path} the same name {new!r}{more}: "
+                        "the training script would stop",
+                        "change rename= so that each tensor keeps a name of its own (the first pair whose "
+                        "prefix matches applies: put a longer prefix first, or rename the other tensor away)"))
+    return out + compare(prog, renamed, pre.path, strict=pre.strict, origin=origin, at=at)
+
+
+def _pair_of(key: str, rename) -> int | None:
+    """The index of the rename pair that applies to the file's ``key`` (None: no pair does)."""
+    return next((i for i, (old, _) in enumerate(rename) if key.startswith(old)), None)
 
 
 # ------------------------------------------------------------------ optimizer groups=[...]

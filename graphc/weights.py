@@ -37,6 +37,12 @@ def read_header(path: str) -> dict[str, tuple[str, tuple[int, ...]]]:
             if len(head) != 8:
                 raise WeightsError(f"{path} is not a safetensors file (shorter than 8 bytes)")
             (n,) = struct.unpack("<Q", head)
+            if n > MAX_HEADER and (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):  # zip, pickle
+                raise WeightsError(
+                    f"{path} is a zip or pickle file (as torch.save writes), not a safetensors file: graphc reads only a "
+                    ".safetensors header without torch. A .pt/.pth state_dict is checked when the training "
+                    "script starts (pretrained = weights(...)); to check it here, save it with "
+                    "safetensors.torch.save_file (or save_model) and pass the .safetensors file")
             if n > MAX_HEADER:
                 raise WeightsError(f"{path} is not a safetensors file (a header of {n:,} bytes)")
             raw = f.read(n)
@@ -85,6 +91,51 @@ def expected(prog: Program) -> tuple[dict[str, tuple], list[str]]:
     return keys, opaque
 
 
+def tied(prog: Program) -> list[tuple[list[str], object]]:
+    """The state_dict keys that name one tensor (``tie a.weight = b.weight``), in groups, each
+    with the span of its first tie: torch's state_dict lists each name, safetensors'
+    ``save_model`` keeps one of them."""
+    groups: dict[str, tuple[list[str], object]] = {}
+    for scope in prog.scopes():
+        for st, ln, lp, rn, rp in scope.ties:
+            left, right = f"{ln.id}.{lp}", f"{rn.id}.{rp}"
+            keys, _ = groups.setdefault(right, ([right], st.span))
+            if left not in keys:
+                keys.append(left)
+    return list(groups.values())
+
+
+def same_data(path: str, names: list[str]) -> bool | None:
+    """Whether the tensors ``names`` of the .safetensors file have one dtype, shape and the same
+    bytes (read in chunks); None when the file cannot be read so."""
+    try:
+        with open(path, "rb") as f:
+            (n,) = struct.unpack("<Q", f.read(8))
+            header = json.loads(f.read(n))
+            infos = [header[k] for k in names]
+            if any(i["dtype"] != infos[0]["dtype"] for i in infos):
+                return None  # the values may still agree once converted: the script compares them
+            if any(i["shape"] != infos[0]["shape"] for i in infos):
+                return False
+            spans = [tuple(int(x) for x in i["data_offsets"]) for i in infos]
+            size = spans[0][1] - spans[0][0]
+            if any(e - b != size for b, e in spans):
+                return False
+            done, chunk = 0, 1 << 20
+            while done < size:
+                step = min(chunk, size - done)
+                blobs = []
+                for b, _ in spans:
+                    f.seek(8 + n + b + done)
+                    blobs.append(f.read(step))
+                if any(x != blobs[0] for x in blobs):
+                    return False
+                done += step
+    except (OSError, ValueError, KeyError, TypeError, struct.error):
+        return None
+    return True
+
+
 def check_weights(prog: Program, path: str) -> list[Diagnostic]:
     """The diagnostics of comparing the weights file ``path`` with the model (raises WeightsError
     when the file cannot be read)."""
@@ -100,12 +151,24 @@ def compare(prog: Program, found: dict, path: str, strict: bool = True, origin: 
     (the model's name by default)."""
     origin = origin or {}
     code = "weights-mismatch" if strict else "weights-partial"
-    want, opaque = expected(prog)
 
     def named(key):
         return f"'{key}' (renamed from '{origin[key]}')" if key in origin else f"'{key}'"
 
+    want, opaque = expected(prog)
+    found = dict(found)
     out: list[Diagnostic] = []
+    for group, tie_span in tied(prog):  # one tensor under two names: either name in the file loads both
+        present = [k for k in group if k in found]
+        for k in group:
+            if present and k not in found:
+                found[k] = found[present[0]]
+        if len(present) > 1 and same_data(path, [origin.get(k, k) for k in present]) is False:
+            out.append(diag(tie_span, "weights-mismatch",
+                            f"{path} gives {named(present[0])} and {named(present[1])} different values, but "
+                            "the model ties them: one tensor", "keep one of the two in the file (the other "
+                            "loads with it), or drop the tie"))
+
     for key, (shape, rank, dtype, node) in want.items():
         at_node = node.call.span if node.call is not None else node.span
         if key not in found:

@@ -80,11 +80,34 @@ def _strip_wrappers(state: dict, mine: dict) -> dict:
     return state
 
 
+def _fill_ties(module, state: dict, path: str) -> dict:
+    """A tensor the module ties (``tie a.weight = b.weight``) under the one name the file has
+    (safetensors' ``save_model`` keeps one) is given its other names; two names of it with
+    different values in the file are an error."""
+    import torch
+
+    by_tensor: dict[int, list[str]] = {}
+    for key, value in module.state_dict(keep_vars=True).items():
+        by_tensor.setdefault(id(value), []).append(key)
+    state = dict(state)
+    for keys in (k for k in by_tensor.values() if len(k) > 1):
+        present = [k for k in keys if k in state]
+        for k in present[1:]:
+            a, b = state[present[0]], state[k]
+            if a.shape != b.shape or not torch.equal(a, b.to(a.dtype)):
+                raise WeightsError(f"{path}: {present[0]!r} and {k!r} are one tensor in the model (a tie), but "
+                                   "the file gives them different values; keep one of the two in the file")
+        for k in keys:
+            if present and k not in state:
+                state[k] = state[present[0]]
+    return state
+
+
 def load_into(module, path: str) -> str:
     """Load the weights in ``path`` into ``module`` (strictly); returns what the file was."""
     state, what = read_state(path)
     mine = module.state_dict()
-    state = _strip_wrappers(state, mine)
+    state = _fill_ties(module, _strip_wrappers(state, mine), path)
     missing = [k for k in mine if k not in state]
     unexpected = [k for k in state if k not in mine]
     resized = [k for k in mine if k in state and tuple(state[k].shape) != tuple(mine[k].shape)]
