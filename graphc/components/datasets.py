@@ -259,26 +259,49 @@ class csv(_File):  # noqa: N801
     needs_targets = True
     code = """
 def _read_csv(path, target):
+    # every column but target the features, target the labels; a row of empty values only (a
+    # spreadsheet's cleared cells) is skipped, any other empty or non-numeric value is an error
+    # naming its row and column
     import csv
 
     try:
-        with open(path, newline='') as f:
-            rows = list(csv.reader(f))
-    except OSError as e:
+        with open(path, newline='', encoding='utf-8-sig') as f:  # -sig: Excel's byte-order mark
+            reader = csv.reader(f)
+            rows, lines = [], []
+            for r in reader:
+                rows.append(r)
+                lines.append(reader.line_num)
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise DataError(f'cannot read {path}: {e}') from None
-    header, rows = rows[0], [r for r in rows[1:] if r]
+    if not rows:
+        raise DataError(f'{path} is empty: it needs a header row naming the columns')
+    header = rows[0]
     if target not in header:
         raise DataError(f'{path} has no column {target!r} (columns: {header})')
     t = header.index(target)
-    feats = [[v for i, v in enumerate(r) if i != t] for r in rows]
-    try:
-        try:  # integers (token ids) stay integers
-            x = torch.tensor([[int(v) for v in r] for r in feats])
-        except ValueError:
-            x = torch.tensor([[float(v) for v in r] for r in feats])
-        y = torch.tensor([float(r[t]) for r in rows])
-    except ValueError as e:
-        raise DataError(f'{path}: every value must be a number ({e})') from None
+    kept = []
+    for n in range(1, len(rows)):
+        r = rows[n]
+        if not any(v.strip() for v in r):
+            continue  # a blank row
+        where = f'row {n + 1}' + (f' (line {lines[n - 1] + 1})' if lines[n - 1] != n else '')
+        if len(r) != len(header):
+            raise DataError(f'{path}: {where} has {len(r)} values, but the header has {len(header)}')
+        for i, v in enumerate(r):
+            try:
+                float(v)
+            except ValueError:
+                raise DataError(f'{path}: {where}, column {header[i]!r}: {v!r} is not a number '
+                                '(every value must be one)') from None
+        kept.append(r)
+    if not kept:
+        raise DataError(f'{path} has a header but no rows')
+    feats = [[v for i, v in enumerate(r) if i != t] for r in kept]
+    try:  # integers (token ids) stay integers
+        x = torch.tensor([[int(v) for v in r] for r in feats])
+    except ValueError:
+        x = torch.tensor([[float(v) for v in r] for r in feats])
+    y = torch.tensor([float(r[t]) for r in kept])
     return x, _targets(y)
 """
     samples = (Sample({}, (4,)), Sample({}, (1,)))
