@@ -176,3 +176,18 @@ def test_csv_skips_blank_rows_and_names_an_empty_value(gen, tmp_path):
     write(path, [["a", "b", "c", "t"], ["1", "2", "3"]])
     with pytest.raises(gen["num"].DataError, match=r"n.csv: row 2 has 3 values, but the header has 4"):
         gen["num"]._read_csv(str(path), "t")
+
+
+# ------------------------------------------------------------------ a newline in a file name
+def test_an_error_about_a_file_with_a_newline_in_its_name_is_one_line(gen, tmp_path, graphc_cli):
+    odd = tmp_path / "a\nb.csv"
+    write(odd, [["review", "label"], ["ok", "pos"]])
+    with pytest.raises(gen["num"].DataError) as e:  # the script's error line
+        gen["num"]._read_csv(str(odd), "t")
+    assert "\n" not in str(e.value) and f"{repr(str(odd))[1:-1]} has no column 't'" in str(e.value)
+    (tmp_path / "m.model").write_text(TEXT_MODEL.format(c=2, path="a\\nb.csv"), encoding="utf-8")
+    proc = graphc_cli("check", "m.model", cwd=tmp_path)  # graphc check's diagnostic
+    assert proc.returncode == 1
+    assert proc.stdout.splitlines()[0] == (
+        "m.model:6:16: error: a\\nb.csv has no column 'sentiment' (its columns: 'review', 'label')"
+        "  [data-mismatch]")
