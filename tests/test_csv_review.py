@@ -191,3 +191,20 @@ def test_an_error_about_a_file_with_a_newline_in_its_name_is_one_line(gen, tmp_p
     assert proc.stdout.splitlines()[0] == (
         "m.model:6:16: error: a\\nb.csv has no column 'sentiment' (its columns: 'review', 'label')"
         "  [data-mismatch]")
+
+
+def test_csv_columns_are_checked_when_the_file_is_there(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    src = NUM_MODEL.format(path="n.csv", target="label")
+    assert errors(src) == []  # not there yet: the script reports it when it runs
+    path = write(tmp_path / "n.csv", [["a", "b", "c", "lab"], ["1", "2", "3", "0"]], bom=True)
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        header = next(csv.reader(f))
+    assert errors(src) == [(6, f"n.csv has no column 'label' (its columns: {', '.join(map(repr, header))})",
+                            'pass target="lab", naming its target column')]
+    assert errors(NUM_MODEL.format(path="n.csv", target="lab")) == []
+    write(path, [["a", "b", "c", "d", "lab"], ["1", "2", "3", "4", "0"]], bom=True)
+    feats = len(by_csv_module(path)[0]) - 1  # 4
+    assert errors(NUM_MODEL.format(path="n.csv", target="lab")) == [
+        (6, f"n.csv has {feats} feature columns (every column but 'lab'), but input 'x' is (B, 3)",
+         f"declare input x: [B, {feats}], or give the file its columns")]

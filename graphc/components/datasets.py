@@ -294,8 +294,6 @@ def _read_csv(path, target):
                 raise DataError(f'{path}: {where}, column {header[i]!r}: {v!r} is not a number '
                                 '(every value must be one)') from None
         kept.append(r)
-    if not kept:
-        raise DataError(f'{path} has a header but no rows')
     feats = [[v for i, v in enumerate(r) if i != t] for r in kept]
     try:  # integers (token ids) stay integers
         x = torch.tensor([[int(v) for v in r] for r in feats])
@@ -312,6 +310,29 @@ def _read_csv(path, target):
 
     def reader(self, p):
         return f"_read_csv({pyfmt.literal(p.path)}, {pyfmt.literal(p.target)})"
+
+    def fits_model(self, p, inputs, out_name, out_shape, task):
+        """When the file is there at check time: its header (read with the csv module, no torch)
+        has the target column, and one feature column per value of a model's ``[B, F]`` input."""
+        import difflib
+        import json
+
+        from graphc.shapes import shape_str
+
+        header = csv_header(p.path)
+        if header is None:
+            return []
+        if p.target not in header:
+            near = difflib.get_close_matches(p.target, header, 1, 0.5)
+            return [(f"{p.path} has no column {p.target!r} (its columns: {', '.join(map(repr, header))})",
+                     f"pass target={json.dumps(near[0]) if near else 'NAME'}, naming its target column")]
+        n = len(header) - 1
+        if len(inputs) == 1 and len(inputs[0][1].shape) == 2 and isinstance(inputs[0][1].shape[1], int) \
+                and inputs[0][1].shape[1] != n:
+            name, t = inputs[0]
+            return [(f"{p.path} has {n} feature columns (every column but {p.target!r}), but input '{name}' is "
+                     f"{shape_str(t.shape)}", f"declare input {name}: [B, {n}], or give the file its columns")]
+        return []
 
     def write_sample(self, folder, n, shape, classes):
         import random
@@ -380,6 +401,18 @@ def _read_images(path, size, grayscale):
             sub.mkdir(parents=True, exist_ok=True)
             Image.new("RGB", (7 + i, 9), (40 * i % 256, 90, 200)).save(sub / f"{i}.png")
         return {"path": str(folder / "images")}
+
+
+def csv_header(path: str) -> list[str] | None:
+    """A CSV file's header row as the script reads it (a byte-order mark dropped); None when the
+    file cannot be read now (the script reports that when it runs)."""
+    import csv as csv_module
+
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            return next(csv_module.reader(f), None)
+    except (OSError, UnicodeDecodeError, ValueError, csv_module.Error):
+        return None
 
 
 _NPY_KINDS = {"i": "int", "u": "uint", "f": "float", "b": "bool", "c": "complex"}
