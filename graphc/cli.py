@@ -318,17 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="build the model and its training script into --out, then run it")
     t.add_argument("file", metavar="FILE")
     t.add_argument("--out", metavar="DIR", help="run directory (default runs/<stem>)")
-    t.add_argument("--epochs", type=int)
-    t.add_argument("--batch-size", type=int)
-    t.add_argument("--lr", type=float)
-    t.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
-    t.add_argument("--precision", choices=("fp32", "bf16", "fp16"))
-    t.add_argument("--seed", type=int)
-    t.add_argument("--compile", action="store_true")
-    t.add_argument("--resume", action="store_true")
-    t.add_argument("--quiet", action="store_true")
-    t.add_argument("--tensorboard", action="store_true")
-    t.add_argument("--max-steps", type=int, metavar="N", help="stop after N optimizer steps (a smoke run)")
+    from graphc.cli_train import add_script_flags
+
+    add_script_flags(t)  # every flag of the generated script (graphc/cli_train.py)
     t.add_argument("--plugin", action="append", metavar="FILE.py",
                    help="a file of your own layers (graphc.plugins; repeatable)")
     t.set_defaults(func=cmd_train)

@@ -68,7 +68,7 @@ def _feature_shapes(data: Path, spec) -> dict[str, tuple] | None:
         return {spec.input_name: arrays[key][0]} if key in arrays else None
     if suffix == ".csv" and len(spec.input_shape) == 1:
         try:
-            with open(data, encoding="utf-8", newline="") as f:
+            with open(data, encoding="utf-8-sig", newline="") as f:
                 import csv
 
                 header = next(csv.reader(f), None)

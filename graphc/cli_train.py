@@ -7,6 +7,7 @@ mode on a checkpoint, so the standalone script and graphc measure the same way.
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import os
 import signal
@@ -15,8 +16,85 @@ import sys
 import tempfile
 from pathlib import Path
 
-from graphc.api import Compilation
 from graphc.cli import UsageError, _report_failure, build_outputs, load
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+#: The generated script's training flags, which ``graphc train`` takes and passes on: (flag,
+#: the argparse keywords of graphc's parser, the scripts that take it: "all", "one" (the script
+#: of one model, not a GAN's), "gan" (the two-player script) or "stream" (one model's script
+#: when its data is streamed through a DataLoader)).  No default here: what is not given is
+#: the script's configuration block's.  tests/test_cli_train_flags.py compares this list with
+#: the argparse of generated scripts of each kind.
+SCRIPT_FLAGS: tuple[tuple[str, dict, str], ...] = (
+    ("--epochs", {"type": int, "metavar": "N"}, "all"),
+    ("--batch-size", {"type": int, "metavar": "N", "help": "per process"}, "all"),
+    ("--lr", {"type": float, "metavar": "X"}, "all"),
+    ("--d-lr", {"type": float, "metavar": "X", "help": "a GAN's: the discriminator's learning rate"}, "gan"),
+    ("--pretrained", {"metavar": "FILE", "help": "start from these weights ('none': from scratch)"}, "one"),
+    ("--device", {"choices": DEVICES}, "all"),
+    ("--precision", {"choices": ("fp32", "bf16", "fp16")}, "one"),
+    ("--compile", {"action": "store_true", "help": "torch.compile the model"}, "one"),
+    ("--strategy", {"choices": ("ddp", "fsdp"), "help": "under torchrun: replicate the model (ddp) or shard it "
+                                                        "(fsdp)"}, "one"),
+    ("--activation-checkpointing", {"action": argparse.BooleanOptionalAction,
+                                    "help": "recompute each block's activations in the backward pass"}, "one"),
+    ("--resume", {"action": "store_true", "help": "continue from OUT/last.pt"}, "one"),
+    ("--seed", {"type": int}, "all"),
+    ("--quiet", {"action": "store_true", "help": "no progress bars or epoch lines"}, "all"),
+    ("--tensorboard", {"action": "store_true", "help": "also log to OUT/tensorboard"}, "one"),
+    ("--timeout", {"type": float, "metavar": "SECONDS",
+                   "help": "under torchrun: seconds to wait for another process before the run ends"}, "one"),
+    ("--max-steps", {"type": int, "metavar": "N", "help": "stop after N optimizer steps (a smoke run)"}, "all"),
+    ("--num-workers", {"type": int, "metavar": "N",
+                       "help": "streamed data: DataLoader worker processes reading it"}, "stream"),
+)
+
+
+def add_script_flags(parser: argparse.ArgumentParser) -> None:
+    """graphc train's flags that the generated script takes (SCRIPT_FLAGS)."""
+    for flag, kw, _ in SCRIPT_FLAGS:
+        parser.add_argument(flag, **kw)
+
+
+def _dest(flag: str) -> str:
+    return flag[2:].replace("-", "_")
+
+
+def script_args(args, comp) -> list[str]:
+    """The script flags given to graphc train, as the script's command line; a flag the script
+    of this model does not take is refused before anything is written."""
+    from graphc.emit.train_script import _streams
+
+    spec = comp.trained.training
+    kinds = {"all", "gan"} if spec.task == "gan" else {"all", "one", *(["stream"] if _streams(spec) else [])}
+    given = []
+    for flag, kw, kind in SCRIPT_FLAGS:
+        v = getattr(args, _dest(flag))
+        if v is not None and (v is not False or kw.get("action") is argparse.BooleanOptionalAction):
+            given.append((flag, kind, v))  # a store_true flag is False when not given
+    refused = [(flag, kind) for flag, kind, _ in given if kind not in kinds]
+    if refused:
+        names = " and ".join(f for f, _ in refused)
+        it = "it" if len(refused) == 1 else "them"
+        if spec.task == "gan":
+            raise UsageError(f"{names}: a GAN's training script does not take {it} yet (docs/training.md, "
+                             "Two-player training)")
+        if any(kind == "gan" for _, kind in refused):
+            raise UsageError(f"{names}: the discriminator's learning rate of a GAN, and {comp.trained.name} is "
+                             "not one: --lr sets the learning rate")
+        raise UsageError(f"{names}: {comp.trained.name}'s data is held in memory, not streamed through a "
+                         "DataLoader, so there are no workers to set: num_workers = N in its train section "
+                         "streams it (docs/training.md)")
+    out = []
+    for flag, _, v in given:
+        if v is True:
+            out.append(flag)
+        elif v is False:  # --no-activation-checkpointing
+            out.append(f"--no-{flag[2:]}")
+        else:  # FLAG=VALUE: a value that starts with '-' is no flag
+            out.append(f"{flag}={v}")
+    return out
 
 
 def _trainable(file: str, command: str):
@@ -97,28 +175,19 @@ def run_child(cmd: list[str]) -> int:
 
 def train(args) -> int:
     """graphc train: build the model and its training script into --out, then run it."""
+    from graphc.api import Compilation
+
     comp = _trainable(args.file, "graphc train")
     if not isinstance(comp, Compilation):
         return comp
     out = Path(args.out or f"runs/{comp.module_stem}")
     gan = comp.trained.training.task == "gan"
-    if gan:  # the two-player script (graphc.training_gan) takes fewer flags
-        unsupported = [f"--{f}" for f in ("precision", "compile", "resume", "tensorboard") if getattr(args, f)]
-        if unsupported:
-            raise UsageError(f"{' and '.join(unsupported)}: a GAN's training script does not take "
-                             f"{'it' if len(unsupported) == 1 else 'them'} yet (docs/training.md, Two-player training)")
+    flags = script_args(args, comp)  # the two-player script (graphc.training_gan) takes fewer
     _check_not_in_use(out)
     build_outputs(comp, out)
     script = out / f"train_{comp.module_stem}.py"
     # an absolute script path and --out=...: a folder named '-c...' is no interpreter option
-    cmd = [sys.executable, str(script.resolve()), f"--out={out}"]
-    for flag in ("epochs", "batch_size", "lr", "device", "precision", "seed", "max_steps"):
-        v = getattr(args, flag)
-        if v is not None:
-            cmd += [f"--{flag.replace('_', '-')}", str(v)]
-    for flag in ("compile", "resume", "quiet", "tensorboard"):
-        if getattr(args, flag):
-            cmd.append(f"--{flag}")
+    cmd = [sys.executable, str(script.resolve()), f"--out={out}", *flags]
     if not args.quiet:
         print(f"graphc: training with {script}", file=sys.stderr)
     code = run_child(cmd)
@@ -141,6 +210,8 @@ def evaluate(args) -> int:
         raise UsageError(f"no checkpoint {ckpt}" + (": it is a directory" if ckpt.is_dir() else ""))
     if args.data is not None and not Path(args.data).exists():
         raise UsageError(f"no data file {args.data}")
+    from graphc.api import Compilation
+
     comp = _trainable(args.file, "graphc eval")
     if not isinstance(comp, Compilation):
         return comp

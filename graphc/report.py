@@ -22,17 +22,23 @@ class _Style:
         return f"\x1b[{code}m{text}\x1b[0m" if self.color else text
 
 
+def one_line(s: str) -> str:
+    """``s`` on one line: a character that is not printable (a newline in a file name a message
+    quotes) shown escaped, as repr() shows it (the training script's DataError does the same)."""
+    return s if s.isprintable() else "".join(c if c.isprintable() else ascii(c)[1:-1] for c in s)
+
+
 def format_text(d: Diagnostic, source: Source | None, color: bool = False) -> str:
     st = _Style(color)
     sev = {"error": st("error", "1;31"), "warning": st("warning", "1;33"), "note": st("note", "1;36")}
-    head = f"{st(str(d.span), '1')}: {sev[d.severity]}: {d.message}  {st('[' + d.code + ']', '2')}"
+    head = f"{st(str(d.span), '1')}: {sev[d.severity]}: {one_line(d.message)}  {st('[' + d.code + ']', '2')}"
     parts = [head]
     if source is not None:
         snip = source.snippet(d.span)
         if snip:
             parts.append(snip)
     if d.hint:
-        parts.append(f"  {st('hint', '1;36')}: {d.hint}")
+        parts.append(f"  {st('hint', '1;36')}: {one_line(d.hint)}")
     return "\n".join(parts)
 
 

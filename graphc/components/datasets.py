@@ -259,26 +259,47 @@ class csv(_File):  # noqa: N801
     needs_targets = True
     code = """
 def _read_csv(path, target):
+    # every column but target the features, target the labels; a row of empty values only (a
+    # spreadsheet's cleared cells) is skipped, any other empty or non-numeric value is an error
+    # naming its row and column
     import csv
 
     try:
-        with open(path, newline='') as f:
-            rows = list(csv.reader(f))
-    except OSError as e:
+        with open(path, newline='', encoding='utf-8-sig') as f:  # -sig: Excel's byte-order mark
+            reader = csv.reader(f)
+            rows, lines = [], []
+            for r in reader:
+                rows.append(r)
+                lines.append(reader.line_num)
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise DataError(f'cannot read {path}: {e}') from None
-    header, rows = rows[0], [r for r in rows[1:] if r]
+    if not rows:
+        raise DataError(f'{path} is empty: it needs a header row naming the columns')
+    header = rows[0]
     if target not in header:
         raise DataError(f'{path} has no column {target!r} (columns: {header})')
     t = header.index(target)
-    feats = [[v for i, v in enumerate(r) if i != t] for r in rows]
-    try:
-        try:  # integers (token ids) stay integers
-            x = torch.tensor([[int(v) for v in r] for r in feats])
-        except ValueError:
-            x = torch.tensor([[float(v) for v in r] for r in feats])
-        y = torch.tensor([float(r[t]) for r in rows])
-    except ValueError as e:
-        raise DataError(f'{path}: every value must be a number ({e})') from None
+    kept = []
+    for n in range(1, len(rows)):
+        r = rows[n]
+        if not any(v.strip() for v in r):
+            continue  # a blank row
+        where = f'row {n + 1}' + (f' (line {lines[n - 1] + 1})' if lines[n - 1] != n else '')
+        if len(r) != len(header):
+            raise DataError(f'{path}: {where} has {len(r)} values, but the header has {len(header)}')
+        for i, v in enumerate(r):
+            try:
+                float(v)
+            except ValueError:
+                raise DataError(f'{path}: {where}, column {header[i]!r}: {v!r} is not a number '
+                                '(every value must be one)') from None
+        kept.append(r)
+    feats = [[v for i, v in enumerate(r) if i != t] for r in kept]
+    try:  # integers (token ids) stay integers
+        x = torch.tensor([[int(v) for v in r] for r in feats])
+    except ValueError:
+        x = torch.tensor([[float(v) for v in r] for r in feats])
+    y = torch.tensor([float(r[t]) for r in kept])
     return x, _targets(y)
 """
     samples = (Sample({}, (4,)), Sample({}, (1,)))
@@ -289,6 +310,29 @@ def _read_csv(path, target):
 
     def reader(self, p):
         return f"_read_csv({pyfmt.literal(p.path)}, {pyfmt.literal(p.target)})"
+
+    def fits_model(self, p, inputs, out_name, out_shape, task):
+        """When the file is there at check time: its header (read with the csv module, no torch)
+        has the target column, and one feature column per value of a model's ``[B, F]`` input."""
+        import difflib
+        import json
+
+        from graphc.shapes import shape_str
+
+        header = csv_header(p.path)
+        if header is None:
+            return []
+        if p.target not in header:
+            near = difflib.get_close_matches(p.target, header, 1, 0.5)
+            return [(f"{p.path} has no column {p.target!r} (its columns: {', '.join(map(repr, header))})",
+                     f"pass target={json.dumps(near[0]) if near else 'NAME'}, naming its target column")]
+        n = len(header) - 1
+        if len(inputs) == 1 and len(inputs[0][1].shape) == 2 and isinstance(inputs[0][1].shape[1], int) \
+                and inputs[0][1].shape[1] != n:
+            name, t = inputs[0]
+            return [(f"{p.path} has {n} feature columns (every column but {p.target!r}), but input '{name}' is "
+                     f"{shape_str(t.shape)}", f"declare input {name}: [B, {n}], or give the file its columns")]
+        return []
 
     def write_sample(self, folder, n, shape, classes):
         import random
@@ -357,6 +401,18 @@ def _read_images(path, size, grayscale):
             sub.mkdir(parents=True, exist_ok=True)
             Image.new("RGB", (7 + i, 9), (40 * i % 256, 90, 200)).save(sub / f"{i}.png")
         return {"path": str(folder / "images")}
+
+
+def csv_header(path: str) -> list[str] | None:
+    """A CSV file's header row as the script reads it (a byte-order mark dropped); None when the
+    file cannot be read now (the script reports that when it runs)."""
+    import csv as csv_module
+
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            return next(csv_module.reader(f), None)
+    except (OSError, UnicodeDecodeError, ValueError, csv_module.Error):
+        return None
 
 
 _NPY_KINDS = {"i": "int", "u": "uint", "f": "float", "b": "bool", "c": "complex"}

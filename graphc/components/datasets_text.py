@@ -27,7 +27,7 @@ from graphc.shapes import shape_str
 TEXT_CODE = """
 def _read_text(path):
     try:
-        with open(path, encoding='utf-8', newline='') as f:
+        with open(path, encoding='utf-8-sig', newline='') as f:
             return f.read()
     except (OSError, UnicodeDecodeError) as e:
         raise DataError(f'cannot read {path}: {e} (a UTF-8 text file)') from None
@@ -127,7 +127,7 @@ def file_vocabulary(path: str) -> str | None:
     """The sorted characters of a UTF-8 text file (None when it cannot be read now: the script
     reports that when it runs)."""
     try:
-        with open(path, encoding="utf-8", newline="") as f:
+        with open(path, encoding="utf-8-sig", newline="") as f:
             chars: set[str] = set()
             while chunk := f.read(1 << 20):
                 chars.update(chunk)

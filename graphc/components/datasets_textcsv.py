@@ -9,13 +9,16 @@ the validation split holds out; each seen at least ``min_count`` times; equal co
 word outside it, the vocabulary's words are 2, 3, ...  A text is cut to its first ``length``
 words or padded with 0 at the end.  The classes are the label column's distinct values,
 sorted (numerically when every one is a number, else as text); a label column of numbers is
-still classes, not a regression target.  The vocabulary (``data_info["words"]``) and the class
+still classes, not a regression target.  A row whose text and label are both empty (a blank row,
+as spreadsheets leave) is skipped; a text with an empty label is an error naming its row.
+A byte-order mark (Excel's "CSV UTF-8") is not part of the first column's name.  The vocabulary (``data_info["words"]``) and the class
 names (``data_info["classes"]``, which ``--predict`` prints) are saved with the checkpoint;
 ``val_data = text_csv(...)`` reuses the training file's, so its ids and labels mean the same.
 
 Checked before running: the input must be integer ids of that length (or symbolic), the
 Embedding reading it must have room for ``vocab_size + 2`` ids, and, when the file is there
-at check time, both columns must exist and the output give one score per class.
+at check time, both columns must exist, every text have a label and the output give one score
+per class.
 """
 
 from __future__ import annotations
@@ -43,12 +46,18 @@ def _words(text):
 
 
 def _read_text_csv(path, text, label):
-    """The text and label columns of a CSV file with a header (label None: the texts only)."""
+    """The text and label columns of a CSV file with a header (label None: the texts only).  A
+    row whose text and label are both empty is a blank row (a spreadsheet's cleared cells) and
+    is skipped; a text without a label is an error naming its row."""
     import csv
 
     try:
-        with open(path, newline='', encoding='utf-8') as f:
-            rows = list(csv.reader(f))
+        with open(path, newline='', encoding='utf-8-sig') as f:  # -sig: Excel's byte-order mark
+            reader = csv.reader(f)
+            rows, lines = [], []
+            for r in reader:
+                rows.append(r)
+                lines.append(reader.line_num)
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise DataError(f'cannot read {path}: {e}') from None
     if not rows:
@@ -58,11 +67,22 @@ def _read_text_csv(path, text, label):
         if name is not None and name not in header:
             raise DataError(f'{path} has no column {name!r} (columns: {header})')
     t, c = header.index(text), header.index(label) if label is not None else 0
-    rows = [r for r in rows[1:] if r]
-    for n, r in enumerate(rows, 2):
+    texts, labels = [], []
+    for n in range(1, len(rows)):
+        r = rows[n]
+        if not r:
+            continue
+        where = f'row {n + 1}' + (f' (line {lines[n - 1] + 1})' if lines[n - 1] != n else '')
         if len(r) <= max(t, c):
-            raise DataError(f'{path}: row {n} has {len(r)} values, but the header has {len(header)}')
-    return [r[t] for r in rows], [r[c].strip() for r in rows] if label is not None else None
+            raise DataError(f'{path}: {where} has {len(r)} values, but the header has {len(header)}')
+        if label is not None and not r[c].strip():
+            if not r[t].strip():
+                continue  # a blank row
+            raise DataError(f'{path}: {where} has a text but no label (column {label!r} is empty): '
+                            f'give it its class, or remove the row')
+        texts.append(r[t])
+        labels.append(r[c].strip())
+    return texts, labels if label is not None else None
 
 
 def _label_order(labels):
@@ -118,21 +138,34 @@ def _text_csv_features(path, text, length):
 '''
 
 _Count = Annotated[int, Field(ge=1)]
+_Problem = tuple[str, str] | None
 
 
-def file_columns(path: str, text: str, label: str) -> tuple[list[str], list[str] | None] | None:
-    """(the header, the distinct labels or None where a column is missing) of a CSV file, read
-    with the csv module (no torch); None when it cannot be read now (the script reports that)."""
+def file_columns(path: str, text: str, label: str) -> tuple[list[str], list[str] | None, _Problem] | None:
+    """(the header, the distinct labels or None where a column is missing, (message, hint) for the
+    first row with a text but no label or None) of a CSV file, read with the csv module (no torch)
+    by the script's rules; None when it cannot be read now (the script reports that)."""
     try:
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = _csv.reader(f)
-            header = next(rows, None)
+        with open(path, newline="", encoding="utf-8-sig") as f:  # -sig: Excel's byte-order mark
+            reader = _csv.reader(f)
+            header = next(reader, None)
             if header is None:
                 return None
             if text not in header or label not in header:
-                return header, None
-            c = header.index(label)
-            return header, sorted({r[c].strip() for r in rows if len(r) > c})
+                return header, None, None
+            t, c = header.index(text), header.index(label)
+            labels, empty, line, n = set(), None, reader.line_num, 1
+            for r in reader:
+                n, start, line = n + 1, line + 1, reader.line_num
+                if len(r) <= max(t, c):
+                    continue  # the script reports a short row
+                if r[c].strip():
+                    labels.add(r[c].strip())
+                elif r[t].strip() and empty is None:
+                    where = f"row {n}" + (f" (line {start})" if start != n else "")
+                    empty = (f"{path}: {where} has a text but no label (column {label!r} is empty)",
+                             "give it its class, or remove the row (a row with neither is skipped)")
+            return header, sorted(labels), empty
     except (OSError, UnicodeDecodeError, ValueError, _csv.Error):
         return None
 
@@ -203,6 +236,8 @@ class text_csv(Dataset):  # noqa: N801 - the name a .model file writes
                     fixes.append(f"{key}={json.dumps(near[0]) if near else 'NAME'}")  # a .model string
             out.append((f"{p.path} has no column {' or '.join(map(repr, missing))} (its columns: "
                         f"{', '.join(map(repr, header))})", f"pass {' and '.join(fixes)}, naming its columns"))
+        elif found is not None and found[2] is not None:
+            out.append(found[2])
         if task != "class" or len(out_shape) != 2:
             out.append((f"text_csv() has one class label per text, so the model must give (B, C) class scores, "
                         f"but output '{out_name}' is {shape_str(out_shape)}",

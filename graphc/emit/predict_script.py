@@ -22,7 +22,7 @@ def _feature_csv(path, target):
     """A CSV's columns but the target column (when there is one), as numbers."""
     import csv
 
-    with open(path, newline="") as f:
+    with open(path, newline="", encoding="utf-8-sig") as f:
         rows = list(csv.reader(f))
     if not rows:
         raise DataError(f"{path} is empty: it needs a header row and one row per sample")
