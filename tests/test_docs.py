@@ -69,3 +69,16 @@ def test_limits_table_matches_the_code():
         else:
             stated = int(re.match(r"[\d,]+", value).group().replace(",", ""))
         assert stated == actual, f"{module}.{name} is {actual}, the docs say {value}"
+
+
+def test_components_md_does_not_depend_on_which_module_is_imported_first():
+    """A test that imports a data-set module directly, before anything loads the registry, used to
+    reorder the data sets in components.md for the rest of its process."""
+    import subprocess
+    import sys
+
+    code = ("import graphc.components.datasets_textcsv, graphc.components.datasets_text\n"
+            "from graphc.docgen import render_components\n"
+            "import sys; sys.stdout.write(render_components())")
+    got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True).stdout
+    assert got == (ROOT / "docs" / "components.md").read_text(encoding="utf-8")

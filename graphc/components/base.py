@@ -101,11 +101,23 @@ def registry(kind: str) -> dict[str, Any]:
     return REGISTRY[kind]
 
 
+#: the modules of graphc.components in the order their records are listed (docs, completion):
+#: the order they happen to be imported in depends on who imports one first
+MODULES = ("losses", "optimizers", "schedulers", "datasets", "datasets_vision", "datasets_text",
+           "datasets_textcsv", "datasets_stream", "initializers", "transforms")
+
+
 def load_all() -> dict[str, dict[str, Component]]:
     global _LOADED
     if not _LOADED:
         from graphc.components import datasets, initializers, losses, optimizers, schedulers, transforms  # noqa: F401
 
+        def rank(item):
+            module = type(item[1]).__module__.rpartition(".")[2]
+            return MODULES.index(module) if module in MODULES else len(MODULES)
+
+        for kind, table in REGISTRY.items():  # sorted() is stable: a module's records keep their order
+            REGISTRY[kind] = dict(sorted(table.items(), key=rank))
         _LOADED = True
     return REGISTRY
 
