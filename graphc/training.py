@@ -465,6 +465,8 @@ def _check_components(prog, comps, s, span) -> list[Diagnostic]:
     if "val_data" in comps and comps["val_data"].record.reader(comps["val_data"].params) is None \
             and not comps["val_data"].record.streams:
         out.append(diag(span["val_data"], "invalid-train",
-                        f"val_data must be read from a file, but {comps['val_data'].name}() is a built-in data set",
-                        "use npz, pt, csv or image_folder, or drop val_data (val_split holds out a part of data)"))
+                        f"val_data cannot be {comps['val_data'].name}(), a scikit-learn data set with no part of its own "
+                        "for validation",
+                        "drop val_data (val_split holds out a part of data), or give a file, a data set's "
+                        "train=false part, or dataset(...)"))
     return out

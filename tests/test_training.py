@@ -236,7 +236,7 @@ def test_component_rules_are_checked_statically():
         ('optimizer = SGD(lr=0.1, momentum=0.9, dampening=0.1, nesterov=true)',
          "SGD with nesterov=true needs momentum > 0 and dampening = 0"),
         ('val_data = breast_cancer()',
-         "val_data must be read from a file, but breast_cancer() is a built-in data set"),
+         "val_data cannot be breast_cancer(), a scikit-learn data set with no part of its own for validation"),
     ]
     for line, message in cases:
         comp = compile_source(BINARY.replace("optimizer = Adam(lr=0.01)", line), "c.model")
