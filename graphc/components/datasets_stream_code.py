@@ -379,15 +379,26 @@ def measure_stats(data, steps, args):
 
 
 def stream_eval_data(args, seed, ckpt):
-    """--eval: (x, y) in memory, the validation samples (or --data's) through the evaluation
-    transforms, with the statistics of Normalize() the checkpoint saved."""
+    """--eval: the validation samples (or --data's) through the evaluation transforms, with the
+    statistics of Normalize() the checkpoint saved; eval_batches reads them batch by batch."""
     data = data_file_items(args.data) if args.data else load_items(seed)[1]
     _, steps = make_transforms()
     stats = (ckpt.get('data_info') or {}).get('normalize')
     for t in steps:
         if type(t).__name__ == '_Normalize' and t.mean is None and stats:
             t.set_stats(stats['mean'], stats['std'])
-    return all_samples(Samples(data, steps, seed))
+    return Samples(data, steps, seed)
+
+
+def eval_batches(args, samples, device):
+    """--eval on streamed data: the samples checked (the first one) and read batch by batch by
+    --num-workers workers, as validation reads them in training: memory holds a batch, not the data."""
+    if not len(samples):
+        raise DataError('there is no validation data (val_split = 0): pass --data FILE')
+    if args.num_workers < 0:
+        raise DataError(f'--num-workers must be 0 or more, got {args.num_workers}')
+    check_first(samples, args.data or 'validation data')
+    return Loader(samples, max(args.batch_size, 256), False, 0, 0, 1, False, device, args.num_workers)
 
 
 def all_samples(samples):
