@@ -302,8 +302,8 @@ class Loader:
         import re
 
         text = reason(e)
-        found = re.search(r'stack expects each tensor to be equal size, but got [[]([0-9, ]*)[]] at entry '
-                          r'([0-9]+) and [[]([0-9, ]*)[]] at entry ([0-9]+)', text)
+        found = re.search(r'stack expects each tensor to be equal size, but got .([0-9, ]*). at entry '
+                          r'([0-9]+) and .([0-9, ]*). at entry ([0-9]+)', text)
         if found:
             a, i, b, j = found.groups()
             first, other = self.where(epoch, step, int(i)), self.where(epoch, step, int(j))
