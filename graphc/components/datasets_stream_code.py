@@ -269,21 +269,29 @@ class Loader:
             step += 1
             try:
                 xb, yb = next(batches)
+                self.check_labels(yb, epoch, step)
             except StopIteration:
                 return
             except Exception as e:  # noqa: BLE001 - reading, transforming or batching samples: one line
+                stop = getattr(batches, '_shutdown_workers', None)
+                if stop is not None:  # the workers stopped now, not waited for when the script exits
+                    stop()
                 raise DataError(self.failure(e, epoch, step)) from None
-            if TASK == 'class' and NUM_CLASSES is not None and torch.is_tensor(yb) and yb.dim() == 1 \
-                    and not yb.is_floating_point():  # a later sample's label: one line, not the loss's IndexError
-                bad = ((yb < 0) | (yb >= NUM_CLASSES)).nonzero()
-                if len(bad):
-                    k = int(bad[0])
-                    raise DataError(f'{self.where(epoch, step, k)} has the label {int(yb[k])}, but the model gives '
-                                    f'{NUM_CLASSES} class scores (labels 0 to {NUM_CLASSES - 1})')
             xb = Inputs(xb) if INPUTS is not None else xb
             yb = Inputs(yb) if isinstance(yb, (tuple, list)) else yb
             xb = as_input(xb.to(self.device, non_blocking=True))
             yield xb, batch_targets(xb, yb.to(self.device, non_blocking=True))
+
+    def check_labels(self, yb, epoch, step):
+        """A batch's class labels within the model's class scores: a later sample's label is one line
+        naming it, not the loss's IndexError."""
+        if TASK == 'class' and NUM_CLASSES is not None and torch.is_tensor(yb) and yb.dim() == 1 \
+                and not yb.is_floating_point():
+            bad = ((yb < 0) | (yb >= NUM_CLASSES)).nonzero()
+            if len(bad):
+                k = int(bad[0])
+                raise DataError(f'{self.where(epoch, step, k)} has the label {int(yb[k])}, but the model gives '
+                                f'{NUM_CLASSES} class scores (labels 0 to {NUM_CLASSES - 1})')
 
     def where(self, epoch, step, k):
         """'sample I (batch STEP of epoch EPOCH)': the k-th sample of a batch, by its index in the data."""
