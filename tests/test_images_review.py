@@ -310,3 +310,30 @@ def test_eval_on_streamed_data_reads_batch_by_batch(tmp_path, monkeypatch, capsy
     assert got["samples"] == 600
     assert got["loss"] == pytest.approx(torch.nn.functional.cross_entropy(out, y).item(), rel=1e-5)
     assert got["accuracy"] == pytest.approx((out.argmax(1) == y).float().mean().item())
+
+
+ODD_ONE = """import torch
+
+
+class Odd(torch.utils.data.Dataset):
+    def __len__(self):
+        return 24
+
+    def __getitem__(self, i):
+        return torch.zeros((3, 5, 5) if i == 13 else (3, 8, 8)), i % 2
+
+
+def make():
+    return Odd()
+"""
+
+
+def test_a_later_sample_of_your_own_of_another_shape_names_it(tmp_path, monkeypatch):
+    (tmp_path / "odd_data.py").write_text(ODD_ONE)
+    with pytest.raises(RuntimeError, match="stack expects each tensor to be equal size"):
+        torch.utils.data.default_collate([torch.zeros(3, 8, 8), torch.zeros(3, 5, 5)])
+    mod = _script(tmp_path, _src('dataset("odd_data.py:make")', "val_split = 0"), "odd", monkeypatch)
+    msg = _fails(mod, "--num-workers", 1)
+    assert ("sample 13 has (3, 5, 5)" in msg or "sample 13 (batch 1 of epoch 1) has shape (3, 5, 5)" in msg) \
+        and msg.endswith("(give every sample one shape, or add Resize and "
+                                                             "CenterCrop to transform)")

@@ -315,8 +315,11 @@ class Loader:
         if found:
             a, i, b, j = found.groups()
             first, other = self.where(epoch, step, int(i)), self.where(epoch, step, int(j))
+            base = self.data.dataset if isinstance(self.data, torch.utils.data.Subset) else self.data
+            fix = ('give image_folder a size, or add CenterCrop to transform' if isinstance(base, ImageFiles)
+                   else 'give every sample one shape, or add Resize and CenterCrop to transform')
             return (f'{first} has shape ({a}) but {other.partition(" (")[0]} has ({b}): the samples of a batch '
-                    'must have one shape (give image_folder a size, or add CenterCrop to transform)')
+                    f'must have one shape ({fix})')
         if isinstance(e, DataError):
             return text
         return f'batch {step} of epoch {epoch}: reading the data failed: {text}'
