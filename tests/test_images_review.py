@@ -337,3 +337,22 @@ def test_a_later_sample_of_your_own_of_another_shape_names_it(tmp_path, monkeypa
     assert ("sample 13 has (3, 5, 5)" in msg or "sample 13 (batch 1 of epoch 1) has shape (3, 5, 5)" in msg) \
         and msg.endswith("(give every sample one shape, or add Resize and "
                                                              "CenterCrop to transform)")
+
+
+# ------------------------------------------------------------------ size=none without a crop
+@pytest.mark.parametrize("extra,warned", [
+    ("", True),
+    ("transform = [Resize(8)]", True),  # the shorter side only: 8x10 and 8x8 stay apart
+    ("augment = [RandomCrop(8)]", True),  # training samples fit, evaluation ones do not
+    ("transform = [Resize(9), CenterCrop(8)]", False),
+])
+def test_size_none_without_a_crop_is_a_warning(extra, warned):
+    src = _src('image_folder("imgs", size=none)', extra)
+    found = [d for d in compile_source(src, "net.model").diagnostics if d.code == "unsized-images"]
+    assert bool(found) == warned and all(d.severity == "warning" and d.span.line == 6 for d in found)
+    if warned:
+        assert "CenterCrop(H, W)" in found[0].hint
+    a, b = (torch.from_numpy(np.array(Image.new("RGB", size).resize((8, 8 * size[1] // size[0]))))
+            for size in ((8, 8), (8, 10)))
+    with pytest.raises(RuntimeError):  # what torch does with two sizes in one batch
+        torch.stack([a, b])
