@@ -57,6 +57,7 @@ CODES: dict[str, tuple[Severity, str]] = {
     "unused-input": ("warning", "an input that is never used"),
     "unused-parameter": ("warning", "a block parameter its body never uses"),
     "dropout-at-output": ("warning", "dropout right before a model output"),
+    "unsized-images": ("warning", "image_folder(size=none) with no transform that gives the images one size"),
     "io-error": ("error", "a file that cannot be read or written"),
     "weights-mismatch": ("error", "a weights file whose tensors do not fit the model (check --weights)"),
     "weights-dtype": ("note", "a weights file's tensor of another dtype than the model's (it converts)"),

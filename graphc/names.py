@@ -52,6 +52,7 @@ memory_batches stream_batches load_items make_transforms data_file_items ImageFi
 split_items Samples EpochSampler as_targets Loader check_first measure_stats stream_eval_data
 NUM_WORKERS PREFETCH_FACTOR PERSISTENT_WORKERS
 SAMPLE_INPUTS SAMPLE_TARGETS TUPLE_TARGETS TARGET_VALUES split_sample sample_tuple stack_samples batch_targets all_samples
+IMAGE_SUFFIXES class_index note_ignored sample_seed sample_tensor reason eval_batches checkpoint_model eval_report
 BLOCKS STRATEGY ACTIVATION_CHECKPOINTING load_weights outermost_blocks checkpoint_blocks shard_model
 is_sharded save_shards load_shards prune_shards sync_buffers
 run_predict OUTPUT_NAMES save_npz

@@ -385,6 +385,22 @@ def _read_images(path, size, grayscale):
     def image_shape(self, p):
         return (1 if p.grayscale else 3, *(p.size or (None, None)))
 
+    def fits_model(self, p, inputs, out_name, out_shape, task):
+        """A folder there at check time: its class folders, as many as the output's class scores."""
+        root = Path(p.path)
+        if task != "class" or len(out_shape) != 2 or not isinstance(out_shape[1], int) or not root.is_dir():
+            return []
+        try:
+            classes = sorted(d.name for d in root.iterdir() if d.is_dir())
+        except OSError:
+            return []
+        if not classes or len(classes) == out_shape[1]:
+            return []
+        shown = ", ".join(classes[:6]) + (", ..." if len(classes) > 6 else "")
+        return [(f"{p.path} has {len(classes)} class folders ({shown}), but output '{out_name}' gives "
+                 f"{out_shape[1]} class scores", f"end the model with Linear({len(classes)}), or give "
+                 f"{p.path} {out_shape[1]} class folders")]
+
     def items(self, p):
         return (f"ImageFiles({pyfmt.literal(p.path)}, {pyfmt.literal(None if p.size is None else tuple(p.size))}, "
                 f"{pyfmt.literal(p.grayscale)})")

@@ -195,6 +195,8 @@ def check_streaming(prog, comps, s, seen, lists) -> list:
                         "transform the input you mean in your data set's __getitem__, or give the model one input"))
     elif lists:
         out += check_lists(comps["data"], lists, in_name, xt, span, False)
+    if not others and comps["data"].name == "image_folder" and comps["data"].params.size is None:
+        out += _unsized(comps["data"], lists, span["data"])
     if not streamed(comps, s, bool(lists)):
         return out
     data = comps["data"]
@@ -205,6 +207,26 @@ def check_streaming(prog, comps, s, seen, lists) -> list:
                         f"normalize = true needs the whole data in memory, but {why}",
                         "add Normalize() at the end of transform (the training data's own statistics)"))
     return out
+
+
+def _unsized(data, lists, span) -> list:
+    """image_folder(size=none): files of different sizes cannot form a batch unless the transforms
+    give them one size (a warning: the files may all have one size)."""
+    from graphc.components.transforms import pipeline, source_image
+
+    transform, augment = lists.get("transform", ()), lists.get("augment", ())
+    for which, steps in (("evaluation", transform), ("training", augment + transform)):
+        img, problems = pipeline(source_image(data), [(c.record, c.params) for c, _ in steps])
+        if problems:
+            return []  # errors of their own
+        if img.shape is None or any(d is None for d in img.shape[1:]):
+            given = f"the {which} transforms give {img.show()}" if steps else "there is no transform"
+            return [diag(span, "unsized-images",
+                         f"image_folder({data.params.path!r}, size=none) keeps each file's size, and {given}: "
+                         "images of different sizes cannot form a batch",
+                         "add CenterCrop(H, W) to transform (after Resize(S) to keep most of each image), "
+                         "or give size=(H, W)")]
+    return []
 
 
 def script_code(spec) -> str:

@@ -4,11 +4,17 @@ sampler, the samples of a data set of your own split into the model's inputs and
 check of the first sample."""
 
 STREAM_CODE = '''
+#: the files an image folder reads (torchvision's IMG_EXTENSIONS, and .gif)
+IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp', '.gif')
+
+
 class ImageFiles(torch.utils.data.Dataset):
     """The images of one folder per class (the folder names, sorted, are the classes), each file
-    opened when its sample is asked for: memory holds the file names, not the images."""
+    opened when its sample is asked for: memory holds the file names, not the images. The first
+    folder read (the training data's) sets the classes (DATA_INFO, saved with the checkpoint); a
+    later one (val_data, --eval --data) is labelled by them, by name."""
 
-    SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.gif', '.webp')
+    SUFFIXES = IMAGE_SUFFIXES
 
     def __init__(self, path, size, grayscale):
         import numpy as np
@@ -17,15 +23,18 @@ class ImageFiles(torch.utils.data.Dataset):
         classes = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
         if not classes:
             raise DataError(f'{path} must hold one folder of images per class')
-        DATA_INFO.setdefault('classes', classes)  # the training data's, for --predict
-        files, labels = [], []
-        for label, name in enumerate(classes):
+        index = class_index(path, classes)
+        files, labels, ignored = [], [], []
+        for name in classes:
             for f in sorted((root / name).iterdir()):
                 if f.suffix.lower() in self.SUFFIXES:
                     files.append(str(f))
-                    labels.append(label)
+                    labels.append(index[name])
+                elif f.is_file():
+                    ignored.append(f.name)
         if not files:
             raise DataError(f'{path} holds no images ({", ".join(self.SUFFIXES)})')
+        note_ignored(path, ignored)
         self.files = np.array(files)  # one array, not a list of objects: workers share it untouched
         self.labels = torch.tensor(labels)
         self.size, self.grayscale = size, grayscale
@@ -36,12 +45,42 @@ class ImageFiles(torch.utils.data.Dataset):
     def __getitem__(self, i):
         from PIL import Image
 
-        with Image.open(self.files[i]) as img:
-            img = img.convert('L' if self.grayscale else 'RGB')
-            if self.size is not None:
-                img = img.resize((self.size[1], self.size[0]), Image.BILINEAR)
-            t = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8).reshape(img.height, img.width, -1)
+        try:
+            with Image.open(self.files[i]) as img:
+                img = img.convert('L' if self.grayscale else 'RGB')
+                if self.size is not None:
+                    img = img.resize((self.size[1], self.size[0]), Image.BILINEAR)
+                t = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8).reshape(img.height, img.width, -1)
+        except Exception as e:  # noqa: BLE001 - truncated, corrupt or not an image: PIL raises many kinds
+            raise DataError(f'{self.files[i]} is not an image PIL can read ({type(e).__name__}: {one_line(e)}): '
+                            'replace or remove it') from None
         return t.permute(2, 0, 1).float().div_(255.0), self.labels[i]
+
+
+def class_index(path, classes):
+    """{class folder: label}: the first folder read sets the classes (DATA_INFO['classes'], saved
+    with the checkpoint); a later one (val_data, --eval --data) is labelled by their names, and a
+    class they lack is an error. The training data's classes must be as many as the model's class
+    scores (a label past them would stop training mid-epoch)."""
+    if 'classes' not in DATA_INFO and TASK == 'class' and NUM_CLASSES is not None and len(classes) != NUM_CLASSES:
+        shown = ', '.join(classes[:6]) + (', ...' if len(classes) > 6 else '')
+        raise DataError(f'{path} has {len(classes)} class folders ({shown}), but the model gives {NUM_CLASSES} '
+                        f'class scores: end the model with Linear({len(classes)}), or give the folder '
+                        f'{NUM_CLASSES} class folders')
+    known = DATA_INFO.setdefault('classes', list(classes))
+    unknown = [c for c in classes if c not in known]
+    if unknown:
+        raise DataError(f'{path} has class folders the training data has not: {unknown[:5]} (its classes: '
+                        f'{list(known)[:10]}): rename them to those, or leave them out')
+    return {name: known.index(name) for name in classes}
+
+
+def note_ignored(path, ignored):
+    """One line (once, from the first process) on the files of an image folder that are not images."""
+    if ignored and os.environ.get('RANK', '0') == '0':
+        shown = ', '.join(ignored[:3]) + (', ...' if len(ignored) > 3 else '')
+        print(f'note: {path}: {len(ignored)} file{"s" if len(ignored) > 1 else ""} ignored, not images by '
+              f'name ({shown}); images end in {" ".join(IMAGE_SUFFIXES)}', file=sys.stderr)
 
 
 class Items(torch.utils.data.Dataset):
@@ -127,13 +166,30 @@ class Samples(torch.utils.data.Dataset):
         epoch, i = key
         xs, ys = split_sample(self.data[i])
         if self.steps:
-            g = torch.Generator().manual_seed(((self.seed % 1000003) * 1000033 + epoch) * 1000037 + i)
+            g = torch.Generator().manual_seed(sample_seed(self.seed, epoch, i))
             if type(self.steps[0]).__name__ != '_ToTensor':  # ToTensor takes images and arrays as they are
-                xs[0] = torch.as_tensor(xs[0])
+                xs[0] = sample_tensor(xs[0])
             for t in self.steps:
                 xs[0] = t(xs[0], g)
-        xs, ys = [torch.as_tensor(v) for v in xs], [torch.as_tensor(v) for v in ys]
+        xs, ys = [sample_tensor(v) for v in xs], [torch.as_tensor(v) for v in ys]
         return xs[0] if len(xs) == 1 else tuple(xs), torch.zeros(0) if not ys else ys[0] if len(ys) == 1 else tuple(ys)
+
+
+def sample_seed(seed, epoch, i):
+    """The seed of sample i's random transforms in an epoch: a 64-bit hash of (seed, epoch, i), the
+    same in any process, and distinct for every epoch and index (no arithmetic wrap-around)."""
+    import hashlib
+
+    digest = hashlib.blake2b(f'{seed},{epoch},{i}'.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, 'little') & 0x7FFF_FFFF_FFFF_FFFF
+
+
+def sample_tensor(value):
+    """A sample's input as a tensor; a PIL image needs ToTensor() (one line, not torch's error)."""
+    if hasattr(value, 'getbands') and hasattr(value, 'mode'):  # a PIL image
+        raise DataError(f'the samples are PIL images ({value.mode}, {value.width}x{value.height}), which the '
+                        'model cannot take as they are: add ToTensor() at the start of transform')
+    return torch.as_tensor(value)
 
 
 def stack_samples(values):
@@ -192,7 +248,7 @@ class Loader:
 
     def __init__(self, samples, batch_size, shuffle, seed, rank, world, pad, device, workers):
         self.sampler = EpochSampler(len(samples), shuffle, seed, rank, world, pad)
-        self.samples, self.device = len(samples), device
+        self.samples, self.device, self.data = len(samples), device, getattr(samples, 'data', None)
         extra = {}
         if workers > 0:
             extra = {'persistent_workers': PERSISTENT_WORKERS, 'prefetch_factor': PREFETCH_FACTOR}
@@ -208,18 +264,75 @@ class Loader:
     def epoch(self, epoch):
         self.sampler.epoch = epoch
         batches = iter(self.loader)
+        step = 0
         while True:
+            step += 1
             try:
                 xb, yb = next(batches)
+                self.check_labels(yb, epoch, step)
             except StopIteration:
                 return
-            except DataError as e:  # raised in a worker: its message is the last line of the report
-                last = str(e).strip().splitlines()[-1]
-                raise DataError(last.partition('DataError: ')[2] or last) from None
+            except Exception as e:  # noqa: BLE001 - reading, transforming or batching samples: one line
+                stop = getattr(batches, '_shutdown_workers', None)
+                if stop is not None:  # the workers stopped now, not waited for when the script exits
+                    stop()
+                raise DataError(self.failure(e, epoch, step)) from None
             xb = Inputs(xb) if INPUTS is not None else xb
             yb = Inputs(yb) if isinstance(yb, (tuple, list)) else yb
             xb = as_input(xb.to(self.device, non_blocking=True))
             yield xb, batch_targets(xb, yb.to(self.device, non_blocking=True))
+
+    def check_labels(self, yb, epoch, step):
+        """A batch's class labels within the model's class scores: a later sample's label is one line
+        naming it, not the loss's IndexError."""
+        if TASK == 'class' and NUM_CLASSES is not None and torch.is_tensor(yb) and yb.dim() == 1 \
+                and not yb.is_floating_point():
+            bad = ((yb < 0) | (yb >= NUM_CLASSES)).nonzero()
+            if len(bad):
+                k = int(bad[0])
+                raise DataError(f'{self.where(epoch, step, k)} has the label {int(yb[k])}, but the model gives '
+                                f'{NUM_CLASSES} class scores (labels 0 to {NUM_CLASSES - 1})')
+
+    def where(self, epoch, step, k):
+        """'sample I (batch STEP of epoch EPOCH)': the k-th sample of a batch, by its index in the data."""
+        at = (step - 1) * self.loader.batch_size + k
+        order = self.sampler.order()
+        if at >= len(order):
+            return f'batch {step} of epoch {epoch}'
+        i = int(order[at])
+        if isinstance(self.data, torch.utils.data.Subset):  # the index in the data set, not in its split
+            i = int(self.data.indices[i])
+        return f'sample {i} (batch {step} of epoch {epoch})'
+
+    def failure(self, e, epoch, step):
+        """One line on an error reading a batch: a DataError's message as it is; samples of different
+        shapes named by their index; anything else by its type and message."""
+        import re
+
+        text = reason(e)
+        found = re.search(r'stack expects each tensor to be equal size, but got .([0-9, ]*). at entry '
+                          r'([0-9]+) and .([0-9, ]*). at entry ([0-9]+)', text)
+        if found:
+            a, i, b, j = found.groups()
+            first, other = self.where(epoch, step, int(i)), self.where(epoch, step, int(j))
+            base = self.data.dataset if isinstance(self.data, torch.utils.data.Subset) else self.data
+            fix = ('give image_folder a size, or add CenterCrop to transform' if isinstance(base, ImageFiles)
+                   else 'give every sample one shape, or add Resize and CenterCrop to transform')
+            return (f'{first} has shape ({a}) but {other.partition(" (")[0]} has ({b}): the samples of a batch '
+                    f'must have one shape ({fix})')
+        if isinstance(e, DataError):
+            return text
+        return f'batch {step} of epoch {epoch}: reading the data failed: {text}'
+
+
+def reason(e):
+    """An error raised reading samples, on one line: a DataError's message; another's type and message
+    (in a DataLoader worker: the last line of the report it sends)."""
+    text = str(e).strip()
+    if 'Original Traceback' in text:  # raised in a worker: its own error is the report's last line
+        last = text.splitlines()[-1]
+        return last.partition('DataError: ')[2] or last
+    return text if isinstance(e, DataError) else f'{type(e).__name__}: {one_line(e)}'
 
 
 def check_first(samples, what):
@@ -265,24 +378,38 @@ def measure_stats(data, steps, args):
     n = min(len(data), 10000)
     sub = torch.utils.data.Subset(Samples(data, steps, args.seed), [(0, i) for i in range(n)])
     total = sq = count = 0
-    for xb, _ in torch.utils.data.DataLoader(sub, batch_size=256, num_workers=args.num_workers):
-        xb = xb.double().transpose(0, 1).flatten(1)
-        total, sq, count = total + xb.sum(1), sq + (xb * xb).sum(1), count + xb.shape[1]
+    try:
+        for xb, _ in torch.utils.data.DataLoader(sub, batch_size=256, num_workers=args.num_workers):
+            xb = xb.double().transpose(0, 1).flatten(1)
+            total, sq, count = total + xb.sum(1), sq + (xb * xb).sum(1), count + xb.shape[1]
+    except Exception as e:  # noqa: BLE001 - a corrupt file, a sample of the wrong kind: one line
+        raise DataError(f'measuring the statistics of Normalize() on the training data: {reason(e)}') from None
     mean = total / count
     std = (sq / count - mean * mean).clamp_min(0).sqrt().clamp_min(1e-6)
     return mean.float().tolist(), std.float().tolist()
 
 
 def stream_eval_data(args, seed, ckpt):
-    """--eval: (x, y) in memory, the validation samples (or --data's) through the evaluation
-    transforms, with the statistics of Normalize() the checkpoint saved."""
+    """--eval: the validation samples (or --data's) through the evaluation transforms, with the
+    statistics of Normalize() the checkpoint saved; eval_batches reads them batch by batch."""
     data = data_file_items(args.data) if args.data else load_items(seed)[1]
     _, steps = make_transforms()
     stats = (ckpt.get('data_info') or {}).get('normalize')
     for t in steps:
         if type(t).__name__ == '_Normalize' and t.mean is None and stats:
             t.set_stats(stats['mean'], stats['std'])
-    return all_samples(Samples(data, steps, seed))
+    return Samples(data, steps, seed)
+
+
+def eval_batches(args, samples, device):
+    """--eval on streamed data: the samples checked (the first one) and read batch by batch by
+    --num-workers workers, as validation reads them in training: memory holds a batch, not the data."""
+    if not len(samples):
+        raise DataError('there is no validation data (val_split = 0): pass --data FILE')
+    if args.num_workers < 0:
+        raise DataError(f'--num-workers must be 0 or more, got {args.num_workers}')
+    check_first(samples, args.data or 'validation data')
+    return Loader(samples, max(args.batch_size, 256), False, 0, 0, 1, False, device, args.num_workers)
 
 
 def all_samples(samples):
