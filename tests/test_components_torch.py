@@ -294,6 +294,12 @@ def test_data_set_sample_loads_through_its_code(name, i, sample, tmp_path):
     from pathlib import Path
 
     ns = {"torch": torch, "Path": Path, "math": math, "DataError": DataError, "TASK": task, "DATA_INFO": {}}
+    if rec.streams:  # its code reads samples through the script's streaming code, there whenever it streams
+        from graphc.components.datasets_stream_code import STREAM_CODE
+
+        ns.update(SAMPLE_INPUTS=(("x",),), SAMPLE_TARGETS=("y",), TUPLE_TARGETS=("y",), TARGET_VALUES={},
+                  TERMS=None)
+        exec(compile(STREAM_CODE, "<streaming>", "exec"), ns)
     exec(compile(src, f"<{name}>", "exec"), ns)
     x, y = ns["load_data"](0)
     assert x.dtype == (torch.long if rec.ids else torch.float32) and len(x) == len(y) > 0
