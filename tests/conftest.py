@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -30,6 +31,56 @@ def build_scripts(tmp_path, src, stem):
     (gen / f"{stem}.py").write_text(comp.python_source())
     (gen / f"train_{stem}.py").write_text(comp.train_source())
     return gen / f"train_{stem}.py"
+
+
+RUN_IN_ONE = """
+import contextlib, io, json, os, runpy, sys, traceback
+
+results = {}
+for name, script, args, cwd in json.loads(sys.argv[1]):
+    os.chdir(cwd)
+    sys.argv = [script, *args]
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+        try:
+            runpy.run_path(script, run_name="__main__")
+            code = 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        except BaseException:
+            traceback.print_exc(file=err)  # as python would
+            code = 1
+    results[name] = {"returncode": code, "stdout": out.getvalue(), "stderr": err.getvalue()}
+    sys.modules.pop(os.path.basename(script)[len("train_"):-len(".py")], None)
+print(json.dumps(results))
+"""
+
+
+def run_scripts(runs, timeout=600):
+    """Run generated training scripts one after the other, each as ``python SCRIPT ARGS`` in
+    ``cwd`` would run it, but in one process on one torch thread: torch is imported once for all
+    of them (each python+torch start costs a second or two).  ``runs``: (name, script, args, cwd);
+    the result: name -> {"returncode", "stdout", "stderr"}."""
+    jobs = [[name, str(script), list(map(str, args)), str(cwd or ROOT)] for name, script, args, cwd in runs]
+    proc = subprocess.run([sys.executable, "-c", RUN_IN_ONE, json.dumps(jobs)], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that share a module- or session-scoped fixture of a test file go to one worker
+    (``pytest -n N --dist loadgroup``, as ``make test`` runs them): with ``--dist load`` each
+    worker that drew one of them built the fixture again (a training run, a server)."""
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        shared = sorted(
+            f"{defs[-1].baseid or 'conftest'}::{name}"
+            for name, defs in (info.name2fixturedefs.items() if info else ())
+            if defs and defs[-1].scope in ("module", "session") and "/tests/" in f"/{defs[-1].baseid}"
+        )
+        if shared and not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(shared[0]))
 
 
 @pytest.fixture
