@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import MODELS, build_scripts, import_generated
+from conftest import MODELS, build_scripts, import_generated, run_scripts
 
 torch = pytest.importorskip("torch")
 np = pytest.importorskip("numpy")
@@ -77,19 +77,30 @@ def _load_script(name):
         sys.path.pop(0)
 
 
+@pytest.fixture(scope="module")
+def smoke_runs(tmp_path_factory):
+    """Each model's data written by its data script and its script run for two optimizer steps,
+    all in one python process (conftest.run_scripts: torch imported once, not nine times)."""
+    runs, dirs = [], {}
+    for stem, (make, _) in sorted(SMOKE.items()):
+        tmp = dirs[stem] = tmp_path_factory.mktemp(f"smoke_{stem}")
+        if make:  # the scripts' command lines are run in the tests below
+            module, kwargs = make
+            _load_script(module).make(**{**kwargs, "out": str(tmp / kwargs["out"])})
+        runs.append((stem, _script(tmp, stem), ["--out", "run", "--epochs", "1", "--max-steps", "2", "--batch-size", "4",
+                                                "--quiet", "--device", "cpu"], tmp))
+    return dirs, run_scripts(runs)
+
+
 @pytest.mark.parametrize("stem", sorted(SMOKE))
-def test_model_smoke_trains_from_its_own_file(tmp_path, stem):
+def test_model_smoke_trains_from_its_own_file(smoke_runs, stem):
     """The data script writes the file the train section names; two optimizer steps on it record the
     task's metrics and a finite validation loss."""
-    make, metric = SMOKE[stem]
-    if make:  # the scripts' command lines are run in the tests below
-        module, kwargs = make
-        _load_script(module).make(**{**kwargs, "out": str(tmp_path / kwargs["out"])})
-    script = _script(tmp_path, stem)
-    run = _run(script, "--out", "run", "--epochs", "1", "--max-steps", "2", "--batch-size", "4", "--quiet",
-               "--device", "cpu", cwd=tmp_path)
-    assert run.returncode == 0, run.stdout + run.stderr
-    row = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])
+    dirs, results = smoke_runs
+    _, metric = SMOKE[stem]
+    run = results[stem]
+    assert run["returncode"] == 0, run["stdout"] + run["stderr"]
+    row = json.loads((dirs[stem] / "run" / "metrics.jsonl").read_text().splitlines()[-1])
     assert row["steps"] == 2 and metric in row
     assert row["val_loss"] is not None and np.isfinite(row["val_loss"])
 
