@@ -10,7 +10,7 @@ import sys
 
 import pytest
 from conftest import build_scripts as build
-from conftest import import_generated, run_graphc
+from conftest import import_generated, run_graphc, run_scripts
 
 from graphc.api import compile_source
 
@@ -199,18 +199,33 @@ def torch_lrs(make, epochs, steps_per_epoch, per_batch):
     return lrs
 
 
+SCHEDULERS = {"CosineAnnealingLR()": "cosine", "OneCycleLR(max_lr=0.5)": "onecycle"}
+
+
+@pytest.fixture(scope="module")
+def resumed(tmp_path_factory):
+    """For each scheduler: 3 epochs, then --resume --epochs 6; the four runs in one process."""
+    runs, outs = [], {}
+    for scheduler, name in SCHEDULERS.items():
+        tmp = tmp_path_factory.mktemp(name)
+        script, out = build(tmp, IRIS.format(scheduler=scheduler), "iris"), outs.setdefault(scheduler, tmp / "run")
+        runs += [(f"{name}-first", script, ["--out", out, "--quiet"], tmp),
+                 (f"{name}-resumed", script, ["--out", out, "--quiet", "--resume", "--epochs", 6], tmp)]
+    return outs, run_scripts(runs)
+
+
 @pytest.mark.parametrize("scheduler,per_batch,make", [
     ("CosineAnnealingLR()", False,
      lambda opt, epochs, spe: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)),
     ("OneCycleLR(max_lr=0.5)", True,
      lambda opt, epochs, spe: torch.optim.lr_scheduler.OneCycleLR(opt, 0.5, epochs=epochs, steps_per_epoch=spe)),
 ])
-def test_resume_with_more_epochs_follows_the_new_plan(tmp_path, scheduler, per_batch, make):
-    script = build(tmp_path, IRIS.format(scheduler=scheduler), "iris")
-    out = tmp_path / "run"
-    assert run(script, "--out", out, "--quiet").returncode == 0
-    proc = run(script, "--out", out, "--quiet", "--resume", "--epochs", 6)
-    assert proc.returncode == 0, proc.stderr
+def test_resume_with_more_epochs_follows_the_new_plan(resumed, scheduler, per_batch, make):
+    outs, results = resumed
+    out, name = outs[scheduler], SCHEDULERS[scheduler]
+    assert results[f"{name}-first"]["returncode"] == 0, results[f"{name}-first"]["stderr"]
+    proc = results[f"{name}-resumed"]
+    assert proc["returncode"] == 0, proc["stderr"]
     got = [r["lr"] for r in records(out)]
     # 120 training samples in batches of 32: 4 steps an epoch
     assert got[:3] == pytest.approx(torch_lrs(make, 3, 4, per_batch), rel=1e-9)
