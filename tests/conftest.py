@@ -6,6 +6,12 @@ from pathlib import Path
 
 import pytest
 
+# One torch thread in the test processes and every process they start (set before any test
+# module imports torch): `make test` runs a worker per core, and torch's default of a thread per
+# core in each worker and each training script it starts oversubscribed the cores, which made
+# small training runs many times slower on a busy machine.  A test may still ask for more.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models"
 

@@ -91,7 +91,7 @@ def test_sigkill_then_resume_records_every_epoch_once(tmp_path):
     proc.wait()
     killed_at = len(records(out))
     assert 1 <= killed_at < 4
-    done = run_script(script, "--epochs", "4", "--batch-size", "2", "--out", out, "--quiet", "--resume")
+    done = subprocess.run([*args, "--resume"], capture_output=True, text=True, env=env, timeout=600)  # one thread too
     assert done.returncode == 0, done.stderr
     assert [r["epoch"] for r in records(out)] == [1, 2, 3, 4]
     assert torch.load(out / "last.pt", weights_only=True)["epoch"] == 4
