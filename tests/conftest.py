@@ -74,21 +74,6 @@ def run_scripts(runs, timeout=600):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def pytest_collection_modifyitems(config, items):
-    """Tests that share a module- or session-scoped fixture of a test file go to one worker
-    (``pytest -n N --dist loadgroup``, as ``make test`` runs them): with ``--dist load`` each
-    worker that drew one of them built the fixture again (a training run, a server)."""
-    for item in items:
-        info = getattr(item, "_fixtureinfo", None)
-        shared = sorted(
-            f"{defs[-1].baseid or 'conftest'}::{name}"
-            for name, defs in (info.name2fixturedefs.items() if info else ())
-            if defs and defs[-1].scope in ("module", "session") and "/tests/" in f"/{defs[-1].baseid}"
-        )
-        if shared and not item.get_closest_marker("xdist_group"):
-            item.add_marker(pytest.mark.xdist_group(shared[0]))
-
-
 @pytest.fixture
 def graphc_cli():
     return run_graphc
