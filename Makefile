@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.graphc-installed
 TORCH  ?= torch==2.13.0
 OUT    ?= out
 
-.PHONY: demo test test-serial setup graphviz chromium vscode-deps vscode lint docs bench clean
+.PHONY: demo test test-fast _test-passes test-serial setup graphviz chromium vscode-deps vscode lint docs bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -77,11 +77,20 @@ demo: setup
 # The whole test suite: first every test but the `serial` ones on every core (pytest-xdist, in the
 # dev extra), then the `serial` ones (torchrun and gloo processes) alone, so that no other test loads
 # the CPUs while their processes wait on each other.  pytest's exit code 5 (no tests collected) is a
-# failure in either pass.  `make test-serial` runs everything one test at a time (about 12 min).
+# failure in either pass.  `make test` is what CI runs: everything, the `slow` end-to-end tests too.  `make test-fast` is
+# the same two passes without the `slow` tests (a wheel built into a fresh venv, signals to
+# running trainings, the biggest robustness probes), for a quicker check while you work.
+# `make test-serial` runs everything one test at a time (about 12 min).
 test: setup
-	@$(PY) -m pytest -q -n auto -m "not serial"; rc=$$?; \
+	@$(MAKE) --no-print-directory _test-passes MARK=
+
+test-fast: setup
+	@$(MAKE) --no-print-directory _test-passes MARK="not slow and "
+
+_test-passes:
+	@$(PY) -m pytest -q -n auto -m "$(MARK)not serial"; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests"; rc=1; fi; \
-	$(PY) -m pytest -q -m serial; rc2=$$?; \
+	$(PY) -m pytest -q -m "$(MARK)serial"; rc2=$$?; \
 	if [ $$rc2 -eq 5 ]; then echo "error: pytest collected no serial tests"; rc2=1; fi; \
 	if [ $$rc -ne 0 ]; then exit $$rc; fi; exit $$rc2
 

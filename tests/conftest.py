@@ -1,9 +1,16 @@
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+# One torch thread in the test processes and every process they start (set before any test
+# module imports torch): `make test` runs a worker per core, and torch's default of a thread per
+# core in each worker and each training script it starts oversubscribed the cores, which made
+# small training runs many times slower on a busy machine.  A test may still ask for more.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models"
@@ -30,6 +37,41 @@ def build_scripts(tmp_path, src, stem):
     (gen / f"{stem}.py").write_text(comp.python_source())
     (gen / f"train_{stem}.py").write_text(comp.train_source())
     return gen / f"train_{stem}.py"
+
+
+RUN_IN_ONE = """
+import contextlib, io, json, os, runpy, sys, traceback
+
+results = {}
+for name, script, args, cwd in json.loads(sys.argv[1]):
+    os.chdir(cwd)
+    sys.argv = [script, *args]
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+        try:
+            runpy.run_path(script, run_name="__main__")
+            code = 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        except BaseException:
+            traceback.print_exc(file=err)  # as python would
+            code = 1
+    results[name] = {"returncode": code, "stdout": out.getvalue(), "stderr": err.getvalue()}
+    sys.modules.pop(os.path.basename(script)[len("train_"):-len(".py")], None)
+print(json.dumps(results))
+"""
+
+
+def run_scripts(runs, timeout=600):
+    """Run generated training scripts one after the other, each as ``python SCRIPT ARGS`` in
+    ``cwd`` would run it, but in one process on one torch thread: torch is imported once for all
+    of them (each python+torch start costs a second or two).  ``runs``: (name, script, args, cwd);
+    the result: name -> {"returncode", "stdout", "stderr"}."""
+    jobs = [[name, str(script), list(map(str, args)), str(cwd or ROOT)] for name, script, args, cwd in runs]
+    proc = subprocess.run([sys.executable, "-c", RUN_IN_ONE, json.dumps(jobs)], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 @pytest.fixture

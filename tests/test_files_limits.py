@@ -186,6 +186,7 @@ def _lowered(text: str) -> lower.Lowerer:
     return lw
 
 
+@pytest.mark.slow  # seconds of lowering by design: make test-fast skips it
 def test_a_block_constant_used_190000_times_is_evaluated_once():
     text = hostile_same_arguments()
     assert len(text.encode()) < 17_000
@@ -199,6 +200,7 @@ def test_a_block_constant_used_190000_times_is_evaluated_once():
     assert seconds < 60  # about 3 s; it was about half an hour
 
 
+@pytest.mark.slow  # seconds of lowering by design: make test-fast skips it
 def test_a_block_constant_used_with_190000_arguments_stops_at_the_budget():
     text = hostile_other_arguments()
     started = time.perf_counter()

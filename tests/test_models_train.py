@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import MODELS, build_scripts, import_generated
+from conftest import MODELS, build_scripts, import_generated, run_scripts
 
 torch = pytest.importorskip("torch")
 np = pytest.importorskip("numpy")
@@ -77,21 +77,29 @@ def _load_script(name):
         sys.path.pop(0)
 
 
-@pytest.mark.parametrize("stem", sorted(SMOKE))
-def test_model_smoke_trains_from_its_own_file(tmp_path, stem):
-    """The data script writes the file the train section names; two optimizer steps on it record the
-    task's metrics and a finite validation loss."""
-    make, metric = SMOKE[stem]
-    if make:  # the scripts' command lines are run in the tests below
-        module, kwargs = make
-        _load_script(module).make(**{**kwargs, "out": str(tmp_path / kwargs["out"])})
-    script = _script(tmp_path, stem)
-    run = _run(script, "--out", "run", "--epochs", "1", "--max-steps", "2", "--batch-size", "4", "--quiet",
-               "--device", "cpu", cwd=tmp_path)
-    assert run.returncode == 0, run.stdout + run.stderr
-    row = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])
-    assert row["steps"] == 2 and metric in row
-    assert row["val_loss"] is not None and np.isfinite(row["val_loss"])
+def test_models_smoke_train_from_their_own_files(tmp_path, subtests):
+    """Each model's data script writes the file its train section names; two optimizer steps on it
+    record the task's metrics and a finite validation loss.  The nine runs share one python process
+    (conftest.run_scripts: torch imported once, not nine times) and one test, so that pytest -n
+    does not run them on several workers; each model is its own subtest."""
+    runs = []
+    for stem, (make, _) in sorted(SMOKE.items()):
+        (tmp_path / stem).mkdir()
+        if make:  # the scripts' command lines are run in the tests below
+            module, kwargs = make
+            _load_script(module).make(**{**kwargs, "out": str(tmp_path / stem / kwargs["out"])})
+        runs.append((stem, _script(tmp_path / stem, stem), ["--out", "run", "--epochs", "1", "--max-steps", "2",
+                                                            "--batch-size", "4", "--quiet", "--device", "cpu"],
+                     tmp_path / stem))
+    results = run_scripts(runs)
+    assert set(results) == set(SMOKE)
+    for stem, (_, metric) in sorted(SMOKE.items()):
+        with subtests.test(model=stem):
+            run = results[stem]
+            assert run["returncode"] == 0, run["stdout"] + run["stderr"]
+            row = json.loads((tmp_path / stem / "run" / "metrics.jsonl").read_text().splitlines()[-1])
+            assert row["steps"] == 2 and metric in row
+            assert row["val_loss"] is not None and np.isfinite(row["val_loss"])
 
 
 # ------------------------------------------------------------------ the generated tasks

@@ -30,3 +30,23 @@ def test_every_multiprocess_test_is_marked_serial():
                 if any(m in body for m in MULTIPROCESS) and "serial" not in _marks(fn):
                     unmarked.append(f"{path.relative_to(TESTS)}::{fn.name}")
     assert not unmarked, "mark these @pytest.mark.serial: " + ", ".join(unmarked)
+
+
+def test_the_markers_are_registered_and_make_test_fast_skips_slow():
+    """``make test`` (CI) runs every test; ``make test-fast`` the same passes without ``slow``: an
+    unregistered marker would be a typo that pytest only warns about."""
+    import re
+
+    pyproject = (TESTS.parent / "pyproject.toml").read_text(encoding="utf-8")  # no tomllib on 3.10
+    block = re.search(r"^markers = \[(.*?)^\]", pyproject, re.M | re.S).group(1)
+    registered = set(re.findall(r'^\s*"([a-z_]+):', block, re.M))
+    assert {"slow", "serial"} <= registered
+    used = set()
+    for path in sorted(TESTS.rglob("test_*.py")):
+        used |= set(re.findall(r"pytest\.mark\.([a-z_]+)", path.read_text(encoding="utf-8")))
+    builtin = {"parametrize", "skipif", "skip", "xfail", "usefixtures", "filterwarnings", "xdist_group"}
+    assert used - builtin <= registered, f"register these markers in pyproject.toml: {used - builtin - registered}"
+    make = (TESTS.parent / "Makefile").read_text(encoding="utf-8")
+    assert re.search(r'^test-fast:.*\n\t.*MARK="not slow and "', make, re.M)
+    assert re.search(r"^test:.*\n\t.*MARK=\n", make, re.M)
+    assert '-m "$(MARK)not serial"' in make and '-m "$(MARK)serial"' in make

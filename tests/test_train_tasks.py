@@ -10,7 +10,7 @@ import sys
 
 import pytest
 from conftest import build_scripts as build
-from conftest import import_generated, run_graphc
+from conftest import import_generated, run_graphc, run_scripts
 
 from graphc.api import compile_source
 
@@ -199,24 +199,35 @@ def torch_lrs(make, epochs, steps_per_epoch, per_batch):
     return lrs
 
 
-@pytest.mark.parametrize("scheduler,per_batch,make", [
+SCHEDULERS = [  # the scheduler, stepped per batch, and torch's own
     ("CosineAnnealingLR()", False,
      lambda opt, epochs, spe: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)),
     ("OneCycleLR(max_lr=0.5)", True,
      lambda opt, epochs, spe: torch.optim.lr_scheduler.OneCycleLR(opt, 0.5, epochs=epochs, steps_per_epoch=spe)),
-])
-def test_resume_with_more_epochs_follows_the_new_plan(tmp_path, scheduler, per_batch, make):
-    script = build(tmp_path, IRIS.format(scheduler=scheduler), "iris")
-    out = tmp_path / "run"
-    assert run(script, "--out", out, "--quiet").returncode == 0
-    proc = run(script, "--out", out, "--quiet", "--resume", "--epochs", 6)
-    assert proc.returncode == 0, proc.stderr
-    got = [r["lr"] for r in records(out)]
-    # 120 training samples in batches of 32: 4 steps an epoch
-    assert got[:3] == pytest.approx(torch_lrs(make, 3, 4, per_batch), rel=1e-9)
-    assert got[3:] == pytest.approx(torch_lrs(make, 6, 4, per_batch)[3:], rel=1e-9)
-    if not per_batch:
-        assert got[3:] == sorted(got[3:], reverse=True) and min(got[3:]) > 0  # no fall to 0 and rise
+]
+
+
+def test_resume_with_more_epochs_follows_the_new_plan(tmp_path, subtests):
+    """For each scheduler: 3 epochs, then --resume --epochs 6.  The four runs share one python
+    process (conftest.run_scripts); each scheduler is its own subtest."""
+    runs = []
+    for k, (scheduler, _, _) in enumerate(SCHEDULERS):
+        (tmp_path / str(k)).mkdir()
+        script, out = build(tmp_path / str(k), IRIS.format(scheduler=scheduler), "iris"), tmp_path / str(k) / "run"
+        runs += [(f"{k}-first", script, ["--out", out, "--quiet"], tmp_path / str(k)),
+                 (f"{k}-resumed", script, ["--out", out, "--quiet", "--resume", "--epochs", 6], tmp_path / str(k))]
+    results = run_scripts(runs)
+    for k, (scheduler, per_batch, make) in enumerate(SCHEDULERS):
+        with subtests.test(scheduler=scheduler):
+            assert results[f"{k}-first"]["returncode"] == 0, results[f"{k}-first"]["stderr"]
+            proc = results[f"{k}-resumed"]
+            assert proc["returncode"] == 0, proc["stderr"]
+            got = [r["lr"] for r in records(tmp_path / str(k) / "run")]
+            # 120 training samples in batches of 32: 4 steps an epoch
+            assert got[:3] == pytest.approx(torch_lrs(make, 3, 4, per_batch), rel=1e-9)
+            assert got[3:] == pytest.approx(torch_lrs(make, 6, 4, per_batch)[3:], rel=1e-9)
+            if not per_batch:
+                assert got[3:] == sorted(got[3:], reverse=True) and min(got[3:]) > 0  # no fall to 0 and rise
 
 
 # ------------------------------------------------------------------ metrics of each task

@@ -70,17 +70,19 @@ def test_epoch_lines_printed(tmp_path):
     assert line.startswith("epoch 1/1  train_loss ") and "val_acc" in line and " lr " in line
 
 
+@pytest.mark.slow  # a real kill mid-training, then a resume: make test-fast skips it
 def test_sigkill_then_resume_records_every_epoch_once(tmp_path):
     script = build(tmp_path, (MODELS / "digits.model").read_text(), "digits")
     out = tmp_path / "run"
-    args = [sys.executable, str(script), "--epochs", "6", "--batch-size", "2", "--out", str(out), "--quiet"]
+    # four epochs of 719 steps: killed once the first is recorded, three epochs before the run ends
+    args = [sys.executable, str(script), "--epochs", "4", "--batch-size", "2", "--out", str(out), "--quiet"]
     # one torch thread: on a busy machine, oversubscribed threads made two epochs take minutes
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     deadline = time.time() + 600
     metrics = out / "metrics.jsonl"
     while time.time() < deadline:
-        if metrics.exists() and len(metrics.read_text().splitlines()) >= 2:
+        if metrics.exists() and len(metrics.read_text().splitlines()) >= 1:
             break
         if proc.poll() is not None:
             pytest.fail(f"training ended before it could be killed: {proc.stderr.read().decode()}")
@@ -88,11 +90,11 @@ def test_sigkill_then_resume_records_every_epoch_once(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     killed_at = len(records(out))
-    assert 2 <= killed_at < 6
-    done = run_script(script, "--epochs", "6", "--batch-size", "2", "--out", out, "--quiet", "--resume")
+    assert 1 <= killed_at < 4
+    done = subprocess.run([*args, "--resume"], capture_output=True, text=True, env=env, timeout=600)  # one thread too
     assert done.returncode == 0, done.stderr
-    assert [r["epoch"] for r in records(out)] == [1, 2, 3, 4, 5, 6]
-    assert torch.load(out / "last.pt", weights_only=True)["epoch"] == 6
+    assert [r["epoch"] for r in records(out)] == [1, 2, 3, 4]
+    assert torch.load(out / "last.pt", weights_only=True)["epoch"] == 4
 
 
 def test_corrupt_checkpoint_is_a_clear_error_and_is_kept(tmp_path):

@@ -33,7 +33,25 @@ def test_there_are_regression_cases():
     assert len(CRASHES) >= 10
 
 
-@pytest.mark.parametrize("path", CRASHES, ids=[p.stem for p in CRASHES])
+#: the inputs that take seconds each (big files by design): marked ``slow``, so that ``make
+#: test-fast`` skips them; ``make test`` (CI) runs them
+HEAVY_CRASHES = {"block_constant_arguments", "block_constant_uses", "empty_block_uses", "symbolic_conv_chain"}
+HEAVY_PROBES = {"15,000 comments (fmt)", "1 MB line", "20,000 undefined names among 20,000 values",
+                "10**12 uses of empty blocks"}
+
+
+def _slow_if(heavy: bool) -> tuple:
+    return (pytest.mark.slow,) if heavy else ()
+
+
+def test_the_heavy_inputs_exist():
+    """A renamed case or probe would silently leave the slow set."""
+    assert HEAVY_CRASHES <= {p.stem for p in CRASHES}
+    assert HEAVY_PROBES <= {p[0] for p in robust.probes()}
+
+
+@pytest.mark.parametrize("path", [pytest.param(p, id=p.stem, marks=_slow_if(p.stem in HEAVY_CRASHES))
+                                  for p in CRASHES])
 def test_crash_regression(path: Path):
     text = path.read_text(encoding="utf-8")
     header = "\n".join(line for line in text.splitlines() if line.startswith("#"))
@@ -49,7 +67,8 @@ def test_crash_regression(path: Path):
 PROBES = robust.probes()
 
 
-@pytest.mark.parametrize("name,text,want", PROBES, ids=[p[0] for p in PROBES])
+@pytest.mark.parametrize("name,text,want", [pytest.param(*p, id=p[0], marks=_slow_if(p[0] in HEAVY_PROBES))
+                                             for p in PROBES])
 def test_limit_probe(name, text, want):
     if isinstance(text, bytes):
         r = robust.check_bytes(text, timeout=TIMEOUT)
