@@ -20,6 +20,7 @@ not carried.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 
 from graphc import ast as A
@@ -59,15 +60,15 @@ def place(file: A.File | None, anchors) -> Placed:
         name = d.name.id
         inner = [c for c in todo if _inside(d.span, c)]
         calls = [a for a in anchors if (d.span.line, d.span.col) < a < (d.span.end_line, d.span.end_col)]
-        for c in inner:
+        for c in inner:  # calls is sorted: the first call on the line, the first after the comment
             if c.trailing:
-                same = [a for a in calls if a[0] == c.span.line and a[1] < c.span.col]
-                if same:
-                    placed.at_call.setdefault(same[0], []).append(_text(c))
+                i = bisect.bisect_left(calls, (c.span.line,))
+                if i < len(calls) and calls[i][0] == c.span.line and calls[i][1] < c.span.col:
+                    placed.at_call.setdefault(calls[i], []).append(_text(c))
                     continue
-            after = [a for a in calls if a > (c.span.line, c.span.col)]
-            if after:
-                placed.at_call.setdefault(after[0], []).append(_text(c))
+            i = bisect.bisect_right(calls, (c.span.line, c.span.col))
+            if i < len(calls):
+                placed.at_call.setdefault(calls[i], []).append(_text(c))
             else:
                 placed.before_return.setdefault(name, []).append(_text(c))
     # comments outside every definition: the ones right above a definition (or a top-level
