@@ -212,7 +212,7 @@ def check_streaming(prog, comps, s, seen, lists) -> list:
 def _unsized(data, lists, span) -> list:
     """image_folder(size=none): files of different sizes cannot form a batch unless the transforms
     give them one size (a warning: the files may all have one size)."""
-    from graphc.components.transforms import pipeline, source_image
+    from graphc.components.transforms_pipeline import pipeline, source_image
 
     transform, augment = lists.get("transform", ()), lists.get("augment", ())
     for which, steps in (("evaluation", transform), ("training", augment + transform)):

@@ -328,7 +328,8 @@ class Loader:
 def reason(e):
     """An error raised reading samples, on one line: a DataError's message; another's type and message
     (in a DataLoader worker: the last line of the report it sends)."""
-    text = str(e).strip()
+    # a DataError's str() escapes newlines: the lines of a worker's report are in its raw text
+    text = ('\\n'.join(str(a) for a in e.args) if isinstance(e, DataError) else str(e)).strip()
     if 'Original Traceback' in text:  # raised in a worker: its own error is the report's last line
         last = text.splitlines()[-1]
         return last.partition('DataError: ')[2] or last

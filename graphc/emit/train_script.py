@@ -172,15 +172,24 @@ def _streams(spec: TrainSpec) -> bool:
     return streamed(comps, spec.settings, bool(spec.transform or spec.augment))
 
 
+#: --eval of streamed data reads it batch by batch (the script's eval_batches)
+_EVAL_STREAMED = """\
+    if not isinstance(data, tuple):  # streamed: read batch by batch (eval_batches)
+        device = pick_device(args.device, 0)
+        batches = eval_batches(args, data, device)
+        return eval_report(args, batches, checkpoint_model(ckpt, path, seed, device))
+"""
+
+
 def _stream_values(spec: TrainSpec) -> dict[str, str]:
     """The streaming code (graphc/components/datasets_stream.py), where the data is streamed."""
     from graphc.components.datasets_stream import script_code
 
     if not _streams(spec):
-        return {"BATCHES": "memory_batches", "STREAM": "", "STREAM_FLAGS": "",
+        return {"BATCHES": "memory_batches", "STREAM": "", "STREAM_FLAGS": "", "EVAL_STREAMED": "",
                 "EVAL_DATA": "read_data_file(args.data) if args.data else load_data(seed)[2:]"}
     return {"BATCHES": "stream_batches", "STREAM": "\n\n\n" + script_code(spec),
-            "EVAL_DATA": "stream_eval_data(args, seed, ckpt)",
+            "EVAL_DATA": "stream_eval_data(args, seed, ckpt)", "EVAL_STREAMED": _EVAL_STREAMED,
             "STREAM_FLAGS": '    p.add_argument("--num-workers", type=int, default=NUM_WORKERS, metavar="N",\n'
                             '                   help="DataLoader worker processes reading the data")\n'}
 
