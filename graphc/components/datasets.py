@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Literal
 
 from graphc import pyfmt
 from graphc.components.base import Component, Params, PosInt, Sample, register
+from graphc.components.csv_code import CSV_ROWS
 
 
 class Dataset(Component):
@@ -257,24 +258,12 @@ class csv(_File):  # noqa: N801
     """A CSV file with a header: every column a feature but ``target``."""
 
     needs_targets = True
-    code = """
+    code = (CSV_ROWS, """
 def _read_csv(path, target):
     # every column but target the features, target the labels; a row of empty values only (a
     # spreadsheet's cleared cells) is skipped, any other empty or non-numeric value is an error
     # naming its row and column
-    import csv
-
-    try:
-        with open(path, newline='', encoding='utf-8-sig') as f:  # -sig: Excel's byte-order mark
-            reader = csv.reader(f)
-            rows, lines = [], []
-            for r in reader:
-                rows.append(r)
-                lines.append(reader.line_num)
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise DataError(f'cannot read {path}: {e}') from None
-    if not rows:
-        raise DataError(f'{path} is empty: it needs a header row naming the columns')
+    rows, lines = _csv_rows(path)
     header = rows[0]
     if target not in header:
         raise DataError(f'{path} has no column {target!r} (columns: {header})')
@@ -284,7 +273,7 @@ def _read_csv(path, target):
         r = rows[n]
         if not any(v.strip() for v in r):
             continue  # a blank row
-        where = f'row {n + 1}' + (f' (line {lines[n - 1] + 1})' if lines[n - 1] != n else '')
+        where = _csv_row(n, lines)
         if len(r) != len(header):
             raise DataError(f'{path}: {where} has {len(r)} values, but the header has {len(header)}')
         for i, v in enumerate(r):
@@ -301,7 +290,7 @@ def _read_csv(path, target):
         x = torch.tensor([[float(v) for v in r] for r in feats])
     y = torch.tensor([float(r[t]) for r in kept])
     return x, _targets(y)
-"""
+""")
     samples = (Sample({}, (4,)), Sample({}, (1,)))
 
     class Params(Params):

@@ -30,6 +30,7 @@ from typing import Annotated
 
 from graphc import pyfmt
 from graphc.components.base import Params, PosInt, Sample, register
+from graphc.components.csv_code import CSV_ROWS
 from graphc.components.datasets import Dataset
 from graphc.layers.base import FLOAT_DTYPES
 from graphc.params import Field
@@ -49,19 +50,7 @@ def _read_text_csv(path, text, label):
     """The text and label columns of a CSV file with a header (label None: the texts only).  A
     row whose text and label are both empty is a blank row (a spreadsheet's cleared cells) and
     is skipped; a text without a label is an error naming its row."""
-    import csv
-
-    try:
-        with open(path, newline='', encoding='utf-8-sig') as f:  # -sig: Excel's byte-order mark
-            reader = csv.reader(f)
-            rows, lines = [], []
-            for r in reader:
-                rows.append(r)
-                lines.append(reader.line_num)
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise DataError(f'cannot read {path}: {e}') from None
-    if not rows:
-        raise DataError(f'{path} is empty: it needs a header row naming the columns')
+    rows, lines = _csv_rows(path)
     header = rows[0]
     for name in (text, label):
         if name is not None and name not in header:
@@ -72,7 +61,7 @@ def _read_text_csv(path, text, label):
         r = rows[n]
         if not r:
             continue
-        where = f'row {n + 1}' + (f' (line {lines[n - 1] + 1})' if lines[n - 1] != n else '')
+        where = _csv_row(n, lines)
         if len(r) <= max(t, c):
             raise DataError(f'{path}: {where} has {len(r)} values, but the header has {len(header)}')
         if label is not None and not r[c].strip():
@@ -177,7 +166,7 @@ class text_csv(Dataset):  # noqa: N801 - the name a .model file writes
 
     task = "class"
     ids = True
-    code = TEXT_CSV_CODE
+    code = (CSV_ROWS, TEXT_CSV_CODE)
     samples = (Sample({"length": 6}, (6,)), Sample({"length": 3, "vocab_size": 4, "min_count": 2}, (3,)))
 
     class Params(Params):
