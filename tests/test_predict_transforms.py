@@ -248,3 +248,27 @@ def test_a_checkpoint_without_the_statistics_is_an_error_not_unnormalised_data(m
                  ("--eval", tmp_path / "bare.pt", "--data", tmp / "train")):
         with pytest.raises(mod.DataError, match=r"bare.pt has no statistics for Normalize\(\)"):
             mod.main([str(a) for a in args])
+
+
+def test_predict_reads_the_image_formats_training_reads_and_names_a_corrupt_file(measured, tmp_path, monkeypatch):
+    """A .tif and a .ppm among the new images are predicted as PIL reads them (as training would
+    read them: one reader); a file PIL cannot decode is one line naming it, not a traceback."""
+    tmp, script, mean, std = measured
+    rng = np.random.default_rng(1)
+    (tmp_path / "new").mkdir()
+    _image(rng, 11, 13).save(tmp_path / "new" / "a.tif")
+    _image(rng, 10, 9).save(tmp_path / "new" / "b.ppm")
+    shutil.copytree(tmp / "run", tmp_path / "run")
+    monkeypatch.chdir(tmp_path)
+    _in_process(script, "--predict", "run/last.pt", "--data", "new", "--output", "p.csv")
+    files, got = _probs(tmp_path / "p.csv")
+    assert files == ["a.tif", "b.ppm"]
+    model = _model(script, "Pets", tmp_path / "run" / "last.pt")
+    x = torch.stack([(_resize_crop(_pixels(tmp_path / "new" / f), 8, 8) - mean[:, None, None]) / std[:, None, None]
+                     for f in files])
+    with torch.no_grad():
+        np.testing.assert_allclose(got, torch.softmax(model(x), dim=1).numpy(), atol=1e-5)
+    (tmp_path / "new" / "c.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really")
+    mod = import_generated(script, "pets_corrupt")
+    with pytest.raises(mod.DataError, match=r"c\.png is not an image PIL can read .*: replace or remove it"):
+        mod.main(["--predict", "run/last.pt", "--data", "new", "--output", "q.csv"])

@@ -43,18 +43,24 @@ class ImageFiles(torch.utils.data.Dataset):
         return len(self.files)
 
     def __getitem__(self, i):
-        from PIL import Image
+        return read_image(self.files[i], self.size, self.grayscale), self.labels[i]
 
-        try:
-            with Image.open(self.files[i]) as img:
-                img = img.convert('L' if self.grayscale else 'RGB')
-                if self.size is not None:
-                    img = img.resize((self.size[1], self.size[0]), Image.BILINEAR)
-                t = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8).reshape(img.height, img.width, -1)
-        except Exception as e:  # noqa: BLE001 - truncated, corrupt or not an image: PIL raises many kinds
-            raise DataError(f'{self.files[i]} is not an image PIL can read ({type(e).__name__}: {one_line(e)}): '
-                            'replace or remove it') from None
-        return t.permute(2, 0, 1).float().div_(255.0), self.labels[i]
+
+def read_image(path, size, grayscale):
+    """One image file as a float tensor (C, H, W) in [0, 1], resized bilinearly to size (or as
+    stored): training, evaluation and --predict read images with this one function."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            img = img.convert('L' if grayscale else 'RGB')
+            if size is not None:
+                img = img.resize((size[1], size[0]), Image.BILINEAR)
+            t = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8).reshape(img.height, img.width, -1)
+    except Exception as e:  # noqa: BLE001 - truncated, corrupt or not an image: PIL raises many kinds
+        raise DataError(f'{path} is not an image PIL can read ({type(e).__name__}: {one_line(e)}): '
+                        'replace or remove it') from None
+    return t.permute(2, 0, 1).float().div_(255.0)
 
 
 def class_index(path, classes):

@@ -35,26 +35,19 @@ def _feature_csv(path, target):
             return torch.tensor([[float(r[i]) for i in keep] for r in rows])
     except (ValueError, IndexError) as e:
         raise DataError(f"{path}: every value must be a number, {len(header)} per row ({e})") from None
+'''
 
-
+#: a folder of new images, in a script whose training data is an image folder (its streaming code
+#: has read_image and IMAGE_SUFFIXES)
+IMAGE_FILES = '''
 def _image_files(path, size, grayscale):
     """Every image under a folder (in its subfolders too), in name order, read as the training
-    read its images (resized bilinearly to size, or each as stored), and their paths."""
-    from PIL import Image
-
+    read its images (read_image: resized bilinearly to size, or each as stored), and their paths."""
     root = Path(path)
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp", ".gif",
-                                                                        ".webp"))
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
-        raise DataError(f"{path} holds no images (.png, .jpg, .jpeg, .bmp, .gif, .webp)")
-    xs = []
-    for f in files:
-        with Image.open(f) as img:
-            img = img.convert("L" if grayscale else "RGB")
-            if size is not None:
-                img = img.resize((size[1], size[0]), Image.BILINEAR)
-            t = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8).reshape(img.height, img.width, -1)
-        xs.append(t.permute(2, 0, 1).float() / 255.0)
+        raise DataError(f"{path} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+    xs = [read_image(f, size, grayscale) for f in files]
     return xs, [f.relative_to(root).as_posix() for f in files]  # a list: the transforms give them one size
 '''
 
@@ -107,7 +100,8 @@ def read_features(spec: TrainSpec) -> str:
                       f"{pyfmt.literal(d.params.grayscale)})"]
             formats += ", or a folder of images"
         lines.append(f'    raise DataError(f"--data {{path}}: give {formats}")')
-    return "\n".join(lines) + "\n\n\n" + READ_HELPERS.strip("\n")
+    helpers = READ_HELPERS.strip("\n") + ("\n\n\n" + IMAGE_FILES.strip("\n") if d.name == "image_folder" else "")
+    return "\n".join(lines) + "\n\n\n" + helpers
 
 
 def predict_values(spec: TrainSpec, outputs) -> dict[str, str]:
