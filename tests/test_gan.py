@@ -141,6 +141,14 @@ def test_gan_steps_are_torchs(tmp_path):
     with pytest.raises(script.DataError, match=r"has shape \(5, 16\), but Discriminator takes \(N, 1, 8, 8\)"):
         script.main(["--predict", str(tmp_path / "run" / "last.pt"), "--data", str(tmp_path / "noise.npy"),
                      "--model", "Discriminator"])
+    # a CSV of noise with Excel's byte-order mark, and a path with a newline in one line
+    (tmp_path / "noise.csv").write_text("a,b\n" + "\n".join(",".join(f"{v:.6f}" for v in r) for r in z.tolist()),
+                                        encoding="utf-8-sig")
+    np.testing.assert_allclose(script.read_array(str(tmp_path / "noise.csv")).numpy(), z.numpy(), atol=1e-6)
+    (tmp_path / "a\nb.csv").write_text("a\nnot a number\n")
+    with pytest.raises(script.DataError) as e:
+        script.read_array(str(tmp_path / "a\nb.csv"))
+    assert "\n" not in str(e.value) and "a\\nb.csv" in str(e.value)
     png = tmp_path / "run" / "samples_epoch001.png"
     image = pytest.importorskip("PIL.Image")
     with image.open(png) as img:  # 16 samples of 8×8, a 4×4 grid with 1-pixel lines, scaled up
