@@ -17,7 +17,7 @@ from pathlib import Path
 from graphc import __version__
 from graphc.files import WriteError, write_files
 from graphc.pipes import quiet_exit, stdout_closed
-from graphc.report import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE
+from graphc.report import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, one_line
 
 VIZ_FORMATS = ("svg", "png", "pdf", "dot", "html")
 
@@ -240,7 +240,7 @@ def cmd_export(args) -> int:
     try:
         return export_command(comp, _chosen(comp, args.model) if args.model else comp.program, args)
     except ExportError as e:
-        print(f"graphc: error: {e}", file=sys.stderr)
+        print(f"graphc: error: {one_line(str(e))}", file=sys.stderr)
         return e.code
 
 
@@ -456,7 +456,7 @@ def _main(argv: list[str] | None) -> int:
                 raise UsageError(str(e)) from None
         return args.func(args)
     except (UsageError, WriteError) as e:
-        print(f"graphc: error: {e}", file=sys.stderr)
+        print(f"graphc: error: {one_line(str(e))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130

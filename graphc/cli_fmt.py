@@ -9,7 +9,7 @@ from pathlib import Path
 
 from graphc.cli import UsageError, expand_inputs
 from graphc.files import write_atomic
-from graphc.report import EXIT_OK, EXIT_PROBLEMS
+from graphc.report import EXIT_OK, EXIT_PROBLEMS, one_line
 
 
 def cmd_fmt(args) -> int:
@@ -27,7 +27,7 @@ def cmd_fmt(args) -> int:
             text = Path(f).read_text(encoding="utf-8")
             new = format_text(text, f)
         except OSError as e:
-            print(f"graphc: error: cannot read {f}: {e.strerror}", file=sys.stderr)
+            print(one_line(f"graphc: error: cannot read {f}: {e.strerror}"), file=sys.stderr)
             failed += 1
             continue
         except GraphcError as e:

@@ -19,6 +19,7 @@ from graphc.cli import (
     parse_bindings,
 )
 from graphc.files import write_atomic
+from graphc.report import one_line
 
 
 def summary(args) -> int:
@@ -118,7 +119,7 @@ def viz(args) -> int:
         except GraphvizMissing as e:
             fallback = out.with_suffix(".dot")
             write_atomic(fallback, dot)
-            print(f"graphc: error: {e}", file=sys.stderr)
+            print(f"graphc: error: {one_line(str(e))}", file=sys.stderr)
             print(f"graphc: wrote {fallback} instead; render it later with "
                   f"'dot -T{fmt} {fallback} -o {out}'", file=sys.stderr)
             return EXIT_USAGE

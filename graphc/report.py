@@ -31,7 +31,7 @@ def one_line(s: str) -> str:
 def format_text(d: Diagnostic, source: Source | None, color: bool = False) -> str:
     st = _Style(color)
     sev = {"error": st("error", "1;31"), "warning": st("warning", "1;33"), "note": st("note", "1;36")}
-    head = f"{st(str(d.span), '1')}: {sev[d.severity]}: {one_line(d.message)}  {st('[' + d.code + ']', '2')}"
+    head = f"{st(one_line(str(d.span)), '1')}: {sev[d.severity]}: {one_line(d.message)}  {st('[' + d.code + ']', '2')}"
     parts = [head]
     if source is not None:
         snip = source.snippet(d.span)

@@ -208,3 +208,14 @@ def test_csv_columns_are_checked_when_the_file_is_there(tmp_path, monkeypatch):
     assert errors(NUM_MODEL.format(path="n.csv", target="lab")) == [
         (6, f"n.csv has {feats} feature columns (every column but 'lab'), but input 'x' is (B, 3)",
          f"declare input x: [B, {feats}], or give the file its columns")]
+
+
+@pytest.mark.parametrize("command", [("check",), ("fmt",), ("summary",)])
+def test_graphc_reports_a_file_name_with_a_newline_on_one_line(tmp_path, graphc_cli, command):
+    """The location of a diagnostic and graphc's own usage errors escape the name as repr() does."""
+    odd = tmp_path / "no\nsuch.model"
+    proc = graphc_cli(*command, str(odd), cwd=tmp_path)
+    assert proc.returncode != 0
+    first = (proc.stdout or proc.stderr).splitlines()[0]
+    assert repr(str(odd))[1:-1] in first and first.count(repr(str(odd))[1:-1]) >= 1, first
+    assert "such.model" in first  # the whole name on the first line
