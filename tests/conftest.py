@@ -82,6 +82,8 @@ def graphc_cli():
 def import_generated(path: Path, name: str):
     import importlib.util
 
+    if path.stem.startswith("train_"):  # the script imports its model module by its bare name: not
+        sys.modules.pop(path.stem[6:], None)  # one of that name another test of this worker imported
     spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
