@@ -50,6 +50,22 @@ def _text_windows(text, context, stride, what):
 _Context = Annotated[int, Field(gt=0)]
 
 
+
+def ids_input(inputs, call: str, unit: str, param: str, n: int, gives: str) -> list:
+    """The problems of feeding ``call()``'s (N, n) integer ids (``gives``: what they are, for the
+    message) to the model's inputs: one input, of integers, of length n."""
+    if len(inputs) != 1:
+        return [(f"{call}() feeds one input of {unit} ids, but the model has {len(inputs)}", None)]
+    name, t = inputs[0]
+    out = []
+    if t.dtype in FLOAT_DTYPES or t.dtype == "bool":
+        out.append((f"{call}() gives {unit} ids, but input '{name}' is {t.dtype}",
+                    f"declare it as integers: input {name}: long[B, {n}]"))
+    if len(t.shape) != 2 or (isinstance(t.shape[1], int) and t.shape[1] != n):
+        out.append((f"{call}({param}={n}) gives {gives} (N, {n}), but input '{name}' is {shape_str(t.shape)}",
+                    f"declare input {name}: long[B, {n}], or pass {param}={t.shape[1] if len(t.shape) == 2 else 'T'}"))
+    return out
+
 class _Text(Dataset):
     task = "file"  # a label per position, which the output's positions are checked against (fits_model)
     ids = True
@@ -65,18 +81,10 @@ class _Text(Dataset):
         return f"{self.source(p)}, windows of {p.context} characters"
 
     def fits_model(self, p, inputs, out_name, out_shape, task):
-        out = []
+        out = ids_input(inputs, self.name, "character", "context", p.context,
+                        f"windows of {p.context} characters")
         if len(inputs) != 1:
-            return [(f"{self.name}() feeds one input of character ids, but the model has {len(inputs)}", None)]
-        name, t = inputs[0]
-        if t.dtype in FLOAT_DTYPES or t.dtype == "bool":
-            out.append((f"{self.name}() gives character ids, but input '{name}' is {t.dtype}",
-                        f"declare it as integers: input {name}: long[B, {p.context}]"))
-        if len(t.shape) != 2 or (isinstance(t.shape[1], int) and t.shape[1] != p.context):
-            out.append((f"{self.name}(context={p.context}) gives windows of {p.context} characters (N, "
-                        f"{p.context}), but input '{name}' is {shape_str(t.shape)}",
-                        f"declare input {name}: long[B, {p.context}], or pass context="
-                        f"{t.shape[1] if len(t.shape) == 2 else 'T'}"))
+            return out
         if task != "tokens":
             out.append((f"{self.name}() has a label per character (the next one), so the model must give "
                         f"(B, T, V) scores and the loss take class labels, but output '{out_name}' is "

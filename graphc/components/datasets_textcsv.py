@@ -32,7 +32,6 @@ from graphc import pyfmt
 from graphc.components.base import Params, PosInt, Sample, register
 from graphc.components.csv_code import CSV_ROWS
 from graphc.components.datasets import Dataset
-from graphc.layers.base import FLOAT_DTYPES
 from graphc.params import Field
 from graphc.shapes import shape_str
 
@@ -202,18 +201,11 @@ class text_csv(Dataset):  # noqa: N801 - the name a .model file writes
         return f"_text_csv_features({path}, {pyfmt.literal(p.text)}, {pyfmt.literal(p.length)})"
 
     def fits_model(self, p, inputs, out_name, out_shape, task):
+        from graphc.components.datasets_text import ids_input
+
+        out = ids_input(inputs, "text_csv", "word", "length", p.length, f"{p.length} word ids per text")
         if len(inputs) != 1:
-            return [(f"text_csv() feeds one input of word ids, but the model has {len(inputs)}", None)]
-        out = []
-        name, t = inputs[0]
-        if t.dtype in FLOAT_DTYPES or t.dtype == "bool":
-            out.append((f"text_csv() gives word ids, but input '{name}' is {t.dtype}",
-                        f"declare it as integers: input {name}: long[B, {p.length}]"))
-        if len(t.shape) != 2 or (isinstance(t.shape[1], int) and t.shape[1] != p.length):
-            out.append((f"text_csv(length={p.length}) gives {p.length} word ids per text (N, {p.length}), but "
-                        f"input '{name}' is {shape_str(t.shape)}",
-                        f"declare input {name}: long[B, {p.length}], or pass length="
-                        f"{t.shape[1] if len(t.shape) == 2 else 'T'}"))
+            return out
         found = file_columns(p.path, p.text, p.label)
         if found is not None and found[1] is None:
             header = found[0]
