@@ -83,11 +83,10 @@ def _compile_phases(text: str) -> dict[str, float]:
 
 
 def profile(text: str, top: int = 12) -> str:
+    from graphc.api import gc_paused
     from graphc.infer import infer
     from graphc.lower import lower
     from graphc.syntax import parse
-
-    from graphc.api import gc_paused
 
     pr = cProfile.Profile()
     with gc_paused():
