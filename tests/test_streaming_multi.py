@@ -373,6 +373,39 @@ def test_a_data_module_named_as_the_model_is_an_error():
     assert err.hint == "rename data/two.py (e.g. two_data.py)"
 
 
+@pytest.mark.parametrize("model,data,words", [
+    ("models/my-two.model", "data/my_two.py", "the name of the module my-two.model builds (my_two.py)"),
+    ("models/two.model", "data/random.py", "which is the name of a module the script or torch imports first "
+                                           "(random from the standard library)"),
+    ("models/two.model", "data/numpy.py", "(numpy from its package)"),
+])
+def test_a_data_module_named_as_a_module_the_script_imports_is_an_error(model, data, words):
+    """The script's import would find the model's module (its name made importable: my-two.model
+    builds my_two.py) or the standard library's / an installed package's module instead."""
+    comp = compile_source(TWO.format(data=f'dataset("{data}:make")', extra=""), model)
+    errs = [d for d in comp.diagnostics if d.severity == "error"]
+    assert len(errs) == 1 and words in errs[0].message, errs
+
+
+def test_a_function_defined_under_a_top_level_if_or_try_is_found(tmp_path, monkeypatch):
+    """graphc check reads the data file's source: a function defined in a top-level try/except or
+    if block is defined when the module is imported (as Python runs it), so it is not an error."""
+    import importlib.util
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cond_data.py").write_text(
+        "import torch\ntry:\n    from no_such_package_here import make\nexcept ImportError:\n"
+        "    def make():\n        return [(torch.zeros(3), 0)]\nif True:\n    def other():\n        return []\n")
+    spec = importlib.util.spec_from_file_location("cond_data", tmp_path / "cond_data.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert callable(mod.make) and callable(mod.other)  # what Python says
+    for fn, ok in (("make", True), ("other", True), ("missing", False)):
+        comp = compile_source(TWO.format(data=f'dataset("cond_data.py:{fn}")', extra=""), "two.model")
+        errs = [d.message for d in comp.diagnostics if d.severity == "error" and "cond_data.py" in d.message]
+        assert (errs == []) == ok, (fn, errs)
+
+
 def test_a_resumed_run_has_the_weights_of_an_uninterrupted_one(tmp_path, monkeypatch):
     """Two epochs straight, and one epoch then --resume for the second: the same weights (the
     sampler's order and the dropout's draws of epoch 2 do not depend on the first run)."""

@@ -117,7 +117,7 @@ class dataset(Dataset):  # noqa: N801 - the name a .model file writes
 
 def _defines(target: str) -> list:
     """A "file.py:function" whose file is there at check time: the function is defined at its top
-    level (read with ast, never imported or run)."""
+    level, or in the blocks of a top-level if or try (read with ast, never imported or run)."""
     import ast
     from pathlib import Path
 
@@ -131,9 +131,13 @@ def _defines(target: str) -> list:
         line = f" (line {e.lineno})" if getattr(e, "lineno", None) else ""
         return [(f"dataset({target!r}): {where} is not Python that parses{line}: "
                  f"{getattr(e, 'msg', None) or type(e).__name__}", None)]
-    names = []
-    for st in tree.body:
-        if isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+    names, body = [], list(tree.body)
+    for st in body:  # the module's top level, and the blocks of its top-level if and try statements
+        if isinstance(st, ast.If):
+            body += st.body + st.orelse
+        elif isinstance(st, ast.Try | getattr(ast, "TryStar", ast.Try)):
+            body += st.body + st.orelse + st.finalbody + [s for h in st.handlers for s in h.body]
+        elif isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names.append(st.name)
         elif isinstance(st, (ast.Assign, ast.AnnAssign)):
             names += [n.id for t in (st.targets if isinstance(st, ast.Assign) else [st.target])
@@ -141,7 +145,7 @@ def _defines(target: str) -> list:
         elif isinstance(st, (ast.Import, ast.ImportFrom)):
             names += [(a.asname or a.name).split(".")[0] for a in st.names]
     if name in names or any(isinstance(st, ast.ImportFrom) and any(a.name == "*" for a in st.names)
-                            for st in tree.body):
+                            for st in body):
         return []
     defs = [st.name for st in tree.body if isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef))]
     return [(f"dataset({target!r}): {where} has no function {name}",
@@ -153,16 +157,23 @@ def _module_name(choice, model_path, span) -> list:
     the model's module (NAME.model builds NAME.py, which the script imports first)."""
     if choice.name != "dataset":
         return []
+    import sys
     from pathlib import Path
+
+    from graphc.names import IMPORTED_PACKAGES, module_name
 
     where = choice.params.function.rpartition(":")[0]
     name = Path(where).stem if where.endswith(".py") else where.split(".")[0]
-    model = Path(str(model_path or "")).stem
-    if name != model:
-        return []
-    return [diag(span, "invalid-train", f"dataset({choice.params.function!r}) is imported as {name}, the name of "
-                 f"the module {Path(str(model_path)).name} builds ({name}.py), which the script imports first",
-                 f"rename {where} (e.g. {name}_data{'.py' if where.endswith('.py') else ''})")]
+    fix = f"rename {where} (e.g. {name}_data{'.py' if where.endswith('.py') else ''})"
+    if name == module_name(Path(str(model_path or "")).stem):
+        return [diag(span, "invalid-train", f"dataset({choice.params.function!r}) is imported as {name}, the name of "
+                     f"the module {Path(str(model_path)).name} builds ({name}.py), which the script imports first",
+                     fix)]
+    if where.endswith(".py") and (name in sys.stdlib_module_names or name in IMPORTED_PACKAGES):
+        return [diag(span, "invalid-train", f"dataset({choice.params.function!r}) is imported as {name}, which is "
+                     f"the name of a module the script or torch imports first ({name} from "
+                     f"{'the standard library' if name in sys.stdlib_module_names else 'its package'})", fix)]
+    return []
 
 
 def streamed(comps, s, has_lists: bool) -> bool:

@@ -26,7 +26,7 @@ def _feature_csv(path, target):
         rows = list(csv.reader(f))
     if not rows:
         raise DataError(f"{path} is empty: it needs a header row and one row per sample")
-    header, rows = rows[0], [r for r in rows[1:] if r]
+    header, rows = rows[0], [r for r in rows[1:] if any(v.strip() for v in r)]  # blank rows, as training
     keep = [i for i, name in enumerate(header) if name != target]
     try:
         try:  # integers (token ids) stay integers
