@@ -8,7 +8,6 @@ a ``.npy``/``.npz`` file, or the columns of a ``.csv``) fits the model's declare
 
 from __future__ import annotations
 
-import ast
 import sys
 import tempfile
 from pathlib import Path
@@ -22,16 +21,12 @@ SUFFIXES = (".csv", ".npy", ".npz")
 
 def _npy_shape(path: Path) -> tuple[int, ...] | None:
     """The shape in a ``.npy`` file's header (format 1.0 to 3.0), without numpy; None if unreadable."""
+    from graphc.components.datasets import npy_header
+
     try:
         with open(path, "rb") as f:
-            head = f.read(10)
-            if head[:6] != b"\x93NUMPY":
-                return None
-            size = int.from_bytes(head[8:10], "little")
-            if head[6] >= 2:
-                size = int.from_bytes(head[8:10] + f.read(2), "little")
-            meta = ast.literal_eval(f.read(size).decode("latin1"))
-        return tuple(int(d) for d in meta["shape"])
+            meta = npy_header(f)
+        return None if meta is None else tuple(int(d) for d in meta["shape"])
     except (OSError, ValueError, SyntaxError, KeyError, TypeError, MemoryError):
         return None
 

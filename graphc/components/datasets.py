@@ -423,9 +423,22 @@ def csv_header(path: str) -> list[str] | None:
 _NPY_KINDS = {"i": "int", "u": "uint", "f": "float", "b": "bool", "c": "complex"}
 
 
-def npz_arrays(path: str) -> dict[str, tuple[tuple[int, ...], str]] | None:
-    """The arrays of a ``.npz`` file, from their ``.npy`` headers (format 1.0 to 3.0)."""
+def npy_header(f) -> dict | None:
+    """The header of the ``.npy`` data that the binary file ``f`` starts with (format 1.0 to 3.0):
+    its ``descr``, ``fortran_order`` and ``shape``, read without numpy; None if it is not one."""
     import ast
+
+    head = f.read(10)
+    if head[:6] != b"\x93NUMPY":
+        return None
+    size = int.from_bytes(head[8:10], "little")
+    if head[6] >= 2:  # a 4-byte header length
+        size = int.from_bytes(head[8:10] + f.read(2), "little")
+    return ast.literal_eval(f.read(size).decode("latin1"))
+
+
+def npz_arrays(path: str) -> dict[str, tuple[tuple[int, ...], str]] | None:
+    """The arrays of a ``.npz`` file, from their ``.npy`` headers."""
     import zipfile
 
     try:
@@ -435,13 +448,9 @@ def npz_arrays(path: str) -> dict[str, tuple[tuple[int, ...], str]] | None:
                 if not info.filename.endswith(".npy"):
                     continue
                 with z.open(info) as f:
-                    head = f.read(10)
-                    if head[:6] != b"\x93NUMPY":
-                        return None
-                    size = int.from_bytes(head[8:10], "little")
-                    if head[6] >= 2:
-                        size = int.from_bytes(head[8:10] + f.read(2), "little")
-                    meta = ast.literal_eval(f.read(size).decode("latin1"))
+                    meta = npy_header(f)
+                if meta is None:
+                    return None
                 descr = meta["descr"]
                 if not isinstance(descr, str) or len(descr) < 3:
                     return None
